@@ -1,0 +1,1 @@
+"""aetool: autoencoders for anomaly scores, denoising and features; every variant a plugin."""

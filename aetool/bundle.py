@@ -1,0 +1,163 @@
+"""Saved models ("bundles"): a directory with manifest.json and weights.safetensors, no pickle.
+
+Saving is atomic (a temporary sibling directory renamed into place). Loading verifies the format
+version, the weights' SHA-256 recorded in the manifest, and that the variant is installed, and
+refuses any pickle it finds, so a bundle never executes code when it is loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from aetool._version import __version__
+from aetool.errors import BundleError
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+WEIGHTS = "weights.safetensors"
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".bin", ".joblib", ".ckpt")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _looks_like_pickle(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    # protocol-2+ pickles start with 0x80; torch.save writes a zip archive (PK\x03\x04)
+    return head[:1] == b"\x80" or head == b"PK\x03\x04"
+
+
+def atomic_directory(target: Path, write: Any) -> None:
+    """Call ``write(tmpdir)`` and move the result to ``target`` only if it succeeds."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        write(tmp)
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def save_bundle(path: str | os.PathLike[str], model: Any, manifest: dict[str, Any]) -> Path:
+    """Write ``model``'s weights and ``manifest`` (plus format metadata) to directory ``path``."""
+    from safetensors.torch import save_file
+
+    from aetool.plugins import get_registry
+
+    registry = get_registry()
+    variant = manifest["variant"]
+    full = {
+        "format": "aetool-bundle",
+        "format_version": FORMAT_VERSION,
+        "aetool_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "variant_distribution": registry.distribution_of_variant(variant)
+        if variant in registry.variants else manifest.get("variant_distribution", "unknown"),
+        **manifest,
+    }
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+
+    def write(tmp: Path) -> None:
+        save_file(state, str(tmp / WEIGHTS), metadata={"format": "pt"})
+        full["weights_sha256"] = _sha256(tmp / WEIGHTS)
+        (tmp / MANIFEST).write_text(json.dumps(full, indent=2, sort_keys=False) + "\n")
+
+    atomic_directory(Path(path), write)
+    return Path(path)
+
+
+def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The manifest of bundle ``path``, after checking it is a bundle aetool can read."""
+    root = Path(path)
+    if not root.is_dir():
+        raise BundleError(f"{root}: not a bundle directory (train one with 'aetool fit' or 'aetool train')")
+    manifest_path = root / MANIFEST
+    if not manifest_path.is_file():
+        raise BundleError(f"{root}: not an aetool bundle (no {MANIFEST} inside)")
+    for item in root.iterdir():
+        if item.is_file() and item.name != WEIGHTS and (
+            item.suffix in PICKLE_SUFFIXES or _looks_like_pickle(item)
+        ):
+            raise BundleError(
+                f"{item}: bundle contains a pickle or torch.save file; aetool never loads "
+                "pickles (they can run code). Remove it or re-save the model with aetool"
+            )
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{manifest_path}: damaged manifest ({exc}); re-save the bundle") from None
+    if manifest.get("format") != "aetool-bundle":
+        raise BundleError(f"{manifest_path}: not an aetool bundle manifest")
+    if int(manifest.get("format_version", -1)) > FORMAT_VERSION:
+        raise BundleError(
+            f"{root}: bundle format {manifest.get('format_version')} is newer than this aetool "
+            f"reads ({FORMAT_VERSION}); upgrade aetool"
+        )
+    return manifest
+
+
+def load_bundle(path: str | os.PathLike[str], device: str = "cpu") -> tuple[dict[str, Any], Any]:
+    """Load a bundle: returns (manifest, model in eval mode). Nothing in it is executed."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from aetool.plugins import get_registry
+
+    root = Path(path)
+    manifest = read_manifest(root)
+    weights = root / WEIGHTS
+    if not weights.is_file():
+        raise BundleError(f"{weights}: missing weights file; the bundle is incomplete")
+    if _looks_like_pickle(weights):
+        raise BundleError(
+            f"{weights}: is a pickle/torch.save file, not safetensors; aetool never loads pickles"
+        )
+    expected = manifest.get("weights_sha256")
+    if expected and _sha256(weights) != expected:
+        raise BundleError(
+            f"{weights}: does not match the checksum in {MANIFEST} (truncated or modified); "
+            "re-save or re-download the bundle"
+        )
+    registry = get_registry()
+    name = manifest.get("variant", "")
+    if name not in registry.variants:
+        dist = manifest.get("variant_distribution", "unknown")
+        raise BundleError(
+            f"{root}: variant '{name}' is not installed; install the package that provides it "
+            f"('{dist}', e.g. aetool plugins install {dist})"
+        )
+    variant = registry.variants[name]
+    try:
+        state = load_file(str(weights), device=device)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise BundleError(f"{weights}: unreadable safetensors file ({exc})") from None
+    config = variant.make_config(manifest.get("config", {}))
+    model = variant.build(tuple(manifest["input_shape"]), config, manifest.get("n_classes"))
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise BundleError(f"{weights}: weights do not fit variant '{name}' ({first})") from None
+    model.to(device).eval()
+    return manifest, model

@@ -1,0 +1,1 @@
+"""Readers and preprocessing: tables (CSV, Parquet), arrays (.npy, .npz)."""

@@ -1,0 +1,189 @@
+"""Table preprocessing fitted on training data and saved as JSON in the bundle.
+
+Numeric columns are imputed with the training median and standardised; categorical columns are
+one-hot encoded (unseen categories at scoring become all-zero and are reported); constant
+columns are dropped. The same JSON state is applied identically at scoring time.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from aetool.errors import DataError
+
+MISSING_CATEGORY = "(missing)"
+MAX_CATEGORIES = 50
+
+
+class DataWarning(UserWarning):
+    """Something in the data was adjusted (columns dropped or ignored, unseen categories)."""
+
+
+def _is_numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
+
+
+def _as_numeric(series: pd.Series, source: str) -> pd.Series | None:
+    """The column as floats, or None when it holds text that is not numbers."""
+    if _is_numeric(series):
+        return series.astype("float64")
+    converted = pd.to_numeric(series, errors="coerce")
+    bad = converted.isna() & series.notna()
+    if bad.any():
+        return None
+    return converted.astype("float64")
+
+
+def _check_finite(values: pd.Series, column: str, source: str) -> None:
+    inf = np.isinf(values.to_numpy(dtype="float64", na_value=np.nan))
+    if inf.any():
+        row = int(np.flatnonzero(inf)[0])
+        raise DataError(
+            f"{source}: column '{column}' has infinite values (first at data row {row + 1}); "
+            "replace them or leave the column out with --exclude"
+        )
+
+
+@dataclass
+class TablePreprocessor:
+    """Fitted column handling; ``to_dict``/``from_dict`` round-trip it through JSON."""
+
+    numeric: dict[str, dict[str, float]] = field(default_factory=dict)
+    categorical: dict[str, list[str]] = field(default_factory=dict)
+    dropped: list[str] = field(default_factory=list)
+    order: list[str] = field(default_factory=list)
+
+    # -- fitting ---------------------------------------------------------------------------------
+    @classmethod
+    def fit(cls, frame: pd.DataFrame, source: str = "data") -> TablePreprocessor:
+        if frame.shape[1] == 0:
+            raise DataError(f"{source}: no feature columns left to train on")
+        if frame.shape[0] < 2:
+            raise DataError(f"{source}: has 1 sample (data row); training needs at least 2")
+        prep = cls()
+        for column in frame.columns:
+            name = str(column)
+            series = frame[column]
+            if series.isna().all():
+                raise DataError(
+                    f"{source}: column '{name}' is empty (all values missing); "
+                    f"leave it out with --exclude '{name}'"
+                )
+            numeric = _as_numeric(series, source)
+            if numeric is not None:
+                _check_finite(numeric, name, source)
+                finite = numeric.dropna()
+                if finite.nunique() <= 1 and not numeric.isna().any():
+                    prep.dropped.append(name)
+                    continue
+                median = float(finite.median())
+                filled = numeric.fillna(median)
+                std = float(filled.std(ddof=0))
+                prep.numeric[name] = {"fill": median, "mean": float(filled.mean()),
+                                      "scale": std if std > 1e-12 else 1.0}
+                prep.order.append(name)
+                continue
+            text = series.astype("string").fillna(MISSING_CATEGORY)
+            n_unique = int(text.nunique())
+            if n_unique > MAX_CATEGORIES and n_unique > 0.2 * len(text):
+                raise DataError(
+                    f"{source}: column '{name}' looks like free text ({n_unique} distinct values "
+                    f"in {len(text)} rows, e.g. '{text.iloc[0]}'); leave it out with "
+                    f"--exclude '{name}' or pass it as --id-column"
+                )
+            if n_unique <= 1:
+                prep.dropped.append(name)
+                continue
+            counts = text.value_counts()
+            prep.categorical[name] = sorted(str(v) for v in counts.index[:MAX_CATEGORIES])
+            prep.order.append(name)
+        if prep.dropped:
+            warnings.warn(f"{source}: dropped constant column(s): {', '.join(prep.dropped)}",
+                          DataWarning, stacklevel=2)
+        if not prep.order:
+            raise DataError(f"{source}: every column is constant; nothing to learn from")
+        return prep
+
+    # -- applying --------------------------------------------------------------------------------
+    @property
+    def feature_names(self) -> list[str]:
+        """Names of the encoded features: numeric columns, then ``column=category``."""
+        names: list[str] = []
+        for column in self.order:
+            if column in self.numeric:
+                names.append(column)
+            else:
+                names.extend(f"{column}={c}" for c in self.categorical[column])
+        return names
+
+    @property
+    def feature_groups(self) -> list[str]:
+        """For each encoded feature, the original column it came from."""
+        groups: list[str] = []
+        for column in self.order:
+            width = 1 if column in self.numeric else len(self.categorical[column])
+            groups.extend([column] * width)
+        return groups
+
+    @property
+    def input_columns(self) -> list[str]:
+        return list(self.order) + list(self.dropped)
+
+    def check_columns(self, frame: pd.DataFrame, source: str, ignore: tuple[str, ...] = ()) -> None:
+        present = {str(c) for c in frame.columns}
+        missing = [c for c in self.order if c not in present]
+        if missing:
+            raise DataError(
+                f"{source}: missing column '{missing[0]}' that the model was trained on "
+                f"({len(missing)} missing in all); score data with the training columns"
+            )
+        extra = sorted(present - set(self.input_columns) - set(ignore))
+        if extra:
+            warnings.warn(f"{source}: ignoring column(s) not seen in training: {', '.join(extra)}",
+                          DataWarning, stacklevel=2)
+
+    def transform(self, frame: pd.DataFrame, source: str = "data") -> tuple[np.ndarray, int]:
+        """Encode ``frame`` to float32; returns (matrix, number of unseen category values)."""
+        frame = frame.rename(columns=str)
+        blocks: list[np.ndarray] = []
+        unseen = 0
+        for column in self.order:
+            series = frame[column]
+            if column in self.numeric:
+                stats = self.numeric[column]
+                numeric = _as_numeric(series, source)
+                if numeric is None:
+                    sample = series[pd.to_numeric(series, errors="coerce").isna() & series.notna()]
+                    raise DataError(
+                        f"{source}: column '{column}' was numeric in training but holds text "
+                        f"here (e.g. '{sample.iloc[0]}'); fix the values or retrain"
+                    )
+                _check_finite(numeric, column, source)
+                values = (numeric.fillna(stats["fill"]).to_numpy() - stats["mean"]) / stats["scale"]
+                blocks.append(values[:, None])
+            else:
+                categories = self.categorical[column]
+                text = series.astype("string").fillna(MISSING_CATEGORY).astype(object).to_numpy()
+                codes = pd.Categorical(text, categories=categories).codes
+                onehot = np.zeros((len(text), len(categories)))
+                known = codes >= 0
+                onehot[np.flatnonzero(known), codes[known]] = 1.0
+                unseen += int((~known).sum())
+                blocks.append(onehot)
+        matrix = np.concatenate(blocks, axis=1).astype(np.float32)
+        return matrix, unseen
+
+    # -- JSON ------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "table", "numeric": self.numeric, "categorical": self.categorical,
+                "dropped": self.dropped, "order": self.order}
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> TablePreprocessor:
+        return cls(numeric=state["numeric"], categorical=state["categorical"],
+                   dropped=list(state["dropped"]), order=list(state["order"]))

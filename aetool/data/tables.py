@@ -1,0 +1,96 @@
+"""Reading tables (CSV with a sniffed delimiter, Parquet) with one-line errors for bad files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from aetool.errors import DataError
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+ARRAY_SUFFIXES = (".npy", ".npz")
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise DataError(f"{path}: file not found; check the path")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a CSV, Parquet, .npy or .npz file")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: file is empty; it needs a header row and data rows")
+
+
+def sniff_delimiter(path: Path) -> str:
+    """The CSV delimiter among , ; tab | guessed from the first 64 KiB (',' if unsure)."""
+    with open(path, "rb") as handle:
+        head = handle.read(65536)
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not just a multi-byte character cut at the block end
+            raise DataError(
+                f"{path}: not UTF-8 text (bad byte at offset {exc.start}); re-save it as UTF-8"
+            ) from None
+        text = head[: exc.start].decode("utf-8")
+    lines = text.splitlines()
+    sample = "\n".join(lines[:50])
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a whole CSV or Parquet table; raises DataError with the file name on any problem."""
+    path = Path(path)
+    _check_file(path)
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises several types for damaged files
+            raise DataError(f"{path}: unreadable Parquet file ({type(exc).__name__})") from None
+    else:
+        delimiter = sniff_delimiter(path)
+        try:
+            frame = pd.read_csv(path, sep=delimiter, encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(
+                f"{path}: not UTF-8 text (bad byte at offset {exc.start}); re-save it as UTF-8"
+            ) from None
+        except pd.errors.EmptyDataError:
+            raise DataError(f"{path}: no columns found; it needs a header row and data rows") from None
+        except pd.errors.ParserError as exc:
+            raise DataError(f"{path}: malformed CSV ({str(exc).splitlines()[0]})") from None
+    if frame.shape[0] == 0:
+        raise DataError(f"{path}: has a header but no data rows")
+    return frame
+
+
+def iter_table_chunks(path: str | os.PathLike[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Yield a CSV or Parquet file in chunks of about ``chunk_rows`` rows (for streaming)."""
+    path = Path(path)
+    _check_file(path)
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(path)
+        for batch in parquet.iter_batches(batch_size=chunk_rows):
+            yield batch.to_pandas()
+        return
+    delimiter = sniff_delimiter(path)
+    try:
+        yield from pd.read_csv(path, sep=delimiter, encoding="utf-8", chunksize=chunk_rows)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (bad byte near offset {exc.start}); "
+                        "re-save it as UTF-8") from None
+
+
+def frame_to_csv_text(frame: pd.DataFrame) -> str:
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False)
+    return buffer.getvalue()

@@ -1,0 +1,320 @@
+"""scikit-learn estimators over the autoencoder variants: AutoencoderDetector (outlier detector
+with IsolationForest's conventions), and the shared base that trains any registered variant."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, OutlierMixin
+from sklearn.utils.validation import check_is_fitted
+
+from aetool.errors import AetoolError, DataError
+
+
+def _sk_validation() -> Any:
+    from sklearn.utils import validation
+
+    return validation
+
+
+class AutoencoderEstimator(BaseEstimator):
+    """Shared by the aetool estimators: input checks, preprocessing and training a variant.
+
+    Parameters are stored as given (scikit-learn convention); learned state ends in ``_``.
+    ``variant`` is a registered name or a Variant class; ``variant_params`` sets its Config.
+    """
+
+    def __init__(
+        self,
+        variant: Any = "ae",
+        variant_params: dict[str, Any] | None = None,
+        epochs: int = 60,
+        batch_size: int = 128,
+        learning_rate: float = 1e-3,
+        max_steps: int = 300,
+        patience: int = 8,
+        random_state: int | None = 0,
+        device: str = "auto",
+        verbose: bool = False,
+    ) -> None:
+        self.variant = variant
+        self.variant_params = variant_params
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.max_steps = max_steps
+        self.patience = patience
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    # -- inputs --------------------------------------------------------------------------------
+    def _prepare(self, X: Any, reset: bool) -> tuple[np.ndarray, Any]:
+        """Validate ``X`` and turn it into the model's float32 input with the fitted preprocessor."""
+        validation = _sk_validation()
+        if isinstance(X, pd.DataFrame):
+            validation._check_feature_names(self, X, reset=reset)
+            validation._check_n_features(self, X, reset=reset)
+            frame = X
+        else:
+            arr = np.asarray(X) if not hasattr(X, "toarray") else X
+            if getattr(arr, "ndim", 2) >= 3:
+                return self._prepare_images(arr, reset)
+            arr = validation.validate_data(
+                self, X, reset=reset, ensure_all_finite="allow-nan", dtype=np.float64,
+                ensure_min_samples=2 if reset else 1,
+            )
+            frame = pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+        if reset:
+            from aetool.data.preprocess import TablePreprocessor
+
+            self.preprocessor_ = TablePreprocessor.fit(frame, source="training data")
+        else:
+            self.preprocessor_.check_columns(frame, source="data")
+        matrix, unseen = self.preprocessor_.transform(frame, source="data")
+        if unseen:
+            warnings.warn(f"{unseen} value(s) of categorical columns were not seen in training; "
+                          "they are encoded as all-zero", UserWarning, stacklevel=3)
+        return matrix, self.preprocessor_
+
+    def _prepare_images(self, arr: np.ndarray, reset: bool) -> tuple[np.ndarray, Any]:
+        from aetool.data.arrays import ImagePreprocessor
+
+        if reset:
+            self.preprocessor_ = ImagePreprocessor.fit(arr, source="training images")
+            self.n_features_in_ = int(np.prod(self.preprocessor_.shape))
+        return self.preprocessor_.transform(arr, source="images")[0], self.preprocessor_
+
+    # -- training --------------------------------------------------------------------------------
+    def _variant_class(self) -> type:
+        from aetool.plugins import get_variant
+
+        return self.variant if isinstance(self.variant, type) else get_variant(str(self.variant))
+
+    def _train_config(self) -> Any:
+        from aetool.training import TrainConfig
+
+        seed = 0 if self.random_state is None else int(
+            self.random_state if not isinstance(self.random_state, np.random.RandomState)
+            else self.random_state.randint(2**31 - 1)
+        )
+        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.learning_rate,
+                           max_steps=self.max_steps, patience=self.patience, seed=seed,
+                           device=self.device)
+
+    def _fit_model(self, matrix: np.ndarray, labels: np.ndarray | None = None,
+                   n_classes: int | None = None) -> Any:
+        import torch
+
+        from aetool.training import fit_variant
+
+        variant = self._variant_class()
+        try:
+            config = variant.make_config(self.variant_params or {})
+        except ValueError as exc:
+            raise AetoolError(str(exc)) from None
+        y = torch.from_numpy(labels) if labels is not None else None
+        model, result = fit_variant(variant, config, torch.from_numpy(matrix), y, n_classes,
+                                    self._train_config(), quiet=not self.verbose)
+        self.variant_name_ = variant.name
+        self.config_ = config
+        self.history_ = result.history
+        self.model_ = model
+        return model
+
+    def _manifest(self, task: str) -> dict[str, Any]:
+        from aetool.variants.base import config_to_dict
+
+        return {
+            "task": task,
+            "variant": self.variant_name_,
+            "config": config_to_dict(self.config_),
+            "input_shape": list(self.model_.input_shape),
+            "n_classes": self.model_.n_classes,
+            "preprocessing": self.preprocessor_.to_dict(),
+            "feature_names_in": [str(c) for c in getattr(self, "feature_names_in_", [])],
+            "n_features_in": int(self.n_features_in_),
+            "params": {k: v for k, v in self.get_params().items()
+                       if k != "variant" and isinstance(v, (int, float, str, bool, dict, type(None)))},
+            "history": self.history_,
+        }
+
+    def _restore(self, manifest: dict[str, Any], model: Any) -> None:
+        from aetool.data.arrays import preprocessor_from_dict
+
+        self.model_ = model
+        self.variant_name_ = manifest["variant"]
+        self.config_ = self._variant_class().make_config(manifest["config"])
+        self.preprocessor_ = preprocessor_from_dict(manifest["preprocessing"])
+        self.history_ = manifest.get("history", [])
+        self.n_features_in_ = manifest["n_features_in"]
+        if manifest.get("feature_names_in"):
+            self.feature_names_in_ = np.asarray(manifest["feature_names_in"], dtype=object)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+
+class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
+    """Outlier detector from an autoencoder's reconstruction (and code) with the conventions of
+    scikit-learn's IsolationForest: ``score_samples`` (lower = more abnormal),
+    ``decision_function`` (negative = outlier), ``predict`` (+1 inlier / -1 outlier).
+
+    ``contamination`` sets the threshold as a training-score quantile unless ``threshold`` (a
+    fixed anomaly score) is given. ``score`` is 'combined' (reconstruction + code distance),
+    'reconstruction' or 'latent'. ``trim`` refits on the rows below the (1 - trim) training-score
+    quantile, so anomalies in the training data teach the model less.
+    """
+
+    def __init__(
+        self,
+        variant: Any = "ae",
+        contamination: float = 0.1,
+        threshold: float | None = None,
+        score: str = "combined",
+        trim: float = 0.1,
+        variant_params: dict[str, Any] | None = None,
+        epochs: int = 60,
+        batch_size: int = 128,
+        learning_rate: float = 1e-3,
+        max_steps: int = 300,
+        patience: int = 8,
+        random_state: int | None = 0,
+        device: str = "auto",
+        verbose: bool = False,
+    ) -> None:
+        super().__init__(variant, variant_params, epochs, batch_size, learning_rate, max_steps,
+                         patience, random_state, device, verbose)
+        self.contamination = contamination
+        self.threshold = threshold
+        self.score = score
+        self.trim = trim
+
+    def fit(self, X: Any, y: Any = None) -> AutoencoderDetector:
+        """Train the autoencoder on ``X`` (``y`` is ignored: detection is unsupervised)."""
+        from aetool.variants.base import CONDITIONAL
+
+        variant = self._variant_class()
+        if CONDITIONAL in variant.capabilities:
+            raise AetoolError(f"variant '{variant.name}' is conditional (needs class labels); "
+                              "use an unconditional variant for anomaly detection")
+        matrix, _ = self._prepare(X, reset=True)
+        model = self._fit_model(matrix)
+        if self.trim and 0 < self.trim < 0.5 and matrix.shape[0] >= 20:
+            scores = self._fit_scorer(matrix)
+            keep = scores <= np.quantile(scores, 1.0 - self.trim)
+            model = self._refit(matrix[keep])
+        self._fit_scorer(matrix)
+        return self
+
+    def _refit(self, matrix: np.ndarray) -> Any:
+        import torch
+
+        from aetool.training import seed_everything, train_model
+
+        cfg = self._train_config()
+        result = train_model(self.model_, torch.from_numpy(matrix), None, cfg,
+                             seed_everything(cfg.seed + 1), quiet=not self.verbose)
+        self.history_ = self.history_ + result.history
+        return self.model_
+
+    def _fit_scorer(self, matrix: np.ndarray) -> np.ndarray:
+        from aetool.scoring import Scorer, model_outputs
+        from aetool.thresholds import contamination_threshold
+
+        errors, codes = model_outputs(self.model_, matrix, device=self.device)
+        try:
+            self.scorer_ = Scorer.fit(errors, codes, self.score)
+        except ValueError as exc:
+            raise AetoolError(str(exc)) from None
+        scores = self.scorer_.score(errors, codes)
+        if self.threshold is not None:
+            self.threshold_ = float(self.threshold)
+        else:
+            self.threshold_ = contamination_threshold(scores, float(self.contamination))
+        self.offset_ = -self.threshold_
+        return scores
+
+    # -- scoring ---------------------------------------------------------------------------------
+    def anomaly_details(self, X: Any) -> dict[str, np.ndarray]:
+        """Scores, probabilities, labels and per-feature error shares for ``X`` in one pass."""
+        from aetool.scoring import model_outputs
+
+        check_is_fitted(self)
+        matrix, _ = self._prepare(X, reset=False)
+        errors, codes = model_outputs(self.model_, matrix, device=self.device)
+        scores = self.scorer_.score(errors, codes)
+        return {
+            "anomaly_score": scores,
+            "anomaly_probability": self.scorer_.probability(scores),
+            "is_anomaly": scores > self.threshold_,
+            "contributions": self.scorer_.contributions(errors),
+        }
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """The opposite of the anomaly score: lower means more abnormal."""
+        return -self.anomaly_details(X)["anomaly_score"]
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Negative for outliers, positive for inliers (``score_samples - offset_``)."""
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X: Any) -> np.ndarray:
+        """+1 for inliers and -1 for outliers."""
+        return np.where(self.decision_function(X) < 0, -1, 1)
+
+    def explain(self, X: Any, top_k: int = 3) -> list[list[tuple[str, float]]]:
+        """For each row, the ``top_k`` input columns by their share of the reconstruction error."""
+        details = self.anomaly_details(X)
+        return top_features(details["contributions"], self.preprocessor_, top_k)
+
+    # -- persistence -----------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write a bundle (manifest.json + weights.safetensors); no pickle is involved."""
+        from aetool.bundle import save_bundle
+
+        check_is_fitted(self)
+        manifest = self._manifest("detect")
+        manifest["detector"] = {"scorer": self.scorer_.to_dict(), "threshold": self.threshold_,
+                                "contamination": self.contamination}
+        return save_bundle(path, self.model_, manifest)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu") -> AutoencoderDetector:
+        """Load a detector bundle saved by :meth:`save` (or ``aetool fit``)."""
+        from aetool.bundle import load_bundle
+        from aetool.errors import BundleError
+        from aetool.scoring import Scorer
+
+        manifest, model = load_bundle(path, device=device)
+        if manifest.get("task") != "detect":
+            raise BundleError(f"{path}: holds a '{manifest.get('task')}' model, not a detector")
+        params = {k: v for k, v in manifest.get("params", {}).items()
+                  if k in cls._get_param_names()}
+        detector = cls(variant=manifest["variant"], **params)
+        detector.device = device
+        detector._restore(manifest, model)
+        detector.scorer_ = Scorer.from_dict(manifest["detector"]["scorer"])
+        detector.threshold_ = float(manifest["detector"]["threshold"])
+        detector.offset_ = -detector.threshold_
+        return detector
+
+
+def top_features(contributions: np.ndarray, preprocessor: Any,
+                 top_k: int) -> list[list[tuple[str, float]]]:
+    """Group encoded-feature shares by original column and keep the ``top_k`` largest per row."""
+    groups = getattr(preprocessor, "feature_groups", None)
+    if groups is None:
+        raise DataError("explanations by feature need tabular data")
+    names = list(dict.fromkeys(groups))
+    index = np.asarray([names.index(g) for g in groups])
+    per_column = np.zeros((contributions.shape[0], len(names)))
+    np.add.at(per_column, (slice(None), index), contributions)
+    order = np.argsort(-per_column, axis=1)[:, :top_k]
+    return [[(names[j], float(per_column[i, j])) for j in row] for i, row in enumerate(order)]

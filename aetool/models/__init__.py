@@ -1,0 +1,1 @@
+"""Torch modules behind the variants (imported only when a model is built)."""

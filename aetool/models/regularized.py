@@ -1,0 +1,69 @@
+"""The deterministic autoencoders: plain (L2), denoising, sparse (KL) and contractive."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch.func import jacrev, vmap
+
+from aetool.models.base import DeterministicAE, weight_l2
+
+
+class PlainAE(DeterministicAE):
+    """J + λ‖W‖²: reconstruction error plus an L2 penalty on all weights (``weight_penalty``)."""
+
+    def regularizers(self, x: torch.Tensor, output: dict[str, torch.Tensor],
+                     y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        lam = float(getattr(self.config, "weight_penalty", 0.0))
+        return {"l2": lam * weight_l2(self)} if lam > 0 else {}
+
+
+class DenoisingAE(PlainAE):
+    """Trained to map corrupted inputs back to the clean ones; the corruption is a noise model."""
+
+    def __init__(self, input_shape: tuple[int, ...], config: Any, n_classes: int | None = None):
+        super().__init__(input_shape, config, n_classes)
+        from aetool.noise import parse_noise
+
+        self.noise = parse_noise(config.noise)
+
+    def corrupt(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.noise.apply(x, generator)
+
+
+def kl_sparsity(code: torch.Tensor, rho: float) -> torch.Tensor:
+    """Σ_j KL(ρ ‖ ρ̂_j) where ρ̂_j is the mean activation of code unit j over the batch."""
+    rho_hat = code.mean(dim=0).clamp(1e-6, 1 - 1e-6)
+    return (rho * torch.log(rho / rho_hat)
+            + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
+
+
+class SparseAE(PlainAE):
+    """Sigmoid code with the penalty β Σ_j KL(ρ ‖ ρ̂_j) on the mean code activations."""
+
+    code_activation = "sigmoid"
+
+    def regularizers(self, x: torch.Tensor, output: dict[str, torch.Tensor],
+                     y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        parts = super().regularizers(x, output, y)
+        parts["sparsity"] = self.config.beta * kl_sparsity(output["code"], self.config.rho)
+        return parts
+
+
+class ContractiveAE(PlainAE):
+    """Penalty λ ‖J_f(x)‖²_F: the exact Frobenius norm of the encoder Jacobian, per sample,
+    computed with ``torch.func`` (no shallow-network shortcut), averaged over the batch."""
+
+    def jacobian_penalty(self, x: torch.Tensor) -> torch.Tensor:
+        def encode_one(sample: torch.Tensor) -> torch.Tensor:
+            return self.encoder(sample.unsqueeze(0)).squeeze(0)
+
+        jac = vmap(jacrev(encode_one))(x)  # (batch, code, *input_shape)
+        return jac.pow(2).flatten(1).sum(dim=1).mean()
+
+    def regularizers(self, x: torch.Tensor, output: dict[str, torch.Tensor],
+                     y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        parts = super().regularizers(x, output, y)
+        parts["contractive"] = self.config.lam * self.jacobian_penalty(x)
+        return parts

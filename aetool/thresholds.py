@@ -1,0 +1,45 @@
+"""Thresholds that turn anomaly scores into labels: contamination quantile, fixed, best F1."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from aetool.errors import DataError
+
+
+def contamination_threshold(train_scores: np.ndarray, contamination: float) -> float:
+    """The score above which a ``contamination`` share of the training rows lies."""
+    if not 0.0 < contamination < 0.5:
+        raise ValueError(f"contamination must be in (0, 0.5), got {contamination}")
+    return float(np.quantile(train_scores, 1.0 - contamination))
+
+
+def best_f1_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
+    """The threshold that maximises F1 of 'score >= threshold' against binary ``labels``."""
+    from sklearn.metrics import precision_recall_curve
+
+    labels = np.asarray(labels).astype(int)
+    if labels.min() == labels.max():
+        raise DataError("best-F1 threshold needs labelled data with both normal and anomalous rows")
+    precision, recall, thresholds = precision_recall_curve(labels, scores)
+    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+    return float(thresholds[int(np.argmax(f1[:-1]))])
+
+
+def binary_labels(values: object, column: str, source: str) -> np.ndarray:
+    """Labels as 0/1 (1 = anomaly); accepts 0/1, booleans and -1/1 (sklearn's -1 = outlier)."""
+    import pandas as pd
+
+    series = pd.Series(values)
+    if series.isna().any():
+        raise DataError(f"{source}: label column '{column}' has missing values; fill or drop them")
+    uniques = set(series.unique().tolist())
+    if uniques <= {0, 1} or uniques <= {True, False}:
+        return series.astype(int).to_numpy()
+    if uniques <= {-1, 1}:
+        return (series == -1).astype(int).to_numpy()
+    shown = ", ".join(repr(v) for v in sorted(uniques, key=str)[:5])
+    raise DataError(
+        f"{source}: label column '{column}' must be binary (0 = normal, 1 = anomaly); "
+        f"found {len(uniques)} values: {shown}"
+    )

@@ -1,0 +1,201 @@
+"""One trainer for every variant: AdamW, early stopping on a validation split, gradient clipping,
+NaN detection, seeded bit-for-bit repeatable CPU training, progress bar and loss history."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import sys
+from typing import Any
+
+import torch
+
+from aetool.errors import TrainingError
+from aetool.variants.base import config_from_dict
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Training settings shared by all variants (set with ``--set key=value`` like variant ones).
+
+    ``max_steps`` caps the number of optimiser steps (0: no cap), so large tables do not cost
+    more than they teach. ``val_fraction`` of the rows (at least 8 of them, else none) is held
+    out for early stopping with ``patience`` epochs; the best weights are restored.
+    """
+
+    epochs: int = 60
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    val_fraction: float = 0.1
+    patience: int = 8
+    clip_grad: float = 5.0
+    max_steps: int = 0
+    seed: int = 0
+    device: str = "auto"
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' picks CUDA, then Apple MPS, then CPU; anything else is passed to torch."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise TrainingError(f"unknown device '{name}'; use auto, cpu, cuda, cuda:N or mps") from None
+
+
+def split_train_config(settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Separate ``--set`` values into trainer settings and variant settings."""
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    train = {k: v for k, v in settings.items() if k in names}
+    rest = {k: v for k, v in settings.items() if k not in names}
+    return train, rest
+
+
+def make_train_config(values: dict[str, Any] | None = None) -> TrainConfig:
+    return config_from_dict(TrainConfig, values or {}, owner="training")
+
+
+@dataclasses.dataclass
+class TrainResult:
+    history: list[dict[str, float]]
+    best_epoch: int
+    stopped_early: bool
+    steps: int
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed torch's global generator (weight init, VAE sampling) and return a data generator."""
+    torch.manual_seed(seed)
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return generator
+
+
+def _progress(total: int, quiet: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="training", unit="epoch", leave=False,
+                disable=quiet or not sys.stderr.isatty())
+
+
+def train_model(
+    model: Any,
+    x: torch.Tensor,
+    y: torch.Tensor | None = None,
+    config: TrainConfig | None = None,
+    generator: torch.Generator | None = None,
+    quiet: bool = False,
+) -> TrainResult:
+    """Train ``model`` in place on ``x`` (and labels ``y`` for conditional variants)."""
+    cfg = config or TrainConfig()
+    device = resolve_device(cfg.device)
+    model.to(device)
+    gen = generator or seed_everything(cfg.seed)
+    n = x.shape[0]
+    if n < 1:
+        raise TrainingError("no rows to train on")
+    order = torch.randperm(n, generator=gen)
+    n_val = int(round(n * cfg.val_fraction)) if cfg.val_fraction > 0 else 0
+    if n_val < 8 or n - n_val < 8:
+        n_val = 0
+    val_idx, train_idx = order[:n_val], order[n_val:]
+    batch_size = max(1, min(cfg.batch_size, len(train_idx)))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    history: list[dict[str, float]] = []
+    best_loss, best_epoch, best_state = math.inf, 0, None
+    bad_epochs, steps, stopped = 0, 0, False
+    noise_gen = torch.Generator(device=device)
+    noise_gen.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
+    bar = _progress(cfg.epochs, quiet)
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        perm = train_idx[torch.randperm(len(train_idx), generator=gen)]
+        sums: dict[str, float] = {}
+        seen = 0
+        for start in range(0, len(perm), batch_size):
+            idx = perm[start:start + batch_size]
+            xb = x[idx].to(device)
+            yb = y[idx].to(device) if y is not None else None
+            out = model(model.corrupt(xb, noise_gen), yb)
+            total, parts = model.loss(xb, out, yb)
+            if not torch.isfinite(total):
+                bar.close()
+                raise TrainingError(
+                    f"training loss became {float(total)} at epoch {epoch}; lower the learning "
+                    f"rate (--set lr={cfg.lr / 10:g}) or check the data for extreme values"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            if cfg.clip_grad > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
+            optimizer.step()
+            steps += 1
+            seen += len(idx)
+            sums["loss"] = sums.get("loss", 0.0) + float(total.detach()) * len(idx)
+            for name, value in parts.items():
+                sums[name] = sums.get(name, 0.0) + float(value.detach()) * len(idx)
+            if cfg.max_steps and steps >= cfg.max_steps:
+                break
+        record = {"epoch": float(epoch), **{k: v / seen for k, v in sums.items()}}
+        monitored = record["loss"]
+        if n_val:
+            record["val_loss"] = monitored = evaluate_loss(model, x[val_idx], y[val_idx] if
+                                                           y is not None else None, batch_size)
+        history.append(record)
+        bar.update(1)
+        bar.set_postfix(loss=f"{monitored:.4g}")
+        if monitored < best_loss - 1e-7 * abs(best_loss):
+            best_loss, best_epoch, bad_epochs = monitored, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            bad_epochs += 1
+            if cfg.patience and bad_epochs >= cfg.patience:
+                stopped = True
+                break
+        if cfg.max_steps and steps >= cfg.max_steps:
+            break
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return TrainResult(history, best_epoch, stopped, steps)
+
+
+@torch.no_grad()
+def evaluate_loss(model: Any, x: torch.Tensor, y: torch.Tensor | None, batch_size: int) -> float:
+    """Mean total loss of ``model`` in eval mode (no corruption, no sampling)."""
+    model.eval()
+    device = next(model.parameters()).device
+    total, count = 0.0, 0
+    for start in range(0, x.shape[0], batch_size):
+        xb = x[start:start + batch_size].to(device)
+        yb = y[start:start + batch_size].to(device) if y is not None else None
+        loss, _ = model.loss(xb, model(xb, yb), yb)
+        total += float(loss) * xb.shape[0]
+        count += xb.shape[0]
+    return total / max(count, 1)
+
+
+def fit_variant(
+    variant: type,
+    config: Any,
+    x: torch.Tensor,
+    y: torch.Tensor | None = None,
+    n_classes: int | None = None,
+    train_config: TrainConfig | None = None,
+    quiet: bool = False,
+) -> tuple[Any, TrainResult]:
+    """Seed, build ``variant`` for ``x``'s shape and train it: the one entry point every task uses."""
+    cfg = train_config or TrainConfig()
+    generator = seed_everything(cfg.seed)
+    model = variant.build(tuple(x.shape[1:]), config, n_classes)
+    result = train_model(model, x, y, cfg, generator, quiet=quiet)
+    return model, result

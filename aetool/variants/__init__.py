@@ -1,0 +1,1 @@
+"""Built-in autoencoder variants, one plugin module each, registered like third-party plugins."""

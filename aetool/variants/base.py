@@ -1,0 +1,145 @@
+"""The Variant contract every autoencoder plugin implements.
+
+A variant is a class with a ``name`` (lower case, unique, stored in saved models), a one-line
+``summary``, a set of ``capabilities`` and a ``Config`` dataclass of hyper-parameters. Its
+``build`` returns an :class:`aetool.models.base.AutoencoderModule`. This module imports no torch,
+so listing variants stays fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from typing import Any, ClassVar
+
+TABULAR = "tabular"
+IMAGE = "image"
+GENERATIVE = "generative"
+CONDITIONAL = "conditional"
+DENOISING = "denoising"
+CAPABILITIES = (TABULAR, IMAGE, GENERATIVE, CONDITIONAL, DENOISING)
+
+
+@dataclasses.dataclass
+class NetConfig:
+    """Network shape shared by the built-in variants.
+
+    ``backbone``: 'mlp' (flattens images), 'conv' (images only) or 'auto' (conv for images).
+    ``hidden``: widths of the fully connected layers; ``channels``: convolution widths.
+    ``code_size`` 0 picks a size from the input (see :func:`auto_code_size`).
+    """
+
+    backbone: str = "mlp"
+    hidden: list[int] = dataclasses.field(default_factory=lambda: [64])
+    channels: list[int] = dataclasses.field(default_factory=lambda: [32, 64])
+    code_size: int = 0
+    activation: str = "tanh"
+
+
+def auto_code_size(input_shape: tuple[int, ...]) -> int:
+    """A bottleneck narrower than the input: 32 for images, else about half the width (1-32)."""
+    if len(input_shape) == 3:
+        return 32
+    n_inputs = int(input_shape[0]) if input_shape else 1
+    return int(max(1, min(32, n_inputs // 2 if n_inputs >= 4 else n_inputs - 1)))
+
+
+class Variant:
+    """Base class of all variants; subclasses set the class attributes and implement ``build``."""
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    capabilities: ClassVar[frozenset[str]] = frozenset({TABULAR})
+    Config: ClassVar[type] = NetConfig
+
+    @classmethod
+    def build(
+        cls, input_shape: tuple[int, ...], config: Any, n_classes: int | None = None
+    ) -> Any:
+        """Return an ``AutoencoderModule`` for inputs of ``input_shape`` (without batch axis)."""
+        raise NotImplementedError
+
+    # -- config helpers, shared by every variant -------------------------------------------------
+    @classmethod
+    def default_config(cls) -> Any:
+        return cls.Config()
+
+    @classmethod
+    def config_fields(cls) -> dict[str, Any]:
+        """Field name -> default value (JSON types), the schema the CLI shows."""
+        return config_to_dict(cls.Config())
+
+    @classmethod
+    def make_config(cls, values: dict[str, Any] | None = None) -> Any:
+        """A Config from a dict of (possibly string) values; unknown keys are an error."""
+        return config_from_dict(cls.Config, values or {}, owner=f"variant '{cls.name}'")
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        return {
+            "name": cls.name,
+            "summary": cls.summary,
+            "capabilities": sorted(cls.capabilities),
+            "config": cls.config_fields(),
+        }
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """A dataclass config as plain JSON-compatible values."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def _field_types(config_cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(config_cls)
+    return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(config_cls)}
+
+
+def coerce_value(raw: Any, annotation: Any, key: str) -> Any:
+    """Turn a CLI string (or JSON value) into the field's declared type."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if raw is None or (isinstance(raw, str) and raw.lower() in ("none", "null")):
+            return None
+        non_none = [a for a in args if a is not type(None)]
+        return coerce_value(raw, non_none[0], key)
+    if origin in (list, tuple):
+        item_type = args[0] if args else Any
+        if isinstance(raw, str):
+            raw = [part for part in raw.replace(" ", "").split(",") if part]
+        return [coerce_value(item, item_type, key) for item in raw]
+    if not isinstance(raw, str):
+        if annotation is float and isinstance(raw, int) and not isinstance(raw, bool):
+            return float(raw)
+        return raw
+    try:
+        if annotation is bool:
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if annotation is int:
+            return int(raw)
+        if annotation is float:
+            return float(raw)
+    except ValueError:
+        raise ValueError(
+            f"setting '{key}' expects {getattr(annotation, '__name__', annotation)}, got '{raw}'"
+        ) from None
+    return raw
+
+
+def config_from_dict(config_cls: type, values: dict[str, Any], owner: str) -> Any:
+    """Build ``config_cls`` from ``values``, converting strings, rejecting unknown keys."""
+    types_by_name = _field_types(config_cls)
+    unknown = sorted(set(values) - set(types_by_name))
+    if unknown:
+        raise ValueError(
+            f"unknown setting(s) {', '.join(unknown)} for {owner}; "
+            f"valid: {', '.join(sorted(types_by_name))}"
+        )
+    converted = {k: coerce_value(v, types_by_name[k], k) for k, v in values.items()}
+    return config_cls(**converted)

@@ -1,0 +1,33 @@
+"""Conditional VAE: one-hot labels condition the encoder and decoder; samples for a chosen class."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from aetool.hookspecs import hookimpl
+from aetool.variants.base import CONDITIONAL, GENERATIVE, IMAGE, TABULAR, Variant
+from aetool.variants.vae import VAEConfig
+
+
+@dataclasses.dataclass
+class CVAEConfig(VAEConfig):
+    """As the VAE; labels are one-hot encoded (never fed as raw integers)."""
+
+
+class ConditionalVAE(Variant):
+    name = "cvae"
+    summary = "conditional VAE; one-hot labels, class-conditional sampling"
+    capabilities = frozenset({TABULAR, IMAGE, GENERATIVE, CONDITIONAL})
+    Config = CVAEConfig
+
+    @classmethod
+    def build(cls, input_shape: tuple[int, ...], config: Any, n_classes: int | None = None) -> Any:
+        from aetool.models.vae import CVAE
+
+        return CVAE(input_shape, config, n_classes)
+
+
+@hookimpl
+def register_variants(register: Any) -> None:
+    register(ConditionalVAE)
