@@ -167,7 +167,7 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
     ``decision_function`` (negative = outlier), ``predict`` (+1 inlier / -1 outlier).
 
     ``contamination`` sets the threshold as a training-score quantile unless ``threshold`` (a
-    fixed anomaly score) is given. ``score`` is 'combined' (reconstruction + code distance),
+    fixed anomaly score) is given. ``score_method`` is 'combined' (reconstruction + code distance),
     'reconstruction' or 'latent'. ``trim`` refits on the rows below the (1 - trim) training-score
     quantile, so anomalies in the training data teach the model less.
     """
@@ -177,8 +177,8 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
         variant: Any = "ae",
         contamination: float = 0.1,
         threshold: float | None = None,
-        score: str = "combined",
-        trim: float = 0.1,
+        score_method: str = "combined",
+        trim: float = 0.0,
         variant_params: dict[str, Any] | None = None,
         epochs: int = 60,
         batch_size: int = 128,
@@ -193,7 +193,7 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
                          patience, random_state, device, verbose)
         self.contamination = contamination
         self.threshold = threshold
-        self.score = score
+        self.score_method = score_method
         self.trim = trim
 
     def fit(self, X: Any, y: Any = None) -> AutoencoderDetector:
@@ -230,7 +230,7 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
 
         errors, codes = model_outputs(self.model_, matrix, device=self.device)
         try:
-            self.scorer_ = Scorer.fit(errors, codes, self.score)
+            self.scorer_ = Scorer.fit(errors, codes, self.score_method)
         except ValueError as exc:
             raise AetoolError(str(exc)) from None
         scores = self.scorer_.score(errors, codes)
@@ -283,6 +283,8 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
         manifest = self._manifest("detect")
         manifest["detector"] = {"scorer": self.scorer_.to_dict(), "threshold": self.threshold_,
                                 "contamination": self.contamination}
+        if hasattr(self, "table_spec_"):
+            manifest["table"] = self.table_spec_.to_dict()
         return save_bundle(path, self.model_, manifest)
 
     @classmethod
@@ -303,6 +305,10 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
         detector.scorer_ = Scorer.from_dict(manifest["detector"]["scorer"])
         detector.threshold_ = float(manifest["detector"]["threshold"])
         detector.offset_ = -detector.threshold_
+        if manifest.get("table"):
+            from aetool.tasks.detect import TableSpec
+
+            detector.table_spec_ = TableSpec(**manifest["table"])
         return detector
 
 
@@ -318,3 +324,74 @@ def top_features(contributions: np.ndarray, preprocessor: Any,
     np.add.at(per_column, (slice(None), index), contributions)
     order = np.argsort(-per_column, axis=1)[:, :top_k]
     return [[(names[j], float(per_column[i, j])) for j in row] for i, row in enumerate(order)]
+
+
+class Autoencoder(AutoencoderEstimator):
+    """Any variant trained on ``X`` (labels ``y`` only for conditional variants), with
+    ``transform`` (codes), ``reconstruct``, ``sample`` and bundle save/load."""
+
+    def fit(self, X: Any, y: Any = None) -> Autoencoder:
+        from aetool.variants.base import CONDITIONAL
+
+        matrix, _ = self._prepare(X, reset=True)
+        labels = n_classes = None
+        if CONDITIONAL in self._variant_class().capabilities:
+            if y is None:
+                raise DataError(f"variant '{self._variant_class().name}' needs class labels "
+                                "(a 'y' array in the .npz file or --label-column)")
+            self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
+            labels, n_classes = codes.astype(np.int64), len(self.classes_)
+        self._fit_model(matrix, labels, n_classes)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        """The encoder's codes (for VAEs the posterior mean)."""
+        from aetool.scoring import model_outputs
+
+        check_is_fitted(self)
+        matrix, _ = self._prepare(X, reset=False)
+        return model_outputs(self.model_, matrix, device=self.device)[1]
+
+    def sample(self, n: int, label: Any = None, seed: int = 0) -> np.ndarray:
+        """``n`` new samples in model space ([0, 1] for images), optionally of class ``label``."""
+        import torch
+
+        check_is_fitted(self)
+        generator = torch.Generator().manual_seed(seed)
+        y = None
+        if label is not None:
+            classes = [str(c) for c in getattr(self, "classes_", [])]
+            if str(label) not in classes:
+                raise AetoolError(f"label '{label}' is not one of the model's classes: "
+                                  f"{', '.join(classes) or 'none (not a conditional model)'}")
+            y = torch.full((n,), classes.index(str(label)), dtype=torch.long)
+        self.model_.to("cpu")
+        try:
+            out = self.model_.sample(n, y, generator)
+        except NotImplementedError:
+            raise AetoolError(f"variant '{self.variant_name_}' is not generative; "
+                              "train a vae or cvae to sample") from None
+        return out.numpy()
+
+    def save(self, path: str | Path) -> Path:
+        from aetool.bundle import save_bundle
+
+        check_is_fitted(self)
+        manifest = self._manifest("autoencoder")
+        if hasattr(self, "classes_"):
+            manifest["classes"] = [c.item() if hasattr(c, "item") else c for c in self.classes_]
+        return save_bundle(path, self.model_, manifest)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu") -> Autoencoder:
+        from aetool.bundle import load_bundle
+
+        manifest, model = load_bundle(path, device=device)
+        params = {k: v for k, v in manifest.get("params", {}).items()
+                  if k in cls._get_param_names()}
+        estimator = cls(variant=manifest["variant"], **params)
+        estimator.device = device
+        estimator._restore(manifest, model)
+        if "classes" in manifest:
+            estimator.classes_ = np.asarray(manifest["classes"])
+        return estimator

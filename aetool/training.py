@@ -152,7 +152,7 @@ def train_model(
         history.append(record)
         bar.update(1)
         bar.set_postfix(loss=f"{monitored:.4g}")
-        if monitored < best_loss - 1e-7 * abs(best_loss):
+        if best_state is None or monitored < best_loss - 1e-7 * abs(best_loss):
             best_loss, best_epoch, bad_epochs = monitored, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
         else:

@@ -44,7 +44,8 @@ def to_image_layout(x: np.ndarray) -> np.ndarray:
 
 @dataclass
 class ImagePreprocessor:
-    """Scales image arrays to [0, 1] by a fixed divisor (255 for 8-bit, else the training max)."""
+    """Scales image arrays to [0, 1] by a fixed divisor (255 for 8-bit images, else the training
+    maximum), saved so scoring applies the same one."""
 
     scale: float = 255.0
     shape: tuple[int, ...] = ()
@@ -57,9 +58,8 @@ class ImagePreprocessor:
         if x.shape[0] < 2:
             raise DataError(f"{source}: has 1 sample (image); training needs at least 2")
         if np.issubdtype(x.dtype, np.integer):
-            scale = 255.0 if x.max() > 1 else 1.0
-            if x.max() > 255:
-                scale = float(x.max())
+            # 8-bit photos use the full 0-255 range; small-range integer data (e.g. 0-16) its max
+            scale = 255.0 if 127 < x.max() <= 255 else float(max(x.max(), 1))
         else:
             if not np.isfinite(x).all():
                 raise DataError(f"{source}: images contain NaN or infinite values")

@@ -178,6 +178,23 @@ class TablePreprocessor:
         matrix = np.concatenate(blocks, axis=1).astype(np.float32)
         return matrix, unseen
 
+    def inverse(self, matrix: np.ndarray) -> pd.DataFrame:
+        """Map encoded rows back to the original units: numeric columns un-scaled, categorical
+        columns as their most likely category; dropped constant columns are not restored."""
+        columns: dict[str, Any] = {}
+        start = 0
+        for column in self.order:
+            if column in self.numeric:
+                stats = self.numeric[column]
+                columns[column] = matrix[:, start] * stats["scale"] + stats["mean"]
+                start += 1
+            else:
+                categories = self.categorical[column]
+                block = matrix[:, start:start + len(categories)]
+                columns[column] = np.asarray(categories, dtype=object)[block.argmax(axis=1)]
+                start += len(categories)
+        return pd.DataFrame(columns)
+
     # -- JSON ------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "table", "numeric": self.numeric, "categorical": self.categorical,

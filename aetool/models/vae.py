@@ -18,7 +18,7 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 class VAE(AutoencoderModule):
     """Gaussian encoder q(z|x) with the reparameterisation trick; the loss is the negative ELBO
-    with squared error (unit-variance Gaussian decoder) and β times the closed-form KL.
+    of a Gaussian decoder with standard deviation σ plus β times the closed-form KL.
     ``encode`` and ``reconstruct`` use the mean μ, so scoring is deterministic."""
 
     def __init__(self, input_shape: tuple[int, ...], config: Any, n_classes: int | None = None):
@@ -54,7 +54,9 @@ class VAE(AutoencoderModule):
         return {"recon": self.decode(z, y), "code": mu, "mu": mu, "logvar": logvar}
 
     def reconstruction_loss(self, x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(recon, x, reduction="none").flatten(1).sum(dim=1).mean()
+        """Gaussian negative log-likelihood Σ(x − x̂)² / (2σ²) per sample (constants dropped)."""
+        sq = F.mse_loss(recon, x, reduction="none").flatten(1).sum(dim=1)
+        return (sq / (2.0 * self.config.sigma**2)).mean()
 
     def regularizers(self, x: torch.Tensor, output: dict[str, torch.Tensor],
                      y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:

@@ -11,10 +11,13 @@ from aetool.variants.base import GENERATIVE, IMAGE, TABULAR, NetConfig, Variant
 
 @dataclasses.dataclass
 class VAEConfig(NetConfig):
-    """``beta`` weighs the KL term (1 is the ELBO); backbone 'auto' is convolutional on images."""
+    """``beta`` weighs the KL term (1 is the ELBO); ``sigma`` is the decoder's standard deviation
+    (data units: [0, 1] for images, standardised for tables); backbone 'auto' is convolutional
+    on images."""
 
     backbone: str = "auto"
     beta: float = 1.0
+    sigma: float = 0.1
 
 
 class VariationalAutoencoder(Variant):

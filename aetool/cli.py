@@ -1,0 +1,367 @@
+"""The ``aetool`` command line. Thin: it parses options and calls the tasks. Torch is imported
+only inside commands that touch a model, so ``aetool --help`` and ``aetool plugins`` stay fast."""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import click
+
+from aetool._version import __version__
+from aetool.errors import AetoolError
+
+EXIT_BAD_INPUT = 2
+SETTING_ALIASES = {"lr": "learning_rate", "seed": "random_state"}
+ESTIMATOR_SETTINGS = {"epochs", "batch_size", "learning_rate", "max_steps", "patience",
+                      "random_state", "device"}
+
+
+def _show_warning(message: Any, category: type, filename: str, lineno: int,
+                  file: Any = None, line: Any = None) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
+class AetoolGroup(click.Group):
+    """Turns aetool's user errors into one line on stderr and exit code 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        warnings.showwarning = _show_warning
+        try:
+            return super().invoke(ctx)
+        except AetoolError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(EXIT_BAD_INPUT)
+        except KeyboardInterrupt:
+            click.echo("interrupted; no output was written", err=True)
+            ctx.exit(130)
+
+
+def parse_settings(values: tuple[str, ...], variant: str) -> dict[str, Any]:
+    """``--set key=value`` pairs -> estimator parameters (with ``variant_params`` inside)."""
+    from aetool.plugins import get_variant
+    from aetool.variants.base import config_from_dict
+
+    params: dict[str, Any] = {}
+    variant_values: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise AetoolError(f"--set expects key=value, got '{item}'")
+        key = SETTING_ALIASES.get(key.strip(), key.strip())
+        if key in ESTIMATOR_SETTINGS:
+            params[key] = value if key == "device" else (
+                float(value) if key == "learning_rate" else int(value))
+        else:
+            variant_values[key] = value
+    variant_cls = get_variant(variant)
+    try:
+        config = config_from_dict(variant_cls.Config, variant_values,
+                                  owner=f"variant '{variant}' (training settings: "
+                                        f"{', '.join(sorted(ESTIMATOR_SETTINGS | {'lr', 'seed'}))})")
+    except ValueError as exc:
+        raise AetoolError(str(exc)) from None
+    params["variant_params"] = {k: getattr(config, k) for k in variant_values}
+    return params
+
+
+@click.group(cls=AetoolGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="aetool")
+def cli() -> None:
+    """Autoencoders for real data: anomaly scores, denoising and features."""
+
+
+# -- plugins and variants ------------------------------------------------------------------------
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def variants(as_json: bool) -> None:
+    """List installed autoencoder variants with their settings and defaults."""
+    from aetool.plugins import get_registry
+
+    registry = get_registry()
+    rows = []
+    for name in sorted(registry.variants):
+        info = registry.variants[name].describe()
+        owner = registry.plugins[registry.variant_owner[name]]
+        info["plugin"] = owner.name
+        info["package"] = owner.distribution
+        rows.append(info)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['name']:<12} {row['summary']}")
+        click.echo(f"{'':<12} plugin: {row['plugin']} ({row['package']}); "
+                   f"capabilities: {', '.join(row['capabilities'])}")
+        settings = ", ".join(f"{k}={v}" for k, v in row["config"].items())
+        click.echo(f"{'':<12} settings: {settings}")
+
+
+@cli.group(cls=AetoolGroup, invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--all", "show_all", is_flag=True, help="Include the built-in plugins.")
+@click.pass_context
+def plugins(ctx: click.Context, as_json: bool, show_all: bool) -> None:
+    """List installed plugins (built-ins with --all), or manage them with a sub-command."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from aetool.plugins import get_registry
+
+    infos = [p for p in get_registry().plugins.values() if show_all or not p.builtin]
+    if as_json:
+        click.echo(json.dumps([p.to_dict() for p in infos], indent=2))
+        return
+    if not infos:
+        click.echo("no third-party plugins installed (aetool plugins --all shows the built-ins)")
+    for info in infos:
+        status = "error: " + "; ".join(info.errors) if info.errors else "ok"
+        provided = ", ".join(info.variants + info.noise_models) or "-"
+        click.echo(f"{info.name:<14} {info.distribution} {info.version:<8} provides: {provided} "
+                   f"[{status}]")
+
+
+@plugins.command("install")
+@click.argument("target")
+@click.option("--editable", "-e", is_flag=True, help="Install a local path in editable mode.")
+def plugins_install(target: str, editable: bool) -> None:
+    """Install a plugin package (a name on the package index or a local path) with pip."""
+    from aetool.tasks.plugin_admin import pip_install
+
+    pip_install(target, editable)
+
+
+@plugins.command("uninstall")
+@click.argument("name")
+def plugins_uninstall(name: str) -> None:
+    """Uninstall a plugin package with pip."""
+    from aetool.tasks.plugin_admin import pip_uninstall
+
+    pip_uninstall(name)
+
+
+@plugins.command("new")
+@click.argument("name")
+@click.option("--directory", "-d", type=click.Path(file_okay=False), default=".",
+              help="Where to create the package folder.")
+def plugins_new(name: str, directory: str) -> None:
+    """Scaffold a ready-to-install variant plugin package named NAME."""
+    from aetool.tasks.plugin_admin import scaffold_plugin
+
+    path = scaffold_plugin(name, Path(directory))
+    click.echo(f"created {path}; install it with: aetool plugins install -e {path}")
+
+
+# -- generic training --------------------------------------------------------------------------
+@cli.command()
+@click.argument("data", type=click.Path(dir_okay=True))
+@click.option("--variant", "-v", default="ae", show_default=True, help="Variant name.")
+@click.option("--output", "-o", required=True, type=click.Path(), help="Bundle directory.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="Variant or training setting (repeatable), e.g. --set epochs=30.")
+@click.option("--label-column", help="CSV column with class labels (conditional variants).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def train(data: str, variant: str, output: str, settings: tuple[str, ...],
+          label_column: str | None, quiet: bool) -> None:
+    """Train a variant on a numeric CSV/Parquet table or a .npy/.npz array and save a bundle."""
+    from aetool.estimators import Autoencoder
+    from aetool.tasks.train import load_training_data
+
+    params = parse_settings(settings, variant)
+    x, y = load_training_data(data, label_column)
+    model = Autoencoder(variant=variant, verbose=not quiet, **params).fit(x, y)
+    model.save(output)
+    last = model.history_[-1]
+    click.echo(f"trained {model.variant_name_} for {len(model.history_)} epochs "
+               f"(loss {last.get('val_loss', last['loss']):.4g}); saved {output}")
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print the whole manifest as JSON.")
+def info(bundle: str, as_json: bool) -> None:
+    """Describe a saved bundle: variant, settings, input, training history."""
+    from aetool.bundle import read_manifest
+
+    manifest = read_manifest(bundle)
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2))
+        return
+    history = manifest.get("history", [])
+    last = history[-1] if history else {}
+    click.echo(f"bundle:      {bundle}")
+    click.echo(f"task:        {manifest.get('task')}")
+    click.echo(f"variant:     {manifest['variant']} (from {manifest.get('variant_distribution')})")
+    click.echo(f"input shape: {tuple(manifest['input_shape'])}")
+    click.echo(f"settings:    {', '.join(f'{k}={v}' for k, v in manifest['config'].items())}")
+    click.echo(f"trained:     {len(history)} epochs, final loss "
+               f"{last.get('val_loss', last.get('loss', float('nan'))):.4g}")
+    click.echo(f"aetool:      {manifest.get('aetool_version')} on {manifest.get('created')}")
+    if "detector" in manifest:
+        click.echo(f"threshold:   {manifest['detector']['threshold']:.4g}")
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path())
+@click.option("-n", "count", default=64, show_default=True, help="Number of samples.")
+@click.option("--label", help="Class to sample (conditional variants).")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--output", "-o", required=True, type=click.Path(), help="PNG file.")
+def sample(bundle: str, count: int, label: str | None, seed: int, output: str) -> None:
+    """Draw samples from a generative bundle (vae, cvae) and write them as an image grid."""
+    from aetool.tasks.train import sample_grid
+
+    if count < 1:
+        raise AetoolError(f"-n must be at least 1, got {count}")
+    sample_grid(bundle, count, output, label=label, seed=seed)
+    click.echo(f"wrote {count} samples to {output}")
+
+
+# -- detection ---------------------------------------------------------------------------------
+def table_options(func: Any) -> Any:
+    """Options that say which columns are features, ids and labels."""
+    options = [
+        click.option("--columns", help="Comma-separated feature columns (default: all others)."),
+        click.option("--exclude", help="Comma-separated columns to leave out."),
+        click.option("--id-column", help="Column carried to the output as the row id."),
+        click.option("--label-column", help="0/1 column used only for evaluation."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def detector_options(func: Any) -> Any:
+    options = [
+        click.option("--variant", "-v", default="ae", show_default=True),
+        click.option("--contamination", default=0.1, show_default=True, type=float,
+                     help="Expected share of anomalies; sets the threshold."),
+        click.option("--threshold", type=float, help="Fixed anomaly-score threshold instead."),
+        click.option("--threshold-from", type=click.Path(),
+                     help="Labelled validation file: pick the best-F1 threshold on it."),
+        click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+                     help="Variant or training setting (repeatable)."),
+        click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _spec(columns: str | None, exclude: str | None, id_column: str | None,
+          label_column: str | None) -> Any:
+    from aetool.tasks.detect import TableSpec
+
+    def split(text: str) -> list[str]:
+        return [c.strip() for c in text.split(",") if c.strip()]
+
+    return TableSpec(columns=split(columns) if columns else None,
+                     exclude=split(exclude) if exclude else [],
+                     id_column=id_column, label_column=label_column)
+
+
+def _fit(data: str, spec: Any, variant: str, contamination: float, threshold: float | None,
+         threshold_from: str | None, settings: tuple[str, ...], quiet: bool) -> Any:
+    from aetool.tasks.detect import fit_detector
+
+    params = parse_settings(settings, variant)
+    params.update(variant=variant, contamination=contamination, threshold=threshold,
+                  verbose=not quiet)
+    return fit_detector(data, spec, params, threshold_from)
+
+
+def _print_metrics(result: dict[str, float]) -> None:
+    click.echo("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                         for k, v in result.items()))
+
+
+@cli.command()
+@click.argument("data", type=click.Path())
+@click.option("--output", "-o", required=True, type=click.Path(), help="Output CSV or Parquet.")
+@click.option("--save-model", type=click.Path(), help="Also save the trained bundle here.")
+@click.option("--top-features", default=3, show_default=True, help="Explanations per row.")
+@table_options
+@detector_options
+def detect(data: str, output: str, save_model: str | None, top_features: int,
+           columns: str | None, exclude: str | None, id_column: str | None,
+           label_column: str | None, variant: str, contamination: float,
+           threshold: float | None, threshold_from: str | None, settings: tuple[str, ...],
+           quiet: bool) -> None:
+    """Fit a detector on DATA and score the same rows in one step."""
+    from aetool.tasks.detect import evaluate_table, load_table, score_table, write_scores
+
+    spec = _spec(columns, exclude, id_column, label_column)
+    detector = _fit(data, spec, variant, contamination, threshold, threshold_from, settings, quiet)
+    table = load_table(data, spec)
+    write_scores(score_table(detector, table, top_features), output)
+    if save_model:
+        detector.save(save_model)
+    n_flagged = int((detector.anomaly_details(table.features)["is_anomaly"]).sum())
+    click.echo(f"scored {len(table.features)} rows, {n_flagged} flagged as anomalies; "
+               f"wrote {output}")
+    if table.labels is not None:
+        _print_metrics(evaluate_table(detector, table))
+
+
+@cli.command()
+@click.argument("data", type=click.Path())
+@click.option("--output", "-o", required=True, type=click.Path(), help="Bundle directory.")
+@table_options
+@detector_options
+def fit(data: str, output: str, columns: str | None, exclude: str | None,
+        id_column: str | None, label_column: str | None, variant: str, contamination: float,
+        threshold: float | None, threshold_from: str | None, settings: tuple[str, ...],
+        quiet: bool) -> None:
+    """Train a detector on DATA and save it as a bundle."""
+    spec = _spec(columns, exclude, id_column, label_column)
+    detector = _fit(data, spec, variant, contamination, threshold, threshold_from, settings, quiet)
+    detector.save(output)
+    click.echo(f"saved detector ({detector.variant_name_}, threshold "
+               f"{detector.threshold_:.4g}) to {output}")
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path())
+@click.argument("data", type=click.Path())
+@click.option("--output", "-o", required=True, type=click.Path(), help="Output CSV or Parquet.")
+@click.option("--top-features", default=3, show_default=True, help="Explanations per row.")
+def score(bundle: str, data: str, output: str, top_features: int) -> None:
+    """Score DATA with a saved detector bundle."""
+    from aetool.tasks.detect import load_detector, load_table, score_table, write_scores
+
+    detector, spec = load_detector(bundle)
+    table = load_table(data, spec)
+    frame = score_table(detector, table, top_features)
+    write_scores(frame, output)
+    click.echo(f"scored {len(frame)} rows, {int(frame['is_anomaly'].sum())} flagged; "
+               f"wrote {output}")
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path())
+@click.argument("data", type=click.Path())
+@click.option("--label-column", help="0/1 column with the truth (default: the one used in fit).")
+@click.option("--plots", type=click.Path(file_okay=False), help="Folder for ROC/PR/histogram PNGs.")
+def evaluate(bundle: str, data: str, label_column: str | None, plots: str | None) -> None:
+    """Evaluate a saved detector on labelled DATA: ROC-AUC, PR-AUC, F1, precision@n."""
+    from aetool.tasks.detect import evaluate_table, load_detector, load_table
+
+    detector, spec = load_detector(bundle)
+    spec.label_column = label_column or spec.label_column
+    if not spec.label_column:
+        raise AetoolError("evaluate needs --label-column (a 0/1 column in the data)")
+    table = load_table(data, spec, need_labels=True)
+    _print_metrics(evaluate_table(detector, table, plots))
+    if plots:
+        click.echo(f"figures in {plots}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="aetool")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""ODDS benchmark: aetool's default detector against IsolationForest and PyOD's AutoEncoder/VAE.
+
+Protocol (../shared/datasets/README.md): 22 ODDS sets, stratified 60/40 split per seed, fit on
+the contaminated train part without labels, ROC-AUC and PR-AUC on the test part.
+
+    python bench/odds.py                      # all methods, seeds 0-4 (about 15 minutes)
+    python bench/odds.py --methods aetool --seeds 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import warnings
+
+import numpy as np
+from common import RESULTS, SHARED, machine, print_table, require, timed, write_json
+
+METHODS = ("aetool", "iforest", "pyod_ae", "pyod_vae")
+
+
+def make(method: str, seed: int):
+    if method == "aetool":
+        from aetool import AutoencoderDetector
+
+        return AutoencoderDetector(random_state=seed, device="cpu")
+    if method == "iforest":
+        from sklearn.ensemble import IsolationForest
+
+        return IsolationForest(random_state=seed)
+    if method == "pyod_ae":
+        from pyod.models.auto_encoder import AutoEncoder
+
+        return AutoEncoder(verbose=0)
+    if method == "pyod_vae":
+        from pyod.models.vae import VAE
+
+        return VAE(verbose=0)
+    raise ValueError(method)
+
+
+def anomaly_scores(model, x):
+    if hasattr(model, "decision_scores_"):  # PyOD: higher = more abnormal
+        return model.decision_function(x)
+    return -model.score_samples(x)
+
+
+def main() -> None:
+    from sklearn.metrics import average_precision_score, roc_auc_score
+    from sklearn.model_selection import train_test_split
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--seeds", default="0,1,2,3,4")
+    parser.add_argument("--datasets", default="")
+    parser.add_argument("--output", default="odds")
+    args = parser.parse_args()
+    methods = args.methods.split(",")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    folder = require(SHARED / "odds")
+    names = args.datasets.split(",") if args.datasets else sorted(
+        p.stem for p in folder.glob("*.npz"))
+    warnings.filterwarnings("ignore")
+
+    records = []
+    for name in names:
+        data = np.load(folder / f"{name}.npz")
+        x, y = data["X"].astype(np.float64), data["y"].astype(int)
+        for seed in seeds:
+            x_tr, x_te, _, y_te = train_test_split(x, y, test_size=0.4, stratify=y,
+                                                   random_state=seed)
+            for method in methods:
+                model = make(method, seed)
+                _, fit_s = timed(lambda m=model: m.fit(x_tr))
+                scores, score_s = timed(lambda m=model: anomaly_scores(m, x_te))
+                records.append({"dataset": name, "seed": seed, "method": method,
+                                "roc_auc": float(roc_auc_score(y_te, scores)),
+                                "pr_auc": float(average_precision_score(y_te, scores)),
+                                "fit_s": fit_s, "score_s": score_s})
+        row = {"dataset": name}
+        for method in methods:
+            mine = [r for r in records if r["dataset"] == name and r["method"] == method]
+            row[method] = float(np.mean([r["roc_auc"] for r in mine]))
+        print("  ".join(f"{k}={v:.3f}" if isinstance(v, float) else v for k, v in row.items()),
+              flush=True)
+
+    table, summary = [], {}
+    for name in names:
+        row = {"dataset": name}
+        for method in methods:
+            mine = [r for r in records if r["dataset"] == name and r["method"] == method]
+            row[f"{method}_roc"] = float(np.mean([r["roc_auc"] for r in mine]))
+            row[f"{method}_pr"] = float(np.mean([r["pr_auc"] for r in mine]))
+        table.append(row)
+    for method in methods:
+        mine = [r for r in records if r["method"] == method]
+        summary[method] = {
+            "mean_roc_auc": float(np.mean([r["roc_auc"] for r in mine])),
+            "mean_pr_auc": float(np.mean([r["pr_auc"] for r in mine])),
+            "fit_s_total": float(np.sum([r["fit_s"] for r in mine])),
+            "score_s_total": float(np.sum([r["score_s"] for r in mine])),
+        }
+    pyod = [m for m in ("pyod_ae", "pyod_vae") if m in methods]
+    if "aetool" in methods and pyod:
+        wins = sum(row["aetool_roc"] >= max(row[f"{m}_roc"] for m in pyod) - 1e-12
+                   for row in table)
+        summary["aetool"]["sets_at_least_best_pyod"] = int(wins)
+        if "pyod_ae" in methods:
+            summary["aetool"]["fit_time_ratio_vs_pyod_ae"] = (
+                summary["aetool"]["fit_s_total"] / summary["pyod_ae"]["fit_s_total"])
+    print()
+    print_table(table, ["dataset", *[f"{m}_roc" for m in methods]])
+    print()
+    print_table([{"method": m, **v} for m, v in summary.items()],
+                ["method", "mean_roc_auc", "mean_pr_auc", "fit_s_total", "score_s_total"])
+    for key in ("sets_at_least_best_pyod", "fit_time_ratio_vs_pyod_ae"):
+        if key in summary.get("aetool", {}):
+            print(f"aetool {key}: {summary['aetool'][key]:.3g}")
+    write_json(f"{args.output}.json", {"protocol": "ODDS 60/40 stratified, fit on train, "
+                                       "ROC/PR-AUC on test", "seeds": seeds, "machine": machine(),
+                                       "summary": summary, "per_dataset": table,
+                                       "runs": records})
+    with open(RESULTS / f"{args.output}.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(records[0]))
+        writer.writeheader()
+        writer.writerows(records)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""Saved models: bit-for-bit round trip, and refusal of pickles, damage and unknown variants."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from aetool.bundle import load_bundle, read_manifest
+from aetool.errors import BundleError
+from aetool.estimators import Autoencoder, AutoencoderDetector
+from tests.conftest import low_rank_table
+
+FAST = {"epochs": 3, "max_steps": 20}
+
+
+@pytest.fixture
+def saved(tmp_path):
+    x = low_rank_table(80)
+    model = Autoencoder(variant="ae", **FAST).fit(x)
+    path = model.save(tmp_path / "bundle")
+    return model, path, x
+
+
+def test_round_trip_reproduces_reconstructions_bit_for_bit(saved):
+    model, path, x = saved
+    manifest, loaded = load_bundle(path)
+    tensor = torch.from_numpy(model._prepare(x, reset=False)[0])
+    assert torch.equal(model.model_.reconstruct(tensor), loaded.reconstruct(tensor))
+    assert manifest["variant"] == "ae" and manifest["variant_distribution"] == "aetool"
+    assert manifest["format_version"] == 1 and manifest["history"]
+    assert set(p.name for p in path.iterdir()) == {"manifest.json", "weights.safetensors"}
+
+
+def test_detector_round_trip_gives_identical_scores(tmp_path):
+    x = low_rank_table(120)
+    detector = AutoencoderDetector(**FAST).fit(x)
+    detector.save(tmp_path / "det")
+    loaded = AutoencoderDetector.load(tmp_path / "det")
+    np.testing.assert_array_equal(detector.score_samples(x), loaded.score_samples(x))
+    np.testing.assert_array_equal(detector.predict(x), loaded.predict(x))
+
+
+def test_bundle_with_a_pickle_is_refused(saved, tmp_path):
+    _, path, _ = saved
+    (path / "extra.pkl").write_bytes(pickle.dumps({"a": 1}))
+    with pytest.raises(BundleError, match="pickle"):
+        load_bundle(path)
+
+
+def test_weights_replaced_by_a_pickle_are_refused(saved):
+    _, path, _ = saved
+    (path / "weights.safetensors").write_bytes(pickle.dumps({"w": [1, 2, 3]}))
+    with pytest.raises(BundleError, match="pickle"):
+        load_bundle(path)
+
+
+def test_torch_save_file_is_refused(saved):
+    _, path, _ = saved
+    torch.save({"w": torch.zeros(2)}, path / "model.pt")
+    with pytest.raises(BundleError, match="pickle"):
+        load_bundle(path)
+
+
+def test_truncated_weights_are_refused(saved):
+    _, path, _ = saved
+    weights = path / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(BundleError, match="truncated or modified"):
+        load_bundle(path)
+
+
+def test_truncated_weights_without_checksum_are_refused(saved):
+    _, path, _ = saved
+    manifest = json.loads((path / "manifest.json").read_text())
+    del manifest["weights_sha256"]
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    weights = path / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(BundleError, match="unreadable safetensors"):
+        load_bundle(path)
+
+
+def test_unknown_variant_names_variant_and_package(saved):
+    _, path, _ = saved
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["variant"] = "fancy"
+    manifest["variant_distribution"] = "aetool-fancy"
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="variant 'fancy' is not installed.*aetool-fancy"):
+        load_bundle(path)
+
+
+def test_not_a_bundle(tmp_path):
+    with pytest.raises(BundleError, match="not a bundle directory"):
+        read_manifest(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BundleError, match="no manifest.json"):
+        read_manifest(tmp_path / "empty")
+    (tmp_path / "empty" / "manifest.json").write_text("{not json")
+    with pytest.raises(BundleError, match="damaged manifest"):
+        read_manifest(tmp_path / "empty")
+
+
+def test_saving_is_atomic_and_replaces_old_bundle(saved, monkeypatch):
+    model, path, _ = saved
+    before = (path / "manifest.json").read_text()
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("safetensors.torch.save_file", explode)
+    with pytest.raises(RuntimeError):
+        model.save(path)
+    assert (path / "manifest.json").read_text() == before
+    assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []
