@@ -295,10 +295,11 @@ def detect(data: str, output: str, save_model: str | None, top_features: int,
     spec = _spec(columns, exclude, id_column, label_column)
     detector = _fit(data, spec, variant, contamination, threshold, threshold_from, settings, quiet)
     table = load_table(data, spec)
-    write_scores(score_table(detector, table, top_features), output)
+    frame = score_table(detector, table, top_features)
+    write_scores(frame, output)
     if save_model:
         detector.save(save_model)
-    n_flagged = int((detector.anomaly_details(table.features)["is_anomaly"]).sum())
+    n_flagged = int(frame["is_anomaly"].sum())
     click.echo(f"scored {len(table.features)} rows, {n_flagged} flagged as anomalies; "
                f"wrote {output}")
     if table.labels is not None:

@@ -73,8 +73,6 @@ class AutoencoderEstimator(BaseEstimator):
             from aetool.data.preprocess import TablePreprocessor
 
             self.preprocessor_ = TablePreprocessor.fit(frame, source="training data")
-        else:
-            self.preprocessor_.check_columns(frame, source="data")
         matrix, unseen = self.preprocessor_.transform(frame, source="data")
         if unseen:
             warnings.warn(f"{unseen} value(s) of categorical columns were not seen in training; "
@@ -205,11 +203,11 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
             raise AetoolError(f"variant '{variant.name}' is conditional (needs class labels); "
                               "use an unconditional variant for anomaly detection")
         matrix, _ = self._prepare(X, reset=True)
-        model = self._fit_model(matrix)
+        self._fit_model(matrix)
         if self.trim and 0 < self.trim < 0.5 and matrix.shape[0] >= 20:
             scores = self._fit_scorer(matrix)
             keep = scores <= np.quantile(scores, 1.0 - self.trim)
-            model = self._refit(matrix[keep])
+            self._refit(matrix[keep])
         self._fit_scorer(matrix)
         return self
 

@@ -102,7 +102,7 @@ def train_model(
     if n < 1:
         raise TrainingError("no rows to train on")
     order = torch.randperm(n, generator=gen)
-    n_val = int(round(n * cfg.val_fraction)) if cfg.val_fraction > 0 else 0
+    n_val = round(n * cfg.val_fraction) if cfg.val_fraction > 0 else 0
     if n_val < 8 or n - n_val < 8:
         n_val = 0
     val_idx, train_idx = order[:n_val], order[n_val:]

@@ -71,8 +71,8 @@ def main() -> None:
                                                    random_state=seed)
             for method in methods:
                 model = make(method, seed)
-                _, fit_s = timed(lambda m=model: m.fit(x_tr))
-                scores, score_s = timed(lambda m=model: anomaly_scores(m, x_te))
+                _, fit_s = timed(lambda m=model, a=x_tr: m.fit(a))
+                scores, score_s = timed(lambda m=model, b=x_te: anomaly_scores(m, b))
                 records.append({"dataset": name, "seed": seed, "method": method,
                                 "roc_auc": float(roc_auc_score(y_te, scores)),
                                 "pr_auc": float(average_precision_score(y_te, scores)),

@@ -90,7 +90,7 @@ def test_unknown_variant_names_variant_and_package(saved):
     manifest["variant"] = "fancy"
     manifest["variant_distribution"] = "aetool-fancy"
     (path / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(BundleError, match="variant 'fancy' is not installed.*aetool-fancy"):
+    with pytest.raises(BundleError, match=r"variant 'fancy' is not installed.*aetool-fancy"):
         load_bundle(path)
 
 
@@ -98,7 +98,7 @@ def test_not_a_bundle(tmp_path):
     with pytest.raises(BundleError, match="not a bundle directory"):
         read_manifest(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(BundleError, match="no manifest.json"):
+    with pytest.raises(BundleError, match=r"no manifest\.json"):
         read_manifest(tmp_path / "empty")
     (tmp_path / "empty" / "manifest.json").write_text("{not json")
     with pytest.raises(BundleError, match="damaged manifest"):

@@ -7,7 +7,10 @@ columns are dropped. The same JSON state is applied identically at scoring time.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +25,40 @@ MAX_CATEGORIES = 50
 
 class DataWarning(UserWarning):
     """Something in the data was adjusted (columns dropped or ignored, unseen categories)."""
+
+
+_SOURCE: ContextVar[str | None] = ContextVar("aetool_data_source", default=None)
+
+
+@contextlib.contextmanager
+def data_source(name: str) -> Iterator[None]:
+    """Name the file being processed, so errors raised deeper down can say which file it is."""
+    token = _SOURCE.set(name)
+    try:
+        yield
+    finally:
+        _SOURCE.reset(token)
+
+
+def source_name(default: str) -> str:
+    return _SOURCE.get() or default
+
+
+def align_columns(frame: pd.DataFrame, expected: list[str], source: str) -> pd.DataFrame:
+    """The training columns of ``frame`` in training order: a clear error for a missing one, a
+    warning for extra ones (ignored)."""
+    present = [str(c) for c in frame.columns]
+    missing = [c for c in expected if c not in present]
+    if missing:
+        raise DataError(
+            f"{source}: missing column '{missing[0]}' that the model was trained on "
+            f"({len(missing)} missing in all); score data with the training columns"
+        )
+    extra = [c for c in present if c not in expected]
+    if extra:
+        warnings.warn(f"{source}: ignoring column(s) not seen in training: {', '.join(extra)}",
+                      DataWarning, stacklevel=2)
+    return frame[expected]
 
 
 def _is_numeric(series: pd.Series) -> bool:
@@ -61,6 +98,7 @@ class TablePreprocessor:
     # -- fitting ---------------------------------------------------------------------------------
     @classmethod
     def fit(cls, frame: pd.DataFrame, source: str = "data") -> TablePreprocessor:
+        source = source_name(source)
         if frame.shape[1] == 0:
             raise DataError(f"{source}: no feature columns left to train on")
         if frame.shape[0] < 2:
@@ -130,25 +168,9 @@ class TablePreprocessor:
             groups.extend([column] * width)
         return groups
 
-    @property
-    def input_columns(self) -> list[str]:
-        return list(self.order) + list(self.dropped)
-
-    def check_columns(self, frame: pd.DataFrame, source: str, ignore: tuple[str, ...] = ()) -> None:
-        present = {str(c) for c in frame.columns}
-        missing = [c for c in self.order if c not in present]
-        if missing:
-            raise DataError(
-                f"{source}: missing column '{missing[0]}' that the model was trained on "
-                f"({len(missing)} missing in all); score data with the training columns"
-            )
-        extra = sorted(present - set(self.input_columns) - set(ignore))
-        if extra:
-            warnings.warn(f"{source}: ignoring column(s) not seen in training: {', '.join(extra)}",
-                          DataWarning, stacklevel=2)
-
     def transform(self, frame: pd.DataFrame, source: str = "data") -> tuple[np.ndarray, int]:
         """Encode ``frame`` to float32; returns (matrix, number of unseen category values)."""
+        source = source_name(source)
         frame = frame.rename(columns=str)
         blocks: list[np.ndarray] = []
         unseen = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import torch
 from torch import nn
@@ -31,7 +32,7 @@ def activation(name: str) -> nn.Module:
 def mlp(sizes: list[int], act: str, final: str | None = None) -> nn.Sequential:
     """Linear layers with ``act`` between them and optional ``final`` activation at the end."""
     layers: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (n_in, n_out) in enumerate(pairwise(sizes)):
         layers.append(nn.Linear(n_in, n_out))
         if i < len(sizes) - 2:
             layers.append(activation(act))

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from aetool.data.output import write_table
+from aetool.data.preprocess import align_columns, data_source
 from aetool.data.tables import read_table
 from aetool.errors import DataError
 from aetool.thresholds import best_f1_threshold, binary_labels
@@ -64,7 +65,7 @@ def _labelled_threshold(detector: Any, path: str, spec: TableSpec) -> float:
     table = load_table(path, spec, need_labels=True)
     if table.labels is None:
         raise DataError(f"{path}: --threshold-from needs --label-column")
-    scores = detector.anomaly_details(table.features)["anomaly_score"]
+    scores = details_for(detector, table)["anomaly_score"]
     return best_f1_threshold(scores, table.labels)
 
 
@@ -75,12 +76,29 @@ def fit_detector(data: str | Path, spec: TableSpec, params: dict[str, Any],
 
     table = load_table(data, spec)
     detector = AutoencoderDetector(**params)
-    detector.fit(table.features)
+    with data_source(table.source):
+        detector.fit(table.features)
     detector.table_spec_ = spec
     if threshold_from:
         detector.threshold_ = _labelled_threshold(detector, threshold_from, spec)
         detector.offset_ = -detector.threshold_
     return detector
+
+
+def load_detector(bundle: str | Path) -> tuple[Any, TableSpec]:
+    """A saved detector and the table spec (id, label, feature columns) it was fitted with."""
+    from aetool.estimators import AutoencoderDetector
+
+    detector = AutoencoderDetector.load(bundle)
+    return detector, getattr(detector, "table_spec_", TableSpec())
+
+
+def details_for(detector: Any, table: LoadedTable) -> dict[str, np.ndarray]:
+    """Score a loaded table with ``detector``, matching its columns to the training ones."""
+    features = align_columns(table.features, [str(c) for c in detector.feature_names_in_],
+                             table.source)
+    with data_source(table.source):
+        return detector.anomaly_details(features)
 
 
 def format_top_features(items: list[tuple[str, float]]) -> str:
@@ -91,7 +109,7 @@ def score_table(detector: Any, table: LoadedTable, top_k: int = 3) -> pd.DataFra
     """The output table: id, anomaly_score, anomaly_probability, is_anomaly, top_features."""
     from aetool.estimators import top_features
 
-    details = detector.anomaly_details(table.features)
+    details = details_for(detector, table)
     out = pd.DataFrame()
     if table.ids is not None:
         out[table.ids.name] = table.ids.to_numpy()
@@ -136,7 +154,7 @@ def evaluate_table(detector: Any, table: LoadedTable, plots: str | Path | None =
 
     if table.labels is None:
         raise DataError(f"{table.source}: evaluation needs --label-column")
-    details = detector.anomaly_details(table.features)
+    details = details_for(detector, table)
     scores = details["anomaly_score"]
     result = metrics(table.labels, scores, details["is_anomaly"].astype(int))
     if plots:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +41,11 @@ def sample_grid(bundle: str | Path, n: int, out: str | Path, label: Any = None,
     samples = model.sample(n, label=label, seed=seed)
     shape = samples.shape[1:]
     if len(shape) == 1:
-        side = int(round(np.sqrt(shape[0])))
+        side = math.isqrt(int(shape[0]))
         if side * side != shape[0]:
             raise AetoolError(f"{bundle}: samples have {shape[0]} values, not a square image; "
                               "sample grids need image-shaped data")
         values = model.preprocessor_.inverse(samples).to_numpy(dtype=float)
         lo, hi = values.min(), values.max()
         samples = ((values - lo) / max(hi - lo, 1e-12)).reshape(n, side, side)
-    return image_grid(samples, out, ncols=int(np.ceil(np.sqrt(n))))
+    return image_grid(samples, out, ncols=math.ceil(math.sqrt(n)))

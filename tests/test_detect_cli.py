@@ -1,0 +1,211 @@
+"""`aetool detect|fit|score|evaluate` on tables: outputs, explanations and every bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from sklearn.metrics import roc_auc_score
+
+from aetool.cli import cli
+from tests.conftest import low_rank_table
+
+FAST = ["--set", "epochs=20", "--set", "batch_size=32", "--set", "max_steps=150", "-q"]
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+@pytest.fixture
+def train_csv(tmp_path):
+    x = low_rank_table(200, d=6)
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(6)])
+    frame.insert(0, "row_id", [f"r{i}" for i in range(200)])
+    frame["colour"] = np.where(x[:, 0] > np.quantile(x[:, 0], 0.66), "red", "blue")
+    frame["label"] = 0
+    frame.loc[:9, "f2"] += 8.0  # ten rows break the structure in f2
+    frame.loc[:9, "label"] = 1
+    path = tmp_path / "train.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_detect_writes_scores_explanations_and_metrics(train_csv, tmp_path):
+    out = tmp_path / "out.csv"
+    result = run("detect", str(train_csv), "-o", str(out), "--id-column", "row_id",
+                 "--label-column", "label", "--contamination", "0.05", *FAST)
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out)
+    assert list(frame.columns) == ["row_id", "anomaly_score", "anomaly_probability",
+                                   "is_anomaly", "top_features"]
+    assert frame["row_id"].tolist()[:2] == ["r0", "r1"]
+    assert frame["is_anomaly"].sum() == pytest.approx(10, abs=2)
+    assert frame["anomaly_probability"].between(0, 1).all()
+    truth = (frame["row_id"].str[1:].astype(int) < 10).astype(int)
+    assert roc_auc_score(truth, frame["anomaly_score"]) > 0.9
+    assert frame["top_features"][:10].str.startswith("f2").mean() >= 0.8
+    assert "roc_auc=" in result.output
+
+
+def test_fit_score_evaluate_round_trip(train_csv, tmp_path):
+    bundle, out, plots = tmp_path / "model", tmp_path / "s.csv", tmp_path / "plots"
+    assert run("fit", str(train_csv), "-o", str(bundle), "--id-column", "row_id",
+               "--label-column", "label", *FAST).exit_code == 0
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["preprocessing"]["categorical"] == {"colour": ["blue", "red"]}
+    assert manifest["table"]["id_column"] == "row_id"
+    result = run("score", str(bundle), str(train_csv), "-o", str(out), "--top-features", "2")
+    assert result.exit_code == 0, result.output
+    scored = pd.read_csv(out)
+    assert scored["top_features"].str.count(";").max() == 1
+    result = run("evaluate", str(bundle), str(train_csv), "--plots", str(plots))
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((plots / "metrics.json").read_text())
+    assert metrics["roc_auc"] > 0.9 and metrics["anomalies"] == 10
+    assert {p.name for p in plots.glob("*.png")} == {"roc.png", "pr.png", "scores.png"}
+
+
+def test_threshold_options(train_csv, tmp_path):
+    fixed = tmp_path / "fixed"
+    assert run("fit", str(train_csv), "-o", str(fixed), "--threshold", "2.5", "--exclude",
+               "row_id,label", *FAST).exit_code == 0
+    assert json.loads((fixed / "manifest.json").read_text())["detector"]["threshold"] == 2.5
+    best = tmp_path / "best"
+    result = run("fit", str(train_csv), "-o", str(best), "--id-column", "row_id",
+                 "--label-column", "label", "--threshold-from", str(train_csv), *FAST)
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "o.csv"
+    run("score", str(best), str(train_csv), "-o", str(out))
+    flagged = pd.read_csv(out)["is_anomaly"]
+    assert flagged[:10].mean() >= 0.8 and flagged[10:].mean() <= 0.05
+
+
+def test_scoring_handles_unseen_category_and_extra_column(train_csv, tmp_path):
+    bundle = tmp_path / "m"
+    run("fit", str(train_csv), "-o", str(bundle), "--id-column", "row_id", "--label-column",
+        "label", *FAST)
+    frame = pd.read_csv(train_csv).head(20)
+    frame.loc[0, "colour"] = "green"
+    frame["unused"] = 1.0
+    new = tmp_path / "new.csv"
+    frame.to_csv(new, index=False)
+    result = run("score", str(bundle), str(new), "-o", str(tmp_path / "o.csv"))
+    assert result.exit_code == 0
+    assert "ignoring column(s) not seen in training: unused" in result.stderr
+    assert "1 value(s) of categorical columns were not seen" in result.stderr
+
+
+def test_missing_values_are_imputed_and_constant_columns_dropped(tmp_path):
+    frame = pd.DataFrame(low_rank_table(60, d=4), columns=list("abcd"))
+    frame.loc[3, "a"] = np.nan
+    frame["same"] = 7.0
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "o.csv"
+    result = run("detect", str(path), "-o", str(out), *FAST)
+    assert result.exit_code == 0, result.output
+    assert "dropped constant column(s): same" in result.stderr
+    assert np.isfinite(pd.read_csv(out)["anomaly_score"]).all()
+
+
+def test_delimiter_is_sniffed_and_parquet_is_read(tmp_path):
+    frame = pd.DataFrame(low_rank_table(60, d=4), columns=list("abcd"))
+    frame.to_csv(tmp_path / "semi.csv", sep=";", index=False)
+    frame.to_parquet(tmp_path / "t.parquet")
+    for name in ("semi.csv", "t.parquet"):
+        out = tmp_path / f"{name}.out.csv"
+        result = run("detect", str(tmp_path / name), "-o", str(out), *FAST)
+        assert result.exit_code == 0, result.output
+        assert len(pd.read_csv(out)) == 60
+
+
+def bad_inputs(tmp_path, train_csv):
+    """(name, file contents writer) pairs: each must fail with a one-line message."""
+    good = pd.read_csv(train_csv)
+    cases = {}
+
+    def write(name, text=None, data=None, frame=None):
+        path = tmp_path / name
+        if frame is not None:
+            frame.to_csv(path, index=False)
+        elif data is not None:
+            path.write_bytes(data)
+        else:
+            path.write_text(text)
+        return path
+
+    cases["missing file"] = (tmp_path / "nope.csv", "file not found")
+    cases["empty file"] = (write("empty.csv", ""), "file is empty")
+    cases["header only"] = (write("header.csv", "a,b,c\n"), "header but no data rows")
+    cases["single row"] = (write("one.csv", "a,b\n1,2\n"), "1 sample")
+    text = good.copy()
+    text["note"] = [f"free text number {i}" for i in range(len(text))]
+    cases["free text"] = (write("text.csv", frame=text), "column 'note' looks like free text")
+    nan = good.copy()
+    nan["blank"] = np.nan
+    cases["all-NaN column"] = (write("nan.csv", frame=nan), "column 'blank' is empty")
+    inf = good.copy()
+    inf.loc[5, "f1"] = np.inf
+    cases["inf values"] = (write("inf.csv", frame=inf), "column 'f1' has infinite values")
+    cases["non-UTF-8"] = (write("latin.csv", data="a,b\ncafé,2\n".encode("latin-1") * 3),
+                          "not UTF-8")
+    return cases
+
+
+@pytest.mark.parametrize("case", ["missing file", "empty file", "header only", "single row",
+                                  "free text", "all-NaN column", "inf values", "non-UTF-8"])
+def test_bad_training_input_gives_one_line_error(case, tmp_path, train_csv):
+    path, message = bad_inputs(tmp_path, train_csv)[case]
+    out = tmp_path / "out.csv"
+    result = run("detect", str(path), "-o", str(out), "--exclude", "row_id", *FAST) \
+        if case in ("free text", "all-NaN column", "inf values") else \
+        run("detect", str(path), "-o", str(out), *FAST)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and message in lines[0] and str(path.name) in lines[0]
+    assert "Traceback" not in result.output
+    assert not out.exists() and not list(tmp_path.glob(".out.csv*"))
+
+
+def test_label_column_must_be_binary(train_csv, tmp_path):
+    frame = pd.read_csv(train_csv)
+    frame["label"] = np.arange(len(frame)) % 3
+    path = tmp_path / "labels.csv"
+    frame.to_csv(path, index=False)
+    result = run("detect", str(path), "-o", str(tmp_path / "o.csv"), "--label-column", "label",
+                 "--id-column", "row_id", *FAST)
+    assert result.exit_code == 2
+    assert "label column 'label' must be binary" in result.stderr
+    assert not (tmp_path / "o.csv").exists()
+
+
+@pytest.mark.parametrize("change,message", [
+    ("drop", "missing column 'f3' that the model was trained on"),
+    ("text", "column 'f3' was numeric in training but holds text here"),
+])
+def test_scoring_data_that_does_not_match_training(change, message, train_csv, tmp_path):
+    bundle = tmp_path / "m"
+    run("fit", str(train_csv), "-o", str(bundle), "--id-column", "row_id", "--label-column",
+        "label", *FAST)
+    frame = pd.read_csv(train_csv)
+    if change == "drop":
+        frame = frame.drop(columns=["f3"])
+    else:
+        frame["f3"] = "abc"
+    path = tmp_path / "changed.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "o.csv"
+    result = run("score", str(bundle), str(path), "-o", str(out))
+    assert result.exit_code == 2 and message in result.stderr and "changed.csv" in result.stderr
+    assert not out.exists()
+
+
+def test_bundle_that_is_not_a_bundle(tmp_path, train_csv):
+    (tmp_path / "folder").mkdir()
+    result = run("score", str(tmp_path / "folder"), str(train_csv), "-o", str(tmp_path / "o.csv"))
+    assert result.exit_code == 2 and "not an aetool bundle" in result.stderr
+    assert "Traceback" not in result.output
