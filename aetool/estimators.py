@@ -342,13 +342,27 @@ class Autoencoder(AutoencoderEstimator):
         self._fit_model(matrix, labels, n_classes)
         return self
 
-    def transform(self, X: Any) -> np.ndarray:
-        """The encoder's codes (for VAEs the posterior mean)."""
+    def transform(self, X: Any, labels: Any = None) -> np.ndarray:
+        """The encoder's codes (for VAEs the posterior mean); conditional variants need the
+        class ``labels`` of the rows."""
         from aetool.scoring import model_outputs
 
         check_is_fitted(self)
         matrix, _ = self._prepare(X, reset=False)
-        return model_outputs(self.model_, matrix, device=self.device)[1]
+        return model_outputs(self.model_, matrix, self._label_codes(labels),
+                             device=self.device)[1]
+
+    def _label_codes(self, labels: Any) -> np.ndarray | None:
+        if not hasattr(self, "classes_"):
+            return None
+        if labels is None:
+            raise AetoolError(f"variant '{self.variant_name_}' is conditional: pass the labels")
+        labels = np.asarray(labels)
+        known = np.isin(labels, self.classes_)
+        if not known.all():
+            raise AetoolError(f"label '{labels[~known][0]}' was not seen in training; known: "
+                              f"{', '.join(map(str, self.classes_))}")
+        return np.searchsorted(self.classes_, labels).astype(np.int64)
 
     def sample(self, n: int, label: Any = None, seed: int = 0) -> np.ndarray:
         """``n`` new samples in model space ([0, 1] for images), optionally of class ``label``."""

@@ -204,6 +204,11 @@ class Registry:
         owner[name] = info.name
         getattr(info, attr).append(name)
 
+    def add_variant(self, cls: type, plugin: str = "__local__") -> None:
+        """Register a variant class directly (tests, notebooks): same checks as the hook."""
+        info = self.plugins.setdefault(plugin, PluginInfo(plugin, plugin, "", builtin=False))
+        self._add(cls, info, self.variants, self.variant_owner, "variants")
+
     # -- queries ---------------------------------------------------------------------------------
     def variant(self, name: str) -> type:
         """The variant class registered under ``name``, or a clear error listing the choices."""

@@ -142,6 +142,8 @@ def train_model(
             sums["loss"] = sums.get("loss", 0.0) + float(total.detach()) * len(idx)
             for name, value in parts.items():
                 sums[name] = sums.get(name, 0.0) + float(value.detach()) * len(idx)
+            for name, value in model.metrics(out).items():
+                sums[name] = sums.get(name, 0.0) + float(value) * len(idx)
             if cfg.max_steps and steps >= cfg.max_steps:
                 break
         record = {"epoch": float(epoch), **{k: v / seen for k, v in sums.items()}}

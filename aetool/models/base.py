@@ -61,6 +61,10 @@ class AutoencoderModule(nn.Module):
     def corrupt(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return x
 
+    def metrics(self, output: dict[str, torch.Tensor]) -> dict[str, float]:
+        """Extra figures to log per training batch (not part of the loss), e.g. codebook use."""
+        return {}
+
     def sample(self, n: int, y: torch.Tensor | None = None,
                generator: torch.Generator | None = None) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} is not generative")

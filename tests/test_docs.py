@@ -1,0 +1,53 @@
+"""The worked examples in docs/ run as written: `$ aetool ...` lines and Python blocks."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from aetool.cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = sorted((ROOT / "docs").glob("*.md"))
+FENCE = re.compile(r"```(\w+)\n(.*?)```", re.S)
+
+
+def blocks(page: Path) -> list[tuple[str, str]]:
+    return FENCE.findall(page.read_text())
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_examples_run(page, tmp_path, monkeypatch):
+    (tmp_path / "datasets").symlink_to(ROOT / "datasets")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for kind, body in blocks(page):
+        if kind == "console":
+            for line in body.splitlines():
+                if not line.startswith("$ aetool "):
+                    continue
+                result = CliRunner().invoke(cli, shlex.split(line[len("$ aetool "):]))
+                assert result.exit_code == 0, f"{page.name}: {line}\n{result.output}"
+        elif kind == "python":
+            exec(compile(body, f"{page.name}:python", "exec"), namespace)  # noqa: S102
+
+
+def test_every_page_is_in_the_nav():
+    nav = (ROOT / "mkdocs.yml").read_text()
+    for page in PAGES:
+        assert page.name in nav, f"{page.name} missing from mkdocs.yml nav"
+
+
+def test_readme_opens_with_the_two_commands_and_ci_runs_the_second():
+    readme = (ROOT / "README.md").read_text().splitlines()
+    fence = readme.index("```bash")
+    main_job, tests = readme[fence + 1], readme[fence + 2]
+    assert main_job.startswith("pip install -e . && aetool detect datasets/")
+    assert "python -m pytest" in tests
+    assert tests in (ROOT / ".ci" / "run").read_text()
+    assert os.access(ROOT / ".ci" / "run", os.X_OK)
