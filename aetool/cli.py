@@ -359,6 +359,56 @@ def evaluate(bundle: str, data: str, label_column: str | None, plots: str | None
         click.echo(f"figures in {plots}")
 
 
+# -- features ----------------------------------------------------------------------------------
+@cli.command()
+@click.argument("bundle", type=click.Path())
+@click.argument("data", type=click.Path())
+@click.option("--output", "-o", required=True, type=click.Path(),
+              help="CSV, Parquet (.parquet) or NumPy (.npy) file.")
+@click.option("--logvar", is_flag=True, help="Add a VAE's log-variances after the means.")
+@click.option("--id-column", help="Column carried to the output.")
+@click.option("--label-column", help="Column carried to the output (not used by the model).")
+def features(bundle: str, data: str, output: str, logvar: bool, id_column: str | None,
+             label_column: str | None) -> None:
+    """Write the encoder codes of DATA (for VAEs the means) as features."""
+    from aetool.tasks.features import export_features
+
+    rows = export_features(bundle, data, output, logvar, label_column, id_column)
+    click.echo(f"wrote features of {rows} rows to {output}")
+
+
+@cli.command("evaluate-features")
+@click.argument("data", type=click.Path())
+@click.option("--label-column", help="Class column (tables); .npz files use their 'y'.")
+@click.option("--id-column", help="Column to leave out of the features.")
+@click.option("--variants", default="ae,sparse,contractive,dae,vae", show_default=True)
+@click.option("--classifiers", default="logreg,svm,rf,knn", show_default=True)
+@click.option("--code-size", default=32, show_default=True)
+@click.option("--cv", "folds", default=5, show_default=True)
+@click.option("--epochs", default=30, show_default=True, help="Autoencoder epochs per fold.")
+@click.option("--output", "-o", default="features-evaluation.csv", show_default=True,
+              type=click.Path(), help="CSV table; the bar chart goes beside it as PNG.")
+@click.option("--quiet", "-q", is_flag=True)
+def evaluate_features_command(data: str, label_column: str | None, id_column: str | None,
+                              variants: str, classifiers: str, code_size: int, folds: int,
+                              epochs: int, output: str, quiet: bool) -> None:
+    """Cross-validate variants as feature extractors for classifiers, next to raw and PCA."""
+    from aetool.data.output import write_table
+    from aetool.tasks.features import accuracy_chart, evaluate_features, load_labelled
+
+    loaded = load_labelled(data, label_column, id_column)
+    table = evaluate_features(loaded, [v.strip() for v in variants.split(",") if v.strip()],
+                              [c.strip() for c in classifiers.split(",") if c.strip()],
+                              code_size, folds, {"epochs": epochs}, progress=not quiet)
+    for row in table.itertuples():
+        click.echo(f"{row.method:<14} {row.classifier:<7} accuracy {row.accuracy_mean:.3f} "
+                   f"± {row.accuracy_std:.3f}   macro-F1 {row.macro_f1_mean:.3f} "
+                   f"± {row.macro_f1_std:.3f}")
+    write_table(table, output)
+    chart = accuracy_chart(table, Path(output).with_suffix(".png"))
+    click.echo(f"wrote {output} and {chart}")
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="aetool")

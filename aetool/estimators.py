@@ -104,6 +104,10 @@ class AutoencoderEstimator(BaseEstimator):
                            max_steps=self.max_steps, patience=self.patience, seed=seed,
                            device=self.device)
 
+    def _config_values(self) -> dict[str, Any]:
+        """The variant settings this estimator trains with."""
+        return dict(self.variant_params or {})
+
     def _fit_model(self, matrix: np.ndarray, labels: np.ndarray | None = None,
                    n_classes: int | None = None) -> Any:
         import torch
@@ -112,7 +116,7 @@ class AutoencoderEstimator(BaseEstimator):
 
         variant = self._variant_class()
         try:
-            config = variant.make_config(self.variant_params or {})
+            config = variant.make_config(self._config_values())
         except ValueError as exc:
             raise AetoolError(str(exc)) from None
         y = torch.from_numpy(labels) if labels is not None else None

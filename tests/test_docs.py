@@ -34,7 +34,7 @@ def test_examples_run(page, tmp_path, monkeypatch):
                 result = CliRunner().invoke(cli, shlex.split(line[len("$ aetool "):]))
                 assert result.exit_code == 0, f"{page.name}: {line}\n{result.output}"
         elif kind == "python":
-            exec(compile(body, f"{page.name}:python", "exec"), namespace)  # noqa: S102
+            exec(compile(body, f"{page.name}:python", "exec"), namespace)
 
 
 def test_every_page_is_in_the_nav():

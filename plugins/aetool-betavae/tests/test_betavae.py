@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from aetool_betavae import BetaVAE
 
 from aetool.nn import gaussian_kl
 from aetool.plugins import get_registry, reset_registry
 from aetool.testing import check_id, conformance_checks
-from aetool_betavae import BetaVAE
 
 
 @pytest.mark.parametrize("check", conformance_checks(BetaVAE), ids=check_id)

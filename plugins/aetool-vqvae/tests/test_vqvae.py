@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from aetool_vqvae import VQVAE
 
 from aetool.estimators import Autoencoder
 from aetool.plugins import get_registry, reset_registry
 from aetool.testing import check_id, conformance_checks
-from aetool_vqvae import VQVAE
 
 
 @pytest.mark.parametrize("check", conformance_checks(VQVAE), ids=check_id)
