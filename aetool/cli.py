@@ -250,15 +250,16 @@ def detector_options(func: Any) -> Any:
     return func
 
 
+def _split(text: str) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
 def _spec(columns: str | None, exclude: str | None, id_column: str | None,
           label_column: str | None) -> Any:
     from aetool.tasks.detect import TableSpec
 
-    def split(text: str) -> list[str]:
-        return [c.strip() for c in text.split(",") if c.strip()]
-
-    return TableSpec(columns=split(columns) if columns else None,
-                     exclude=split(exclude) if exclude else [],
+    return TableSpec(columns=_split(columns) if columns else None,
+                     exclude=_split(exclude) if exclude else [],
                      id_column=id_column, label_column=label_column)
 
 
@@ -357,6 +358,76 @@ def evaluate(bundle: str, data: str, label_column: str | None, plots: str | None
     _print_metrics(evaluate_table(detector, table, plots))
     if plots:
         click.echo(f"figures in {plots}")
+
+
+# -- denoising ---------------------------------------------------------------------------------
+def _image_size(value: str | None) -> tuple[int, int] | None:
+    if not value:
+        return None
+    parts = value.lower().replace("x", ",").split(",")
+    try:
+        sizes = [int(p) for p in parts if p]
+    except ValueError:
+        raise AetoolError(f"--image-size expects H,W or a single size, got '{value}'") from None
+    return (sizes[0], sizes[-1])
+
+
+@cli.group(cls=AetoolGroup)
+def denoise() -> None:
+    """Remove noise from tables, image folders or arrays with a denoising autoencoder."""
+
+
+@denoise.command("fit")
+@click.argument("clean", type=click.Path())
+@click.option("--output", "-o", required=True, type=click.Path(), help="Bundle directory.")
+@click.option("--variant", "-v", default="dae", show_default=True)
+@click.option("--noise", default="gaussian:0.3", show_default=True,
+              help="Training corruption NAME:LEVEL (gaussian, masking, salt_pepper).")
+@click.option("--columns", help="Comma-separated columns to clean (default: numeric ones).")
+@click.option("--exclude", help="Comma-separated columns to leave untouched.")
+@click.option("--image-size", help="Resize images to H,W.")
+@click.option("--strict", is_flag=True, help="Unreadable images are an error.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE")
+@click.option("--quiet", "-q", is_flag=True)
+def denoise_fit(clean: str, output: str, variant: str, noise: str, columns: str | None,
+                exclude: str | None, image_size: str | None, strict: bool,
+                settings: tuple[str, ...], quiet: bool) -> None:
+    """Train a denoiser on CLEAN data (or on noisy data when no clean data exists)."""
+    from aetool.noise import parse_noise
+    from aetool.tasks.denoise import fit_denoiser
+
+    try:
+        parse_noise(noise)
+    except ValueError as exc:
+        raise AetoolError(str(exc)) from None
+    params = parse_settings(settings, variant)
+    params.update(variant=variant, noise=noise, verbose=not quiet)
+    denoiser = fit_denoiser(clean, params, _split(columns) if columns else None,
+                            _split(exclude) if exclude else [], _image_size(image_size), strict)
+    denoiser.save(output)
+    click.echo(f"saved denoiser ({denoiser.variant_name_}, noise {noise}) to {output}")
+
+
+@denoise.command("apply")
+@click.argument("bundle", type=click.Path())
+@click.argument("noisy", type=click.Path())
+@click.option("--output", "-o", required=True, type=click.Path(),
+              help="CSV/Parquet for tables, a new folder for images, .npy for arrays.")
+@click.option("--reference", type=click.Path(), help="Clean data: print MSE, PSNR and SSIM.")
+@click.option("--strict", is_flag=True, help="Unreadable images are an error.")
+def denoise_apply(bundle: str, noisy: str, output: str, reference: str | None,
+                  strict: bool) -> None:
+    """Denoise NOISY with a saved denoiser; columns, order, names and formats are kept."""
+    from aetool.denoise import Denoiser
+    from aetool.tasks.denoise import apply_denoiser, reference_report
+
+    denoiser = Denoiser.load(bundle)
+    loaded = apply_denoiser(denoiser, noisy, output, strict)
+    click.echo(f"wrote {output}")
+    if reference:
+        report = reference_report(reference, loaded, loaded.model_input, denoiser.columns_)
+        for name, values in report.items():
+            click.echo(f"{name:<9} " + "  ".join(f"{k.upper()} {v:.4g}" for k, v in values.items()))
 
 
 # -- features ----------------------------------------------------------------------------------

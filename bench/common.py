@@ -53,3 +53,19 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3f}"
     return "" if value is None else str(value)
+
+
+def load_mnist() -> tuple[Any, Any, Any, Any]:
+    """(train images, train labels, test images, test labels) as uint8 arrays from the shared
+    folder: the first 10,000 official training images and the official 10,000 test images."""
+    import gzip
+
+    import numpy as np
+
+    folder = require(SHARED / "mnist")
+    train = np.load(folder / "mnist_train10k_uint8.npz")
+    with gzip.open(folder / "t10k-images-idx3-ubyte.gz", "rb") as handle:
+        test_x = np.frombuffer(handle.read(), np.uint8, offset=16).reshape(-1, 28, 28)
+    with gzip.open(folder / "t10k-labels-idx1-ubyte.gz", "rb") as handle:
+        test_y = np.frombuffer(handle.read(), np.uint8, offset=8)
+    return train["X"], train["y"], test_x, test_y

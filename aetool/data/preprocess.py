@@ -44,9 +44,10 @@ def source_name(default: str) -> str:
     return _SOURCE.get() or default
 
 
-def align_columns(frame: pd.DataFrame, expected: list[str], source: str) -> pd.DataFrame:
+def align_columns(frame: pd.DataFrame, expected: list[str], source: str,
+                  warn_extra: bool = True) -> pd.DataFrame:
     """The training columns of ``frame`` in training order: a clear error for a missing one, a
-    warning for extra ones (ignored)."""
+    warning for extra ones (ignored) unless ``warn_extra`` is off (they are passed through)."""
     present = [str(c) for c in frame.columns]
     missing = [c for c in expected if c not in present]
     if missing:
@@ -55,7 +56,7 @@ def align_columns(frame: pd.DataFrame, expected: list[str], source: str) -> pd.D
             f"({len(missing)} missing in all); score data with the training columns"
         )
     extra = [c for c in present if c not in expected]
-    if extra:
+    if extra and warn_extra:
         warnings.warn(f"{source}: ignoring column(s) not seen in training: {', '.join(extra)}",
                       DataWarning, stacklevel=2)
     return frame[expected]

@@ -1,0 +1,132 @@
+"""Denoiser: a scikit-learn transformer that removes noise with a denoising-capable variant.
+
+``fit(X_clean)`` is the normal case: a DAE learns to undo the configured noise model applied to
+clean rows/images; a contractive AE learns the clean data's manifold and projects onto it.
+``fit(X_noisy)`` works when no clean data exists: the model then learns the structure the noisy
+samples share, and removes what its bottleneck cannot represent; expect less gain than with
+clean training data. ``transform(X_noisy)`` returns data in the input's units and columns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from aetool.errors import AetoolError
+from aetool.estimators import AutoencoderEstimator
+
+
+class Denoiser(TransformerMixin, AutoencoderEstimator):
+    """``variant``: 'dae', 'contractive' or any plugin with the 'denoising' capability.
+    ``noise``: the training corruption NAME:LEVEL for variants that corrupt (gaussian:σ,
+    masking:p, salt_pepper:p), in model units: [0, 1] for images, standard deviations for tables.
+    """
+
+    def __init__(
+        self,
+        variant: Any = "dae",
+        noise: str = "gaussian:0.3",
+        variant_params: dict[str, Any] | None = None,
+        epochs: int = 30,
+        batch_size: int = 128,
+        learning_rate: float = 1e-3,
+        max_steps: int = 0,
+        patience: int = 5,
+        random_state: int | None = 0,
+        device: str = "auto",
+        verbose: bool = False,
+    ) -> None:
+        super().__init__(variant, variant_params, epochs, batch_size, learning_rate, max_steps,
+                         patience, random_state, device, verbose)
+        self.noise = noise
+
+    def _config_values(self) -> dict[str, Any]:
+        fields = self._variant_class().Config.__dataclass_fields__
+        values: dict[str, Any] = {}
+        if "noise" in fields:
+            values["noise"] = self.noise
+        if "backbone" in fields and len(getattr(self.preprocessor_, "shape", ())) == 3:
+            values["backbone"] = "auto"  # convolutional on images unless told otherwise
+        values.update(self.variant_params or {})
+        return values
+
+    def fit(self, X: Any, y: Any = None) -> Denoiser:
+        """Train on ``X`` (clean data if you have it; see the module docs for noisy data)."""
+        from aetool.variants.base import DENOISING
+
+        variant = self._variant_class()
+        if DENOISING not in variant.capabilities:
+            raise AetoolError(f"variant '{variant.name}' cannot denoise (no 'denoising' "
+                              "capability); use dae, contractive or a denoising plugin")
+        matrix, _ = self._prepare(X, reset=True)
+        self._fit_model(matrix)
+        return self
+
+    def _denoised_model_units(self, X: Any) -> np.ndarray:
+        import torch
+
+        from aetool.scoring import iter_batches
+        from aetool.training import resolve_device
+
+        check_is_fitted(self)
+        matrix, _ = self._prepare(X, reset=False)
+        device = resolve_device(self.device)
+        self.model_.to(device).eval()
+        out = np.empty_like(matrix)
+        with torch.inference_mode():
+            for sl in iter_batches(len(matrix), 1024):
+                batch = torch.from_numpy(matrix[sl]).to(device)
+                out[sl] = self.model_.reconstruct(batch).float().cpu().numpy()
+        return out
+
+    def transform(self, X: Any) -> Any:
+        """Denoised ``X`` in its own units: a DataFrame keeps its columns (non-numeric ones and
+        constant ones untouched), an image array keeps its shape and dtype."""
+        cleaned = self._denoised_model_units(X)
+        prep = self.preprocessor_
+        if hasattr(prep, "shape"):  # images
+            values = prep.inverse(cleaned)
+            original = np.asarray(X)
+            if np.issubdtype(original.dtype, np.integer):
+                values = np.clip(np.rint(values), 0, np.iinfo(original.dtype).max)
+            return values.astype(original.dtype).reshape(original.shape)
+        restored = prep.inverse(cleaned)
+        if isinstance(X, pd.DataFrame):
+            out = X.copy()
+            for column in prep.numeric:
+                out[column] = restored[column].to_numpy()
+            return out
+        out = np.array(X, dtype=np.float64, copy=True)
+        for column in prep.numeric:
+            out[:, int(column[1:])] = restored[column].to_numpy()
+        return out
+
+    def save(self, path: Any) -> Any:
+        from aetool.bundle import save_bundle
+
+        check_is_fitted(self)
+        manifest = self._manifest("denoise")
+        manifest["denoise"] = {"noise": self.noise,
+                               "columns": getattr(self, "columns_", None)}
+        return save_bundle(path, self.model_, manifest)
+
+    @classmethod
+    def load(cls, path: Any, device: str = "cpu") -> Denoiser:
+        from aetool.bundle import load_bundle
+        from aetool.errors import BundleError
+
+        manifest, model = load_bundle(path, device=device)
+        if manifest.get("task") != "denoise":
+            raise BundleError(f"{path}: holds a '{manifest.get('task')}' model, not a denoiser "
+                              "(train one with 'aetool denoise fit')")
+        params = {k: v for k, v in manifest.get("params", {}).items()
+                  if k in cls._get_param_names()}
+        denoiser = cls(variant=manifest["variant"], **params)
+        denoiser.device = device
+        denoiser._restore(manifest, model)
+        denoiser.columns_ = manifest["denoise"].get("columns")
+        return denoiser

@@ -1,0 +1,149 @@
+"""Denoising on files: tables (numeric columns cleaned, others passed through), image folders
+(same names and formats) and arrays; optional quality report against a clean reference."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from aetool.data.arrays import read_array_file
+from aetool.data.images import is_image_source, read_image_folder, write_images
+from aetool.data.output import atomic_output, write_table
+from aetool.data.preprocess import align_columns, data_source
+from aetool.data.tables import ARRAY_SUFFIXES, read_table
+from aetool.errors import DataError
+
+
+@dataclass
+class DenoiseInput:
+    kind: str  # "table", "images" or "array"
+    data: Any  # DataFrame (full table), uint8 image stack, or array
+    model_input: Any  # what the model sees
+    names: list[str] | None
+    source: str
+
+
+def numeric_columns(frame: pd.DataFrame, exclude: list[str]) -> list[str]:
+    return [c for c in frame.columns if c not in exclude
+            and pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
+
+
+def load_input(path: str | Path, columns: list[str] | None = None, exclude: list[str] = (),
+               image_size: tuple[int, int] | None = None, strict: bool = False) -> DenoiseInput:
+    path = Path(path)
+    if is_image_source(path):
+        images = read_image_folder(path, image_size, strict)
+        return DenoiseInput("images", images.images, images.images, images.paths, str(path))
+    if path.suffix.lower() in ARRAY_SUFFIXES:
+        x, _ = read_array_file(path)
+        return DenoiseInput("array", x, x, None, str(path))
+    frame = read_table(path)
+    frame.columns = [str(c) for c in frame.columns]
+    chosen = columns or numeric_columns(frame, list(exclude))
+    missing = [c for c in chosen if c not in frame.columns]
+    if missing:
+        raise DataError(f"{path}: no column '{missing[0]}'")
+    if not chosen:
+        raise DataError(f"{path}: no numeric columns to denoise")
+    return DenoiseInput("table", frame, frame[chosen], None, str(path))
+
+
+def fit_denoiser(clean: str | Path, params: dict[str, Any], columns: list[str] | None,
+                 exclude: list[str], image_size: tuple[int, int] | None, strict: bool) -> Any:
+    from aetool.denoise import Denoiser
+
+    loaded = load_input(clean, columns, exclude, image_size, strict)
+    denoiser = Denoiser(**params)
+    with data_source(loaded.source):
+        denoiser.fit(loaded.model_input)
+    denoiser.columns_ = list(loaded.model_input.columns) if loaded.kind == "table" else None
+    denoiser.input_kind_ = loaded.kind
+    return denoiser
+
+
+def apply_denoiser(denoiser: Any, noisy: str | Path, out: str | Path, strict: bool = False
+                   ) -> DenoiseInput:
+    """Denoise ``noisy`` into ``out``; returns the loaded input (for a quality report)."""
+    shape = getattr(denoiser.preprocessor_, "shape", None)
+    size = tuple(shape[1:]) if shape else None
+    loaded = load_input(noisy, denoiser.columns_, (), size, strict)
+    with data_source(loaded.source):
+        if loaded.kind == "table":
+            part = align_columns(loaded.data, denoiser.columns_, loaded.source, warn_extra=False)
+            cleaned = loaded.data.copy()
+            cleaned[denoiser.columns_] = denoiser.transform(part)[denoiser.columns_]
+            write_table(cleaned, out)
+            loaded.model_input = cleaned
+        elif loaded.kind == "images":
+            cleaned = denoiser.transform(loaded.data)
+            _write_image_folder(cleaned, loaded.names, Path(out))
+            loaded.model_input = cleaned
+        else:
+            cleaned = denoiser.transform(loaded.data)
+            with atomic_output(out, "wb") as handle:
+                np.save(handle, cleaned)
+            loaded.model_input = cleaned
+    return loaded
+
+
+def _write_image_folder(images: np.ndarray, names: list[str], out: Path) -> None:
+    if out.exists() and any(out.iterdir()):
+        raise DataError(f"{out}: output folder exists and is not empty; choose a new folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        write_images(images, names, tmp)
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def quality(reference: np.ndarray, estimate: np.ndarray, images: bool) -> dict[str, float]:
+    """MSE, PSNR (dB) and, for images, mean SSIM (scikit-image) of ``estimate`` vs ``reference``."""
+    from skimage.metrics import structural_similarity
+
+    reference = reference.astype(np.float64)
+    estimate = estimate.astype(np.float64)
+    data_range = float(reference.max() - reference.min()) or 1.0
+    mse = float(np.mean((reference - estimate) ** 2))
+    psnr = float(10 * np.log10(data_range**2 / mse)) if mse > 0 else float("inf")
+    result = {"mse": mse, "psnr": psnr}
+    if images:
+        scores = []
+        for ref, est in zip(reference, estimate):
+            axis = 0 if ref.shape[0] > 1 else None
+            scores.append(structural_similarity(
+                ref if axis is not None else ref[0], est if axis is not None else est[0],
+                data_range=data_range, channel_axis=axis))
+        result["ssim"] = float(np.mean(scores))
+    return result
+
+
+def reference_report(reference: str | Path, noisy: DenoiseInput, cleaned: Any,
+                     columns: list[str] | None) -> dict[str, dict[str, float]]:
+    """Quality of the noisy input and of the denoised output against the clean reference."""
+    ref = load_input(reference, columns, (), None if noisy.kind != "images" else
+                     tuple(noisy.data.shape[2:]))
+    if noisy.kind == "table":
+        a = ref.data[columns].to_numpy(dtype=float)
+        b = noisy.data[columns].to_numpy(dtype=float)
+        c = cleaned[columns].to_numpy(dtype=float)
+    else:
+        a, b, c = np.asarray(ref.data), np.asarray(noisy.data), np.asarray(cleaned)
+    if a.shape != b.shape:
+        raise DataError(f"{reference}: reference has shape {a.shape}, noisy data {b.shape}; "
+                        "they must match row for row")
+    images = noisy.kind == "images" or (a.ndim >= 3)
+    if images and a.ndim == 3:
+        a, b, c = a[:, None], b[:, None], c[:, None]
+    return {"noisy": quality(a, b, images), "denoised": quality(a, c, images)}

@@ -1,0 +1,142 @@
+"""Denoising: noise models, the Denoiser transformer, pipelines, and the denoise commands."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+from sklearn.pipeline import make_pipeline
+
+from aetool.cli import cli
+from aetool.denoise import Denoiser
+from aetool.estimators import AutoencoderDetector
+from aetool.noise import parse_noise
+from tests.conftest import blob_images, low_rank_table
+
+FAST = {"epochs": 25, "batch_size": 32, "device": "cpu"}
+
+
+def noisy_table(n=300, sigma=0.4, seed=1):
+    """Clean low-rank rows and a copy with Gaussian noise of ``sigma`` feature std-devs."""
+    clean = low_rank_table(n, d=8)
+    noise = np.random.default_rng(seed).normal(size=clean.shape) * sigma * clean.std(axis=0)
+    return clean, (clean + noise).astype(np.float32)
+
+
+def test_noise_models_are_seeded_and_parsed():
+    x = torch.rand(50, 20)
+    for spec in ("gaussian:0.2", "masking:0.3", "salt_pepper:0.1", "sp:0.1"):
+        model = parse_noise(spec)
+        a = model.apply(x, torch.Generator().manual_seed(0))
+        b = model.apply(x, torch.Generator().manual_seed(0))
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="must be in"):
+        parse_noise("masking:1.5")
+    with pytest.raises(Exception, match="unknown noise model 'pink'"):
+        parse_noise("pink:0.1")
+
+
+@pytest.mark.parametrize("variant", ["dae", "contractive"])
+def test_denoiser_reduces_error_in_original_units(variant):
+    clean, noisy = noisy_table()
+    frame = pd.DataFrame(noisy * 10 + 100, columns=[f"c{i}" for i in range(8)])
+    frame["name"] = "row"
+    numeric = frame.drop(columns="name")
+    denoiser = Denoiser(variant=variant, noise="gaussian:0.4", **FAST).fit(
+        pd.DataFrame(clean * 10 + 100, columns=numeric.columns))
+    out = denoiser.transform(numeric)
+    assert list(out.columns) == list(numeric.columns)
+    before = np.mean((numeric.to_numpy() - (clean * 10 + 100)) ** 2)
+    after = np.mean((out.to_numpy() - (clean * 10 + 100)) ** 2)
+    assert after < 0.6 * before
+
+
+def test_denoiser_on_images_keeps_shape_and_dtype():
+    clean = (blob_images(96, size=12) * 255).astype(np.uint8)
+    noisy = np.clip(clean + np.random.default_rng(0).normal(scale=60, size=clean.shape), 0,
+                    255).astype(np.uint8)
+    denoiser = Denoiser(noise="gaussian:0.25", **FAST).fit(clean)
+    out = denoiser.transform(noisy)
+    assert out.shape == noisy.shape and out.dtype == np.uint8
+    assert np.mean((out.astype(float) - clean) ** 2) < np.mean((noisy.astype(float) - clean) ** 2)
+    assert denoiser.config_.backbone == "auto"  # convolutional on images
+
+
+def test_denoiser_in_a_pipeline_before_a_detector():
+    clean, noisy = noisy_table(200)
+    pipe = make_pipeline(Denoiser(**FAST), AutoencoderDetector(epochs=5, device="cpu"))
+    pipe.fit(noisy)
+    assert set(np.unique(pipe.predict(noisy))) <= {-1, 1}
+
+
+def test_variant_without_denoising_capability_is_refused():
+    with pytest.raises(Exception, match="cannot denoise"):
+        Denoiser(variant="vae").fit(low_rank_table(40))
+
+
+def test_denoise_commands_on_a_table(tmp_path):
+    clean, noisy = noisy_table(200)
+    columns = [f"c{i}" for i in range(8)]
+    for name, values in (("clean", clean), ("noisy", noisy)):
+        frame = pd.DataFrame(values, columns=columns)
+        frame.insert(0, "id", [f"k{i}" for i in range(len(frame))])
+        frame["note"] = "keep me"
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+    bundle, out = tmp_path / "dn", tmp_path / "out.csv"
+    fit = CliRunner().invoke(cli, ["denoise", "fit", str(tmp_path / "clean.csv"), "-o",
+                                   str(bundle), "--noise", "gaussian:0.4", "--set", "epochs=25",
+                                   "--set", "batch_size=32", "-q"])
+    assert fit.exit_code == 0, fit.output
+    result = CliRunner().invoke(cli, ["denoise", "apply", str(bundle), str(tmp_path / "noisy.csv"),
+                                      "-o", str(out), "--reference", str(tmp_path / "clean.csv")])
+    assert result.exit_code == 0, result.output
+    cleaned = pd.read_csv(out)
+    original = pd.read_csv(tmp_path / "noisy.csv")
+    assert list(cleaned.columns) == list(original.columns)
+    assert (cleaned["id"] == original["id"]).all() and (cleaned["note"] == "keep me").all()
+    lines = {line.split()[0]: line for line in result.output.splitlines() if "PSNR" in line}
+    psnr = {k: float(v.split("PSNR")[1].split()[0]) for k, v in lines.items()}
+    assert psnr["denoised"] > psnr["noisy"] + 2
+
+
+def test_denoise_commands_on_an_image_folder(tmp_path):
+    rng = np.random.default_rng(0)
+    clean = (blob_images(48, size=12) * 255).astype(np.uint8)
+    for folder, images in (("clean", clean), ("noisy", np.clip(clean + rng.normal(
+            scale=50, size=clean.shape), 0, 255).astype(np.uint8))):
+        for i, image in enumerate(images):
+            (tmp_path / folder / "sub").mkdir(parents=True, exist_ok=True)
+            suffix = ".png" if i % 2 else ".bmp"
+            Image.fromarray(image[0]).save(tmp_path / folder / "sub" / f"img{i}{suffix}")
+    bundle, out = tmp_path / "dn", tmp_path / "out"
+    assert CliRunner().invoke(cli, ["denoise", "fit", str(tmp_path / "clean"), "-o", str(bundle),
+                                    "--set", "epochs=30", "--set", "batch_size=16",
+                                    "-q"]).exit_code == 0
+    result = CliRunner().invoke(cli, ["denoise", "apply", str(bundle), str(tmp_path / "noisy"),
+                                      "-o", str(out), "--reference", str(tmp_path / "clean")])
+    assert result.exit_code == 0, result.output
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    given = sorted(p.relative_to(tmp_path / "noisy").as_posix()
+                   for p in (tmp_path / "noisy").rglob("*") if p.is_file())
+    assert written == given
+    assert "SSIM" in result.output
+    again = CliRunner().invoke(cli, ["denoise", "apply", str(bundle), str(tmp_path / "noisy"),
+                                     "-o", str(out)])
+    assert again.exit_code == 2 and "not empty" in again.stderr
+
+
+def test_denoise_bad_input(tmp_path):
+    result = CliRunner().invoke(cli, ["denoise", "fit", str(tmp_path / "missing.csv"), "-o",
+                                      str(tmp_path / "b")])
+    assert result.exit_code == 2 and "missing.csv: file not found" in result.stderr
+    bad_noise = CliRunner().invoke(cli, ["denoise", "fit", str(tmp_path / "x.csv"), "-o",
+                                         str(tmp_path / "b"), "--noise", "masking:2"])
+    assert bad_noise.exit_code == 2 and "must be in [0, 1]" in bad_noise.stderr
+    (tmp_path / "folder").mkdir()
+    not_bundle = CliRunner().invoke(cli, ["denoise", "apply", str(tmp_path / "folder"),
+                                          str(tmp_path / "x.csv"), "-o", str(tmp_path / "o.csv")])
+    assert not_bundle.exit_code == 2 and "not an aetool bundle" in not_bundle.stderr
+    assert not (tmp_path / "o.csv").exists() and not (tmp_path / "b").exists()
