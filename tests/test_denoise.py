@@ -8,6 +8,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 from PIL import Image
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 
 from aetool.cli import cli
@@ -66,10 +68,18 @@ def test_denoiser_on_images_keeps_shape_and_dtype():
 
 
 def test_denoiser_in_a_pipeline_before_a_detector():
-    clean, noisy = noisy_table(200)
+    _, noisy = noisy_table(200)
     pipe = make_pipeline(Denoiser(**FAST), AutoencoderDetector(epochs=5, device="cpu"))
     pipe.fit(noisy)
     assert set(np.unique(pipe.predict(noisy))) <= {-1, 1}
+
+
+def test_denoiser_in_a_pipeline_before_a_classifier():
+    clean, noisy = noisy_table(240)
+    labels = (clean[:, 0] > np.median(clean[:, 0])).astype(int)
+    pipe = make_pipeline(Denoiser(**FAST), LogisticRegression(max_iter=500))
+    score = cross_val_score(pipe, noisy, labels, cv=3).mean()
+    assert score > 0.85
 
 
 def test_variant_without_denoising_capability_is_refused():
