@@ -49,7 +49,9 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
         values: dict[str, Any] = {}
         if "noise" in fields:
             values["noise"] = self.noise
-        if "backbone" in fields and len(getattr(self.preprocessor_, "shape", ())) == 3:
+        user = self.variant_params or {}
+        if ("backbone" in fields and "backbone" not in user
+                and len(getattr(self.preprocessor_, "shape", ())) == 3):
             values["backbone"] = "auto"  # convolutional on images unless told otherwise
         values.update(self.variant_params or {})
         return values
