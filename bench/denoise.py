@@ -151,14 +151,14 @@ def main() -> None:
         rows.append({"noise": spec, "method": "noisy input", "psnr": psnr, "ssim": ssim})
         outputs = {"clean": test[:6], "noisy": noisy[:6]}
         for name, (method, param) in classical(spec, train, tune_clean, tune_noisy).items():
-            estimate, seconds = timed(lambda m=method: m(noisy))
+            estimate, seconds = timed(lambda m=method, x=noisy: m(x))
             psnr, ssim = scores(test, estimate)
             rows.append({"noise": spec, "method": name, "param": str(param), "psnr": psnr,
                          "ssim": ssim, "seconds": seconds})
             outputs[name] = estimate[:6]
             print(rows[-1], flush=True)
         for name, (model, fit_s) in aetool_models(spec, train, args.epochs, cache).items():
-            estimate, seconds = timed(lambda m=model: m.transform(noisy))
+            estimate, seconds = timed(lambda m=model, x=noisy: m.transform(x))
             psnr, ssim = scores(test, estimate)
             rows.append({"noise": spec, "method": f"aetool {name}", "psnr": psnr, "ssim": ssim,
                          "seconds": seconds, "fit_s": fit_s})
