@@ -221,12 +221,16 @@ def sample(bundle: str, count: int, label: str | None, seed: int, output: str) -
 
 # -- detection ---------------------------------------------------------------------------------
 def table_options(func: Any) -> Any:
-    """Options that say which columns are features, ids and labels."""
+    """Options that say which columns are features, ids and labels, or how to read images."""
     options = [
         click.option("--columns", help="Comma-separated feature columns (default: all others)."),
         click.option("--exclude", help="Comma-separated columns to leave out."),
         click.option("--id-column", help="Column carried to the output as the row id."),
         click.option("--label-column", help="0/1 column used only for evaluation."),
+        click.option("--image-size", help="Images: resize to H,W (default: most common size)."),
+        click.option("--normal-class", help="Images: the class folder (or npz label) that is "
+                                            "normal; the others count as anomalies in evaluation."),
+        click.option("--strict", is_flag=True, help="Images: unreadable files are an error."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -235,7 +239,8 @@ def table_options(func: Any) -> Any:
 
 def detector_options(func: Any) -> Any:
     options = [
-        click.option("--variant", "-v", default="ae", show_default=True),
+        click.option("--variant", "-v", default=None,
+                     help="Variant name [default: conv for images, ae for tables]."),
         click.option("--contamination", default=0.1, show_default=True, type=float,
                      help="Expected share of anomalies; sets the threshold."),
         click.option("--threshold", type=float, help="Fixed anomaly-score threshold instead."),
@@ -243,6 +248,8 @@ def detector_options(func: Any) -> Any:
                      help="Labelled validation file: pick the best-F1 threshold on it."),
         click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
                      help="Variant or training setting (repeatable)."),
+        click.option("--device", default="auto", show_default=True,
+                     help="auto, cpu, cuda, cuda:N or mps."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
     ]
     for option in reversed(options):
@@ -254,23 +261,30 @@ def _split(text: str) -> list[str]:
     return [c.strip() for c in text.split(",") if c.strip()]
 
 
-def _spec(columns: str | None, exclude: str | None, id_column: str | None,
-          label_column: str | None) -> Any:
+def _spec(columns: str | None = None, exclude: str | None = None, id_column: str | None = None,
+          label_column: str | None = None, image_size: str | None = None,
+          normal_class: str | None = None, strict: bool = False) -> Any:
     from aetool.tasks.detect import TableSpec
 
+    size = _image_size(image_size)
     return TableSpec(columns=_split(columns) if columns else None,
                      exclude=_split(exclude) if exclude else [],
-                     id_column=id_column, label_column=label_column)
+                     id_column=id_column, label_column=label_column,
+                     image_size=list(size) if size else None, normal_class=normal_class,
+                     strict=strict)
 
 
-def _fit(data: str, spec: Any, variant: str, contamination: float, threshold: float | None,
-         threshold_from: str | None, settings: tuple[str, ...], quiet: bool) -> Any:
+def _fit_loaded(table: Any, spec: Any, variant: str | None, contamination: float,
+                threshold: float | None, threshold_from: str | None,
+                settings: tuple[str, ...], device: str, quiet: bool) -> Any:
     from aetool.tasks.detect import fit_detector
 
+    variant = variant or ("conv" if table.is_images else "ae")
     params = parse_settings(settings, variant)
     params.update(variant=variant, contamination=contamination, threshold=threshold,
                   verbose=not quiet)
-    return fit_detector(data, spec, params, threshold_from)
+    params.setdefault("device", device)
+    return fit_detector(table, spec, params, threshold_from)
 
 
 def _print_metrics(result: dict[str, float]) -> None:
@@ -283,20 +297,23 @@ def _print_metrics(result: dict[str, float]) -> None:
 @click.option("--output", "-o", required=True, type=click.Path(), help="Output CSV or Parquet.")
 @click.option("--save-model", type=click.Path(), help="Also save the trained bundle here.")
 @click.option("--top-features", default=3, show_default=True, help="Explanations per row.")
+@click.option("--maps", type=click.Path(file_okay=False), help="Images: folder for heat maps.")
 @table_options
 @detector_options
-def detect(data: str, output: str, save_model: str | None, top_features: int,
+def detect(data: str, output: str, save_model: str | None, top_features: int, maps: str | None,
            columns: str | None, exclude: str | None, id_column: str | None,
-           label_column: str | None, variant: str, contamination: float,
-           threshold: float | None, threshold_from: str | None, settings: tuple[str, ...],
+           label_column: str | None, image_size: str | None, normal_class: str | None,
+           strict: bool, variant: str | None, contamination: float, threshold: float | None,
+           threshold_from: str | None, settings: tuple[str, ...], device: str,
            quiet: bool) -> None:
-    """Fit a detector on DATA and score the same rows in one step."""
+    """Fit a detector on DATA (table, image folder or array) and score it in one step."""
     from aetool.tasks.detect import evaluate_table, load_table, score_table, write_scores
 
-    spec = _spec(columns, exclude, id_column, label_column)
-    detector = _fit(data, spec, variant, contamination, threshold, threshold_from, settings, quiet)
+    spec = _spec(columns, exclude, id_column, label_column, image_size, normal_class, strict)
     table = load_table(data, spec)
-    frame = score_table(detector, table, top_features)
+    detector = _fit_loaded(table, spec, variant, contamination, threshold, threshold_from,
+                           settings, device, quiet)
+    frame = score_table(detector, table, top_features, maps)
     write_scores(frame, output)
     if save_model:
         detector.save(save_model)
@@ -313,12 +330,16 @@ def detect(data: str, output: str, save_model: str | None, top_features: int,
 @table_options
 @detector_options
 def fit(data: str, output: str, columns: str | None, exclude: str | None,
-        id_column: str | None, label_column: str | None, variant: str, contamination: float,
+        id_column: str | None, label_column: str | None, image_size: str | None,
+        normal_class: str | None, strict: bool, variant: str | None, contamination: float,
         threshold: float | None, threshold_from: str | None, settings: tuple[str, ...],
-        quiet: bool) -> None:
-    """Train a detector on DATA and save it as a bundle."""
-    spec = _spec(columns, exclude, id_column, label_column)
-    detector = _fit(data, spec, variant, contamination, threshold, threshold_from, settings, quiet)
+        device: str, quiet: bool) -> None:
+    """Train a detector on DATA (table, image folder or array) and save it as a bundle."""
+    from aetool.tasks.detect import load_table
+
+    spec = _spec(columns, exclude, id_column, label_column, image_size, normal_class, strict)
+    detector = _fit_loaded(load_table(data, spec), spec, variant, contamination, threshold,
+                           threshold_from, settings, device, quiet)
     detector.save(output)
     click.echo(f"saved detector ({detector.variant_name_}, threshold "
                f"{detector.threshold_:.4g}) to {output}")
@@ -329,13 +350,17 @@ def fit(data: str, output: str, columns: str | None, exclude: str | None,
 @click.argument("data", type=click.Path())
 @click.option("--output", "-o", required=True, type=click.Path(), help="Output CSV or Parquet.")
 @click.option("--top-features", default=3, show_default=True, help="Explanations per row.")
-def score(bundle: str, data: str, output: str, top_features: int) -> None:
+@click.option("--maps", type=click.Path(file_okay=False), help="Images: folder for heat maps.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda[:N], mps.")
+def score(bundle: str, data: str, output: str, top_features: int, maps: str | None,
+          device: str) -> None:
     """Score DATA with a saved detector bundle."""
     from aetool.tasks.detect import load_detector, load_table, score_table, write_scores
 
     detector, spec = load_detector(bundle)
+    detector.device = device
     table = load_table(data, spec)
-    frame = score_table(detector, table, top_features)
+    frame = score_table(detector, table, top_features, maps)
     write_scores(frame, output)
     click.echo(f"scored {len(frame)} rows, {int(frame['is_anomaly'].sum())} flagged; "
                f"wrote {output}")
@@ -345,15 +370,19 @@ def score(bundle: str, data: str, output: str, top_features: int) -> None:
 @click.argument("bundle", type=click.Path())
 @click.argument("data", type=click.Path())
 @click.option("--label-column", help="0/1 column with the truth (default: the one used in fit).")
+@click.option("--normal-class", help="Images: the normal class (default: the one used in fit).")
 @click.option("--plots", type=click.Path(file_okay=False), help="Folder for ROC/PR/histogram PNGs.")
-def evaluate(bundle: str, data: str, label_column: str | None, plots: str | None) -> None:
+def evaluate(bundle: str, data: str, label_column: str | None, normal_class: str | None,
+             plots: str | None) -> None:
     """Evaluate a saved detector on labelled DATA: ROC-AUC, PR-AUC, F1, precision@n."""
     from aetool.tasks.detect import evaluate_table, load_detector, load_table
 
     detector, spec = load_detector(bundle)
     spec.label_column = label_column or spec.label_column
-    if not spec.label_column:
-        raise AetoolError("evaluate needs --label-column (a 0/1 column in the data)")
+    spec.normal_class = normal_class or spec.normal_class
+    if not spec.label_column and not spec.normal_class:
+        raise AetoolError("evaluate needs --label-column (a 0/1 column) or, for images, "
+                          "--normal-class")
     table = load_table(data, spec, need_labels=True)
     _print_metrics(evaluate_table(detector, table, plots))
     if plots:

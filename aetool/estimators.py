@@ -257,6 +257,7 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
             "anomaly_probability": self.scorer_.probability(scores),
             "is_anomaly": scores > self.threshold_,
             "contributions": self.scorer_.contributions(errors),
+            "errors": errors,
         }
 
     def score_samples(self, X: Any) -> np.ndarray:

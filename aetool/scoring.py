@@ -6,6 +6,8 @@ The default score adds two robust z-scores, both from the autoencoder alone:
   error (so features the model always reconstructs badly do not drown the rest), averaged;
 - latent: the Mahalanobis distance of the code from the training codes (shrunk covariance),
   which catches rows the decoder reconstructs well but that sit far from the data in code space.
+  It is used only with at least 10 training rows per code unit; below that the covariance is
+  too noisy and the score is the reconstruction part alone.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 
 SCORE_METHODS = ("combined", "reconstruction", "latent")
 EPS = 1e-8
+MIN_ROWS_PER_CODE = 10  # 'combined' adds the code distance only with this many rows per code unit
 
 
 def iter_batches(n: int, batch_size: int) -> Iterator[slice]:
@@ -63,6 +66,7 @@ class Scorer:
     """Fitted scoring state (JSON): turns errors and codes into scores and contributions."""
 
     method: str = "combined"
+    normalize_features: bool = True
     feature_error_mean: list[float] = field(default_factory=list)
     code_mean: list[float] = field(default_factory=list)
     code_precision: list[list[float]] = field(default_factory=list)
@@ -74,14 +78,19 @@ class Scorer:
 
     @classmethod
     def fit(cls, errors: np.ndarray, codes: np.ndarray, method: str = "combined") -> Scorer:
+        """Fit on training errors and codes. Tables (2-D errors) normalise each feature by its
+        mean training error; images do not (a pixel that is always blank would explode)."""
         if method not in SCORE_METHODS:
             raise ValueError(f"score method must be one of {', '.join(SCORE_METHODS)}, got '{method}'")
         flat = errors.reshape(errors.shape[0], -1)
-        scorer = cls(method=method)
-        scorer.feature_error_mean = (flat.mean(axis=0) + EPS).astype(float).tolist()
+        scorer = cls(method=method, normalize_features=errors.ndim == 2)
+        scorer.feature_error_mean = (flat.mean(axis=0) + EPS).astype(float).tolist() \
+            if scorer.normalize_features else []
         recon = scorer._recon_raw(flat)
         scorer.recon_center, scorer.recon_scale = _robust_center_scale(recon)
-        if method != "reconstruction" and codes.size:
+        if method == "combined" and codes.shape[0] < MIN_ROWS_PER_CODE * max(codes.shape[1], 1):
+            scorer.method = "reconstruction"  # too few rows for a stable code covariance
+        if scorer.method != "reconstruction" and codes.size:
             from sklearn.covariance import LedoitWolf
 
             lw = LedoitWolf().fit(codes.astype(np.float64))
@@ -93,9 +102,13 @@ class Scorer:
         scorer.train_quantiles = np.quantile(train_scores, np.linspace(0, 1, 1001)).tolist()
         return scorer
 
+    def _weighted(self, flat_errors: np.ndarray) -> np.ndarray:
+        if not self.normalize_features:
+            return flat_errors
+        return flat_errors / np.asarray(self.feature_error_mean)
+
     def _recon_raw(self, flat_errors: np.ndarray) -> np.ndarray:
-        weights = 1.0 / np.asarray(self.feature_error_mean)
-        return (flat_errors * weights).mean(axis=1)
+        return self._weighted(flat_errors).mean(axis=1)
 
     def _latent_raw(self, codes: np.ndarray) -> np.ndarray:
         centred = codes.astype(np.float64) - np.asarray(self.code_mean)
@@ -103,7 +116,7 @@ class Scorer:
 
     def contributions(self, errors: np.ndarray) -> np.ndarray:
         """Each feature's share of the (normalised) reconstruction error; rows sum to 1."""
-        flat = errors.reshape(errors.shape[0], -1) / np.asarray(self.feature_error_mean)
+        flat = self._weighted(errors.reshape(errors.shape[0], -1))
         return flat / (flat.sum(axis=1, keepdims=True) + EPS)
 
     def score(self, errors: np.ndarray, codes: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ class ImageSet:
     paths: list[str]
     classes: list[str | None]
     root: Path
+    sizes: list[tuple[int, int]]  # original (height, width) of each file
 
 
 def is_image_source(path: str | Path) -> bool:
@@ -46,10 +47,11 @@ def _open(path: Path) -> object:
 
 
 def read_image_folder(root: str | Path, image_size: tuple[int, int] | None = None,
-                      strict: bool = False) -> ImageSet:
+                      strict: bool = False, channels: int | None = None) -> ImageSet:
     """Read every image below ``root``. Class = first sub-folder (None for files at the top).
     Different sizes are resized to ``image_size`` (or the most common size, with a warning);
-    modes are unified to grey when all images are grey, else RGB."""
+    modes are unified to ``channels`` (1 grey, 3 RGB) or, when not given, to grey if all
+    images are grey, else RGB."""
     from PIL import Image
 
     root = Path(root)
@@ -69,8 +71,9 @@ def read_image_folder(root: str | Path, image_size: tuple[int, int] | None = Non
         warnings.warn(message + "; skipped", UserWarning, stacklevel=2)
     if not loaded:
         raise DataError(f"{root}: none of the images could be read")
+    original_sizes = [(img.size[1], img.size[0]) for img in loaded]
     grey = all(img.mode in ("L", "1", "I;16", "I", "F") for img in loaded)
-    mode = "L" if grey else "RGB"
+    mode = {1: "L", 3: "RGB"}.get(channels or 0, "L" if grey else "RGB")
     sizes = Counter(img.size for img in loaded)
     if image_size is None:
         target = sizes.most_common(1)[0][0]
@@ -90,7 +93,7 @@ def read_image_folder(root: str | Path, image_size: tuple[int, int] | None = Non
     images = images[:, None] if images.ndim == 3 else np.transpose(images, (0, 3, 1, 2))
     relative = [str(p.relative_to(root)) for p in paths]
     classes = [Path(r).parts[0] if len(Path(r).parts) > 1 else None for r in relative]
-    return ImageSet(images, relative, classes, root)
+    return ImageSet(images, relative, classes, root, original_sizes)
 
 
 def write_images(images: np.ndarray, names: list[str], folder: str | Path) -> list[Path]:

@@ -10,21 +10,28 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from aetool.data.arrays import read_array_file
+from aetool.data.images import is_image_source, read_image_folder
 from aetool.data.output import write_table
 from aetool.data.preprocess import align_columns, data_source
-from aetool.data.tables import read_table
+from aetool.data.tables import ARRAY_SUFFIXES, read_table
 from aetool.errors import DataError
 from aetool.thresholds import best_f1_threshold, binary_labels
 
 
 @dataclass
 class TableSpec:
-    """Which columns are features, which carry ids or labels (saved in the bundle)."""
+    """How to read the input (saved in the bundle): for tables, which columns are features, ids
+    or labels; for images, the size, which class folder is normal, strictness."""
 
     columns: list[str] | None = None
     exclude: list[str] = field(default_factory=list)
     id_column: str | None = None
     label_column: str | None = None
+    image_size: list[int] | None = None
+    channels: int | None = None
+    normal_class: str | None = None
+    strict: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -32,15 +39,67 @@ class TableSpec:
 
 @dataclass
 class LoadedTable:
-    features: pd.DataFrame
+    """Features (a DataFrame, or an (N, C, H, W) image array), row ids, 0/1 labels, source."""
+
+    features: Any
     ids: pd.Series | None
     labels: np.ndarray | None
     source: str
+    sizes: list[tuple[int, int]] | None = None  # original image sizes, for heat maps
+
+    @property
+    def is_images(self) -> bool:
+        return not isinstance(self.features, pd.DataFrame)
+
+
+def is_image_input(path: str | Path) -> bool:
+    """A folder, or an array file holding a stack of images (3 or 4 dimensions)."""
+    path = Path(path)
+    if is_image_source(path):
+        return True
+    if path.suffix.lower() in ARRAY_SUFFIXES and path.is_file():
+        return read_array_file(path)[0].ndim >= 3
+    return False
+
+
+def _normal_labels(classes: Any, normal: str, source: str, need: bool) -> np.ndarray | None:
+    """0 for the normal class, 1 for the others; None for a flat folder unless labels are
+    needed (then, as for an unknown class name, an error)."""
+    names = [None if c is None else str(c) for c in classes]
+    if all(n is None for n in names) and not need:
+        return None
+    if normal not in names:
+        found = sorted({n for n in names if n is not None})
+        raise DataError(f"{source}: no class '{normal}' (given as --normal-class); classes: "
+                        f"{', '.join(found) or 'none (a flat folder has no classes)'}")
+    return np.asarray([0 if n == normal else 1 for n in names])
+
+
+def load_images(path: str | Path, spec: TableSpec, need_labels: bool = False) -> LoadedTable:
+    """An image folder (flat or class sub-folders) or an image array file."""
+    path = Path(path)
+    size = tuple(spec.image_size) if spec.image_size else None
+    if is_image_source(path):
+        found = read_image_folder(path, size, spec.strict, spec.channels)
+        labels = _normal_labels(found.classes, spec.normal_class, str(path), need_labels) \
+            if spec.normal_class else None
+        return LoadedTable(found.images, pd.Series(found.paths, name="path"), labels, str(path),
+                           found.sizes)
+    x, y = read_array_file(path)
+    labels = None
+    if spec.normal_class is not None and y is not None:
+        labels = _normal_labels(y, spec.normal_class, str(path), need_labels)
+    return LoadedTable(x, pd.Series(np.arange(len(x)), name="index"), labels, str(path))
 
 
 def load_table(path: str | Path, spec: TableSpec, need_labels: bool = False) -> LoadedTable:
     """Read ``path`` and split it into features, ids and labels as ``spec`` says."""
     source = str(path)
+    if is_image_input(path):
+        return load_images(path, spec, need_labels)
+    if Path(path).suffix.lower() in ARRAY_SUFFIXES:
+        x, _ = read_array_file(path)
+        return LoadedTable(pd.DataFrame(x).rename(columns=lambda c: f"x{c}"), None, None, source)
     frame = read_table(path)
     frame.columns = [str(c) for c in frame.columns]
     present = set(frame.columns)
@@ -64,20 +123,22 @@ def load_table(path: str | Path, spec: TableSpec, need_labels: bool = False) -> 
 def _labelled_threshold(detector: Any, path: str, spec: TableSpec) -> float:
     table = load_table(path, spec, need_labels=True)
     if table.labels is None:
-        raise DataError(f"{path}: --threshold-from needs --label-column")
+        raise DataError(f"{path}: --threshold-from needs --label-column (or --normal-class)")
     scores = details_for(detector, table)["anomaly_score"]
     return best_f1_threshold(scores, table.labels)
 
 
-def fit_detector(data: str | Path, spec: TableSpec, params: dict[str, Any],
+def fit_detector(table: LoadedTable, spec: TableSpec, params: dict[str, Any],
                  threshold_from: str | None = None) -> Any:
-    """Train an AutoencoderDetector on a table (labels, if any, are never used for training)."""
+    """Train an AutoencoderDetector on loaded data (labels are never used for training)."""
     from aetool.estimators import AutoencoderDetector
 
-    table = load_table(data, spec)
     detector = AutoencoderDetector(**params)
     with data_source(table.source):
         detector.fit(table.features)
+    if table.is_images:  # score later images at the trained size and colour mode
+        spec.image_size = list(detector.preprocessor_.shape[1:])
+        spec.channels = int(detector.preprocessor_.shape[0])
     detector.table_spec_ = spec
     if threshold_from:
         detector.threshold_ = _labelled_threshold(detector, threshold_from, spec)
@@ -95,8 +156,10 @@ def load_detector(bundle: str | Path) -> tuple[Any, TableSpec]:
 
 def details_for(detector: Any, table: LoadedTable) -> dict[str, np.ndarray]:
     """Score a loaded table with ``detector``, matching its columns to the training ones."""
-    features = align_columns(table.features, [str(c) for c in detector.feature_names_in_],
-                             table.source)
+    features = table.features
+    if not table.is_images:
+        features = align_columns(features, [str(c) for c in detector.feature_names_in_],
+                                 table.source)
     with data_source(table.source):
         return detector.anomaly_details(features)
 
@@ -105,18 +168,26 @@ def format_top_features(items: list[tuple[str, float]]) -> str:
     return "; ".join(f"{name} ({share:.0%})" for name, share in items)
 
 
-def score_table(detector: Any, table: LoadedTable, top_k: int = 3) -> pd.DataFrame:
-    """The output table: id, anomaly_score, anomaly_probability, is_anomaly, top_features."""
+def score_table(detector: Any, table: LoadedTable, top_k: int = 3,
+                maps: str | Path | None = None) -> pd.DataFrame:
+    """The output table: id (or image path), anomaly_score, anomaly_probability, is_anomaly and,
+    for tables, top_features; ``maps`` writes per-pixel heat maps for images."""
     from aetool.estimators import top_features
 
     details = details_for(detector, table)
+    if maps is not None:
+        if not table.is_images:
+            raise DataError(f"{table.source}: --maps needs images (a folder or an image array)")
+        from aetool.tasks.heatmaps import write_heat_maps
+
+        write_heat_maps(table, details, maps)
     out = pd.DataFrame()
     if table.ids is not None:
         out[table.ids.name] = table.ids.to_numpy()
     out["anomaly_score"] = np.round(details["anomaly_score"], 6)
     out["anomaly_probability"] = np.round(details["anomaly_probability"], 6)
     out["is_anomaly"] = details["is_anomaly"].astype(int)
-    if top_k > 0:
+    if top_k > 0 and not table.is_images:
         tops = top_features(details["contributions"], detector.preprocessor_, top_k)
         out["top_features"] = [format_top_features(t) for t in tops]
     return out
@@ -153,7 +224,8 @@ def evaluate_table(detector: Any, table: LoadedTable, plots: str | Path | None =
     from aetool import plots as figures
 
     if table.labels is None:
-        raise DataError(f"{table.source}: evaluation needs --label-column")
+        raise DataError(f"{table.source}: evaluation needs --label-column (tables) or "
+                        "--normal-class (images)")
     details = details_for(detector, table)
     scores = details["anomaly_score"]
     result = metrics(table.labels, scores, details["is_anomaly"].astype(int))
@@ -162,6 +234,10 @@ def evaluate_table(detector: Any, table: LoadedTable, plots: str | Path | None =
         figures.roc_figure(table.labels, scores, plots / "roc.png")
         figures.pr_figure(table.labels, scores, plots / "pr.png")
         figures.histogram_figure(scores, detector.threshold_, plots / "scores.png", table.labels)
+        if table.is_images:
+            from aetool.tasks.heatmaps import most_anomalous_grid
+
+            most_anomalous_grid(detector, table, details, plots / "most_anomalous.png")
         (plots / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 

@@ -1,0 +1,129 @@
+"""Image anomaly detection: folder layouts, corrupt and mixed files, heat maps, a one-class check."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+from sklearn.datasets import load_digits
+from sklearn.metrics import roc_auc_score
+
+from aetool.cli import cli
+from aetool.data.images import read_image_folder
+from aetool.estimators import AutoencoderDetector
+from tests.conftest import blob_images
+
+FAST = ["--set", "epochs=25", "--set", "batch_size=16", "-q"]
+
+
+def run(*args):
+    return CliRunner().invoke(cli, list(args))
+
+
+def save(image: np.ndarray, path, mode=None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    picture = Image.fromarray(image)
+    (picture.convert(mode) if mode else picture).save(path)
+
+
+@pytest.fixture
+def class_folder(tmp_path):
+    """normal/ holds blob images (PNG, one JPEG); anomalous/ holds horizontal stripes."""
+    rng = np.random.default_rng(0)
+    for i, image in enumerate((blob_images(60, size=16) * 255).astype(np.uint8)):
+        save(image[0], tmp_path / "data" / "normal" / f"n{i}.{'jpg' if i == 0 else 'png'}")
+    for i in range(6):
+        stripe = np.zeros((16, 16), np.uint8)
+        stripe[rng.integers(0, 16), :] = 255
+        save(stripe, tmp_path / "data" / "anomalous" / f"a{i}.bmp")
+    return tmp_path / "data"
+
+
+def test_class_folders_detect_with_maps_of_input_size(class_folder, tmp_path):
+    save(np.zeros((24, 20), np.uint8), class_folder / "normal" / "bigger.tiff")
+    out, maps = tmp_path / "out.csv", tmp_path / "maps"
+    result = run("detect", str(class_folder), "-o", str(out), "--normal-class", "normal",
+                 "--maps", str(maps), *FAST)
+    assert result.exit_code == 0, result.output
+    assert "different sizes; resizing all to 16x16" in result.stderr
+    frame = pd.read_csv(out)
+    assert list(frame.columns) == ["path", "anomaly_score", "anomaly_probability", "is_anomaly"]
+    truth = frame["path"].str.startswith("anomalous").astype(int)
+    assert roc_auc_score(truth, frame["anomaly_score"]) > 0.9
+    assert Image.open(maps / "normal" / "bigger_map.png").size == (20, 24)
+    assert Image.open(maps / "anomalous" / "a0_map.png").size == (16, 16)
+    assert len(list(maps.rglob("*_map.png"))) == len(frame)
+
+
+def test_fit_score_evaluate_on_images(class_folder, tmp_path):
+    bundle, plots = tmp_path / "bundle", tmp_path / "plots"
+    assert run("fit", str(class_folder), "-o", str(bundle), "--normal-class", "normal",
+               *FAST).exit_code == 0
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["variant"] == "conv" and manifest["preprocessing"]["kind"] == "image"
+    result = run("evaluate", str(bundle), str(class_folder), "--plots", str(plots))
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in plots.glob("*.png")} >= {"roc.png", "pr.png", "most_anomalous.png"}
+    scored = tmp_path / "s.csv"
+    assert run("score", str(bundle), str(class_folder / "normal"), "-o", str(scored)).exit_code == 0
+    assert len(pd.read_csv(scored)) == 60
+
+
+def test_flat_folder_and_mixed_modes(tmp_path):
+    images = (blob_images(30, size=12) * 255).astype(np.uint8)
+    for i, image in enumerate(images):
+        save(image[0], tmp_path / "flat" / f"{i}.png", mode="RGB" if i % 3 == 0 else None)
+    loaded = read_image_folder(tmp_path / "flat")
+    assert loaded.images.shape == (30, 3, 12, 12) and set(loaded.classes) == {None}
+    grey = read_image_folder(tmp_path / "flat", channels=1)
+    assert grey.images.shape == (30, 1, 12, 12)
+    result = run("detect", str(tmp_path / "flat"), "-o", str(tmp_path / "o.csv"), *FAST)
+    assert result.exit_code == 0, result.output
+
+
+def test_corrupt_files_are_skipped_or_fatal_with_strict(class_folder, tmp_path):
+    (class_folder / "normal" / "broken.png").write_bytes(b"not an image")
+    result = run("detect", str(class_folder), "-o", str(tmp_path / "o.csv"), *FAST)
+    assert result.exit_code == 0
+    assert "1 unreadable image(s): normal/broken.png" in result.stderr
+    strict = run("detect", str(class_folder), "-o", str(tmp_path / "s.csv"), "--strict", *FAST)
+    assert strict.exit_code == 2 and "broken.png" in strict.stderr
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_unknown_normal_class_and_empty_folder(class_folder, tmp_path):
+    result = run("detect", str(class_folder), "-o", str(tmp_path / "o.csv"), "--normal-class",
+                 "good", *FAST)
+    assert result.exit_code == 2 and "no class 'good'" in result.stderr
+    (tmp_path / "empty").mkdir()
+    empty = run("detect", str(tmp_path / "empty"), "-o", str(tmp_path / "e.csv"), *FAST)
+    assert empty.exit_code == 2 and "no images found" in empty.stderr
+
+
+def test_npz_images_with_labels(tmp_path):
+    images = (blob_images(50, size=12) * 255).astype(np.uint8)[:, 0]
+    np.savez(tmp_path / "imgs.npz", X=images, y=np.zeros(50, dtype=int))
+    result = run("detect", str(tmp_path / "imgs.npz"), "-o", str(tmp_path / "o.csv"), *FAST)
+    assert result.exit_code == 0, result.output
+    assert list(pd.read_csv(tmp_path / "o.csv").columns)[0] == "index"
+
+
+def test_one_class_digits_zero_against_the_rest():
+    digits = load_digits()
+    images = digits.images.astype(np.float32)
+    normal = images[digits.target == 0]
+    detector = AutoencoderDetector(variant="conv", epochs=40, batch_size=32, max_steps=0,
+                                   device="cpu").fit(normal[:120])
+    scores = -detector.score_samples(images)
+    assert roc_auc_score(digits.target != 0, scores) > 0.9
+
+
+def test_mlp_variants_work_on_flattened_images():
+    images = blob_images(60, size=10)
+    detector = AutoencoderDetector(variant="ae", epochs=10, device="cpu").fit(images)
+    assert detector.model_.input_shape == (1, 10, 10)
+    assert detector.predict(images).shape == (60,)
