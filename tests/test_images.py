@@ -109,7 +109,7 @@ def test_npz_images_with_labels(tmp_path):
     np.savez(tmp_path / "imgs.npz", X=images, y=np.zeros(50, dtype=int))
     result = run("detect", str(tmp_path / "imgs.npz"), "-o", str(tmp_path / "o.csv"), *FAST)
     assert result.exit_code == 0, result.output
-    assert list(pd.read_csv(tmp_path / "o.csv").columns)[0] == "index"
+    assert pd.read_csv(tmp_path / "o.csv").columns[0] == "index"
 
 
 def test_one_class_digits_zero_against_the_rest():
