@@ -117,47 +117,59 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     return manifest
 
 
-def load_bundle(path: str | os.PathLike[str], device: str = "cpu") -> tuple[dict[str, Any], Any]:
-    """Load a bundle: returns (manifest, model in eval mode). Nothing in it is executed."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    from aetool.plugins import get_registry
-
+def read_bundle_bytes(path: str | os.PathLike[str]) -> tuple[dict[str, Any], bytes]:
+    """The verified manifest and the raw weights of bundle ``path`` (for shipping to workers)."""
     root = Path(path)
     manifest = read_manifest(root)
     weights = root / WEIGHTS
     if not weights.is_file():
         raise BundleError(f"{weights}: missing weights file; the bundle is incomplete")
-    if _looks_like_pickle(weights):
+    data = weights.read_bytes()
+    if data[:1] == b"\x80" or data[:4] == b"PK\x03\x04":
         raise BundleError(
             f"{weights}: is a pickle/torch.save file, not safetensors; aetool never loads pickles"
         )
     expected = manifest.get("weights_sha256")
-    if expected and _sha256(weights) != expected:
+    if expected and hashlib.sha256(data).hexdigest() != expected:
         raise BundleError(
             f"{weights}: does not match the checksum in {MANIFEST} (truncated or modified); "
             "re-save or re-download the bundle"
         )
+    return manifest, data
+
+
+def model_from_bundle_bytes(manifest: dict[str, Any], weights: bytes, device: str = "cpu",
+                            where: str = "bundle") -> Any:
+    """Build the variant named in ``manifest`` and load ``weights`` (safetensors bytes) into it."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_safetensors
+
+    from aetool.plugins import get_registry
+
     registry = get_registry()
     name = manifest.get("variant", "")
     if name not in registry.variants:
         dist = manifest.get("variant_distribution", "unknown")
         raise BundleError(
-            f"{root}: variant '{name}' is not installed; install the package that provides it "
+            f"{where}: variant '{name}' is not installed; install the package that provides it "
             f"('{dist}', e.g. aetool plugins install {dist})"
         )
     variant = registry.variants[name]
     try:
-        state = load_file(str(weights), device=device)
+        state = load_safetensors(weights)
     except (SafetensorError, OSError, ValueError) as exc:
-        raise BundleError(f"{weights}: unreadable safetensors file ({exc})") from None
+        raise BundleError(f"{where}: unreadable safetensors file ({exc})") from None
     config = variant.make_config(manifest.get("config", {}))
     model = variant.build(tuple(manifest["input_shape"]), config, manifest.get("n_classes"))
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
-        raise BundleError(f"{weights}: weights do not fit variant '{name}' ({first})") from None
-    model.to(device).eval()
-    return manifest, model
+        raise BundleError(f"{where}: weights do not fit variant '{name}' ({first})") from None
+    return model.to(device).eval()
+
+
+def load_bundle(path: str | os.PathLike[str], device: str = "cpu") -> tuple[dict[str, Any], Any]:
+    """Load a bundle: returns (manifest, model in eval mode). Nothing in it is executed."""
+    manifest, weights = read_bundle_bytes(path)
+    return manifest, model_from_bundle_bytes(manifest, weights, device, where=str(Path(path)))

@@ -348,22 +348,60 @@ def fit(data: str, output: str, columns: str | None, exclude: str | None,
 @cli.command()
 @click.argument("bundle", type=click.Path())
 @click.argument("data", type=click.Path())
-@click.option("--output", "-o", required=True, type=click.Path(), help="Output CSV or Parquet.")
+@click.option("--output", "-o", required=True, type=click.Path(),
+              help="Output CSV or Parquet (a folder with --engine dask).")
 @click.option("--top-features", default=3, show_default=True, help="Explanations per row.")
 @click.option("--maps", type=click.Path(file_okay=False), help="Images: folder for heat maps.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda[:N], mps.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32",
+              show_default=True, help="Autocast precision for the model.")
+@click.option("--batch-size", default="auto", show_default=True, help="Rows per batch or auto.")
+@click.option("--chunk-rows", type=int, help="Rows read per chunk when streaming a table.")
+@click.option("--engine", type=click.Choice(["local", "dask"]), default="local",
+              show_default=True, help="dask: score a folder or glob of parts on a cluster.")
+@click.option("--scheduler", help="Dask scheduler address (default: a local cluster).")
+@click.option("--workers", default=2, show_default=True, help="Local Dask cluster size.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def score(bundle: str, data: str, output: str, top_features: int, maps: str | None,
-          device: str) -> None:
-    """Score DATA with a saved detector bundle."""
-    from aetool.tasks.detect import load_detector, load_table, score_table, write_scores
+          device: str, precision: str, batch_size: str, chunk_rows: int | None, engine: str,
+          scheduler: str | None, workers: int, quiet: bool) -> None:
+    """Score DATA with a saved detector bundle; tables are streamed chunk by chunk."""
+    from aetool.tasks.detect import (
+        is_image_input,
+        load_detector,
+        load_table,
+        score_table,
+        write_scores,
+    )
 
+    if batch_size != "auto" and not batch_size.isdigit():
+        raise AetoolError(f"--batch-size expects a number or auto, got '{batch_size}'")
+    inference = {"device": device, "precision": precision,
+                 "batch_size": batch_size if batch_size == "auto" else int(batch_size)}
+    if engine == "dask":
+        from aetool.distributed import score_with_dask
+
+        done = score_with_dask(bundle, data, output, scheduler, inference, top_features,
+                               workers)
+        click.echo(f"scored {sum(r for _, r in done)} rows in {len(done)} parts; wrote {output}")
+        return
     detector, spec = load_detector(bundle)
-    detector.device = device
-    table = load_table(data, spec)
-    frame = score_table(detector, table, top_features, maps)
-    write_scores(frame, output)
-    click.echo(f"scored {len(frame)} rows, {int(frame['is_anomaly'].sum())} flagged; "
-               f"wrote {output}")
+    detector.set_inference(**inference)
+    if is_image_input(data):
+        table = load_table(data, spec)
+        frame = score_table(detector, table, top_features, maps)
+        write_scores(frame, output)
+        rows, flagged = len(frame), int(frame["is_anomaly"].sum())
+    else:
+        if maps:
+            raise AetoolError(f"{data}: --maps needs images (a folder or an image array)")
+        from aetool.tasks.stream import stream_score
+
+        rows = stream_score(detector, data, output, spec, top_features, chunk_rows,
+                            progress=not quiet)
+        flagged = None
+    click.echo(f"scored {rows} rows" + (f", {flagged} flagged" if flagged is not None else "")
+               + f"; wrote {output}")
 
 
 @cli.command()

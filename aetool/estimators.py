@@ -250,7 +250,9 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
 
         check_is_fitted(self)
         matrix, _ = self._prepare(X, reset=False)
-        errors, codes = model_outputs(self.model_, matrix, device=self.device)
+        errors, codes = model_outputs(self.model_, matrix, device=self.device,
+                                      precision=getattr(self, "precision_", "fp32"),
+                                      batch_size=getattr(self, "inference_batch_size_", 4096))
         scores = self.scorer_.score(errors, codes)
         return {
             "anomaly_score": scores,
@@ -259,6 +261,21 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
             "contributions": self.scorer_.contributions(errors),
             "errors": errors,
         }
+
+    def set_inference(self, device: str = "auto", precision: str = "fp32",
+                      batch_size: int | str = "auto") -> AutoencoderDetector:
+        """How scoring runs: device, precision (fp32, bf16 or fp16 autocast) and batch size
+        ('auto': 4096 rows on CPU, 65536 on GPUs). Learned state is untouched."""
+        from aetool.training import resolve_device
+
+        if precision not in ("fp32", "bf16", "fp16"):
+            raise AetoolError(f"precision must be fp32, bf16 or fp16, got '{precision}'")
+        self.device = device
+        self.precision_ = precision
+        if batch_size == "auto":
+            batch_size = 4096 if resolve_device(device).type == "cpu" else 65536
+        self.inference_batch_size_ = int(batch_size)
+        return self
 
     def score_samples(self, X: Any) -> np.ndarray:
         """The opposite of the anomaly score: lower means more abnormal."""
@@ -294,12 +311,19 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
     def load(cls, path: str | Path, device: str = "cpu") -> AutoencoderDetector:
         """Load a detector bundle saved by :meth:`save` (or ``aetool fit``)."""
         from aetool.bundle import load_bundle
+
+        manifest, model = load_bundle(path, device=device)
+        return cls.from_bundle(manifest, model, device, where=str(path))
+
+    @classmethod
+    def from_bundle(cls, manifest: dict[str, Any], model: Any, device: str = "cpu",
+                    where: str = "bundle") -> AutoencoderDetector:
+        """A detector from a loaded manifest and model (used by :meth:`load` and by workers)."""
         from aetool.errors import BundleError
         from aetool.scoring import Scorer
 
-        manifest, model = load_bundle(path, device=device)
         if manifest.get("task") != "detect":
-            raise BundleError(f"{path}: holds a '{manifest.get('task')}' model, not a detector")
+            raise BundleError(f"{where}: holds a '{manifest.get('task')}' model, not a detector")
         params = {k: v for k, v in manifest.get("params", {}).items()
                   if k in cls._get_param_names()}
         detector = cls(variant=manifest["variant"], **params)

@@ -100,7 +100,12 @@ def load_table(path: str | Path, spec: TableSpec, need_labels: bool = False) -> 
     if Path(path).suffix.lower() in ARRAY_SUFFIXES:
         x, _ = read_array_file(path)
         return LoadedTable(pd.DataFrame(x).rename(columns=lambda c: f"x{c}"), None, None, source)
-    frame = read_table(path)
+    return split_frame(read_table(path), spec, source, need_labels)
+
+
+def split_frame(frame: pd.DataFrame, spec: TableSpec, source: str,
+                need_labels: bool = False) -> LoadedTable:
+    """Split a table (or one chunk of it) into features, ids and labels as ``spec`` says."""
     frame.columns = [str(c) for c in frame.columns]
     present = set(frame.columns)
     for role, column in (("--id-column", spec.id_column), ("--label-column", spec.label_column)):
@@ -184,8 +189,8 @@ def score_table(detector: Any, table: LoadedTable, top_k: int = 3,
     out = pd.DataFrame()
     if table.ids is not None:
         out[table.ids.name] = table.ids.to_numpy()
-    out["anomaly_score"] = np.round(details["anomaly_score"], 6)
-    out["anomaly_probability"] = np.round(details["anomaly_probability"], 6)
+    out["anomaly_score"] = details["anomaly_score"]
+    out["anomaly_probability"] = details["anomaly_probability"]
     out["is_anomaly"] = details["is_anomaly"].astype(int)
     if top_k > 0 and not table.is_images:
         tops = top_features(details["contributions"], detector.preprocessor_, top_k)
