@@ -33,7 +33,7 @@ def fitted(tmp_path_factory):
 
 @pytest.mark.parametrize("name", ["data.csv", "data.parquet"])
 def test_fp32_streaming_equals_in_memory_exactly(fitted, name):
-    root, frame, in_memory = fitted
+    root, frame, _ = fitted
     out = root / f"{name}.scores.parquet"
     result = CliRunner().invoke(cli, ["score", str(root / "model"), str(root / name), "-o",
                                       str(out), "--chunk-rows", "1000", "--batch-size", "500",
@@ -55,7 +55,7 @@ def test_bf16_keeps_the_ranking(fitted):
 
 
 def test_interrupted_stream_leaves_no_output(fitted, monkeypatch):
-    root, _, _ = fitted
+    root = fitted[0]
     detector = AutoencoderDetector.load(root / "model")
     calls = {"n": 0}
     original = detector.anomaly_details

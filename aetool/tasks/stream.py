@@ -17,7 +17,7 @@ import pandas as pd
 
 from aetool.data.output import atomic_output
 from aetool.data.tables import PARQUET_SUFFIXES, iter_table_chunks
-from aetool.tasks.detect import LoadedTable, TableSpec, score_table, split_frame
+from aetool.tasks.detect import TableSpec, score_table, split_frame
 
 DEFAULT_CHUNK_BATCHES = 16
 
