@@ -1,0 +1,178 @@
+"""Scoring throughput on a 1,000,000-row table with 100 numeric columns.
+
+- model-only rows/s (preprocessed matrix in memory): aetool fp32 and bf16, PyOD AutoEncoder's
+  decision_function with a network of the same size, and the roofline: a bare chain of torch
+  matmuls of the same shapes (no bias, no activation), fp32 and bf16;
+- end-to-end CSV -> CSV rows/s with ``aetool score`` (streaming) fp32 and bf16, against the I/O
+  limit: pandas read_csv + to_csv of the same file with no model;
+- peak RSS of ``aetool score`` streaming 200,000 and 2,000,000 rows (fresh processes).
+
+    python bench/throughput.py            # about 10 minutes on 2 CPU cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from common import RESULTS, machine, print_table, write_json
+
+COLUMNS = 100
+
+
+def make_table(rows: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    latent = rng.normal(size=(rows, 8)).astype(np.float32)
+    return (latent @ rng.normal(size=(8, COLUMNS)).astype(np.float32)
+            + 0.1 * rng.normal(size=(rows, COLUMNS)).astype(np.float32))
+
+
+def rate(rows: int, seconds: float) -> float:
+    return rows / seconds
+
+
+def best_of(fn, repeats: int = 2) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def model_only(detector, matrix: np.ndarray, precision: str, batch: int) -> float:
+    from aetool.scoring import model_outputs
+
+    return best_of(lambda: model_outputs(detector.model_, matrix, batch_size=batch,
+                                         device="cpu", precision=precision))
+
+
+def roofline(matrix: np.ndarray, shapes: list[tuple[int, int]], dtype, batch: int) -> float:
+    import torch
+
+    weights = [torch.randn(a, b, dtype=dtype) for a, b in shapes]
+    x = torch.from_numpy(matrix)
+
+    def run():
+        with torch.inference_mode():
+            for start in range(0, len(x), batch):
+                h = x[start:start + batch].to(dtype)
+                for w in weights:
+                    h = h @ w
+
+    return best_of(run)
+
+
+def peak_rss(bundle: Path, data: Path, out: Path) -> float:
+    """Peak resident memory (MiB) of a fresh process streaming ``data`` through ``bundle``."""
+    code = (
+        "import resource, sys\n"
+        "from aetool.cli import cli\n"
+        "try:\n"
+        f"    cli(['score', {str(bundle)!r}, {str(data)!r}, '-o', {str(out)!r}, '-q'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    import pandas as pd
+    import torch
+
+    from aetool import AutoencoderDetector
+    from aetool.tasks.detect import TableSpec
+    from aetool.tasks.stream import stream_score
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--skip-memory", action="store_true")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    results: dict = {"machine": machine(), "rows": args.rows, "columns": COLUMNS}
+    work = Path(tempfile.mkdtemp(prefix="aetool-throughput-"))
+    try:
+        data = make_table(args.rows)
+        columns = [f"f{i}" for i in range(COLUMNS)]
+        detector = AutoencoderDetector(random_state=0, device="cpu").fit(
+            pd.DataFrame(data[:20000], columns=columns))
+        detector.table_spec_ = TableSpec()
+        bundle = work / "model"
+        detector.save(bundle)
+        matrix, _ = detector._prepare(pd.DataFrame(data, columns=columns), reset=False)
+        hidden = detector.config_.hidden
+        sizes = [COLUMNS, *hidden, detector.model_.code_size, *reversed(hidden), COLUMNS]
+        shapes = list(itertools.pairwise(sizes))
+        rows = []
+        for precision, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+            batch = 65536
+            seconds = model_only(detector, matrix, precision, batch)
+            roof = roofline(matrix, shapes, dtype, batch)
+            rows.append({"what": f"aetool model {precision}", "rows_per_s": rate(len(matrix), seconds)})
+            rows.append({"what": f"roofline matmuls {precision}", "rows_per_s": rate(len(matrix), roof)})
+            rows[-2]["share_of_roofline"] = roof / seconds
+        from pyod.models.auto_encoder import AutoEncoder
+
+        pyod = AutoEncoder(hidden_neuron_list=[*hidden, detector.model_.code_size], epoch_num=1,
+                           verbose=0).fit(matrix[:20000])
+        subset = matrix[:200_000]
+        seconds = best_of(lambda: pyod.decision_function(subset), repeats=1)
+        rows.append({"what": "PyOD AutoEncoder decision_function", "rows_per_s":
+                     rate(len(subset), seconds)})
+        fp32_model = rows[0]["rows_per_s"]
+        results["model_vs_pyod"] = fp32_model / rows[-1]["rows_per_s"]
+
+        csv_path = work / "table.csv"
+        pd.DataFrame(data, columns=columns).to_csv(csv_path, index=False)
+        io_seconds = best_of(lambda: pd.read_csv(csv_path).to_csv(work / "copy.csv", index=False),
+                             repeats=1)
+        rows.append({"what": "I/O limit: pandas read_csv + to_csv", "rows_per_s":
+                     rate(args.rows, io_seconds)})
+        for precision in ("fp32", "bf16"):
+            detector.set_inference(device="cpu", precision=precision)
+            seconds = best_of(lambda: stream_score(detector, csv_path, work / "scores.csv",
+                                                   top_k=3, progress=False), repeats=1)
+            rows.append({"what": f"aetool score CSV->CSV {precision}",
+                         "rows_per_s": rate(args.rows, seconds),
+                         "share_of_io_limit": io_seconds / seconds})
+        print_table(rows, ["what", "rows_per_s", "share_of_roofline", "share_of_io_limit"])
+        results["table"] = rows
+        if not args.skip_memory:
+            small, big = work / "small.csv", work / "big.csv"
+            with open(csv_path) as source, open(small, "w") as target:
+                for i, line in enumerate(source):
+                    if i > 200_000:
+                        break
+                    target.write(line)
+            with open(big, "w") as target:
+                with open(csv_path) as source:
+                    shutil.copyfileobj(source, target)
+                with open(csv_path) as source:
+                    next(source)
+                    shutil.copyfileobj(source, target)
+            rss_small = peak_rss(bundle, small, work / "s.csv")
+            rss_big = peak_rss(bundle, big, work / "b.csv")
+            results["peak_rss_mib"] = {"200k": rss_small, f"{2 * args.rows // 1000}k": rss_big,
+                                       "ratio": rss_big / rss_small}
+            print(f"\npeak RSS: 200k rows {rss_small:.0f} MiB, {2 * args.rows:,} rows "
+                  f"{rss_big:.0f} MiB, ratio {rss_big / rss_small:.2f}")
+        print(f"model-only fp32 vs PyOD: {results['model_vs_pyod']:.1f}x")
+        write_json("throughput.json", results)
+        print(f"wrote {RESULTS / 'throughput.json'}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
