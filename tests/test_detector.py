@@ -1,0 +1,75 @@
+"""AutoencoderDetector behaviour where the main peer fails: tiny data, constant columns, seeds,
+per-feature explanations, thresholds, probabilities."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aetool.estimators import AutoencoderDetector
+from tests.conftest import low_rank_table
+
+FAST = {"epochs": 10, "device": "cpu"}
+
+
+def test_fits_on_ten_rows():
+    x = low_rank_table(10, d=5)
+    detector = AutoencoderDetector(**FAST).fit(x)
+    assert np.isfinite(detector.score_samples(x)).all()
+    assert detector.history_ and "val_loss" not in detector.history_[0]
+
+
+def test_constant_column_does_not_make_scores_explode():
+    x = low_rank_table(200, d=6)
+    with_constant = np.column_stack([x, np.full(len(x), 3.0)])
+    a = AutoencoderDetector(**FAST).fit(x).score_samples(x)
+    with pytest.warns(UserWarning, match="dropped constant column"):
+        detector = AutoencoderDetector(**FAST).fit(with_constant)
+    b = detector.score_samples(with_constant)
+    np.testing.assert_allclose(a, b, rtol=1e-5)
+    shifted = with_constant.copy()
+    shifted[:, -1] = 3.0 + 1e-9
+    assert np.isfinite(detector.score_samples(shifted)).all()
+
+
+def test_one_seed_one_result_and_different_seeds_differ():
+    x = low_rank_table(150, d=6)
+    first = AutoencoderDetector(random_state=4, **FAST).fit(x).score_samples(x)
+    again = AutoencoderDetector(random_state=4, **FAST).fit(x).score_samples(x)
+    other = AutoencoderDetector(random_state=5, **FAST).fit(x).score_samples(x)
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def test_explanations_name_the_broken_feature():
+    x = low_rank_table(300, d=6)
+    frame = pd.DataFrame(x, columns=list("abcdef"))
+    detector = AutoencoderDetector(epochs=40, batch_size=32, max_steps=0, device="cpu").fit(frame)
+    odd = frame.head(5).copy()
+    odd["d"] += 6 * frame["d"].std()
+    explanations = detector.explain(odd, top_k=2)
+    assert sum(items[0][0] == "d" for items in explanations) >= 4
+    assert all(0 <= share <= 1 for items in explanations for _, share in items)
+
+
+def test_threshold_contamination_and_probability():
+    x = low_rank_table(400, d=6)
+    detector = AutoencoderDetector(contamination=0.05, **FAST).fit(x)
+    flagged = (detector.predict(x) == -1).mean()
+    assert flagged == pytest.approx(0.05, abs=0.01)
+    details = detector.anomaly_details(x)
+    assert details["anomaly_probability"].min() >= 0 and details["anomaly_probability"].max() <= 1
+    order = np.argsort(details["anomaly_score"])
+    assert np.all(np.diff(details["anomaly_probability"][order]) >= -1e-12)
+    fixed = AutoencoderDetector(threshold=1e9, **FAST).fit(x)
+    assert (fixed.predict(x) == 1).all()
+
+
+def test_every_score_method_and_conditional_refusal():
+    x = low_rank_table(300, d=6)
+    for method in ("combined", "reconstruction", "latent"):
+        scores = AutoencoderDetector(score_method=method, **FAST).fit(x).score_samples(x)
+        assert np.isfinite(scores).all()
+    with pytest.raises(Exception, match="conditional"):
+        AutoencoderDetector(variant="cvae").fit(x)
