@@ -6,7 +6,7 @@ The default score adds two robust z-scores, both from the autoencoder alone:
   error (so features the model always reconstructs badly do not drown the rest), averaged;
 - latent: the Mahalanobis distance of the code from the training codes (shrunk covariance),
   which catches rows the decoder reconstructs well but that sit far from the data in code space.
-  It is used only with at least 10 training rows per code unit; below that the covariance is
+  It is used only with at least 5 training rows per code unit; below that the covariance is
   too noisy and the score is the reconstruction part alone.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 
 SCORE_METHODS = ("combined", "reconstruction", "latent")
 EPS = 1e-8
-MIN_ROWS_PER_CODE = 10  # 'combined' adds the code distance only with this many rows per code unit
+MIN_ROWS_PER_CODE = 5  # 'combined' adds the code distance only with this many rows per code unit
 
 
 def iter_batches(n: int, batch_size: int) -> Iterator[slice]:
