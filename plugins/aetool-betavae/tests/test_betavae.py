@@ -46,3 +46,31 @@ def test_capacity_grows_linearly_then_holds():
     _, parts = model.loss(x, out)
     kl = gaussian_kl(out["mu"], out["logvar"]).mean()
     assert parts["kl"].item() == pytest.approx(100 * abs(kl.item() - 5.0), rel=1e-5)
+
+
+def test_usable_through_detect_features_and_sample(tmp_path):
+    import numpy as np
+    import pandas as pd
+    from click.testing import CliRunner
+
+    from aetool.cli import cli
+    from aetool.features import EncoderTransformer
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 2)) @ rng.normal(size=(2, 6))
+    pd.DataFrame(x, columns=list("abcdef")).to_csv(tmp_path / "t.csv", index=False)
+    runner = CliRunner()
+    detect = runner.invoke(cli, ["detect", str(tmp_path / "t.csv"), "--variant", "betavae", "-o",
+                                 str(tmp_path / "o.csv"), "--set", "epochs=3", "-q"])
+    assert detect.exit_code == 0, detect.output
+    assert len(pd.read_csv(tmp_path / "o.csv")) == 120
+    codes = EncoderTransformer(variant="betavae", code_size=3, epochs=2).fit(x).transform(x)
+    assert codes.shape == (120, 3)
+    images = (rng.random((40, 8, 8)) * 255).astype(np.uint8)
+    np.savez(tmp_path / "img.npz", X=images)
+    train = runner.invoke(cli, ["train", str(tmp_path / "img.npz"), "--variant", "betavae",
+                                "-o", str(tmp_path / "b"), "--set", "epochs=2", "-q"])
+    assert train.exit_code == 0, train.output
+    sample = runner.invoke(cli, ["sample", str(tmp_path / "b"), "-n", "4", "-o",
+                                 str(tmp_path / "s.png")])
+    assert sample.exit_code == 0 and (tmp_path / "s.png").stat().st_size > 0

@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 @dataclasses.dataclass
 class VQVAEConfig(NetConfig):
     """``n_codes``: codebook size; ``code_dim``: size of each quantised vector; ``n_groups``:
-    quantised vectors per sample (0 = enough to match the automatic code size);
+    quantised vectors per sample (0 = enough to cover ``code_size``, or the automatic size);
     ``commitment``: β of the commitment loss."""
 
     backbone: str = "auto"

@@ -32,7 +32,8 @@ class VQVAEModule(AutoencoderModule):
     def __init__(self, input_shape: tuple[int, ...], config: Any, n_classes: int | None = None):
         super().__init__(input_shape, config, n_classes)
         c = config
-        groups = c.n_groups or max(1, math.ceil(auto_code_size(self.input_shape) / c.code_dim))
+        wanted = c.code_size or auto_code_size(self.input_shape)
+        groups = c.n_groups or max(1, math.ceil(wanted / c.code_dim))
         self.n_groups = groups
         self.code_size = groups * c.code_dim
         self.encoder = make_encoder(self.input_shape, c.backbone, c.hidden, c.channels,

@@ -56,3 +56,23 @@ def test_codebook_usage_is_reported_in_history():
     assert 0 < last["codes_used"] <= 1 and last["perplexity"] >= 1
     usage = model.model_.codebook_usage(torch.from_numpy(model._prepare(x, reset=False)[0]))
     assert usage["codes_used"] > 1 / 64
+
+
+def test_usable_through_detect_denoise_and_features(tmp_path):
+    import pandas as pd
+    from click.testing import CliRunner
+
+    from aetool.cli import cli
+    from aetool.denoise import Denoiser
+    from aetool.features import EncoderTransformer
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(150, 2)) @ rng.normal(size=(2, 6))
+    pd.DataFrame(x, columns=list("abcdef")).to_csv(tmp_path / "t.csv", index=False)
+    detect = CliRunner().invoke(cli, ["detect", str(tmp_path / "t.csv"), "--variant", "vqvae",
+                                      "-o", str(tmp_path / "o.csv"), "--set", "epochs=3", "-q"])
+    assert detect.exit_code == 0, detect.output
+    cleaned = Denoiser(variant="vqvae", epochs=3).fit(x).transform(x)
+    assert cleaned.shape == x.shape
+    codes = EncoderTransformer(variant="vqvae", code_size=8, epochs=2).fit(x).transform(x)
+    assert codes.shape == (150, 8)
