@@ -482,13 +482,15 @@ def denoise_fit(clean: str, output: str, variant: str, noise: str, columns: str 
               help="CSV/Parquet for tables, a new folder for images, .npy for arrays.")
 @click.option("--reference", type=click.Path(), help="Clean data: print MSE, PSNR and SSIM.")
 @click.option("--strict", is_flag=True, help="Unreadable images are an error.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda[:N], mps.")
 def denoise_apply(bundle: str, noisy: str, output: str, reference: str | None,
-                  strict: bool) -> None:
+                  strict: bool, device: str) -> None:
     """Denoise NOISY with a saved denoiser; columns, order, names and formats are kept."""
     from aetool.denoise import Denoiser
     from aetool.tasks.denoise import apply_denoiser, reference_report
 
     denoiser = Denoiser.load(bundle)
+    denoiser.device = device
     loaded = apply_denoiser(denoiser, noisy, output, strict)
     click.echo(f"wrote {output}")
     if reference:
@@ -506,12 +508,18 @@ def denoise_apply(bundle: str, noisy: str, output: str, reference: str | None,
 @click.option("--logvar", is_flag=True, help="Add a VAE's log-variances after the means.")
 @click.option("--id-column", help="Column carried to the output.")
 @click.option("--label-column", help="Column carried to the output (not used by the model).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda[:N], mps.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32",
+              show_default=True)
+@click.option("--batch-size", default="auto", show_default=True, help="Rows per batch or auto.")
 def features(bundle: str, data: str, output: str, logvar: bool, id_column: str | None,
-             label_column: str | None) -> None:
+             label_column: str | None, device: str, precision: str, batch_size: str) -> None:
     """Write the encoder codes of DATA (for VAEs the means) as features."""
     from aetool.tasks.features import export_features
 
-    rows = export_features(bundle, data, output, logvar, label_column, id_column)
+    inference = {"device": device, "precision": precision,
+                 "batch_size": batch_size if batch_size == "auto" else int(batch_size)}
+    rows = export_features(bundle, data, output, logvar, label_column, id_column, inference)
     click.echo(f"wrote features of {rows} rows to {output}")
 
 

@@ -157,6 +157,26 @@ class AutoencoderEstimator(BaseEstimator):
         if manifest.get("feature_names_in"):
             self.feature_names_in_ = np.asarray(manifest["feature_names_in"], dtype=object)
 
+    def set_inference(self, device: str = "auto", precision: str = "fp32",
+                      batch_size: int | str = "auto") -> AutoencoderEstimator:
+        """How scoring runs: device, precision (fp32, bf16 or fp16 autocast) and batch size
+        ('auto': 4096 rows on CPU, 65536 on GPUs). Learned state is untouched."""
+        from aetool.training import resolve_device
+
+        if precision not in ("fp32", "bf16", "fp16"):
+            raise AetoolError(f"precision must be fp32, bf16 or fp16, got '{precision}'")
+        self.device = device
+        self.precision_ = precision
+        if batch_size == "auto":
+            batch_size = 4096 if resolve_device(device).type == "cpu" else 65536
+        self.inference_batch_size_ = int(batch_size)
+        return self
+
+    def _inference(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`aetool.scoring.model_outputs`."""
+        return {"device": self.device, "precision": getattr(self, "precision_", "fp32"),
+                "batch_size": getattr(self, "inference_batch_size_", 4096)}
+
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
@@ -250,9 +270,7 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
 
         check_is_fitted(self)
         matrix, _ = self._prepare(X, reset=False)
-        errors, codes = model_outputs(self.model_, matrix, device=self.device,
-                                      precision=getattr(self, "precision_", "fp32"),
-                                      batch_size=getattr(self, "inference_batch_size_", 4096))
+        errors, codes = model_outputs(self.model_, matrix, **self._inference())
         scores = self.scorer_.score(errors, codes)
         return {
             "anomaly_score": scores,
@@ -261,21 +279,6 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
             "contributions": self.scorer_.contributions(errors),
             "errors": errors,
         }
-
-    def set_inference(self, device: str = "auto", precision: str = "fp32",
-                      batch_size: int | str = "auto") -> AutoencoderDetector:
-        """How scoring runs: device, precision (fp32, bf16 or fp16 autocast) and batch size
-        ('auto': 4096 rows on CPU, 65536 on GPUs). Learned state is untouched."""
-        from aetool.training import resolve_device
-
-        if precision not in ("fp32", "bf16", "fp16"):
-            raise AetoolError(f"precision must be fp32, bf16 or fp16, got '{precision}'")
-        self.device = device
-        self.precision_ = precision
-        if batch_size == "auto":
-            batch_size = 4096 if resolve_device(device).type == "cpu" else 65536
-        self.inference_batch_size_ = int(batch_size)
-        return self
 
     def score_samples(self, X: Any) -> np.ndarray:
         """The opposite of the anomaly score: lower means more abnormal."""
@@ -379,7 +382,7 @@ class Autoencoder(AutoencoderEstimator):
         check_is_fitted(self)
         matrix, _ = self._prepare(X, reset=False)
         return model_outputs(self.model_, matrix, self._label_codes(labels),
-                             device=self.device)[1]
+                             **self._inference())[1]
 
     def _label_codes(self, labels: Any) -> np.ndarray | None:
         if not hasattr(self, "classes_"):

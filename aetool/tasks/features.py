@@ -47,12 +47,12 @@ def load_labelled(path: str | Path, label_column: str | None = None,
 
 def export_features(bundle: str | Path, data: str | Path, out: str | Path,
                     include_logvar: bool = False, label_column: str | None = None,
-                    id_column: str | None = None) -> int:
+                    id_column: str | None = None, inference: dict[str, Any] | None = None) -> int:
     """Write the encoder codes of ``data`` (CSV, Parquet or .npy by ``out``'s suffix)."""
     from aetool.estimators import Autoencoder
     from aetool.features import EncoderTransformer
 
-    model = Autoencoder.load(bundle)
+    model = Autoencoder.load(bundle).set_inference(**(inference or {"device": "cpu"}))
     spec = model.__dict__.get("table_spec_")
     id_column = id_column or (spec.id_column if spec else None)
     loaded = load_labelled(data, label_column, id_column)
