@@ -41,9 +41,11 @@ def model_outputs(model: Any, x: np.ndarray, y: np.ndarray | None = None,
     dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
     errors = np.empty(x.shape, dtype=np.float32)
     codes: list[np.ndarray] = []
+    pin = dev.type == "cuda"  # page-locked host memory lets the copy overlap with compute
     with torch.inference_mode():
         for sl in iter_batches(x.shape[0], batch_size):
-            xb = torch.from_numpy(np.ascontiguousarray(x[sl])).to(dev, non_blocking=True)
+            host = torch.from_numpy(np.ascontiguousarray(x[sl]))
+            xb = (host.pin_memory() if pin else host).to(dev, non_blocking=True)
             yb = torch.from_numpy(y[sl]).to(dev) if y is not None else None
             with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
                 code = model.encode(xb, yb)
