@@ -49,7 +49,7 @@ def per_image(fn, images: np.ndarray) -> np.ndarray:
 def classical(spec: str, train_clean: np.ndarray, tune_clean: np.ndarray, tune_noisy: np.ndarray):
     """Each classical method with its parameter tuned (best PSNR) on the tuning images."""
     from scipy.ndimage import gaussian_filter, median_filter
-    from skimage.restoration import denoise_nl_means, denoise_tv_chambolle, estimate_sigma
+    from skimage.restoration import denoise_nl_means, denoise_tv_chambolle
     from sklearn.decomposition import PCA
 
     def tune(make, grid):
@@ -68,7 +68,7 @@ def classical(spec: str, train_clean: np.ndarray, tune_clean: np.ndarray, tune_n
             x.reshape(len(x), -1))), 0, 1).reshape(x.shape).astype(np.float32)
 
     methods["PCA"] = tune(pca_method, [16, 32, 64, 128])
-    sigma = float(np.mean([estimate_sigma(i[0]) for i in tune_noisy[:50]]))
+    sigma = float(np.std(tune_noisy - tune_clean))  # noise level measured on training images
     methods["NL-means"] = tune(
         lambda h: (lambda x: per_image(lambda i: denoise_nl_means(
             i, h=h * sigma, sigma=sigma, patch_size=5, patch_distance=6, fast_mode=True), x)),
