@@ -72,15 +72,17 @@ def roofline(matrix: np.ndarray, shapes: list[tuple[int, int]], dtype, batch: in
 
 
 def peak_rss(bundle: Path, data: Path, out: Path) -> float:
-    """Peak resident memory (MiB) of a fresh process streaming ``data`` through ``bundle``."""
+    """Peak resident memory (MiB) of a fresh process streaming ``data`` through ``bundle``:
+    VmHWM of the new process image (ru_maxrss would inherit the forking parent's peak)."""
     code = (
-        "import resource, sys\n"
+        "import sys\n"
         "from aetool.cli import cli\n"
         "try:\n"
         f"    cli(['score', {str(bundle)!r}, {str(data)!r}, '-o', {str(out)!r}, '-q'])\n"
         "except SystemExit:\n"
         "    pass\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+        "print(int(hwm.split()[1]) / 1024)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
