@@ -129,7 +129,7 @@ def train_model(
             if not torch.isfinite(total):
                 bar.close()
                 raise TrainingError(
-                    f"training loss became {float(total)} at epoch {epoch}; lower the learning "
+                    f"training loss became {float(total.detach())} at epoch {epoch}; lower the learning "
                     f"rate (--set lr={cfg.lr / 10:g}) or check the data for extreme values"
                 )
             optimizer.zero_grad(set_to_none=True)
