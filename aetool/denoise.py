@@ -125,10 +125,6 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
         if manifest.get("task") != "denoise":
             raise BundleError(f"{path}: holds a '{manifest.get('task')}' model, not a denoiser "
                               "(train one with 'aetool denoise fit')")
-        params = {k: v for k, v in manifest.get("params", {}).items()
-                  if k in cls._get_param_names()}
-        denoiser = cls(variant=manifest["variant"], **params)
-        denoiser.device = device
-        denoiser._restore(manifest, model)
+        denoiser = cls._rebuild(manifest, model, device)
         denoiser.columns_ = manifest["denoise"].get("columns")
         return denoiser

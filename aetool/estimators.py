@@ -145,6 +145,17 @@ class AutoencoderEstimator(BaseEstimator):
             "history": self.history_,
         }
 
+    @classmethod
+    def _rebuild(cls, manifest: dict[str, Any], model: Any, device: str) -> Any:
+        """An estimator of this class with the saved parameters and the learned state of a
+        loaded bundle (the shared part of every ``load``)."""
+        params = {k: v for k, v in manifest.get("params", {}).items()
+                  if k in cls._get_param_names()}
+        estimator = cls(variant=manifest["variant"], **params)
+        estimator.device = device
+        estimator._restore(manifest, model)
+        return estimator
+
     def _restore(self, manifest: dict[str, Any], model: Any) -> None:
         from aetool.data.arrays import preprocessor_from_dict
 
@@ -327,11 +338,7 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
 
         if manifest.get("task") != "detect":
             raise BundleError(f"{where}: holds a '{manifest.get('task')}' model, not a detector")
-        params = {k: v for k, v in manifest.get("params", {}).items()
-                  if k in cls._get_param_names()}
-        detector = cls(variant=manifest["variant"], **params)
-        detector.device = device
-        detector._restore(manifest, model)
+        detector = cls._rebuild(manifest, model, device)
         detector.scorer_ = Scorer.from_dict(manifest["detector"]["scorer"])
         detector.threshold_ = float(manifest["detector"]["threshold"])
         detector.offset_ = -detector.threshold_
@@ -431,11 +438,7 @@ class Autoencoder(AutoencoderEstimator):
         from aetool.bundle import load_bundle
 
         manifest, model = load_bundle(path, device=device)
-        params = {k: v for k, v in manifest.get("params", {}).items()
-                  if k in cls._get_param_names()}
-        estimator = cls(variant=manifest["variant"], **params)
-        estimator.device = device
-        estimator._restore(manifest, model)
+        estimator = cls._rebuild(manifest, model, device)
         if "classes" in manifest:
             estimator.classes_ = np.asarray(manifest["classes"])
         return estimator

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,9 +87,3 @@ def iter_table_chunks(path: str | os.PathLike[str], chunk_rows: int) -> Iterator
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text (bad byte near offset {exc.start}); "
                         "re-save it as UTF-8") from None
-
-
-def frame_to_csv_text(frame: pd.DataFrame) -> str:
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False)
-    return buffer.getvalue()

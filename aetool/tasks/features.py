@@ -53,8 +53,6 @@ def export_features(bundle: str | Path, data: str | Path, out: str | Path,
     from aetool.features import EncoderTransformer
 
     model = Autoencoder.load(bundle).set_inference(**(inference or {"device": "cpu"}))
-    spec = model.__dict__.get("table_spec_")
-    id_column = id_column or (spec.id_column if spec else None)
     loaded = load_labelled(data, label_column, id_column)
     features = loaded.features
     if isinstance(features, pd.DataFrame):
