@@ -257,6 +257,31 @@ def detector_options(func: Any) -> Any:
     return func
 
 
+def inference_options(func: Any) -> Any:
+    """--device, --precision, --batch-size and --compile: how a saved model is run."""
+    options = [
+        click.option("--device", default="auto", show_default=True,
+                     help="auto, cpu, cuda, cuda:N or mps."),
+        click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32",
+                     show_default=True, help="Autocast precision for the model."),
+        click.option("--batch-size", default="auto", show_default=True,
+                     help="Rows per batch, or auto (4096 on CPU, 65536 on GPU)."),
+        click.option("--compile", "compile_model", is_flag=True,
+                     help="torch.compile the model (pays off only on long runs)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _inference(device: str, precision: str, batch_size: str,
+               compile_model: bool) -> dict[str, Any]:
+    if batch_size != "auto" and not batch_size.isdigit():
+        raise AetoolError(f"--batch-size expects a number or auto, got '{batch_size}'")
+    return {"device": device, "precision": precision, "compile_model": compile_model,
+            "batch_size": batch_size if batch_size == "auto" else int(batch_size)}
+
+
 def _split(text: str) -> list[str]:
     return [c.strip() for c in text.split(",") if c.strip()]
 
@@ -352,10 +377,7 @@ def fit(data: str, output: str, columns: str | None, exclude: str | None,
               help="Output CSV or Parquet (a folder with --engine dask).")
 @click.option("--top-features", default=3, show_default=True, help="Explanations per row.")
 @click.option("--maps", type=click.Path(file_okay=False), help="Images: folder for heat maps.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda[:N], mps.")
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32",
-              show_default=True, help="Autocast precision for the model.")
-@click.option("--batch-size", default="auto", show_default=True, help="Rows per batch or auto.")
+@inference_options
 @click.option("--chunk-rows", type=int, help="Rows read per chunk when streaming a table.")
 @click.option("--engine", type=click.Choice(["local", "dask"]), default="local",
               show_default=True, help="dask: score a folder or glob of parts on a cluster.")
@@ -363,8 +385,9 @@ def fit(data: str, output: str, columns: str | None, exclude: str | None,
 @click.option("--workers", default=2, show_default=True, help="Local Dask cluster size.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def score(bundle: str, data: str, output: str, top_features: int, maps: str | None,
-          device: str, precision: str, batch_size: str, chunk_rows: int | None, engine: str,
-          scheduler: str | None, workers: int, quiet: bool) -> None:
+          device: str, precision: str, batch_size: str, compile_model: bool,
+          chunk_rows: int | None, engine: str, scheduler: str | None, workers: int,
+          quiet: bool) -> None:
     """Score DATA with a saved detector bundle; tables are streamed chunk by chunk."""
     from aetool.tasks.detect import (
         is_image_input,
@@ -374,10 +397,7 @@ def score(bundle: str, data: str, output: str, top_features: int, maps: str | No
         write_scores,
     )
 
-    if batch_size != "auto" and not batch_size.isdigit():
-        raise AetoolError(f"--batch-size expects a number or auto, got '{batch_size}'")
-    inference = {"device": device, "precision": precision,
-                 "batch_size": batch_size if batch_size == "auto" else int(batch_size)}
+    inference = _inference(device, precision, batch_size, compile_model)
     if engine == "dask":
         from aetool.distributed import score_with_dask
 
@@ -482,15 +502,15 @@ def denoise_fit(clean: str, output: str, variant: str, noise: str, columns: str 
               help="CSV/Parquet for tables, a new folder for images, .npy for arrays.")
 @click.option("--reference", type=click.Path(), help="Clean data: print MSE, PSNR and SSIM.")
 @click.option("--strict", is_flag=True, help="Unreadable images are an error.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda[:N], mps.")
-def denoise_apply(bundle: str, noisy: str, output: str, reference: str | None,
-                  strict: bool, device: str) -> None:
+@inference_options
+def denoise_apply(bundle: str, noisy: str, output: str, reference: str | None, strict: bool,
+                  device: str, precision: str, batch_size: str, compile_model: bool) -> None:
     """Denoise NOISY with a saved denoiser; columns, order, names and formats are kept."""
     from aetool.denoise import Denoiser
     from aetool.tasks.denoise import apply_denoiser, reference_report
 
-    denoiser = Denoiser.load(bundle)
-    denoiser.device = device
+    denoiser = Denoiser.load(bundle).set_inference(
+        **_inference(device, precision, batch_size, compile_model))
     loaded = apply_denoiser(denoiser, noisy, output, strict)
     click.echo(f"wrote {output}")
     if reference:
@@ -508,17 +528,14 @@ def denoise_apply(bundle: str, noisy: str, output: str, reference: str | None,
 @click.option("--logvar", is_flag=True, help="Add a VAE's log-variances after the means.")
 @click.option("--id-column", help="Column carried to the output.")
 @click.option("--label-column", help="Column carried to the output (not used by the model).")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda[:N], mps.")
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32",
-              show_default=True)
-@click.option("--batch-size", default="auto", show_default=True, help="Rows per batch or auto.")
+@inference_options
 def features(bundle: str, data: str, output: str, logvar: bool, id_column: str | None,
-             label_column: str | None, device: str, precision: str, batch_size: str) -> None:
+             label_column: str | None, device: str, precision: str, batch_size: str,
+             compile_model: bool) -> None:
     """Write the encoder codes of DATA (for VAEs the means) as features."""
     from aetool.tasks.features import export_features
 
-    inference = {"device": device, "precision": precision,
-                 "batch_size": batch_size if batch_size == "auto" else int(batch_size)}
+    inference = _inference(device, precision, batch_size, compile_model)
     rows = export_features(bundle, data, output, logvar, label_column, id_column, inference)
     click.echo(f"wrote features of {rows} rows to {output}")
 

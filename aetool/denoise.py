@@ -69,21 +69,12 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
         return self
 
     def _denoised_model_units(self, X: Any) -> np.ndarray:
-        import torch
-
-        from aetool.scoring import iter_batches
-        from aetool.training import resolve_device
+        from aetool.scoring import run_batches
 
         check_is_fitted(self)
         matrix, _ = self._prepare(X, reset=False)
-        device = resolve_device(self.device)
-        self.model_.to(device).eval()
-        out = np.empty_like(matrix)
-        with torch.inference_mode():
-            for sl in iter_batches(len(matrix), 1024):
-                batch = torch.from_numpy(matrix[sl]).to(device)
-                out[sl] = self.model_.reconstruct(batch).float().cpu().numpy()
-        return out
+        out = run_batches(self.model_, matrix, _reconstruction, **self._inference())
+        return out["recon"] if out else np.empty_like(matrix)
 
     def transform(self, X: Any) -> Any:
         """Denoised ``X`` in its own units: a DataFrame keeps its columns (non-numeric ones and
@@ -128,3 +119,7 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
         denoiser = cls._rebuild(manifest, model, device)
         denoiser.columns_ = manifest["denoise"].get("columns")
         return denoiser
+
+
+def _reconstruction(xb: Any, code: Any, recon: Any) -> dict[str, Any]:
+    return {"recon": recon.float()}

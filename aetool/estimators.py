@@ -169,9 +169,11 @@ class AutoencoderEstimator(BaseEstimator):
             self.feature_names_in_ = np.asarray(manifest["feature_names_in"], dtype=object)
 
     def set_inference(self, device: str = "auto", precision: str = "fp32",
-                      batch_size: int | str = "auto") -> AutoencoderEstimator:
-        """How scoring runs: device, precision (fp32, bf16 or fp16 autocast) and batch size
-        ('auto': 4096 rows on CPU, 65536 on GPUs). Learned state is untouched."""
+                      batch_size: int | str = "auto",
+                      compile_model: bool = False) -> AutoencoderEstimator:
+        """How scoring runs: device, precision (fp32, bf16 or fp16 autocast), batch size
+        ('auto': 4096 rows on CPU, 65536 on GPUs) and ``torch.compile`` (pays only for long
+        runs: see docs/scale.md). Learned state is untouched."""
         from aetool.training import resolve_device
 
         if precision not in ("fp32", "bf16", "fp16"):
@@ -181,12 +183,14 @@ class AutoencoderEstimator(BaseEstimator):
         if batch_size == "auto":
             batch_size = 4096 if resolve_device(device).type == "cpu" else 65536
         self.inference_batch_size_ = int(batch_size)
+        self.compile_model_ = bool(compile_model)
         return self
 
     def _inference(self) -> dict[str, Any]:
         """Keyword arguments for :func:`aetool.scoring.model_outputs`."""
         return {"device": self.device, "precision": getattr(self, "precision_", "fp32"),
-                "batch_size": getattr(self, "inference_batch_size_", 4096)}
+                "batch_size": getattr(self, "inference_batch_size_", 4096),
+                "compile_model": getattr(self, "compile_model_", False)}
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -275,25 +279,28 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
         return scores
 
     # -- scoring ---------------------------------------------------------------------------------
-    def anomaly_details(self, X: Any) -> dict[str, np.ndarray]:
-        """Scores, probabilities, labels and per-feature error shares for ``X`` in one pass."""
-        from aetool.scoring import model_outputs
+    def anomaly_details(self, X: Any, explain: bool = True) -> dict[str, np.ndarray]:
+        """Scores, probabilities and labels for ``X`` in one pass; with ``explain`` also the
+        per-element squared errors and each feature's share of them ('contributions')."""
+        from aetool.scoring import score_rows
 
         check_is_fitted(self)
         matrix, _ = self._prepare(X, reset=False)
-        errors, codes = model_outputs(self.model_, matrix, **self._inference())
-        scores = self.scorer_.score(errors, codes)
-        return {
+        scores, errors = score_rows(self.model_, self.scorer_, matrix, keep_errors=explain,
+                                    **self._inference())
+        details = {
             "anomaly_score": scores,
             "anomaly_probability": self.scorer_.probability(scores),
             "is_anomaly": scores > self.threshold_,
-            "contributions": self.scorer_.contributions(errors),
-            "errors": errors,
         }
+        if explain:
+            details["errors"] = errors
+            details["contributions"] = self.scorer_.contributions(errors)
+        return details
 
     def score_samples(self, X: Any) -> np.ndarray:
         """The opposite of the anomaly score: lower means more abnormal."""
-        return -self.anomaly_details(X)["anomaly_score"]
+        return -self.anomaly_details(X, explain=False)["anomaly_score"]
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Negative for outliers, positive for inliers (``score_samples - offset_``)."""
@@ -384,12 +391,13 @@ class Autoencoder(AutoencoderEstimator):
     def transform(self, X: Any, labels: Any = None) -> np.ndarray:
         """The encoder's codes (for VAEs the posterior mean); conditional variants need the
         class ``labels`` of the rows."""
-        from aetool.scoring import model_outputs
+        from aetool.scoring import run_batches
 
         check_is_fitted(self)
         matrix, _ = self._prepare(X, reset=False)
-        return model_outputs(self.model_, matrix, self._label_codes(labels),
-                             **self._inference())[1]
+        out = run_batches(self.model_, matrix, _codes, self._label_codes(labels),
+                          **self._inference())
+        return out.get("codes", np.zeros((len(matrix), 0), np.float32))
 
     def _label_codes(self, labels: Any) -> np.ndarray | None:
         if not hasattr(self, "classes_"):
@@ -442,3 +450,7 @@ class Autoencoder(AutoencoderEstimator):
         if "classes" in manifest:
             estimator.classes_ = np.asarray(manifest["classes"])
         return estimator
+
+
+def _codes(xb: Any, code: Any, recon: Any) -> dict[str, Any]:
+    return {"codes": code.float()}

@@ -12,7 +12,8 @@ The default score adds two robust z-scores, both from the autoencoder alone:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,10 +29,40 @@ def iter_batches(n: int, batch_size: int) -> Iterator[slice]:
         yield slice(start, min(n, start + batch_size))
 
 
-def model_outputs(model: Any, x: np.ndarray, y: np.ndarray | None = None,
-                  batch_size: int = 4096, device: str = "cpu",
-                  precision: str = "fp32") -> tuple[np.ndarray, np.ndarray]:
-    """Squared errors per element (same shape as ``x``) and codes, computed in batches."""
+BatchFn = Callable[[Any, Any, Any], dict[str, Any]]
+
+
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> compiled steps
+
+
+def _batch_step(model: Any, per_batch: BatchFn, dtype: Any, device_type: str,
+                compile_model: bool) -> Callable[[Any, Any], dict[str, Any]]:
+    """encode -> decode (under autocast) -> ``per_batch`` (in fp32); with ``compile_model`` a
+    ``torch.compile``d version, cached per model so later chunks do not compile again."""
+    import torch
+
+    def step(xb: Any, yb: Any) -> dict[str, Any]:
+        with torch.autocast(device_type, dtype=dtype, enabled=dtype is not None):
+            code = model.encode(xb, yb)
+            recon = model.decode(code, yb)
+        return per_batch(xb, code, recon)
+
+    if not compile_model:
+        return step
+    steps = _COMPILED.setdefault(model, {})
+    key = (id(per_batch), dtype, device_type)
+    if key not in steps:
+        steps[key] = torch.compile(step, dynamic=False)
+    return steps[key]
+
+
+def run_batches(model: Any, x: np.ndarray, per_batch: BatchFn, y: np.ndarray | None = None,
+                batch_size: int = 4096, device: str = "cpu", precision: str = "fp32",
+                compile_model: bool = False) -> dict[str, np.ndarray]:
+    """Run ``model`` over ``x`` in batches and gather what ``per_batch(x, code, reconstruction)``
+    returns (a dict of per-row tensors) into NumPy arrays. The one inference loop of aetool:
+    device placement, autocast precision, pinned host memory and non-blocking copies on GPUs,
+    and optionally ``torch.compile`` (every batch padded to full size: one compiled shape)."""
     import torch
 
     from aetool.training import resolve_device
@@ -39,20 +70,71 @@ def model_outputs(model: Any, x: np.ndarray, y: np.ndarray | None = None,
     dev = resolve_device(device)
     model.to(dev).eval()
     dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-    errors = np.empty(x.shape, dtype=np.float32)
-    codes: list[np.ndarray] = []
+    step = _batch_step(model, per_batch, dtype, dev.type, compile_model)
     pin = dev.type == "cuda"  # page-locked host memory lets the copy overlap with compute
+    gathered: dict[str, np.ndarray] = {}
     with torch.inference_mode():
         for sl in iter_batches(x.shape[0], batch_size):
+            rows = sl.stop - sl.start
             host = torch.from_numpy(np.ascontiguousarray(x[sl]))
+            labels = torch.from_numpy(y[sl]) if y is not None else None
+            if compile_model and rows < batch_size:
+                host = _pad_rows(host, batch_size)
+                labels = _pad_rows(labels, batch_size) if labels is not None else None
             xb = (host.pin_memory() if pin else host).to(dev, non_blocking=True)
-            yb = torch.from_numpy(y[sl]).to(dev) if y is not None else None
-            with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
-                code = model.encode(xb, yb)
-                recon = model.decode(code, yb)
-            errors[sl] = (recon.float() - xb).pow(2).cpu().numpy()
-            codes.append(code.float().cpu().numpy())
-    return errors, np.concatenate(codes) if codes else np.zeros((0, 0), np.float32)
+            yb = labels.to(dev) if labels is not None else None
+            for key, value in step(xb, yb).items():
+                if key not in gathered:
+                    gathered[key] = np.empty((x.shape[0], *value.shape[1:]), np.float32)
+                torch.from_numpy(gathered[key][sl]).copy_(value[:rows])
+    return gathered
+
+
+def _pad_rows(tensor: Any, rows: int) -> Any:
+    import torch
+
+    padding = tensor.new_zeros((rows - tensor.shape[0], *tensor.shape[1:]))
+    return torch.cat([tensor, padding])
+
+
+def squared_errors_and_codes(xb: Any, code: Any, recon: Any) -> dict[str, Any]:
+    """Per-element squared reconstruction errors and the codes, for :func:`run_batches`."""
+    return {"errors": (recon.float() - xb).square_(), "codes": code.float()}
+
+
+def model_outputs(model: Any, x: np.ndarray, y: np.ndarray | None = None,
+                  batch_size: int = 4096, device: str = "cpu", precision: str = "fp32",
+                  compile_model: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Squared errors per element (same shape as ``x``) and codes, computed in batches."""
+    out = run_batches(model, x, squared_errors_and_codes, y, batch_size, device, precision,
+                      compile_model)
+    if "codes" not in out:
+        return np.empty(x.shape, np.float32), np.zeros((0, 0), np.float32)
+    return out["errors"], out["codes"]
+
+
+def score_rows(model: Any, scorer: Scorer, x: np.ndarray, keep_errors: bool = False,
+               batch_size: int = 4096, device: str = "cpu", precision: str = "fp32",
+               compile_model: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """Anomaly scores of ``x``; the errors are reduced to one number per row on the device, so
+    per-element errors (returned second) cost memory and time only with ``keep_errors``."""
+    parts = run_batches(model, x, scorer.batch_reducer(device, keep_errors), None, batch_size,
+                        device, precision, compile_model)
+    if not parts:
+        return np.empty(0), (np.empty(x.shape, np.float32) if keep_errors else None)
+    return scorer.combine(parts["recon"], parts.get("latent")), parts.get("errors")
+
+
+def _recon_distance(squared: Any, weights: Any) -> Any:
+    """Per-row reconstruction distance: weighted mean (tables) or plain mean (images)."""
+    return squared @ weights if weights is not None else squared.mean(1)
+
+
+def _code_distance(code: Any, code_mean: Any, factor: Any) -> Any:
+    """Per-row Mahalanobis distance of the code from the training codes."""
+    import torch
+
+    return torch.linalg.vector_norm((code.float() - code_mean) @ factor, dim=1)
 
 
 def _robust_center_scale(values: np.ndarray) -> tuple[float, float]:
@@ -77,6 +159,7 @@ class Scorer:
     latent_center: float = 0.0
     latent_scale: float = 1.0
     train_quantiles: list[float] = field(default_factory=list)
+    _reducers: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def fit(cls, errors: np.ndarray, codes: np.ndarray, method: str = "combined") -> Scorer:
@@ -92,6 +175,7 @@ class Scorer:
         scorer.recon_center, scorer.recon_scale = _robust_center_scale(recon)
         if method == "combined" and codes.shape[0] < MIN_ROWS_PER_CODE * max(codes.shape[1], 1):
             scorer.method = "reconstruction"  # too few rows for a stable code covariance
+        latent = None
         if scorer.method != "reconstruction" and codes.size:
             from sklearn.covariance import LedoitWolf
 
@@ -100,35 +184,88 @@ class Scorer:
             scorer.code_precision = lw.precision_.tolist()
             latent = scorer._latent_raw(codes)
             scorer.latent_center, scorer.latent_scale = _robust_center_scale(latent)
-        train_scores = scorer.score(errors, codes)
+        train_scores = scorer.combine(recon, latent)
         scorer.train_quantiles = np.quantile(train_scores, np.linspace(0, 1, 1001)).tolist()
         return scorer
+
+    @property
+    def uses_latent(self) -> bool:
+        return self.method != "reconstruction" and bool(self.code_mean)
+
+    def _tensors(self, device: Any) -> tuple[Any, Any, Any]:
+        """Feature weights (mean of error / feature mean == errors @ weights) and the code mean
+        and Cholesky factor L of the code precision P = L L' (d' P d == |d @ L|^2)."""
+        import torch
+
+        weights = code_mean = factor = None
+        if self.normalize_features:
+            mean = torch.tensor(self.feature_error_mean, dtype=torch.float32)
+            weights = (1.0 / (mean * mean.numel())).to(device)
+        if self.uses_latent:
+            precision = torch.tensor(self.code_precision, dtype=torch.float64)
+            factor = torch.linalg.cholesky(precision).float().to(device)
+            code_mean = torch.tensor(self.code_mean, dtype=torch.float32, device=device)
+        return weights, code_mean, factor
+
+    def batch_reducer(self, device: Any = "cpu", keep_errors: bool = False) -> BatchFn:
+        """A :func:`run_batches` step that reduces a batch to its raw reconstruction and code
+        distances (and keeps the per-element errors only when asked)."""
+        from aetool.training import resolve_device
+
+        dev = resolve_device(device)
+        if (str(dev), keep_errors) in self._reducers:  # one function per setting: see _batch_step
+            return self._reducers[str(dev), keep_errors]
+        weights, code_mean, factor = self._tensors(dev)
+
+        def reduce(xb: Any, code: Any, recon: Any) -> dict[str, Any]:
+            squared = (recon.float() - xb).square_().flatten(1)
+            out = {"recon": _recon_distance(squared, weights)}
+            if factor is not None:
+                out["latent"] = _code_distance(code, code_mean, factor)
+            if keep_errors:
+                out["errors"] = squared.view(xb.shape)
+            return out
+
+        self._reducers[str(dev), keep_errors] = reduce
+        return reduce
+
+    def _recon_raw(self, flat_errors: np.ndarray) -> np.ndarray:
+        import torch
+
+        weights = self._tensors("cpu")[0]
+        squared = torch.from_numpy(np.ascontiguousarray(flat_errors, dtype=np.float32))
+        return _recon_distance(squared, weights).numpy()
+
+    def _latent_raw(self, codes: np.ndarray) -> np.ndarray:
+        import torch
+
+        _, code_mean, factor = self._tensors("cpu")
+        codes_t = torch.from_numpy(np.ascontiguousarray(codes, dtype=np.float32))
+        return _code_distance(codes_t, code_mean, factor).numpy()
 
     def _weighted(self, flat_errors: np.ndarray) -> np.ndarray:
         if not self.normalize_features:
             return flat_errors
         return flat_errors / np.asarray(self.feature_error_mean)
 
-    def _recon_raw(self, flat_errors: np.ndarray) -> np.ndarray:
-        return self._weighted(flat_errors).mean(axis=1)
-
-    def _latent_raw(self, codes: np.ndarray) -> np.ndarray:
-        centred = codes.astype(np.float64) - np.asarray(self.code_mean)
-        return np.sqrt(np.einsum("ij,jk,ik->i", centred, np.asarray(self.code_precision), centred))
-
     def contributions(self, errors: np.ndarray) -> np.ndarray:
         """Each feature's share of the (normalised) reconstruction error; rows sum to 1."""
         flat = self._weighted(errors.reshape(errors.shape[0], -1))
         return flat / (flat.sum(axis=1, keepdims=True) + EPS)
 
-    def score(self, errors: np.ndarray, codes: np.ndarray) -> np.ndarray:
-        """Anomaly scores: higher is more anomalous (robust z-units, typical rows near 0)."""
-        flat = errors.reshape(errors.shape[0], -1)
-        recon = (self._recon_raw(flat) - self.recon_center) / self.recon_scale
-        if self.method == "reconstruction" or not self.code_mean:
+    def combine(self, recon_raw: np.ndarray, latent_raw: np.ndarray | None) -> np.ndarray:
+        """Anomaly scores from the raw parts: higher is more anomalous (robust z-units)."""
+        recon = (recon_raw.astype(np.float64) - self.recon_center) / self.recon_scale
+        if latent_raw is None or not self.uses_latent:
             return recon
-        latent = (self._latent_raw(codes) - self.latent_center) / self.latent_scale
+        latent = (latent_raw.astype(np.float64) - self.latent_center) / self.latent_scale
         return latent if self.method == "latent" else recon + latent
+
+    def score(self, errors: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """Anomaly scores from per-element errors and codes (see :func:`score_rows`)."""
+        flat = errors.reshape(errors.shape[0], -1)
+        latent = self._latent_raw(codes) if self.uses_latent else None
+        return self.combine(self._recon_raw(flat), latent)
 
     def probability(self, scores: np.ndarray) -> np.ndarray:
         """Calibrated anomaly probability: the share of training rows scoring below."""
@@ -136,7 +273,7 @@ class Scorer:
         return np.interp(scores, grid, np.linspace(0, 1, grid.size))
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> Scorer:

@@ -60,11 +60,11 @@ def test_interrupted_stream_leaves_no_output(fitted, monkeypatch):
     calls = {"n": 0}
     original = detector.anomaly_details
 
-    def failing(features):
+    def failing(features, **kwargs):
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt
-        return original(features)
+        return original(features, **kwargs)
 
     monkeypatch.setattr(detector, "anomaly_details", failing)
     out = root / "partial.csv"
@@ -95,3 +95,36 @@ def test_dask_local_cluster_gives_the_same_scores(fitted):
     combined = pd.concat([pd.read_csv(out / f"part{i}.scores.csv") for i in range(3)])
     np.testing.assert_array_equal(combined["anomaly_score"].to_numpy(),
                                   pd.read_csv(single)["anomaly_score"].to_numpy())
+
+
+def test_row_scores_match_full_errors_path(fitted):
+    """Reducing errors on the device gives the scores of the per-element path."""
+    from aetool.scoring import model_outputs, score_rows
+
+    detector = AutoencoderDetector.load(fitted[0] / "model")
+    matrix = detector._prepare(read_table(fitted[0] / "data.csv").drop(columns="key"),
+                               reset=False)[0]
+    errors, codes = model_outputs(detector.model_, matrix, batch_size=512)
+    reduced, kept = score_rows(detector.model_, detector.scorer_, matrix, batch_size=512)
+    assert kept is None
+    np.testing.assert_allclose(reduced, detector.scorer_.score(errors, codes), rtol=1e-5,
+                               atol=1e-5)
+    _, kept = score_rows(detector.model_, detector.scorer_, matrix, keep_errors=True)
+    np.testing.assert_array_equal(kept, errors)
+
+
+def test_compiled_scoring_equals_eager_and_compiles_once(fitted):
+    """torch.compile pads the last batch to one shape, and chunks reuse the compiled step."""
+    from aetool.scoring import _COMPILED, score_rows
+
+    detector = AutoencoderDetector.load(fitted[0] / "model")
+    matrix = detector._prepare(read_table(fitted[0] / "data.csv").drop(columns="key"),
+                               reset=False)[0][:1500]
+    eager, _ = score_rows(detector.model_, detector.scorer_, matrix, batch_size=1024)
+    first, _ = score_rows(detector.model_, detector.scorer_, matrix, batch_size=1024,
+                          compile_model=True)
+    second, _ = score_rows(detector.model_, detector.scorer_, matrix[:700], batch_size=1024,
+                           compile_model=True)
+    np.testing.assert_allclose(first, eager, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(second, eager[:700], rtol=1e-4, atol=1e-4)
+    assert len(_COMPILED[detector.model_]) == 1

@@ -129,7 +129,7 @@ def _labelled_threshold(detector: Any, path: str, spec: TableSpec) -> float:
     table = load_table(path, spec, need_labels=True)
     if table.labels is None:
         raise DataError(f"{path}: --threshold-from needs --label-column (or --normal-class)")
-    scores = details_for(detector, table)["anomaly_score"]
+    scores = details_for(detector, table, explain=False)["anomaly_score"]
     return best_f1_threshold(scores, table.labels)
 
 
@@ -159,14 +159,16 @@ def load_detector(bundle: str | Path) -> tuple[Any, TableSpec]:
     return detector, getattr(detector, "table_spec_", TableSpec())
 
 
-def details_for(detector: Any, table: LoadedTable) -> dict[str, np.ndarray]:
-    """Score a loaded table with ``detector``, matching its columns to the training ones."""
+def details_for(detector: Any, table: LoadedTable, explain: bool = True
+                ) -> dict[str, np.ndarray]:
+    """Score a loaded table with ``detector``, matching its columns to the training ones
+    (``explain``: also per-element errors and per-feature shares)."""
     features = table.features
     if not table.is_images:
         features = align_columns(features, [str(c) for c in detector.feature_names_in_],
                                  table.source)
     with data_source(table.source):
-        return detector.anomaly_details(features)
+        return detector.anomaly_details(features, explain=explain)
 
 
 def format_top_features(items: list[tuple[str, float]]) -> str:
@@ -179,7 +181,8 @@ def score_table(detector: Any, table: LoadedTable, top_k: int = 3,
     for tables, top_features; ``maps`` writes per-pixel heat maps for images."""
     from aetool.estimators import top_features
 
-    details = details_for(detector, table)
+    details = details_for(detector, table,
+                          explain=maps is not None or (top_k > 0 and not table.is_images))
     if maps is not None:
         if not table.is_images:
             raise DataError(f"{table.source}: --maps needs images (a folder or an image array)")
@@ -231,7 +234,7 @@ def evaluate_table(detector: Any, table: LoadedTable, plots: str | Path | None =
     if table.labels is None:
         raise DataError(f"{table.source}: evaluation needs --label-column (tables) or "
                         "--normal-class (images)")
-    details = details_for(detector, table)
+    details = details_for(detector, table, explain=bool(plots) and table.is_images)
     scores = details["anomaly_score"]
     result = metrics(table.labels, scores, details["is_anomaly"].astype(int))
     if plots:
