@@ -85,7 +85,8 @@ def aetool_models(spec: str, train: np.ndarray, epochs: int, cache: dict,
     from aetool import Denoiser
 
     mlp = {"backbone": "mlp", "hidden": [512], "code_size": 128, "activation": "relu"}
-    conv = {"backbone": "conv", "code_size": 128, "activation": "relu"}
+    # a wide code: the corruption, not a bottleneck, keeps a DAE from learning the identity
+    conv = {"backbone": "conv", "code_size": 512, "activation": "relu"}
     daes = [("dae (mlp)", "dae", mlp, spec)]
     if with_conv:
         daes.append(("dae (conv)", "dae", conv, spec))

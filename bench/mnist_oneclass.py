@@ -26,7 +26,7 @@ def scores_for(method: str, train: np.ndarray, test: np.ndarray) -> np.ndarray:
         from aetool import AutoencoderDetector
 
         variant = method.split()[1]
-        detector = AutoencoderDetector(variant=variant, epochs=30, max_steps=0, device="cpu")
+        detector = AutoencoderDetector(variant=variant, device="cpu")  # default settings
         return -detector.fit(train).score_samples(test)
     flat_train = train.reshape(len(train), -1) / 255.0
     flat_test = test.reshape(len(test), -1) / 255.0
@@ -95,7 +95,7 @@ def heat_map_examples(train: np.ndarray, test: np.ndarray, labels: np.ndarray, d
     from aetool.tasks.detect import LoadedTable
     from aetool.tasks.heatmaps import most_anomalous_grid
 
-    detector = AutoencoderDetector(variant="conv", epochs=30, max_steps=0, device="cpu").fit(train)
+    detector = AutoencoderDetector(variant="conv", device="cpu").fit(train)
     sample = test[:2000]
     details = detector.anomaly_details(sample)
     table = LoadedTable(sample, None, (labels[:2000] != digit).astype(int), "mnist test")
