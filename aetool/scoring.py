@@ -35,22 +35,40 @@ BatchFn = Callable[[Any, Any, Any], dict[str, Any]]
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> compiled steps
 
 
+def _compiled_model(model: Any, dtype: Any) -> Any:
+    """The model a compiled step runs: in bf16/fp16 a copy with the cheaper tanh of
+    :mod:`aetool.approx` (rebuilt when the weights change), in fp32 the model itself."""
+    if dtype is None:
+        return model
+    from aetool.approx import with_rational_tanh
+
+    params = list(model.parameters())
+    state = (tuple(p._version for p in params), str(params[0].device) if params else "")
+    cached = _COMPILED.setdefault(model, {}).get("approx")
+    if cached is None or cached[0] != state:
+        cached = (state, with_rational_tanh(model).eval())
+        _COMPILED[model]["approx"] = cached
+    return cached[1]
+
+
 def _batch_step(model: Any, per_batch: BatchFn, dtype: Any, device_type: str,
                 compile_model: bool) -> Callable[[Any, Any], dict[str, Any]]:
     """encode -> decode (under autocast) -> ``per_batch`` (in fp32); with ``compile_model`` a
     ``torch.compile``d version, cached per model so later chunks do not compile again."""
     import torch
 
+    runs = _compiled_model(model, dtype) if compile_model else model
+
     def step(xb: Any, yb: Any) -> dict[str, Any]:
         with torch.autocast(device_type, dtype=dtype, enabled=dtype is not None):
-            code = model.encode(xb, yb)
-            recon = model.decode(code, yb)
+            code = runs.encode(xb, yb)
+            recon = runs.decode(code, yb)
         return per_batch(xb, code, recon)
 
     if not compile_model:
         return step
     steps = _COMPILED.setdefault(model, {})
-    key = (id(per_batch), dtype, device_type)
+    key = (id(per_batch), id(runs), dtype, device_type)
     if key not in steps:
         steps[key] = torch.compile(step, dynamic=False)
     return steps[key]
