@@ -79,6 +79,7 @@ def test_prefetched_keeps_order():
 
 
 def test_dask_local_cluster_gives_the_same_scores(fitted):
+    pytest.importorskip("distributed", reason="Dask is an extra: pip install 'aetool[dask]'")
     root, frame, _ = fitted
     parts = root / "parts"
     parts.mkdir(exist_ok=True)
