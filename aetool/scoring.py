@@ -36,8 +36,8 @@ _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> c
 
 
 def _compiled_model(model: Any, dtype: Any) -> Any:
-    """The model a compiled step runs: in bf16/fp16 a copy with the cheaper tanh of
-    :mod:`aetool.approx` (rebuilt when the weights change), in fp32 the model itself."""
+    """The model a compiled step runs: in bf16/fp16 a copy in that precision with the cheaper
+    tanh of :mod:`aetool.approx` (rebuilt when the weights change), in fp32 the model itself."""
     if dtype is None:
         return model
     from aetool.approx import with_rational_tanh
@@ -46,7 +46,7 @@ def _compiled_model(model: Any, dtype: Any) -> Any:
     state = (tuple(p._version for p in params), str(params[0].device) if params else "")
     cached = _COMPILED.setdefault(model, {}).get("approx")
     if cached is None or cached[0] != state:
-        cached = (state, with_rational_tanh(model).eval())
+        cached = (state, with_rational_tanh(model).to(dtype).eval())
         _COMPILED[model]["approx"] = cached
     return cached[1]
 
@@ -60,6 +60,11 @@ def _batch_step(model: Any, per_batch: BatchFn, dtype: Any, device_type: str,
     runs = _compiled_model(model, dtype) if compile_model else model
 
     def step(xb: Any, yb: Any) -> dict[str, Any]:
+        if runs is not model and yb is None:  # a bf16/fp16 copy: cast the input, nothing else
+            code = runs.encode(xb.to(dtype), yb)
+            recon = runs.decode(code, yb)
+            return per_batch(xb, code, recon)
+        # autocast (also for a copy fed one-hot labels, which are built in fp32)
         with torch.autocast(device_type, dtype=dtype, enabled=dtype is not None):
             code = runs.encode(xb, yb)
             recon = runs.decode(code, yb)

@@ -157,3 +157,22 @@ def test_compiled_bf16_keeps_the_ranking(fitted):
     faithful_compiled = spearmanr(compiled, fp32).statistic
     assert faithful_compiled > 0.995
     assert faithful_compiled >= spearmanr(eager, fp32).statistic - 1e-3
+
+
+@pytest.mark.parametrize("variant", ["conv", "cvae"])
+def test_compiled_bf16_codes_for_images_and_conditional_variants(variant):
+    """The bf16 copy runs convolutions and one-hot labels (fp32) as well as MLPs."""
+    from sklearn.datasets import load_digits
+
+    from aetool.estimators import Autoencoder
+
+    digits = load_digits()
+    images = (digits.images[:300, None] / 16.0).astype(np.float32)
+    labels = digits.target[:300]
+    model = Autoencoder(variant=variant, epochs=1, device="cpu").fit(images, labels)
+    conditional = labels if variant == "cvae" else None
+    exact = model.set_inference(device="cpu").transform(images, conditional)
+    fast = model.set_inference(device="cpu", precision="bf16", compile_model=True,
+                               batch_size=128).transform(images, conditional)
+    assert fast.shape == exact.shape
+    np.testing.assert_allclose(fast, exact, atol=0.05 * np.abs(exact).max())
