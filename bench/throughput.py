@@ -64,7 +64,7 @@ def model_only(detector, matrix: np.ndarray, precision: str, batch: int,
 
     return best_of(lambda: score_rows(detector.model_, detector.scorer_, matrix,
                                       batch_size=batch, device="cpu", precision=precision,
-                                      compile_model=compile_model))
+                                      compile_model=compile_model), repeats=5)
 
 
 def compile_seconds(detector, matrix: np.ndarray, precision: str, batch: int) -> float:
@@ -91,7 +91,7 @@ def roofline(matrix: np.ndarray, shapes: list[tuple[int, int]], dtype, batch: in
                 for w in weights:
                     h = h @ w
 
-    return best_of(run)
+    return best_of(run, repeats=5)
 
 
 def bf16_ranking(sets=("mnist", "shuttle", "satellite")) -> dict[str, float]:
