@@ -187,7 +187,7 @@ class AutoencoderEstimator(BaseEstimator):
         return self
 
     def _inference(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`aetool.scoring.model_outputs`."""
+        """How :func:`aetool.scoring.run_batches` runs the model (see :meth:`set_inference`)."""
         return {"device": self.device, "precision": getattr(self, "precision_", "fp32"),
                 "batch_size": getattr(self, "inference_batch_size_", 4096),
                 "compile_model": getattr(self, "compile_model_", False)}
@@ -267,10 +267,9 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
 
         errors, codes = model_outputs(self.model_, matrix, device=self.device)
         try:
-            self.scorer_ = Scorer.fit(errors, codes, self.score_method)
+            self.scorer_, scores = Scorer.fit(errors, codes, self.score_method)
         except ValueError as exc:
             raise AetoolError(str(exc)) from None
-        scores = self.scorer_.score(errors, codes)
         if self.threshold is not None:
             self.threshold_ = float(self.threshold)
         else:

@@ -60,13 +60,11 @@ def _batch_step(model: Any, per_batch: BatchFn, dtype: Any, device_type: str,
     runs = _compiled_model(model, dtype) if compile_model else model
 
     def step(xb: Any, yb: Any) -> dict[str, Any]:
-        if runs is not model and yb is None:  # a bf16/fp16 copy: cast the input, nothing else
-            code = runs.encode(xb.to(dtype), yb)
-            recon = runs.decode(code, yb)
-            return per_batch(xb, code, recon)
-        # autocast (also for a copy fed one-hot labels, which are built in fp32)
-        with torch.autocast(device_type, dtype=dtype, enabled=dtype is not None):
-            code = runs.encode(xb, yb)
+        # a bf16/fp16 copy needs only its input cast; autocast stays for the exact model and for
+        # a copy fed one-hot labels (built in fp32)
+        cast_input = runs is not model and yb is None
+        with torch.autocast(device_type, dtype=dtype, enabled=dtype is not None and not cast_input):
+            code = runs.encode(xb.to(dtype) if cast_input else xb, yb)
             recon = runs.decode(code, yb)
         return per_batch(xb, code, recon)
 
@@ -126,11 +124,10 @@ def squared_errors_and_codes(xb: Any, code: Any, recon: Any) -> dict[str, Any]:
 
 
 def model_outputs(model: Any, x: np.ndarray, y: np.ndarray | None = None,
-                  batch_size: int = 4096, device: str = "cpu", precision: str = "fp32",
-                  compile_model: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                  batch_size: int = 4096, device: str = "cpu",
+                  precision: str = "fp32") -> tuple[np.ndarray, np.ndarray]:
     """Squared errors per element (same shape as ``x``) and codes, computed in batches."""
-    out = run_batches(model, x, squared_errors_and_codes, y, batch_size, device, precision,
-                      compile_model)
+    out = run_batches(model, x, squared_errors_and_codes, y, batch_size, device, precision)
     if "codes" not in out:
         return np.empty(x.shape, np.float32), np.zeros((0, 0), np.float32)
     return out["errors"], out["codes"]
@@ -185,9 +182,11 @@ class Scorer:
     _reducers: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def fit(cls, errors: np.ndarray, codes: np.ndarray, method: str = "combined") -> Scorer:
-        """Fit on training errors and codes. Tables (2-D errors) normalise each feature by its
-        mean training error; images do not (a pixel that is always blank would explode)."""
+    def fit(cls, errors: np.ndarray, codes: np.ndarray,
+            method: str = "combined") -> tuple[Scorer, np.ndarray]:
+        """Fit on training errors and codes; returns the scorer and the training rows' scores.
+        Tables (2-D errors) normalise each feature by its mean training error; images do not
+        (a pixel that is always blank would explode)."""
         if method not in SCORE_METHODS:
             raise ValueError(f"score method must be one of {', '.join(SCORE_METHODS)}, got '{method}'")
         flat = errors.reshape(errors.shape[0], -1)
@@ -209,7 +208,7 @@ class Scorer:
             scorer.latent_center, scorer.latent_scale = _robust_center_scale(latent)
         train_scores = scorer.combine(recon, latent)
         scorer.train_quantiles = np.quantile(train_scores, np.linspace(0, 1, 1001)).tolist()
-        return scorer
+        return scorer, train_scores
 
     @property
     def uses_latent(self) -> bool:
