@@ -182,6 +182,8 @@ class AutoencoderEstimator(BaseEstimator):
         self.precision_ = precision
         if batch_size == "auto":
             batch_size = 4096 if resolve_device(device).type == "cpu" else 65536
+        if int(batch_size) < 1:
+            raise AetoolError(f"batch size must be a positive number or auto, got {batch_size}")
         self.inference_batch_size_ = int(batch_size)
         self.compile_model_ = bool(compile_model)
         return self

@@ -176,3 +176,13 @@ def test_compiled_bf16_codes_for_images_and_conditional_variants(variant):
                                batch_size=128).transform(images, conditional)
     assert fast.shape == exact.shape
     np.testing.assert_allclose(fast, exact, atol=0.05 * np.abs(exact).max())
+
+
+def test_zero_batch_size_is_a_clean_error(fitted, tmp_path):
+    root = fitted[0]
+    out = tmp_path / "scores.csv"
+    result = CliRunner().invoke(cli, ["score", str(root / "model"), str(root / "data.csv"),
+                                      "-o", str(out), "--batch-size", "0"])
+    assert result.exit_code == 2
+    assert "batch size must be a positive number" in result.output
+    assert not out.exists()
