@@ -18,11 +18,13 @@ CLAMP = 4.97  # where the approximant reaches 1 - 1e-4; tanh is flat beyond
 
 def rational_tanh(x: torch.Tensor) -> torch.Tensor:
     """tanh(x) to within 1e-4, from multiplications and one division."""
-    x = x.clamp(-CLAMP, CLAMP)
-    x2 = x * x
-    numerator = x * (135135.0 + x2 * (17325.0 + x2 * (378.0 + x2)))
-    denominator = 135135.0 + x2 * (62370.0 + x2 * (3150.0 + 28.0 * x2))
-    return numerator / denominator
+    # in fp32 whatever the input: bf16 would round the coefficients (17325 -> 17280); compiled,
+    # the arithmetic runs in fp32 registers anyway, so this costs nothing
+    z = x.float().clamp(-CLAMP, CLAMP)
+    z2 = z * z
+    numerator = z * (135135.0 + z2 * (17325.0 + z2 * (378.0 + z2)))
+    denominator = 135135.0 + z2 * (62370.0 + z2 * (3150.0 + 28.0 * z2))
+    return (numerator / denominator).to(x.dtype)
 
 
 class RationalTanh(nn.Module):

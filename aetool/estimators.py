@@ -72,12 +72,17 @@ class AutoencoderEstimator(BaseEstimator):
         if reset:
             from aetool.data.preprocess import TablePreprocessor
 
-            self.preprocessor_ = TablePreprocessor.fit(frame, source="training data")
+            self.preprocessor_ = TablePreprocessor.fit(frame, source="training data",
+                                                       **self._table_options())
         matrix, unseen = self.preprocessor_.transform(frame, source="data")
         if unseen:
             warnings.warn(f"{unseen} value(s) of categorical columns were not seen in training; "
                           "they are encoded as all-zero", UserWarning, stacklevel=3)
         return matrix, self.preprocessor_
+
+    def _table_options(self) -> dict[str, Any]:
+        """Extra :meth:`TablePreprocessor.fit` settings of this estimator."""
+        return {}
 
     def _prepare_images(self, arr: np.ndarray, reset: bool) -> tuple[np.ndarray, Any]:
         from aetool.data.arrays import ImagePreprocessor
@@ -208,7 +213,8 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
     ``contamination`` sets the threshold as a training-score quantile unless ``threshold`` (a
     fixed anomaly score) is given. ``score_method`` is 'combined' (reconstruction + code distance),
     'reconstruction' or 'latent'. ``trim`` refits on the rows below the (1 - trim) training-score
-    quantile, so anomalies in the training data teach the model less.
+    quantile, so anomalies in the training data teach the model less. ``log_views`` feeds the model
+    a log-compressed copy of each numeric table column as well (see docs/detect.md).
     """
 
     def __init__(
@@ -218,6 +224,7 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
         threshold: float | None = None,
         score_method: str = "combined",
         trim: float = 0.0,
+        log_views: bool = True,
         variant_params: dict[str, Any] | None = None,
         epochs: int = 60,
         batch_size: int = 128,
@@ -234,6 +241,10 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
         self.threshold = threshold
         self.score_method = score_method
         self.trim = trim
+        self.log_views = log_views
+
+    def _table_options(self) -> dict[str, Any]:
+        return {"log_views": bool(self.log_views)}
 
     def fit(self, X: Any, y: Any = None) -> AutoencoderDetector:
         """Train the autoencoder on ``X`` (``y`` is ignored: detection is unsupervised)."""

@@ -151,10 +151,13 @@ def _recon_distance(squared: Any, weights: Any) -> Any:
 
 
 def _code_distance(code: Any, code_mean: Any, factor: Any) -> Any:
-    """Per-row Mahalanobis distance of the code from the training codes."""
+    """Per-row Mahalanobis distance of the code from the training codes, in the code's own
+    precision (a bf16 code carries no more digits than a bf16 product keeps; the fp32 product
+    cost as much as a layer of the model), summed in fp32."""
     import torch
 
-    return torch.linalg.vector_norm((code.float() - code_mean) @ factor, dim=1)
+    whitened = (code - code_mean.to(code.dtype)) @ factor.to(code.dtype)
+    return torch.linalg.vector_norm(whitened, dim=1, dtype=torch.float32)
 
 
 def _robust_center_scale(values: np.ndarray) -> tuple[float, float]:

@@ -7,6 +7,9 @@
   limit: pandas read_csv + to_csv of the same file with no model;
 - peak RSS of ``aetool score`` streaming 200,000 and 2,000,000 rows (fresh processes).
 
+Model-only figures are best-of-5 rounds that run every contender in turn, so the machine's
+drift in speed hits all of them alike.
+
     python bench/throughput.py            # about 10 minutes on 2 CPU cores
 """
 
@@ -21,7 +24,9 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,44 +59,61 @@ def best_of(fn, repeats: int = 2) -> float:
 
 
 BATCHES = (4096, 16384, 65536)
+COMPILED_BATCHES = (4096, 16384, 32768)  # every batch size is one more compiled shape
+ROUNDS = 5
+
+
+def contest(candidates: dict[str, Callable[[], Any]], rounds: int = ROUNDS) -> dict[str, float]:
+    """Best seconds of each candidate over ``rounds`` rounds that run every candidate once in
+    turn (after a warm-up), so drift in the machine's speed hits all of them alike."""
+    for run in candidates.values():
+        run()
+    best = dict.fromkeys(candidates, float("inf"))
+    for _ in range(rounds):
+        for name, run in candidates.items():
+            start = time.perf_counter()
+            run()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
 def model_only(detector, matrix: np.ndarray, precision: str, batch: int,
-               compile_model: bool = False) -> float:
-    """Seconds to turn the preprocessed matrix into anomaly scores (what PyOD's
-    decision_function does): forward pass plus the error and code distances."""
+               compile_model: bool = False) -> Callable[[], Any]:
+    """Turning the preprocessed matrix into anomaly scores (what PyOD's decision_function
+    does): forward pass plus the error and code distances."""
     from aetool.scoring import score_rows
 
-    return best_of(lambda: score_rows(detector.model_, detector.scorer_, matrix,
-                                      batch_size=batch, device="cpu", precision=precision,
-                                      compile_model=compile_model), repeats=5)
+    return lambda: score_rows(detector.model_, detector.scorer_, matrix, batch_size=batch,
+                              device="cpu", precision=precision, compile_model=compile_model)
 
 
 def compile_seconds(detector, matrix: np.ndarray, precision: str, batch: int) -> float:
     """One-off cost of torch.compile for this shape (the first call)."""
-    return best_of(lambda: model_only(detector, matrix[:batch], precision, batch, True),
-                   repeats=1)
+    return best_of(model_only(detector, matrix[:batch], precision, batch, True), repeats=1)
 
 
-def fastest(measure, batches=BATCHES) -> tuple[float, int]:
+def fastest(best: dict[str, float], prefix: str) -> tuple[float, int]:
     """(seconds, batch size) of the fastest batch size: every contender gets its best."""
-    return min((measure(batch), batch) for batch in batches)
+    return min((seconds, int(name.rsplit("@", 1)[1])) for name, seconds in best.items()
+               if name.startswith(prefix + "@"))
 
 
-def roofline(matrix: np.ndarray, shapes: list[tuple[int, int]], dtype, batch: int) -> float:
+def roofline(matrix: np.ndarray, shapes: list[tuple[int, int]], dtype,
+             batch: int) -> Callable[[], None]:
+    """A bare chain of matmuls of the model's shapes (no bias, no activation): the limit."""
     import torch
 
     weights = [torch.randn(a, b, dtype=dtype) for a, b in shapes]
     x = torch.from_numpy(matrix)
 
-    def run():
+    def run() -> None:
         with torch.inference_mode():
             for start in range(0, len(x), batch):
                 h = x[start:start + batch].to(dtype)
                 for w in weights:
                     h = h @ w
 
-    return best_of(run, repeats=5)
+    return run
 
 
 def bf16_ranking(sets=("mnist", "shuttle", "satellite")) -> dict[str, float]:
@@ -166,12 +188,17 @@ def main() -> None:
         shapes = list(itertools.pairwise(sizes))
         rows = []
         for precision, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-            roof, roof_batch = fastest(lambda b, dt=dtype: roofline(matrix, shapes, dt, b))
-            eager, batch = fastest(lambda b, p=precision: model_only(detector, matrix, p, b))
             setup = compile_seconds(detector, matrix, precision, 16384)
-            compiled, compiled_batch = fastest(
-                lambda b, p=precision: model_only(detector, matrix, p, b, True),
-                batches=(4096, 16384))
+            candidates = {}
+            for b in BATCHES:
+                candidates[f"roofline@{b}"] = roofline(matrix, shapes, dtype, b)
+                candidates[f"eager@{b}"] = model_only(detector, matrix, precision, b)
+            for b in COMPILED_BATCHES:
+                candidates[f"compiled@{b}"] = model_only(detector, matrix, precision, b, True)
+            best = contest(candidates)
+            roof, roof_batch = fastest(best, "roofline")
+            eager, batch = fastest(best, "eager")
+            compiled, compiled_batch = fastest(best, "compiled")
             rows.append({"what": f"aetool model {precision} (batch {batch})",
                          "rows_per_s": rate(len(matrix), eager), "share_of_roofline": roof / eager})
             rows.append({"what": f"aetool model {precision} torch.compile (batch "

@@ -73,3 +73,37 @@ def test_every_score_method_and_conditional_refusal():
         assert np.isfinite(scores).all()
     with pytest.raises(Exception, match="conditional"):
         AutoencoderDetector(variant="cvae").fit(x)
+
+
+def test_log_views_compress_tails_and_round_trip_through_json():
+    """Numeric columns with more than two values get a log view; binary and text ones do not;
+    the saved state encodes new rows exactly as the fitted one does."""
+    from aetool.data.preprocess import TablePreprocessor
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"level": rng.lognormal(size=300), "flag": rng.integers(0, 2, 300),
+                          "kind": rng.choice(["a", "b"], 300)})
+    prep = TablePreprocessor.fit(frame, log_views=True)
+    assert list(prep.log_views) == ["level"]
+    assert prep.feature_names == ["level", "flag", "kind=a", "kind=b", "log(level)"]
+    assert prep.feature_groups == ["level", "flag", "kind", "kind", "level"]
+    matrix, _ = prep.transform(frame)
+    np.testing.assert_allclose(matrix[:, -1].mean(), 0, atol=1e-5)
+    # a value 1000 spreads out lands about log(1001) / (typical log view) away, not 1000
+    stats = prep.numeric["level"]
+    far = frame.head(1).assign(level=stats["fill"] + 1000 * stats["scale"])
+    view = prep.log_views["level"]
+    encoded = prep.transform(far)[0][0, -1]
+    np.testing.assert_allclose(encoded * view["scale"] + view["mean"], np.log1p(1000), rtol=1e-5)
+    again = TablePreprocessor.from_dict(prep.to_dict())
+    np.testing.assert_array_equal(again.transform(frame)[0], matrix)
+    assert TablePreprocessor.fit(frame).log_views == {}
+
+
+def test_detector_log_views_default_on_and_explanations_use_column_names():
+    x = pd.DataFrame(low_rank_table(200, d=4), columns=["a", "b", "c", "d"])
+    detector = AutoencoderDetector(**FAST).fit(x)
+    assert detector.model_.input_shape == (8,)
+    assert {name for row in detector.explain(x.head(5), top_k=4) for name, _ in row} <= set("abcd")
+    plain = AutoencoderDetector(log_views=False, **FAST).fit(x)
+    assert plain.model_.input_shape == (4,)

@@ -138,6 +138,11 @@ def test_rational_tanh_is_within_1e4_and_only_in_a_copy():
 
     grid = torch.linspace(-12, 12, 200_001)
     assert (rational_tanh(grid) - torch.tanh(grid)).abs().max() < 1e-4
+    # in bf16 it is tanh rounded to bf16, give or take one bf16 step (coefficients kept in fp32)
+    half = grid.bfloat16()
+    step = torch.finfo(torch.bfloat16).eps * torch.tanh(half.float()).abs().clamp(min=2**-8)
+    assert ((rational_tanh(half).float() - torch.tanh(half.float())).abs() <= step).all()
+    assert rational_tanh(half).dtype == torch.bfloat16
     model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
     clone = with_rational_tanh(model)
     assert isinstance(clone[1], RationalTanh) and isinstance(model[1], torch.nn.Tanh)

@@ -2,7 +2,10 @@
 
 Numeric columns are imputed with the training median and standardised; categorical columns are
 one-hot encoded (unseen categories at scoring become all-zero and are reported); constant
-columns are dropped. The same JSON state is applied identically at scoring time.
+columns are dropped. Optionally (the detector's default) each numeric column with more than two
+values also gets a log-compressed view, sign(z)·log(1 + |z|) of its robust z-score, standardised:
+on heavy-tailed columns the extremes then neither dominate training nor vanish. The same JSON
+state is applied identically at scoring time.
 """
 
 from __future__ import annotations
@@ -87,6 +90,13 @@ def _check_finite(values: pd.Series, column: str, source: str) -> None:
         )
 
 
+def _log_view(values: np.ndarray, center: float, spread: float) -> np.ndarray:
+    """sign(z)·log(1 + |z|) of z = (values - center) / spread: linear near the centre,
+    logarithmic in the tails."""
+    z = (values - center) / spread
+    return np.sign(z) * np.log1p(np.abs(z))
+
+
 @dataclass
 class TablePreprocessor:
     """Fitted column handling; ``to_dict``/``from_dict`` round-trip it through JSON."""
@@ -95,10 +105,14 @@ class TablePreprocessor:
     categorical: dict[str, list[str]] = field(default_factory=dict)
     dropped: list[str] = field(default_factory=list)
     order: list[str] = field(default_factory=list)
+    log_views: dict[str, dict[str, float]] = field(default_factory=dict)
 
     # -- fitting ---------------------------------------------------------------------------------
     @classmethod
-    def fit(cls, frame: pd.DataFrame, source: str = "data") -> TablePreprocessor:
+    def fit(cls, frame: pd.DataFrame, source: str = "data",
+            log_views: bool = False) -> TablePreprocessor:
+        """Learn the column handling from training data; ``log_views`` adds the log-compressed
+        view of each numeric column with more than two distinct values."""
         source = source_name(source)
         if frame.shape[1] == 0:
             raise DataError(f"{source}: no feature columns left to train on")
@@ -126,6 +140,10 @@ class TablePreprocessor:
                 prep.numeric[name] = {"fill": median, "mean": float(filled.mean()),
                                       "scale": std if std > 1e-12 else 1.0}
                 prep.order.append(name)
+                if log_views and finite.nunique() > 2:
+                    view = _log_view(filled.to_numpy(), median, prep.numeric[name]["scale"])
+                    prep.log_views[name] = {"mean": float(view.mean()),
+                                            "scale": float(view.std()) or 1.0}
                 continue
             text = series.astype("string").fillna(MISSING_CATEGORY)
             n_unique = int(text.nunique())
@@ -158,7 +176,7 @@ class TablePreprocessor:
                 names.append(column)
             else:
                 names.extend(f"{column}={c}" for c in self.categorical[column])
-        return names
+        return names + [f"log({column})" for column in self.log_views]
 
     @property
     def feature_groups(self) -> list[str]:
@@ -167,13 +185,14 @@ class TablePreprocessor:
         for column in self.order:
             width = 1 if column in self.numeric else len(self.categorical[column])
             groups.extend([column] * width)
-        return groups
+        return groups + list(self.log_views)
 
     def transform(self, frame: pd.DataFrame, source: str = "data") -> tuple[np.ndarray, int]:
         """Encode ``frame`` to float32; returns (matrix, number of unseen category values)."""
         source = source_name(source)
         frame = frame.rename(columns=str)
         blocks: list[np.ndarray] = []
+        filled: dict[str, np.ndarray] = {}
         unseen = 0
         for column in self.order:
             series = frame[column]
@@ -187,8 +206,8 @@ class TablePreprocessor:
                         f"here (e.g. '{sample.iloc[0]}'); fix the values or retrain"
                     )
                 _check_finite(numeric, column, source)
-                values = (numeric.fillna(stats["fill"]).to_numpy() - stats["mean"]) / stats["scale"]
-                blocks.append(values[:, None])
+                filled[column] = numeric.fillna(stats["fill"]).to_numpy()
+                blocks.append(((filled[column] - stats["mean"]) / stats["scale"])[:, None])
             else:
                 categories = self.categorical[column]
                 text = series.astype("string").fillna(MISSING_CATEGORY).astype(object).to_numpy()
@@ -198,12 +217,17 @@ class TablePreprocessor:
                 onehot[np.flatnonzero(known), codes[known]] = 1.0
                 unseen += int((~known).sum())
                 blocks.append(onehot)
+        for column, view in self.log_views.items():
+            stats = self.numeric[column]
+            values = _log_view(filled[column], stats["fill"], stats["scale"])
+            blocks.append(((values - view["mean"]) / view["scale"])[:, None])
         matrix = np.concatenate(blocks, axis=1).astype(np.float32)
         return matrix, unseen
 
     def inverse(self, matrix: np.ndarray) -> pd.DataFrame:
         """Map encoded rows back to the original units: numeric columns un-scaled, categorical
-        columns as their most likely category; dropped constant columns are not restored."""
+        columns as their most likely category; dropped constant columns are not restored and
+        log views are left out (the column's own feature carries its value)."""
         columns: dict[str, Any] = {}
         start = 0
         for column in self.order:
@@ -221,9 +245,10 @@ class TablePreprocessor:
     # -- JSON ------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "table", "numeric": self.numeric, "categorical": self.categorical,
-                "dropped": self.dropped, "order": self.order}
+                "dropped": self.dropped, "order": self.order, "log_views": self.log_views}
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> TablePreprocessor:
         return cls(numeric=state["numeric"], categorical=state["categorical"],
-                   dropped=list(state["dropped"]), order=list(state["order"]))
+                   dropped=list(state["dropped"]), order=list(state["order"]),
+                   log_views=dict(state.get("log_views", {})))
