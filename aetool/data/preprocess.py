@@ -2,7 +2,7 @@
 
 Numeric columns are imputed with the training median and standardised; categorical columns are
 one-hot encoded (unseen categories at scoring become all-zero and are reported); constant
-columns are dropped. Optionally (the detector's default) each numeric column with more than two
+columns are dropped. Optionally (the detector's default) each numeric column with more than ten
 values also gets a log-compressed view, sign(z)·log(1 + |z|) of its robust z-score, standardised:
 on heavy-tailed columns the extremes then neither dominate training nor vanish. The same JSON
 state is applied identically at scoring time.
@@ -24,6 +24,7 @@ from aetool.errors import DataError
 
 MISSING_CATEGORY = "(missing)"
 MAX_CATEGORIES = 50
+LOG_VIEW_MIN_VALUES = 11  # fewer distinct values (flags, codes, 1-10 scales): no tails to compress
 
 
 class DataWarning(UserWarning):
@@ -90,6 +91,11 @@ def _check_finite(values: pd.Series, column: str, source: str) -> None:
         )
 
 
+def _has_tails(values: pd.Series) -> bool:
+    """Whether a numeric column can have tails worth a log view."""
+    return values.nunique() >= LOG_VIEW_MIN_VALUES
+
+
 def _log_view(values: np.ndarray, center: float, spread: float) -> np.ndarray:
     """sign(z)·log(1 + |z|) of z = (values - center) / spread: linear near the centre,
     logarithmic in the tails."""
@@ -112,7 +118,7 @@ class TablePreprocessor:
     def fit(cls, frame: pd.DataFrame, source: str = "data",
             log_views: bool = False) -> TablePreprocessor:
         """Learn the column handling from training data; ``log_views`` adds the log-compressed
-        view of each numeric column with more than two distinct values."""
+        view of each numeric column with more than ten distinct values."""
         source = source_name(source)
         if frame.shape[1] == 0:
             raise DataError(f"{source}: no feature columns left to train on")
@@ -140,7 +146,7 @@ class TablePreprocessor:
                 prep.numeric[name] = {"fill": median, "mean": float(filled.mean()),
                                       "scale": std if std > 1e-12 else 1.0}
                 prep.order.append(name)
-                if log_views and finite.nunique() > 2:
+                if log_views and _has_tails(finite):
                     view = _log_view(filled.to_numpy(), median, prep.numeric[name]["scale"])
                     prep.log_views[name] = {"mean": float(view.mean()),
                                             "scale": float(view.std()) or 1.0}
