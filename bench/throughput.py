@@ -63,7 +63,8 @@ COMPILED_BATCHES = (4096, 16384, 32768)  # every batch size is one more compiled
 ROUNDS = 5
 
 
-def contest(candidates: dict[str, Callable[[], Any]], rounds: int = ROUNDS) -> dict[str, float]:
+def contest(candidates: dict[tuple[str, int], Callable[[], Any]],
+            rounds: int = ROUNDS) -> dict[tuple[str, int], float]:
     """Best seconds of each candidate over ``rounds`` rounds that run every candidate once in
     turn (after a warm-up), so drift in the machine's speed hits all of them alike."""
     for run in candidates.values():
@@ -92,10 +93,9 @@ def compile_seconds(detector, matrix: np.ndarray, precision: str, batch: int) ->
     return best_of(model_only(detector, matrix[:batch], precision, batch, True), repeats=1)
 
 
-def fastest(best: dict[str, float], prefix: str) -> tuple[float, int]:
+def fastest(best: dict[tuple[str, int], float], kind: str) -> tuple[float, int]:
     """(seconds, batch size) of the fastest batch size: every contender gets its best."""
-    return min((seconds, int(name.rsplit("@", 1)[1])) for name, seconds in best.items()
-               if name.startswith(prefix + "@"))
+    return min((seconds, batch) for (name, batch), seconds in best.items() if name == kind)
 
 
 def roofline(matrix: np.ndarray, shapes: list[tuple[int, int]], dtype,
@@ -191,10 +191,10 @@ def main() -> None:
             setup = compile_seconds(detector, matrix, precision, 16384)
             candidates = {}
             for b in BATCHES:
-                candidates[f"roofline@{b}"] = roofline(matrix, shapes, dtype, b)
-                candidates[f"eager@{b}"] = model_only(detector, matrix, precision, b)
+                candidates["roofline", b] = roofline(matrix, shapes, dtype, b)
+                candidates["eager", b] = model_only(detector, matrix, precision, b)
             for b in COMPILED_BATCHES:
-                candidates[f"compiled@{b}"] = model_only(detector, matrix, precision, b, True)
+                candidates["compiled", b] = model_only(detector, matrix, precision, b, True)
             best = contest(candidates)
             roof, roof_batch = fastest(best, "roofline")
             eager, batch = fastest(best, "eager")

@@ -91,11 +91,6 @@ def _check_finite(values: pd.Series, column: str, source: str) -> None:
         )
 
 
-def _has_tails(values: pd.Series) -> bool:
-    """Whether a numeric column can have tails worth a log view."""
-    return values.nunique() >= LOG_VIEW_MIN_VALUES
-
-
 def _log_view(values: np.ndarray, center: float, spread: float) -> np.ndarray:
     """sign(z)·log(1 + |z|) of z = (values - center) / spread: linear near the centre,
     logarithmic in the tails."""
@@ -137,7 +132,8 @@ class TablePreprocessor:
             if numeric is not None:
                 _check_finite(numeric, name, source)
                 finite = numeric.dropna()
-                if finite.nunique() <= 1 and not numeric.isna().any():
+                distinct = int(finite.nunique())
+                if distinct <= 1 and not numeric.isna().any():
                     prep.dropped.append(name)
                     continue
                 median = float(finite.median())
@@ -146,7 +142,7 @@ class TablePreprocessor:
                 prep.numeric[name] = {"fill": median, "mean": float(filled.mean()),
                                       "scale": std if std > 1e-12 else 1.0}
                 prep.order.append(name)
-                if log_views and _has_tails(finite):
+                if log_views and distinct >= LOG_VIEW_MIN_VALUES:
                     view = _log_view(filled.to_numpy(), median, prep.numeric[name]["scale"])
                     prep.log_views[name] = {"mean": float(view.mean()),
                                             "scale": float(view.std()) or 1.0}
