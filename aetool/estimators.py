@@ -211,10 +211,11 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
     ``decision_function`` (negative = outlier), ``predict`` (+1 inlier / -1 outlier).
 
     ``contamination`` sets the threshold as a training-score quantile unless ``threshold`` (a
-    fixed anomaly score) is given. ``score_method`` is 'combined' (reconstruction + code distance),
-    'reconstruction' or 'latent'. ``trim`` refits on the rows below the (1 - trim) training-score
-    quantile, so anomalies in the training data teach the model less. ``log_views`` feeds the model
-    a log-compressed copy of each numeric table column as well (see docs/detect.md).
+    fixed anomaly score) is given. ``score_method`` is 'combined' (reconstruction, code distance
+    and code mixture density), 'reconstruction' or 'latent'. ``trim`` refits on the rows below
+    the (1 - trim) training-score quantile, so anomalies in the training data teach the model
+    less. ``log_views`` feeds the model a log-compressed copy of each numeric table column as
+    well (see docs/detect.md).
     """
 
     def __init__(

@@ -184,7 +184,8 @@ def main() -> None:
         detector.save(bundle)
         matrix, _ = detector._prepare(pd.DataFrame(data, columns=columns), reset=False)
         hidden = detector.config_.hidden
-        sizes = [COLUMNS, *hidden, detector.model_.code_size, *reversed(hidden), COLUMNS]
+        width = matrix.shape[1]  # the model's input: columns plus their log views
+        sizes = [width, *hidden, detector.model_.code_size, *reversed(hidden), width]
         shapes = list(itertools.pairwise(sizes))
         rows = []
         for precision, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
