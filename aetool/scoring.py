@@ -1,7 +1,7 @@
 """The score engine: batched reconstruction errors -> per-sample anomaly scores and per-feature
 contributions, with the fitted scoring state kept as JSON.
 
-The default score adds two robust z-scores, both from the autoencoder alone:
+The default score adds robust z-scores, all from the autoencoder alone:
 - reconstruction: the squared error of each feature divided by that feature's mean training
   error (so features the model always reconstructs badly do not drown the rest), averaged;
 - latent: the Mahalanobis distance of the code from the training codes (shrunk covariance),
@@ -169,22 +169,13 @@ def _code_distance(code: Any, code_mean: Any, factor: Any) -> Any:
     return torch.linalg.vector_norm(whitened, dim=1, dtype=torch.float32)
 
 
-def _mixture_nll(code: Any, means: Any, factors: Any, log_norms: Any) -> Any:
-    """Per-row negative log-density (up to a constant) of the code under a Gaussian mixture:
-    ``means`` (K, d), Cholesky factors of the precisions (K, d, d), ``log_norms`` (K,) = log
-    weight + log det factor. With c the centre of the means, (z - m_k) L_k =
-    (z - c) L_k - (m_k - c) L_k, so all K whitenings are one (n, d) x (d, K d) product (centring
-    first keeps bf16 from cancelling large terms); the log-sum-exp is in fp32."""
-    import torch
-
-    k, d = means.shape
-    centre = means.mean(0)
-    stacked = factors.permute(1, 0, 2).reshape(d, k * d)  # [L_1 | L_2 | ...]
-    offsets = torch.einsum("kd,kde->ke", means - centre, factors).reshape(k * d)
-    centred = code - centre.to(code.dtype)
-    whitened = centred @ stacked.to(code.dtype) - offsets.to(code.dtype)
-    squared = whitened.float().square().view(-1, k, d).sum(-1)  # (n, K)
-    return -torch.logsumexp(log_norms - 0.5 * squared, dim=1)
+def _mixture_nll(code: Any, centre: Any, stacked: Any, offsets: Any, log_norms: Any) -> Any:
+    """Per-row negative log-density (up to a constant) of the code under a Gaussian mixture,
+    from the precomputed terms of :meth:`Scorer._mixture_tensors`: all K whitenings are one
+    (n, d) x (d, K d) product on the centred code; the log-sum-exp is in fp32."""
+    whitened = (code - centre.to(code.dtype)) @ stacked.to(code.dtype) - offsets.to(code.dtype)
+    squared = whitened.float().square().view(code.shape[0], log_norms.numel(), -1).sum(-1)
+    return -(log_norms - 0.5 * squared).logsumexp(dim=1)
 
 
 def _fit_mixture(codes: np.ndarray) -> dict[str, Any]:
@@ -201,6 +192,13 @@ def _fit_mixture(codes: np.ndarray) -> dict[str, Any]:
     log_det = np.log(np.diagonal(factors, axis1=1, axis2=2)).sum(axis=1)
     return {"mixture_means": gm.means_.tolist(), "mixture_factors": factors.tolist(),
             "mixture_log_norms": (np.log(gm.weights_) + log_det).tolist()}
+
+
+def _float_tensor(values: np.ndarray) -> Any:
+    """A float32 CPU tensor sharing memory with ``values`` where it can (host-side scoring)."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
 
 
 def _robust_center_scale(values: np.ndarray) -> tuple[float, float]:
@@ -276,14 +274,22 @@ class Scorer:
     def uses_mixture(self) -> bool:
         return self.uses_latent and bool(self.mixture_means)
 
-    def _mixture_tensors(self, device: Any) -> tuple[Any, Any, Any] | None:
-        """Means, precision factors and log norms of the code mixture on ``device`` (or None)."""
+    def _mixture_tensors(self, device: Any) -> tuple[Any, Any, Any, Any] | None:
+        """The code mixture as :func:`_mixture_nll` uses it, on ``device`` (None without one):
+        with c the centre of the means m_k and L_k the precision factors,
+        (z - m_k) L_k = (z - c) L_k - (m_k - c) L_k, so the factors are stacked side by side
+        and the offsets (m_k - c) L_k computed once (centring keeps bf16 from cancelling)."""
         import torch
 
         if not self.uses_mixture:
             return None
-        return tuple(torch.tensor(v, dtype=torch.float32, device=device) for v in
-                     (self.mixture_means, self.mixture_factors, self.mixture_log_norms))
+        means, factors, log_norms = (torch.tensor(v, dtype=torch.float32) for v in (
+            self.mixture_means, self.mixture_factors, self.mixture_log_norms))
+        k, d = means.shape
+        centre = means.mean(0)
+        stacked = factors.permute(1, 0, 2).reshape(d, k * d)  # [L_1 | L_2 | ...]
+        offsets = torch.einsum("kd,kde->ke", means - centre, factors).reshape(k * d)
+        return tuple(t.to(device) for t in (centre, stacked, offsets, log_norms))
 
     def _tensors(self, device: Any) -> tuple[Any, Any, Any]:
         """Feature weights (mean of error / feature mean == errors @ weights) and the code mean
@@ -326,24 +332,15 @@ class Scorer:
         return reduce
 
     def _recon_raw(self, flat_errors: np.ndarray) -> np.ndarray:
-        import torch
-
         weights = self._tensors("cpu")[0]
-        squared = torch.from_numpy(np.ascontiguousarray(flat_errors, dtype=np.float32))
-        return _recon_distance(squared, weights).numpy()
+        return _recon_distance(_float_tensor(flat_errors), weights).numpy()
 
     def _latent_raw(self, codes: np.ndarray) -> np.ndarray:
-        import torch
-
         _, code_mean, factor = self._tensors("cpu")
-        codes_t = torch.from_numpy(np.ascontiguousarray(codes, dtype=np.float32))
-        return _code_distance(codes_t, code_mean, factor).numpy()
+        return _code_distance(_float_tensor(codes), code_mean, factor).numpy()
 
     def _mixture_raw(self, codes: np.ndarray) -> np.ndarray:
-        import torch
-
-        codes_t = torch.from_numpy(np.ascontiguousarray(codes, dtype=np.float32))
-        return _mixture_nll(codes_t, *self._mixture_tensors("cpu")).numpy()
+        return _mixture_nll(_float_tensor(codes), *self._mixture_tensors("cpu")).numpy()
 
     def _weighted(self, flat_errors: np.ndarray) -> np.ndarray:
         if not self.normalize_features:
