@@ -16,8 +16,10 @@ from aetool.errors import AetoolError
 
 EXIT_BAD_INPUT = 2
 SETTING_ALIASES = {"lr": "learning_rate", "seed": "random_state"}
-ESTIMATOR_SETTINGS = {"epochs", "batch_size", "learning_rate", "max_steps", "patience",
-                      "random_state", "device"}
+ESTIMATOR_SETTINGS: dict[str, type] = {"epochs": int, "batch_size": int, "learning_rate": float,
+                                        "max_steps": int, "patience": int, "random_state": int,
+                                        "device": str}
+DETECTOR_SETTINGS: dict[str, type] = {"score_method": str, "trim": float, "log_views": bool}
 
 
 def _show_warning(message: Any, category: type, filename: str, lineno: int,
@@ -26,6 +28,26 @@ def _show_warning(message: Any, category: type, filename: str, lineno: int,
 
 
 class AetoolGroup(click.Group):
+    """Bad input of any kind ends in one ``error:`` line and exit code 2, never a traceback."""
+
+    def main(self, args: Any = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as exc:  # bad option value, unknown option, missing argument
+            where = f"; see '{exc.ctx.command_path} --help'" if exc.ctx else ""
+            click.echo(f"error: {exc.format_message().rstrip('.')}{where}", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("aborted; no output was written", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
     """Turns aetool's user errors into one line on stderr and exit code 2, never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -40,11 +62,14 @@ class AetoolGroup(click.Group):
             ctx.exit(130)
 
 
-def parse_settings(values: tuple[str, ...], variant: str) -> dict[str, Any]:
-    """``--set key=value`` pairs -> estimator parameters (with ``variant_params`` inside)."""
+def parse_settings(values: tuple[str, ...], variant: str,
+                   detector: bool = False) -> dict[str, Any]:
+    """``--set key=value`` pairs -> estimator parameters (with ``variant_params`` inside);
+    ``detector`` also accepts the detector's own settings (score_method, trim, log_views)."""
     from aetool.plugins import get_variant
-    from aetool.variants.base import config_from_dict
+    from aetool.variants.base import coerce_value, config_from_dict
 
+    own = {**ESTIMATOR_SETTINGS, **(DETECTOR_SETTINGS if detector else {})}
     params: dict[str, Any] = {}
     variant_values: dict[str, str] = {}
     for item in values:
@@ -52,16 +77,18 @@ def parse_settings(values: tuple[str, ...], variant: str) -> dict[str, Any]:
         if not sep or not key:
             raise AetoolError(f"--set expects key=value, got '{item}'")
         key = SETTING_ALIASES.get(key.strip(), key.strip())
-        if key in ESTIMATOR_SETTINGS:
-            params[key] = value if key == "device" else (
-                float(value) if key == "learning_rate" else int(value))
+        if key in own:
+            try:
+                params[key] = coerce_value(value.strip(), own[key], key)
+            except ValueError as exc:
+                raise AetoolError(f"--set: {exc}") from None
         else:
             variant_values[key] = value
     variant_cls = get_variant(variant)
     try:
         config = config_from_dict(variant_cls.Config, variant_values,
-                                  owner=f"variant '{variant}' (training settings: "
-                                        f"{', '.join(sorted(ESTIMATOR_SETTINGS | {'lr', 'seed'}))})")
+                                  owner=f"variant '{variant}' (other settings: "
+                                        f"{', '.join(sorted(set(own) | {'lr', 'seed'}))})")
     except ValueError as exc:
         raise AetoolError(str(exc)) from None
     params["variant_params"] = {k: getattr(config, k) for k in variant_values}
@@ -305,7 +332,7 @@ def _fit_loaded(table: Any, spec: Any, variant: str | None, contamination: float
     from aetool.tasks.detect import fit_detector
 
     variant = variant or ("conv" if table.is_images else "ae")
-    params = parse_settings(settings, variant)
+    params = parse_settings(settings, variant, detector=True)
     params.update(variant=variant, contamination=contamination, threshold=threshold,
                   verbose=not quiet)
     params.setdefault("device", device)

@@ -209,3 +209,37 @@ def test_bundle_that_is_not_a_bundle(tmp_path, train_csv):
     result = run("score", str(tmp_path / "folder"), str(train_csv), "-o", str(tmp_path / "o.csv"))
     assert result.exit_code == 2 and "not an aetool bundle" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_set_reaches_detector_settings_and_rejects_bad_values(train_csv, tmp_path):
+    bundle = tmp_path / "model"
+    result = run("fit", str(train_csv), "-o", str(bundle), "--id-column", "row_id",
+                 "--label-column", "label", "--set", "log_views=false",
+                 "--set", "score_method=reconstruction", "--set", "trim=0.05", *FAST)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    params = manifest["params"]
+    assert (params["log_views"], params["score_method"], params["trim"]) == (
+        False, "reconstruction", 0.05)
+    assert manifest["preprocessing"]["log_views"] == {}
+    for setting, expected in [("epochs=abc", "'epochs' expects int, got 'abc'"),
+                              ("lr=fast", "'learning_rate' expects float, got 'fast'"),
+                              ("log_views=maybe", "'log_views' expects bool, got 'maybe'")]:
+        bad = run("fit", str(train_csv), "-o", str(tmp_path / "bad"), "--set", setting, "-q")
+        assert bad.exit_code == 2, setting
+        assert bad.stderr.strip().splitlines() == [f"error: --set: setting {expected}"]
+        assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["score", "b", "d.csv", "--precision", "fp64"],
+     "error: Invalid value for '--precision': 'fp64' is not one of 'fp32', 'bf16', 'fp16'; "
+     "see 'cli score --help'"),
+    (["score", "b"], "error: Missing argument 'DATA'; see 'cli score --help'"),
+    (["detect", "d.csv", "--no-such-option"],
+     "error: No such option '--no-such-option'; see 'cli detect --help'"),
+])
+def test_usage_errors_are_one_line_with_exit_code_2(args, message):
+    result = run(*args)
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [message]
