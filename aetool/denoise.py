@@ -44,7 +44,7 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
                          patience, random_state, device, verbose)
         self.noise = noise
 
-    def _config_values(self) -> dict[str, Any]:
+    def _config_values(self, input_shape: tuple[int, ...]) -> dict[str, Any]:
         fields = self._variant_class().Config.__dataclass_fields__
         values: dict[str, Any] = {}
         if "noise" in fields:

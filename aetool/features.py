@@ -54,7 +54,7 @@ class EncoderTransformer(TransformerMixin, Autoencoder):
         self._fit_model(matrix)
         return self
 
-    def _config_values(self) -> dict[str, Any]:
+    def _config_values(self, input_shape: tuple[int, ...]) -> dict[str, Any]:
         return {"code_size": int(self.code_size), **(self.variant_params or {})}
 
     def transform(self, X: Any, labels: Any = None) -> np.ndarray:

@@ -107,3 +107,21 @@ def test_detector_log_views_default_on_and_explanations_use_column_names():
     assert {name for row in detector.explain(x.head(5), top_k=4) for name, _ in row} <= set("abcd")
     plain = AutoencoderDetector(log_views=False, **FAST).fit(x)
     assert plain.model_.input_shape == (4,)
+
+
+def test_table_detector_trains_the_plain_ae_with_the_detection_weight_penalty(tmp_path):
+    from aetool.estimators import TABLE_DETECTION_DEFAULTS
+
+    penalty = TABLE_DETECTION_DEFAULTS["ae"]["weight_penalty"]
+    x = low_rank_table(120, d=5)
+    detector = AutoencoderDetector(epochs=2, device="cpu").fit(x)
+    assert detector.config_.weight_penalty == penalty == 1e-3
+    assert detector.get_params()["variant_params"] is None  # a default, not a changed parameter
+    own = AutoencoderDetector(epochs=2, device="cpu", variant_params={"weight_penalty": 0.0})
+    assert own.fit(x).config_.weight_penalty == 0.0
+    assert AutoencoderDetector(variant="dae", epochs=2).fit(x).config_.weight_penalty == 1e-5
+    images = np.random.default_rng(0).random((40, 1, 8, 8)).astype(np.float32)
+    on_images = AutoencoderDetector(variant="ae", epochs=2, device="cpu").fit(images)
+    assert on_images.config_.weight_penalty == 1e-5  # measured on tables only
+    detector.save(tmp_path / "b")
+    assert AutoencoderDetector.load(tmp_path / "b").config_.weight_penalty == penalty
