@@ -270,9 +270,12 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
         if CONDITIONAL in variant.capabilities:
             raise AetoolError(f"variant '{variant.name}' is conditional (needs class labels); "
                               "use an unconditional variant for anomaly detection")
+        if not 0.0 <= float(self.trim) < 0.5:
+            raise DataError(f"trim must be in [0, 0.5) (the share of training rows to leave out "
+                            f"of the refit), got {self.trim}")
         matrix, _ = self._prepare(X, reset=True)
         self._fit_model(matrix)
-        if self.trim and 0 < self.trim < 0.5 and matrix.shape[0] >= 20:
+        if self.trim and matrix.shape[0] >= 20:
             scores = self._fit_scorer(matrix)
             keep = scores <= np.quantile(scores, 1.0 - self.trim)
             self._refit(matrix[keep])

@@ -243,3 +243,12 @@ def test_usage_errors_are_one_line_with_exit_code_2(args, message):
     result = run(*args)
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [message]
+
+
+def test_trim_outside_its_range_is_refused(train_csv, tmp_path):
+    bad = run("fit", str(train_csv), "-o", str(tmp_path / "bad"), "--set", "trim=0.7", *FAST)
+    assert bad.exit_code == 2
+    assert bad.stderr.strip().splitlines() == [
+        "error: trim must be in [0, 0.5) (the share of training rows to leave out of the refit), "
+        "got 0.7"]
+    assert not (tmp_path / "bad").exists()
