@@ -28,7 +28,8 @@ def _show_warning(message: Any, category: type, filename: str, lineno: int,
 
 
 class AetoolGroup(click.Group):
-    """Bad input of any kind ends in one ``error:`` line and exit code 2, never a traceback."""
+    """Bad input of any kind, aetool's own user errors (``invoke``) and click's usage errors
+    (``main``), ends in one ``error:`` line on stderr and exit code 2, never a traceback."""
 
     def main(self, args: Any = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
@@ -47,8 +48,6 @@ class AetoolGroup(click.Group):
             click.echo("aborted; no output was written", err=True)
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
-
-    """Turns aetool's user errors into one line on stderr and exit code 2, never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         warnings.showwarning = _show_warning
