@@ -99,6 +99,18 @@ def test_scoring_handles_unseen_category_and_extra_column(train_csv, tmp_path):
     assert "1 value(s) of categorical columns were not seen" in result.stderr
 
 
+def test_repeated_header_name_is_warned_and_read_as_numbered_copies(tmp_path):
+    x = low_rank_table(60, d=3)
+    path = tmp_path / "dup.csv"
+    path.write_text("a,b,a\n" + "\n".join(",".join(f"{v:.4f}" for v in row) for row in x) + "\n")
+    out = tmp_path / "o.csv"
+    result = run("detect", str(path), "-o", str(out), "--top-features", "3", *FAST)
+    assert result.exit_code == 0, result.output
+    assert "column 'a' appears 2 times in the header and is read as 'a', 'a.1'" in result.stderr
+    named = {part.split(" (")[0] for cell in pd.read_csv(out)["top_features"] for part in cell.split("; ")}
+    assert named == {"a", "a.1", "b"}
+
+
 def test_missing_values_are_imputed_and_constant_columns_dropped(tmp_path):
     frame = pd.DataFrame(low_rank_table(60, d=4), columns=list("abcd"))
     frame.loc[3, "a"] = np.nan
@@ -145,6 +157,11 @@ def bad_inputs(tmp_path, train_csv):
     text = good.copy()
     text["note"] = [f"free text number {i}" for i in range(len(text))]
     cases["free text"] = (write("text.csv", frame=text), "column 'note' looks like free text")
+    stray = good.copy()
+    stray["f1"] = stray["f1"].astype(object)
+    stray.loc[5, "f1"] = "?"
+    cases["stray text"] = (write("stray.csv", frame=stray),
+                           "column 'f1' holds numbers but 1 value(s) are text, first '?' at data row 6")
     nan = good.copy()
     nan["blank"] = np.nan
     cases["all-NaN column"] = (write("nan.csv", frame=nan), "column 'blank' is empty")
@@ -157,12 +174,13 @@ def bad_inputs(tmp_path, train_csv):
 
 
 @pytest.mark.parametrize("case", ["missing file", "empty file", "header only", "single row",
-                                  "free text", "all-NaN column", "inf values", "non-UTF-8"])
+                                  "free text", "stray text", "all-NaN column", "inf values",
+                                  "non-UTF-8"])
 def test_bad_training_input_gives_one_line_error(case, tmp_path, train_csv):
     path, message = bad_inputs(tmp_path, train_csv)[case]
     out = tmp_path / "out.csv"
     result = run("detect", str(path), "-o", str(out), "--exclude", "row_id", *FAST) \
-        if case in ("free text", "all-NaN column", "inf values") else \
+        if case in ("free text", "stray text", "all-NaN column", "inf values") else \
         run("detect", str(path), "-o", str(out), *FAST)
     assert result.exit_code == 2, result.output
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]

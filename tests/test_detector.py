@@ -100,6 +100,25 @@ def test_log_views_compress_tails_and_round_trip_through_json():
     assert TablePreprocessor.fit(frame).log_views == {}
 
 
+def test_columns_near_float_limits_are_scaled_without_overflow_or_flattening():
+    """1e307-sized values used to overflow when squared (a bare numpy warning); 1e-15-sized
+    ones fell under an absolute 1e-12 spread floor and were flattened to a constant."""
+    import warnings
+
+    from aetool.data.preprocess import TablePreprocessor
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"huge": 1e307 * (1 + rng.random(200)), "tiny": 1e-15 * rng.normal(size=200),
+                          "noise": 1.0 + 1e-13 * rng.integers(0, 2, 200)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        prep = TablePreprocessor.fit(frame)
+        matrix, _ = prep.transform(frame)
+    np.testing.assert_allclose(matrix[:, :2].std(axis=0), 1.0, rtol=1e-4)
+    assert prep.numeric["noise"]["scale"] == 1.0  # rounding-level differences are not blown up
+    assert np.abs(matrix[:, 2]).max() < 1e-6
+
+
 def test_detector_log_views_default_on_and_explanations_use_column_names():
     x = pd.DataFrame(low_rank_table(200, d=4), columns=["a", "b", "c", "d"])
     detector = AutoencoderDetector(**FAST).fit(x)

@@ -81,6 +81,20 @@ def _as_numeric(series: pd.Series, source: str) -> pd.Series | None:
     return converted.astype("float64")
 
 
+def _refuse_stray_text(series: pd.Series, column: str, source: str) -> None:
+    """A column of numbers with a few text values ('?', a typo) is not free text: name the first
+    stray value and its row, so the user can fix it rather than drop the column."""
+    present = series.notna()
+    stray = pd.to_numeric(series, errors="coerce").isna() & present
+    if 0 < stray.sum() <= 0.1 * present.sum():
+        row = int(np.flatnonzero(stray.to_numpy())[0])
+        raise DataError(
+            f"{source}: column '{column}' holds numbers but {int(stray.sum())} value(s) are text, "
+            f"first '{series.iloc[row]}' at data row {row + 1}; blank them out (they are then "
+            f"imputed) or fix them"
+        )
+
+
 def _check_finite(values: pd.Series, column: str, source: str) -> None:
     inf = np.isinf(values.to_numpy(dtype="float64", na_value=np.nan))
     if inf.any():
@@ -89,6 +103,19 @@ def _check_finite(values: pd.Series, column: str, source: str) -> None:
             f"{source}: column '{column}' has infinite values (first at data row {row + 1}); "
             "replace them or leave the column out with --exclude"
         )
+
+
+def _mean_and_spread(values: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation computed on values divided by their largest magnitude, so
+    columns near the float64 limit (1e300) do not overflow when summed or squared, and columns
+    of tiny values (1e-15) keep their scale; a spread under 1e-9 of the magnitude counts as 0."""
+    peak = float(np.max(np.abs(values))) if values.size else 0.0
+    if peak == 0.0:
+        return 0.0, 0.0
+    scaled = values / peak
+    spread = float(scaled.std())
+    # below 1e-9 of the magnitude the differences are rounding noise, not signal
+    return peak * float(scaled.mean()), peak * spread if spread > 1e-9 else 0.0
 
 
 def _log_view(values: np.ndarray, center: float, spread: float) -> np.ndarray:
@@ -138,9 +165,9 @@ class TablePreprocessor:
                     continue
                 median = float(finite.median())
                 filled = numeric.fillna(median)
-                std = float(filled.std(ddof=0))
-                prep.numeric[name] = {"fill": median, "mean": float(filled.mean()),
-                                      "scale": std if std > 1e-12 else 1.0}
+                mean, std = _mean_and_spread(filled.to_numpy())
+                prep.numeric[name] = {"fill": median, "mean": mean,
+                                      "scale": std if std > 0.0 else 1.0}
                 prep.order.append(name)
                 if log_views and distinct >= LOG_VIEW_MIN_VALUES:
                     view = _log_view(filled.to_numpy(), median, prep.numeric[name]["scale"])
@@ -150,6 +177,7 @@ class TablePreprocessor:
             text = series.astype("string").fillna(MISSING_CATEGORY)
             n_unique = int(text.nunique())
             if n_unique > MAX_CATEGORIES and n_unique > 0.2 * len(text):
+                _refuse_stray_text(series, name, source)
                 raise DataError(
                     f"{source}: column '{name}' looks like free text ({n_unique} distinct values "
                     f"in {len(text)} rows, e.g. '{text.iloc[0]}'); leave it out with "

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import csv
 import os
+import warnings
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 
+from aetool.data.preprocess import DataWarning
 from aetool.errors import DataError
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -44,6 +47,20 @@ def sniff_delimiter(path: Path) -> str:
         return ","
 
 
+def _warn_duplicate_headers(path: Path, delimiter: str) -> None:
+    """pandas reads a repeated header name as 'a', 'a.1', ...; say so, since explanations and
+    --columns then use names the file does not show."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        header = next(csv.reader(handle, delimiter=delimiter), [])
+    repeated = [(name, count) for name, count in Counter(header).items() if count > 1]
+    if repeated:
+        name, count = repeated[0]
+        copies = ", ".join([f"'{name}'"] + [f"'{name}.{i}'" for i in range(1, count)])
+        warnings.warn(f"{path}: column '{name}' appears {count} times in the header and is read "
+                      f"as {copies}; rename the copies to tell them apart", DataWarning,
+                      stacklevel=3)
+
+
 def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read a whole CSV or Parquet table; raises DataError with the file name on any problem."""
     path = Path(path)
@@ -65,6 +82,7 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
             raise DataError(f"{path}: no columns found; it needs a header row and data rows") from None
         except pd.errors.ParserError as exc:
             raise DataError(f"{path}: malformed CSV ({str(exc).splitlines()[0]})") from None
+        _warn_duplicate_headers(path, delimiter)
     if frame.shape[0] == 0:
         raise DataError(f"{path}: has a header but no data rows")
     return frame
