@@ -50,8 +50,11 @@ def sniff_delimiter(path: Path) -> str:
 def _warn_duplicate_headers(path: Path, delimiter: str) -> None:
     """pandas reads a repeated header name as 'a', 'a.1', ...; say so, since explanations and
     --columns then use names the file does not show."""
-    with open(path, encoding="utf-8", newline="") as handle:
-        header = next(csv.reader(handle, delimiter=delimiter), [])
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            header = next(csv.reader(handle, delimiter=delimiter), [])
+    except (UnicodeDecodeError, csv.Error):
+        return  # reading the table reports these with its own one-line error
     repeated = [(name, count) for name, count in Counter(header).items() if count > 1]
     if repeated:
         name, count = repeated[0]
@@ -100,6 +103,7 @@ def iter_table_chunks(path: str | os.PathLike[str], chunk_rows: int) -> Iterator
             yield batch.to_pandas()
         return
     delimiter = sniff_delimiter(path)
+    _warn_duplicate_headers(path, delimiter)
     try:
         yield from pd.read_csv(path, sep=delimiter, encoding="utf-8", chunksize=chunk_rows)
     except UnicodeDecodeError as exc:
