@@ -124,7 +124,8 @@ def main() -> None:
         if key in summary.get("aetool", {}):
             print(f"aetool {key}: {summary['aetool'][key]:.3g}")
     write_json(f"{args.output}.json", {"protocol": "ODDS 60/40 stratified, fit on train, "
-                                       "ROC/PR-AUC on test", "seeds": seeds, "aetool_params": aetool_params, "machine": machine(),
+                                       "ROC/PR-AUC on test", "seeds": seeds,
+                                       "aetool_params": aetool_params, "machine": machine(),
                                        "summary": summary, "per_dataset": table,
                                        "runs": records})
     with open(RESULTS / f"{args.output}.csv", "w", newline="") as handle:

@@ -70,23 +70,25 @@ def _is_numeric(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
 
 
+def _text_values(series: pd.Series) -> pd.Series:
+    """Mask of the values that are present but do not read as numbers."""
+    return pd.to_numeric(series, errors="coerce").isna() & series.notna()
+
+
 def _as_numeric(series: pd.Series, source: str) -> pd.Series | None:
     """The column as floats, or None when it holds text that is not numbers."""
     if _is_numeric(series):
         return series.astype("float64")
-    converted = pd.to_numeric(series, errors="coerce")
-    bad = converted.isna() & series.notna()
-    if bad.any():
+    if _text_values(series).any():
         return None
-    return converted.astype("float64")
+    return pd.to_numeric(series).astype("float64")
 
 
 def _refuse_stray_text(series: pd.Series, column: str, source: str) -> None:
     """A column of numbers with a few text values ('?', a typo) is not free text: name the first
     stray value and its row, so the user can fix it rather than drop the column."""
-    present = series.notna()
-    stray = pd.to_numeric(series, errors="coerce").isna() & present
-    if 0 < stray.sum() <= 0.1 * present.sum():
+    stray = _text_values(series)
+    if 0 < stray.sum() <= 0.1 * series.notna().sum():
         row = int(np.flatnonzero(stray.to_numpy())[0])
         raise DataError(
             f"{source}: column '{column}' holds numbers but {int(stray.sum())} value(s) are text, "
@@ -230,7 +232,7 @@ class TablePreprocessor:
                 stats = self.numeric[column]
                 numeric = _as_numeric(series, source)
                 if numeric is None:
-                    sample = series[pd.to_numeric(series, errors="coerce").isna() & series.notna()]
+                    sample = series[_text_values(series)]
                     raise DataError(
                         f"{source}: column '{column}' was numeric in training but holds text "
                         f"here (e.g. '{sample.iloc[0]}'); fix the values or retrain"
