@@ -57,11 +57,11 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2,3,4")
     parser.add_argument("--datasets", default="")
     parser.add_argument("--output", default="odds")
-    parser.add_argument("--aetool-params", default="{}",
+    parser.add_argument("--aetool-params", default={}, type=json.loads,
                         help="JSON keyword arguments for AutoencoderDetector (trials; use with "
                              "--output so the default results are not overwritten)")
     args = parser.parse_args()
-    aetool_params = json.loads(args.aetool_params)
+    aetool_params = args.aetool_params
     methods = args.methods.split(",")
     seeds = [int(s) for s in args.seeds.split(",")]
     folder = require(SHARED / "odds")
