@@ -10,13 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from aetool._version import __version__
+from aetool.data.output import atomic_directory
 from aetool.errors import BundleError
 
 FORMAT_VERSION = 1
@@ -38,25 +37,6 @@ def _looks_like_pickle(path: Path) -> bool:
         head = handle.read(4)
     # protocol-2+ pickles start with 0x80; torch.save writes a zip archive (PK\x03\x04)
     return head[:1] == b"\x80" or head == b"PK\x03\x04"
-
-
-def atomic_directory(target: Path, write: Any) -> None:
-    """Call ``write(tmpdir)`` and move the result to ``target`` only if it succeeds."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        write(tmp)
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def save_bundle(path: str | os.PathLike[str], model: Any, manifest: dict[str, Any]) -> Path:

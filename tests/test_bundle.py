@@ -117,3 +117,25 @@ def test_saving_is_atomic_and_replaces_old_bundle(saved, monkeypatch):
         model.save(path)
     assert (path / "manifest.json").read_text() == before
     assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_outputs_get_the_usual_permissions_not_tempfiles_owner_only(saved, tmp_path):
+    """Atomic writes go through tempfile, whose 0o600 files and 0o700 folders used to survive
+    the rename: a table or bundle another user of the machine could not read."""
+    import os
+    import stat
+
+    from aetool.data.output import atomic_output
+
+    model, _, _ = saved
+    umask = os.umask(0o022)
+    try:
+        with atomic_output(tmp_path / "scores.csv") as handle:
+            handle.write("a\n1\n")
+        model.save(tmp_path / "bundle")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "scores.csv").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "bundle").stat().st_mode) == 0o755
+    for name in ("manifest.json", "weights.safetensors"):  # safetensors writes 0o600 itself
+        assert stat.S_IMODE((tmp_path / "bundle" / name).stat().st_mode) == 0o644

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def _usual_mode(base: int) -> int:
+    """``base`` (0o666 files, 0o777 folders) less the umask: what open() and mkdir() would give.
+    tempfile's 0o600 / 0o700 would otherwise leave outputs readable by their owner only."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return base & ~umask
 
 
 @contextlib.contextmanager
@@ -20,12 +30,37 @@ def atomic_output(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO]
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     try:
+        os.fchmod(fd, _usual_mode(0o666))
         with os.fdopen(fd, mode, newline="" if "b" not in mode else None) as handle:
             yield handle
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        raise
+
+
+def atomic_directory(target: str | os.PathLike[str], write: Callable[[Path], object]) -> None:
+    """Call ``write(tmpdir)`` and move the result to ``target`` only if it succeeds (an existing
+    ``target`` is replaced), so a failed run leaves no half-written folder."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        tmp.chmod(_usual_mode(0o777))
+        write(tmp)
+        for written in tmp.rglob("*"):  # some writers (safetensors) also create files 0o600
+            if written.is_file():
+                written.chmod(_usual_mode(0o666))
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 

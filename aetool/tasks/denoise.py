@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +12,7 @@ import pandas as pd
 
 from aetool.data.arrays import read_array_file
 from aetool.data.images import is_image_source, read_image_folder, write_images
-from aetool.data.output import atomic_output, write_table
+from aetool.data.output import atomic_directory, atomic_output, write_table
 from aetool.data.preprocess import align_columns, data_source
 from aetool.data.tables import ARRAY_SUFFIXES, read_table
 from aetool.errors import DataError
@@ -96,16 +93,7 @@ def apply_denoiser(denoiser: Any, noisy: str | Path, out: str | Path, strict: bo
 def _write_image_folder(images: np.ndarray, names: list[str], out: Path) -> None:
     if out.exists() and any(out.iterdir()):
         raise DataError(f"{out}: output folder exists and is not empty; choose a new folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        write_images(images, names, tmp)
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    atomic_directory(out, lambda tmp: write_images(images, names, tmp))
 
 
 def quality(reference: np.ndarray, estimate: np.ndarray, images: bool) -> dict[str, float]:
