@@ -76,8 +76,9 @@ class AutoencoderEstimator(BaseEstimator):
                                                        **self._table_options())
         matrix, unseen = self.preprocessor_.transform(frame, source="data")
         if unseen:
-            warnings.warn(f"{unseen} value(s) of categorical columns were not seen in training; "
-                          "they are encoded as all-zero", UserWarning, stacklevel=3)
+            from aetool.data.preprocess import UnseenCategoryWarning, source_name
+
+            warnings.warn(UnseenCategoryWarning(source_name("data"), unseen), stacklevel=3)
         return matrix, self.preprocessor_
 
     def _table_options(self) -> dict[str, Any]:

@@ -96,7 +96,8 @@ def test_scoring_handles_unseen_category_and_extra_column(train_csv, tmp_path):
     result = run("score", str(bundle), str(new), "-o", str(tmp_path / "o.csv"))
     assert result.exit_code == 0
     assert "ignoring column(s) not seen in training: unused" in result.stderr
-    assert "1 value(s) of categorical columns were not seen" in result.stderr
+    assert ("new.csv: column 'colour' has 1 value(s) not seen in training ('green'); they are "
+            "encoded as all-zero") in result.stderr
 
 
 def test_repeated_header_name_is_warned_and_read_as_numbered_copies(tmp_path):

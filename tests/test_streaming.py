@@ -54,6 +54,29 @@ def test_bf16_keeps_the_ranking(fitted):
     assert spearmanr(low, in_memory).statistic > 0.99
 
 
+def test_streamed_warnings_are_said_once_with_totals(tmp_path):
+    """Unseen categories are summed over all chunks into one warning; the extra-column warning
+    that every chunk raises appears once."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=400), "kind": rng.choice(["x", "y"], 400)})
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    result = CliRunner().invoke(cli, ["fit", str(tmp_path / "train.csv"), "-o",
+                                      str(tmp_path / "model"), "--set", "epochs=2", "-q"])
+    assert result.exit_code == 0, result.output
+    frame.loc[::100, "kind"] = "z"  # one unseen value in each of the four chunks
+    frame.loc[[5, 205], "kind"] = "w"
+    frame["note"] = 1
+    frame.to_csv(tmp_path / "new.csv", index=False)
+    result = CliRunner().invoke(cli, ["score", str(tmp_path / "model"), str(tmp_path / "new.csv"),
+                                      "-o", str(tmp_path / "o.csv"), "--chunk-rows", "100",
+                                      "--batch-size", "100", "-q"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("ignoring column(s) not seen in training: note") == 1
+    assert result.stderr.count("not seen in training (") == 1
+    assert ("new.csv: column 'kind' has 6 value(s) not seen in training ('z', 'w'); they are "
+            "encoded as all-zero") in result.stderr
+
+
 def test_interrupted_stream_leaves_no_output(fitted, monkeypatch):
     root = fitted[0]
     detector = AutoencoderDetector.load(root / "model")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from collections import Counter
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -29,6 +30,27 @@ LOG_VIEW_MIN_VALUES = 11  # fewer distinct values (flags, codes, 1-10 scales): n
 
 class DataWarning(UserWarning):
     """Something in the data was adjusted (columns dropped or ignored, unseen categories)."""
+
+
+class UnseenCategoryWarning(DataWarning):
+    """Categorical values that training never saw (encoded as all-zero); keeps the counts per
+    column so a streamed file can report one total instead of one warning per chunk."""
+
+    def __init__(self, source: str, unseen: dict[str, Counter[str]]) -> None:
+        self.source = source
+        self.unseen = unseen
+        super().__init__(describe_unseen(source, unseen))
+
+
+def describe_unseen(source: str, unseen: dict[str, Counter[str]], examples: int = 3) -> str:
+    """One line naming each column with unseen values, how many there were and the commonest."""
+    parts = []
+    for column, counts in unseen.items():
+        shown = ", ".join(f"'{value}'" for value, _ in counts.most_common(examples))
+        more = f" and {len(counts) - examples} more" if len(counts) > examples else ""
+        parts.append(f"column '{column}' has {sum(counts.values())} value(s) not seen in "
+                     f"training ({shown}{more})")
+    return f"{source}: {'; '.join(parts)}; they are encoded as all-zero"
 
 
 _SOURCE: ContextVar[str | None] = ContextVar("aetool_data_source", default=None)
@@ -219,13 +241,15 @@ class TablePreprocessor:
             groups.extend([column] * width)
         return groups + list(self.log_views)
 
-    def transform(self, frame: pd.DataFrame, source: str = "data") -> tuple[np.ndarray, int]:
-        """Encode ``frame`` to float32; returns (matrix, number of unseen category values)."""
+    def transform(self, frame: pd.DataFrame, source: str = "data"
+                  ) -> tuple[np.ndarray, dict[str, Counter[str]]]:
+        """Encode ``frame`` to float32; returns the matrix and, per categorical column, the
+        counts of values training never saw (they are encoded as all-zero)."""
         source = source_name(source)
         frame = frame.rename(columns=str)
         blocks: list[np.ndarray] = []
         filled: dict[str, np.ndarray] = {}
-        unseen = 0
+        unseen: dict[str, Counter[str]] = {}
         for column in self.order:
             series = frame[column]
             if column in self.numeric:
@@ -247,7 +271,8 @@ class TablePreprocessor:
                 onehot = np.zeros((len(text), len(categories)))
                 known = codes >= 0
                 onehot[np.flatnonzero(known), codes[known]] = 1.0
-                unseen += int((~known).sum())
+                if not known.all():
+                    unseen[column] = Counter(text[~known].tolist())
                 blocks.append(onehot)
         for column, view in self.log_views.items():
             stats = self.numeric[column]

@@ -8,6 +8,9 @@ in-memory ones exactly.
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from aetool.data.output import atomic_output
+from aetool.data.preprocess import UnseenCategoryWarning
 from aetool.data.tables import PARQUET_SUFFIXES, iter_table_chunks
 from aetool.tasks.detect import TableSpec, score_table, split_frame
 
@@ -32,6 +36,29 @@ def prefetched(iterator: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
                 return
             pending = pool.submit(next, iterator, None)
             yield item
+
+
+@contextlib.contextmanager
+def chunk_warnings_merged() -> Iterator[None]:
+    """Warnings of a chunked run said once: unseen categories summed over all chunks into one
+    warning at the end, any other warning repeated by several chunks shown only the first time."""
+    unseen: dict[str, Counter[str]] = {}
+    source = ""
+    others: dict[str, warnings.WarningMessage] = {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for record in caught:
+        if isinstance(record.message, UnseenCategoryWarning):
+            source = record.message.source
+            for column, counts in record.message.unseen.items():
+                unseen.setdefault(column, Counter()).update(counts)
+        else:
+            others.setdefault(str(record.message), record)
+    for record in others.values():
+        warnings.warn_explicit(record.message, record.category, record.filename, record.lineno)
+    if unseen:
+        warnings.warn(UnseenCategoryWarning(source, unseen), stacklevel=3)
 
 
 class _ParquetSink:
@@ -68,7 +95,7 @@ def stream_score(detector: Any, data: str | Path, out: str | Path, spec: TableSp
     parquet = out.suffix.lower() in PARQUET_SUFFIXES
     rows = 0
     bar = tqdm(desc="scoring", unit="rows", unit_scale=True, disable=not progress)
-    with atomic_output(out, "wb" if parquet else "w") as handle:
+    with chunk_warnings_merged(), atomic_output(out, "wb" if parquet else "w") as handle:
         sink = _ParquetSink(handle) if parquet else None
         try:
             for chunk in prefetched(iter_table_chunks(data, chunk_rows)):
