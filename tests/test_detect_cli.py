@@ -169,6 +169,11 @@ def bad_inputs(tmp_path, train_csv):
     inf = good.copy()
     inf.loc[5, "f1"] = np.inf
     cases["inf values"] = (write("inf.csv", frame=inf), "column 'f1' has infinite values")
+    dates = good.copy()
+    dates["seen"] = pd.date_range("2024-01-01", periods=len(dates), freq="h")
+    dates.to_parquet(tmp_path / "dates.parquet")
+    cases["date column"] = (tmp_path / "dates.parquet",
+                            "column 'seen' holds dates or times")
     cases["non-UTF-8"] = (write("latin.csv", data="a,b\ncafé,2\n".encode("latin-1") * 3),
                           "not UTF-8")
     return cases
@@ -176,12 +181,12 @@ def bad_inputs(tmp_path, train_csv):
 
 @pytest.mark.parametrize("case", ["missing file", "empty file", "header only", "single row",
                                   "free text", "stray text", "all-NaN column", "inf values",
-                                  "non-UTF-8"])
+                                  "date column", "non-UTF-8"])
 def test_bad_training_input_gives_one_line_error(case, tmp_path, train_csv):
     path, message = bad_inputs(tmp_path, train_csv)[case]
     out = tmp_path / "out.csv"
     result = run("detect", str(path), "-o", str(out), "--exclude", "row_id", *FAST) \
-        if case in ("free text", "stray text", "all-NaN column", "inf values") else \
+        if case in ("free text", "stray text", "all-NaN column", "inf values", "date column") else \
         run("detect", str(path), "-o", str(out), *FAST)
     assert result.exit_code == 2, result.output
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]

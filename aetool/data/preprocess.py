@@ -106,6 +106,17 @@ def _as_numeric(series: pd.Series, source: str) -> pd.Series | None:
     return pd.to_numeric(series).astype("float64")
 
 
+def _refuse_dates(series: pd.Series, column: str, source: str) -> None:
+    """A date or time column (Parquet, DataFrame) would otherwise enter as nanoseconds: every row
+    from a later period would then look anomalous, so it is refused with what to do instead."""
+    if pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_timedelta64_dtype(series):
+        raise DataError(
+            f"{source}: column '{column}' holds dates or times ({series.dtype}); leave it out "
+            f"with --exclude '{column}', pass it as --id-column, or add numeric features derived "
+            f"from it (hour, weekday) yourself"
+        )
+
+
 def _refuse_stray_text(series: pd.Series, column: str, source: str) -> None:
     """A column of numbers with a few text values ('?', a typo) is not free text: name the first
     stray value and its row, so the user can fix it rather than drop the column."""
@@ -179,6 +190,7 @@ class TablePreprocessor:
                     f"{source}: column '{name}' is empty (all values missing); "
                     f"leave it out with --exclude '{name}'"
                 )
+            _refuse_dates(series, name, source)
             numeric = _as_numeric(series, source)
             if numeric is not None:
                 _check_finite(numeric, name, source)
