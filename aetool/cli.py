@@ -429,7 +429,8 @@ def score(bundle: str, data: str, output: str, top_features: int, maps: str | No
 
         done = score_with_dask(bundle, data, output, scheduler, inference, top_features,
                                workers)
-        click.echo(f"scored {sum(r for _, r in done)} rows in {len(done)} parts; wrote {output}")
+        click.echo(f"scored {sum(r for _, r, _ in done)} rows in {len(done)} parts, "
+                   f"{sum(f for _, _, f in done)} flagged as anomalies; wrote {output}")
         return
     detector, spec = load_detector(bundle)
     detector.set_inference(**inference)
@@ -443,11 +444,9 @@ def score(bundle: str, data: str, output: str, top_features: int, maps: str | No
             raise AetoolError(f"{data}: --maps needs images (a folder or an image array)")
         from aetool.tasks.stream import stream_score
 
-        rows = stream_score(detector, data, output, spec, top_features, chunk_rows,
-                            progress=not quiet)
-        flagged = None
-    click.echo(f"scored {rows} rows" + (f", {flagged} flagged" if flagged is not None else "")
-               + f"; wrote {output}")
+        rows, flagged = stream_score(detector, data, output, spec, top_features, chunk_rows,
+                                     progress=not quiet)
+    click.echo(f"scored {rows} rows, {flagged} flagged as anomalies; wrote {output}")
 
 
 @cli.command()
@@ -467,7 +466,7 @@ def evaluate(bundle: str, data: str, label_column: str | None, normal_class: str
     if not spec.label_column and not spec.normal_class:
         raise AetoolError("evaluate needs --label-column (a 0/1 column) or, for images, "
                           "--normal-class")
-    table = load_table(data, spec, need_labels=True)
+    table = load_table(data, spec, need_labels=True, for_scoring=True)
     _print_metrics(evaluate_table(detector, table, plots))
     if plots:
         click.echo(f"figures in {plots}")

@@ -100,6 +100,32 @@ def test_scoring_handles_unseen_category_and_extra_column(train_csv, tmp_path):
             "encoded as all-zero") in result.stderr
 
 
+def test_scoring_needs_only_the_columns_the_model_uses(train_csv, tmp_path):
+    """At scoring, the fit-time id column, excluded columns and constant (dropped) columns may be
+    absent: the id column is then left out of the output with a warning."""
+    frame = pd.read_csv(train_csv)
+    frame["site"] = "A"  # constant: dropped at fit time
+    frame["note"] = "free text"  # excluded at fit time
+    with_extras = tmp_path / "with_extras.csv"
+    frame.to_csv(with_extras, index=False)
+    bundle = tmp_path / "m"
+    result = run("fit", str(with_extras), "-o", str(bundle), "--id-column", "row_id",
+                 "--label-column", "label", "--exclude", "note", "--contamination", "0.05", *FAST)
+    assert result.exit_code == 0, result.output
+    bare = tmp_path / "bare.csv"
+    frame.drop(columns=["row_id", "site", "note", "label"]).to_csv(bare, index=False)
+    out = tmp_path / "o.csv"
+    result = run("score", str(bundle), str(bare), "-o", str(out), "-q")
+    assert result.exit_code == 0, result.output
+    assert "bare.csv: no column 'row_id' (the id column at fit time)" in result.stderr
+    scores = pd.read_csv(out)
+    assert list(scores.columns) == ["anomaly_score", "anomaly_probability", "is_anomaly",
+                                    "top_features"]
+    flagged = int(scores["is_anomaly"].sum())
+    assert f"scored 200 rows, {flagged} flagged as anomalies" in result.stdout
+    assert roc_auc_score(frame["label"], scores["anomaly_score"]) > 0.95  # broken rows on top
+
+
 def test_repeated_header_name_is_warned_and_read_as_numbered_copies(tmp_path):
     x = low_rank_table(60, d=3)
     path = tmp_path / "dup.csv"

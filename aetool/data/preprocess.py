@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,10 +71,15 @@ def source_name(default: str) -> str:
 
 
 def align_columns(frame: pd.DataFrame, expected: list[str], source: str,
-                  warn_extra: bool = True) -> pd.DataFrame:
+                  warn_extra: bool = True, unused: Collection[str] = ()) -> pd.DataFrame:
     """The training columns of ``frame`` in training order: a clear error for a missing one, a
-    warning for extra ones (ignored) unless ``warn_extra`` is off (they are passed through)."""
+    warning for extra ones (ignored) unless ``warn_extra`` is off (they are passed through).
+    Missing ``unused`` columns (dropped at fit time as constant) are filled with blanks."""
     present = [str(c) for c in frame.columns]
+    absent_unused = [c for c in expected if c not in present and c in unused]
+    if absent_unused:
+        frame = frame.assign(**dict.fromkeys(absent_unused, np.nan))
+        present += absent_unused
     missing = [c for c in expected if c not in present]
     if missing:
         raise DataError(
@@ -86,6 +91,14 @@ def align_columns(frame: pd.DataFrame, expected: list[str], source: str,
         warnings.warn(f"{source}: ignoring column(s) not seen in training: {', '.join(extra)}",
                       DataWarning, stacklevel=2)
     return frame[expected]
+
+
+def align_to_model(frame: pd.DataFrame, model: Any, source: str) -> pd.DataFrame:
+    """``frame``'s columns matched to the ones ``model`` was fitted on (see align_columns); the
+    columns its preprocessing dropped as constant may be absent."""
+    dropped = getattr(getattr(model, "preprocessor_", None), "dropped", ())
+    return align_columns(frame, [str(c) for c in model.feature_names_in_], source,
+                         unused=dropped)
 
 
 def _is_numeric(series: pd.Series) -> bool:

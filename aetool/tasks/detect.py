@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pandas as pd
 from aetool.data.arrays import read_array_file
 from aetool.data.images import is_image_source, read_image_folder
 from aetool.data.output import write_table
-from aetool.data.preprocess import align_columns, data_source
+from aetool.data.preprocess import DataWarning, align_to_model, data_source
 from aetool.data.tables import ARRAY_SUFFIXES, read_table
 from aetool.errors import DataError
 from aetool.thresholds import best_f1_threshold, binary_labels
@@ -92,7 +93,8 @@ def load_images(path: str | Path, spec: TableSpec, need_labels: bool = False) ->
     return LoadedTable(x, pd.Series(np.arange(len(x)), name="index"), labels, str(path))
 
 
-def load_table(path: str | Path, spec: TableSpec, need_labels: bool = False) -> LoadedTable:
+def load_table(path: str | Path, spec: TableSpec, need_labels: bool = False,
+               for_scoring: bool = False) -> LoadedTable:
     """Read ``path`` and split it into features, ids and labels as ``spec`` says."""
     source = str(path)
     if is_image_input(path):
@@ -100,22 +102,32 @@ def load_table(path: str | Path, spec: TableSpec, need_labels: bool = False) -> 
     if Path(path).suffix.lower() in ARRAY_SUFFIXES:
         x, _ = read_array_file(path)
         return LoadedTable(pd.DataFrame(x).rename(columns=lambda c: f"x{c}"), None, None, source)
-    return split_frame(read_table(path), spec, source, need_labels)
+    return split_frame(read_table(path), spec, source, need_labels, for_scoring)
 
 
 def split_frame(frame: pd.DataFrame, spec: TableSpec, source: str,
-                need_labels: bool = False) -> LoadedTable:
-    """Split a table (or one chunk of it) into features, ids and labels as ``spec`` says."""
+                need_labels: bool = False, for_scoring: bool = False) -> LoadedTable:
+    """Split a table (or one chunk of it) into features, ids and labels as ``spec`` says.
+
+    ``for_scoring``: the data goes to an already fitted model, so it may lack the columns the
+    spec names that are not features: no id column gives a warning and output without ids, and
+    an excluded column needs no excluding (a missing feature column is still an error, later)."""
     frame.columns = [str(c) for c in frame.columns]
     present = set(frame.columns)
-    for role, column in (("--id-column", spec.id_column), ("--label-column", spec.label_column)):
+    id_column = spec.id_column
+    if for_scoring and id_column is not None and id_column not in present:
+        warnings.warn(f"{source}: no column '{id_column}' (the id column at fit time); the "
+                      f"output has no id column, its rows are in input order", DataWarning,
+                      stacklevel=2)
+        id_column = None
+    for role, column in (("--id-column", id_column), ("--label-column", spec.label_column)):
         if column is not None and column not in present and (role == "--id-column" or need_labels):
             raise DataError(f"{source}: no column '{column}' (given as {role}); "
                             f"columns are: {', '.join(list(frame.columns)[:10])}")
-    for column in [*(spec.columns or []), *spec.exclude]:
+    for column in [*(spec.columns or []), *([] if for_scoring else spec.exclude)]:
         if column not in present:
             raise DataError(f"{source}: no column '{column}' (given in --columns/--exclude)")
-    ids = frame[spec.id_column] if spec.id_column else None
+    ids = frame[id_column] if id_column else None
     labels = None
     if spec.label_column and spec.label_column in present:
         labels = binary_labels(frame[spec.label_column], spec.label_column, source)
@@ -126,7 +138,7 @@ def split_frame(frame: pd.DataFrame, spec: TableSpec, source: str,
 
 
 def _labelled_threshold(detector: Any, path: str, spec: TableSpec) -> float:
-    table = load_table(path, spec, need_labels=True)
+    table = load_table(path, spec, need_labels=True, for_scoring=True)
     if table.labels is None:
         raise DataError(f"{path}: --threshold-from needs --label-column (or --normal-class)")
     scores = details_for(detector, table, explain=False)["anomaly_score"]
@@ -165,8 +177,7 @@ def details_for(detector: Any, table: LoadedTable, explain: bool = True
     (``explain``: also per-element errors and per-feature shares)."""
     features = table.features
     if not table.is_images:
-        features = align_columns(features, [str(c) for c in detector.feature_names_in_],
-                                 table.source)
+        features = align_to_model(features, detector, table.source)
     with data_source(table.source):
         return detector.anomaly_details(features, explain=explain)
 

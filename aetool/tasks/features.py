@@ -12,7 +12,7 @@ import pandas as pd
 
 from aetool.data.arrays import read_array_file
 from aetool.data.output import atomic_output, write_table
-from aetool.data.preprocess import align_columns, data_source
+from aetool.data.preprocess import align_to_model, data_source
 from aetool.data.tables import ARRAY_SUFFIXES, read_table
 from aetool.errors import AetoolError, DataError
 
@@ -56,8 +56,7 @@ def export_features(bundle: str | Path, data: str | Path, out: str | Path,
     loaded = load_labelled(data, label_column, id_column)
     features = loaded.features
     if isinstance(features, pd.DataFrame):
-        features = align_columns(features, [str(c) for c in model.feature_names_in_],
-                                 loaded.source)
+        features = align_to_model(features, model, loaded.source)
     with data_source(loaded.source):
         codes = model.transform(features)
         if include_logvar:

@@ -83,8 +83,10 @@ class _ParquetSink:
 
 
 def stream_score(detector: Any, data: str | Path, out: str | Path, spec: TableSpec | None = None,
-                 top_k: int = 3, chunk_rows: int | None = None, progress: bool = True) -> int:
-    """Score the table ``data`` into ``out`` (CSV, or Parquet by suffix); returns rows scored."""
+                 top_k: int = 3, chunk_rows: int | None = None,
+                 progress: bool = True) -> tuple[int, int]:
+    """Score the table ``data`` into ``out`` (CSV, or Parquet by suffix); returns the number of
+    rows scored and of rows flagged as anomalies."""
     from tqdm.auto import tqdm
 
     spec = spec or getattr(detector, "table_spec_", TableSpec())
@@ -93,22 +95,23 @@ def stream_score(detector: Any, data: str | Path, out: str | Path, spec: TableSp
     chunk_rows = max(batch, (chunk_rows // batch) * batch)  # whole batches: exact fp32 scores
     out = Path(out)
     parquet = out.suffix.lower() in PARQUET_SUFFIXES
-    rows = 0
+    rows = flagged = 0
     bar = tqdm(desc="scoring", unit="rows", unit_scale=True, disable=not progress)
     with chunk_warnings_merged(), atomic_output(out, "wb" if parquet else "w") as handle:
         sink = _ParquetSink(handle) if parquet else None
         try:
             for chunk in prefetched(iter_table_chunks(data, chunk_rows)):
-                table = split_frame(chunk, spec, str(data))
+                table = split_frame(chunk, spec, str(data), for_scoring=True)
                 frame = score_table(detector, table, top_k)
                 if sink is not None:
                     sink.write(frame)
                 else:
                     frame.to_csv(handle, index=False, header=rows == 0)
                 rows += len(frame)
+                flagged += int(frame["is_anomaly"].sum())
                 bar.update(len(frame))
         finally:
             if sink is not None:
                 sink.close()
             bar.close()
-    return rows
+    return rows, flagged
