@@ -20,6 +20,7 @@ ESTIMATOR_SETTINGS: dict[str, type] = {"epochs": int, "batch_size": int, "learni
                                         "max_steps": int, "patience": int, "random_state": int,
                                         "device": str}
 DETECTOR_SETTINGS: dict[str, type] = {"score_method": str, "trim": float, "log_views": bool}
+DENOISER_SETTINGS: dict[str, type] = {"min_steps": int}
 
 
 def _show_warning(message: Any, category: type, filename: str, lineno: int,
@@ -62,13 +63,13 @@ class AetoolGroup(click.Group):
 
 
 def parse_settings(values: tuple[str, ...], variant: str,
-                   detector: bool = False) -> dict[str, Any]:
+                   extra: dict[str, type] | None = None) -> dict[str, Any]:
     """``--set key=value`` pairs -> estimator parameters (with ``variant_params`` inside);
-    ``detector`` also accepts the detector's own settings (score_method, trim, log_views)."""
+    ``extra``: the estimator's own settings besides the shared ones (e.g. DETECTOR_SETTINGS)."""
     from aetool.plugins import get_variant
     from aetool.variants.base import coerce_value, config_from_dict
 
-    own = {**ESTIMATOR_SETTINGS, **(DETECTOR_SETTINGS if detector else {})}
+    own = {**ESTIMATOR_SETTINGS, **(extra or {})}
     params: dict[str, Any] = {}
     variant_values: dict[str, str] = {}
     for item in values:
@@ -331,7 +332,7 @@ def _fit_loaded(table: Any, spec: Any, variant: str | None, contamination: float
     from aetool.tasks.detect import fit_detector
 
     variant = variant or ("conv" if table.is_images else "ae")
-    params = parse_settings(settings, variant, detector=True)
+    params = parse_settings(settings, variant, DETECTOR_SETTINGS)
     params.update(variant=variant, contamination=contamination, threshold=threshold,
                   verbose=not quiet)
     params.setdefault("device", device)
@@ -495,14 +496,18 @@ def denoise() -> None:
 @click.option("--variant", "-v", default="dae", show_default=True)
 @click.option("--noise", default="gaussian:0.3", show_default=True,
               help="Training corruption NAME:LEVEL (gaussian, masking, salt_pepper).")
+@click.option("--noise-units", type=click.Choice(["std", "data"]), default="std",
+              show_default=True,
+              help="Tables: noise levels in standard deviations of each column, or in each "
+                   "column's own unit.")
 @click.option("--columns", help="Comma-separated columns to clean (default: numeric ones).")
 @click.option("--exclude", help="Comma-separated columns to leave untouched.")
 @click.option("--image-size", help="Resize images to H,W.")
 @click.option("--strict", is_flag=True, help="Unreadable images are an error.")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE")
 @click.option("--quiet", "-q", is_flag=True)
-def denoise_fit(clean: str, output: str, variant: str, noise: str, columns: str | None,
-                exclude: str | None, image_size: str | None, strict: bool,
+def denoise_fit(clean: str, output: str, variant: str, noise: str, noise_units: str,
+                columns: str | None, exclude: str | None, image_size: str | None, strict: bool,
                 settings: tuple[str, ...], quiet: bool) -> None:
     """Train a denoiser on CLEAN data (or on noisy data when no clean data exists)."""
     from aetool.noise import parse_noise
@@ -512,12 +517,13 @@ def denoise_fit(clean: str, output: str, variant: str, noise: str, columns: str 
         parse_noise(noise)
     except ValueError as exc:
         raise AetoolError(str(exc)) from None
-    params = parse_settings(settings, variant)
-    params.update(variant=variant, noise=noise, verbose=not quiet)
+    params = parse_settings(settings, variant, DENOISER_SETTINGS)
+    params.update(variant=variant, noise=noise, noise_units=noise_units, verbose=not quiet)
     denoiser = fit_denoiser(clean, params, _split(columns) if columns else None,
                             _split(exclude) if exclude else [], _image_size(image_size), strict)
     denoiser.save(output)
-    click.echo(f"saved denoiser ({denoiser.variant_name_}, noise {noise}) to {output}")
+    units = " in data units" if noise_units == "data" else ""
+    click.echo(f"saved denoiser ({denoiser.variant_name_}, noise {noise}{units}) to {output}")
 
 
 @denoise.command("apply")

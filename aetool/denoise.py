@@ -23,7 +23,10 @@ from aetool.estimators import AutoencoderEstimator
 class Denoiser(TransformerMixin, AutoencoderEstimator):
     """``variant``: 'dae', 'contractive' or any plugin with the 'denoising' capability.
     ``noise``: the training corruption NAME:LEVEL for variants that corrupt (gaussian:σ,
-    masking:p, salt_pepper:p), in model units: [0, 1] for images, standard deviations for tables.
+    masking:p, salt_pepper:p), in model units: [0, 1] for images, standard deviations for tables
+    (``noise_units="std"``) or, with ``noise_units="data"``, each column's own unit (σ = 0.3
+    volts on every column, when that is what the sensor adds). ``min_steps``: small tables get
+    more epochs, so that training makes at least this many optimiser steps.
     """
 
     def __init__(
@@ -39,10 +42,42 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
         random_state: int | None = 0,
         device: str = "auto",
         verbose: bool = False,
+        noise_units: str = "std",
+        min_steps: int = 500,
     ) -> None:
         super().__init__(variant, variant_params, epochs, batch_size, learning_rate, max_steps,
                          patience, random_state, device, verbose)
         self.noise = noise
+        self.noise_units = noise_units
+        self.min_steps = min_steps
+
+    def _train_config(self) -> Any:
+        config = super()._train_config()
+        config.min_steps = int(self.min_steps)
+        return config
+
+    def _adapt_model(self, model: Any) -> None:
+        """With ``noise_units="data"``, the corruption is applied in each column's own unit."""
+        if self.noise_units == "std":
+            return
+        import torch
+
+        from aetool.noise import InDataUnits
+
+        spread = [self.preprocessor_.numeric[c]["scale"] if c in self.preprocessor_.numeric
+                  else 1.0 for c in self.preprocessor_.feature_groups]
+        model.noise = InDataUnits(model.noise, torch.tensor(spread))
+
+    def _check_noise_units(self, variant: type) -> None:
+        if self.noise_units not in ("std", "data"):
+            raise AetoolError(f"noise_units must be 'std' or 'data', not '{self.noise_units}'")
+        if self.noise_units == "data":
+            if hasattr(self.preprocessor_, "shape"):
+                raise AetoolError("noise_units='data' is for tables; image noise levels are "
+                                  "already in pixel units ([0, 1])")
+            if "noise" not in variant.Config.__dataclass_fields__:
+                raise AetoolError(f"noise_units='data' needs a variant trained with a noise "
+                                  f"model; '{variant.name}' has none")
 
     def _config_values(self, input_shape: tuple[int, ...]) -> dict[str, Any]:
         fields = self._variant_class().Config.__dataclass_fields__
@@ -65,6 +100,7 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
             raise AetoolError(f"variant '{variant.name}' cannot denoise (no 'denoising' "
                               "capability); use dae, contractive or a denoising plugin")
         matrix, _ = self._prepare(X, reset=True)
+        self._check_noise_units(variant)
         self._fit_model(matrix)
         return self
 
@@ -103,7 +139,7 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
 
         check_is_fitted(self)
         manifest = self._manifest("denoise")
-        manifest["denoise"] = {"noise": self.noise,
+        manifest["denoise"] = {"noise": self.noise, "noise_units": self.noise_units,
                                "columns": getattr(self, "columns_", None)}
         return save_bundle(path, self.model_, manifest)
 

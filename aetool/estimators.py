@@ -114,6 +114,9 @@ class AutoencoderEstimator(BaseEstimator):
         """The variant settings this estimator trains with."""
         return dict(self.variant_params or {})
 
+    def _adapt_model(self, model: Any) -> None:
+        """Adjust the built model before it trains (nothing by default)."""
+
     def _fit_model(self, matrix: np.ndarray, labels: np.ndarray | None = None,
                    n_classes: int | None = None) -> Any:
         import torch
@@ -127,7 +130,8 @@ class AutoencoderEstimator(BaseEstimator):
             raise AetoolError(str(exc)) from None
         y = torch.from_numpy(labels) if labels is not None else None
         model, result = fit_variant(variant, config, torch.from_numpy(matrix), y, n_classes,
-                                    self._train_config(), quiet=not self.verbose)
+                                    self._train_config(), quiet=not self.verbose,
+                                    adapt=self._adapt_model)
         self.variant_name_ = variant.name
         self.config_ = config
         self.history_ = result.history

@@ -92,3 +92,20 @@ def parse_noise(spec: str) -> NoiseModel:
 def register_noise_models(register: Any) -> None:
     for cls in (GaussianNoise, MaskingNoise, SaltPepperNoise):
         register(cls)
+
+
+class InDataUnits:
+    """A noise model applied in the data's own units to standardised columns: each feature is
+    scaled back by its training spread, corrupted, and standardised again (so gaussian:σ adds
+    σ in the column's unit to every column, not σ standard deviations)."""
+
+    def __init__(self, inner: NoiseModel, spread: Any) -> None:
+        self.inner = inner
+        self.spread = spread
+
+    def apply(self, x: Any, generator: Any = None) -> Any:
+        spread = self.spread.to(device=x.device, dtype=x.dtype)
+        return self.inner.apply(x * spread, generator) / spread
+
+    def spec(self) -> str:
+        return self.inner.spec()

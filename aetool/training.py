@@ -7,6 +7,7 @@ import copy
 import dataclasses
 import math
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -20,7 +21,8 @@ class TrainConfig:
     """Training settings shared by all variants (set with ``--set key=value`` like variant ones).
 
     ``max_steps`` caps the number of optimiser steps (0: no cap), so large tables do not cost
-    more than they teach. ``val_fraction`` of the rows (at least 8 of them, else none) is held
+    more than they teach. ``min_steps`` does the opposite for small ones: epochs and patience
+    are stretched by the same factor until an epoch budget makes at least that many steps. ``val_fraction`` of the rows (at least 8 of them, else none) is held
     out for early stopping with ``patience`` epochs; the best weights are restored.
     """
 
@@ -32,6 +34,7 @@ class TrainConfig:
     patience: int = 8
     clip_grad: float = 5.0
     max_steps: int = 0
+    min_steps: int = 0
     seed: int = 0
     device: str = "auto"
 
@@ -114,8 +117,9 @@ def train_model(
     bad_epochs, steps, stopped = 0, 0, False
     noise_gen = torch.Generator(device=device)
     noise_gen.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
-    bar = _progress(cfg.epochs, quiet)
-    for epoch in range(1, cfg.epochs + 1):
+    epochs, patience = stretched_epochs(cfg, math.ceil(len(train_idx) / batch_size))
+    bar = _progress(epochs, quiet)
+    for epoch in range(1, epochs + 1):
         model.train()
         perm = train_idx[torch.randperm(len(train_idx), generator=gen)]
         sums: dict[str, float] = {}
@@ -159,7 +163,7 @@ def train_model(
             best_state = copy.deepcopy(model.state_dict())
         else:
             bad_epochs += 1
-            if cfg.patience and bad_epochs >= cfg.patience:
+            if patience and bad_epochs >= patience:
                 stopped = True
                 break
         if cfg.max_steps and steps >= cfg.max_steps:
@@ -186,6 +190,15 @@ def evaluate_loss(model: Any, x: torch.Tensor, y: torch.Tensor | None, batch_siz
     return total / max(count, 1)
 
 
+def stretched_epochs(cfg: TrainConfig, steps_per_epoch: int) -> tuple[int, int]:
+    """(epochs, patience) after ``min_steps``: both scaled up together when the epochs would
+    make fewer optimiser steps than that, so early stopping waits as long in steps."""
+    if not cfg.min_steps or cfg.epochs * steps_per_epoch >= cfg.min_steps:
+        return cfg.epochs, cfg.patience
+    epochs = math.ceil(cfg.min_steps / max(1, steps_per_epoch))
+    return epochs, math.ceil(cfg.patience * epochs / cfg.epochs)
+
+
 def fit_variant(
     variant: type,
     config: Any,
@@ -194,10 +207,14 @@ def fit_variant(
     n_classes: int | None = None,
     train_config: TrainConfig | None = None,
     quiet: bool = False,
+    adapt: Callable[[Any], None] | None = None,
 ) -> tuple[Any, TrainResult]:
-    """Seed, build ``variant`` for ``x``'s shape and train it: the one entry point every task uses."""
+    """Seed, build ``variant`` for ``x``'s shape and train it: the one entry point every task uses.
+    ``adapt`` sees the built model before training (e.g. to set the noise in the data's units)."""
     cfg = train_config or TrainConfig()
     generator = seed_everything(cfg.seed)
     model = variant.build(tuple(x.shape[1:]), config, n_classes)
+    if adapt is not None:
+        adapt(model)
     result = train_model(model, x, y, cfg, generator, quiet=quiet)
     return model, result

@@ -14,6 +14,7 @@ from sklearn.pipeline import make_pipeline
 
 from aetool.cli import cli
 from aetool.denoise import Denoiser
+from aetool.errors import AetoolError
 from aetool.estimators import AutoencoderDetector
 from aetool.noise import parse_noise
 from tests.conftest import blob_images, low_rank_table
@@ -54,6 +55,39 @@ def test_denoiser_reduces_error_in_original_units(variant):
     before = np.mean((numeric.to_numpy() - (clean * 10 + 100)) ** 2)
     after = np.mean((out.to_numpy() - (clean * 10 + 100)) ** 2)
     assert after < 0.6 * before
+
+
+def test_noise_in_data_units_matches_noise_of_one_size_on_every_column(tmp_path):
+    """Columns of very different spread with the same sensor noise on each (0.3 in their own
+    unit): trained with noise_units='data', the DAE removes most of it; the same level in
+    standard deviations mismatches the noise on every column and does far worse."""
+    rng = np.random.default_rng(0)
+    clean = rng.normal(size=(500, 2)) @ rng.normal(size=(2, 6))  # spreads 0.26 to 1.48
+    noisy = clean + rng.normal(scale=0.3, size=clean.shape)
+    errors = {}
+    for units in ("std", "data"):
+        denoiser = Denoiser(noise="gaussian:0.3", noise_units=units, device="cpu").fit(clean)
+        errors[units] = np.mean((denoiser.transform(noisy) - clean) ** 2)
+    before = np.mean((noisy - clean) ** 2)
+    assert errors["data"] < 0.5 * before
+    assert errors["data"] < 0.5 * errors["std"]
+    denoiser.save(tmp_path / "d")
+    assert Denoiser.load(tmp_path / "d").noise_units == "data"
+    with pytest.raises(AetoolError, match="noise_units='data' is for tables"):
+        Denoiser(noise_units="data", **FAST).fit(blob_images(20, size=8))
+
+
+def test_min_steps_stretches_epochs_and_patience_on_small_tables():
+    from aetool.training import TrainConfig, stretched_epochs
+
+    assert stretched_epochs(TrainConfig(epochs=30, patience=5, min_steps=500), 4) == (125, 21)
+    assert stretched_epochs(TrainConfig(epochs=30, patience=5, min_steps=500), 20) == (30, 5)
+    assert stretched_epochs(TrainConfig(epochs=30, patience=5), 1) == (30, 5)
+    clean, _ = noisy_table(n=200)
+    short = Denoiser(epochs=2, batch_size=32, min_steps=0, device="cpu").fit(clean)
+    long = Denoiser(epochs=2, batch_size=32, min_steps=100, device="cpu").fit(clean)
+    assert len(short.history_) == 2
+    assert len(long.history_) == 17  # 6 steps an epoch: 2 epochs stretched by 100 / 12
 
 
 def test_denoiser_on_images_keeps_shape_and_dtype():
