@@ -189,15 +189,20 @@ def plugins_new(name: str, directory: str) -> None:
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Variant or training setting (repeatable), e.g. --set epochs=30.")
 @click.option("--label-column", help="CSV column with class labels (conditional variants).")
+@click.option("--columns", help="Comma-separated feature columns (default: all others).")
+@click.option("--exclude", help="Comma-separated columns to leave out.")
+@click.option("--id-column", help="Column that names rows; left out of training.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def train(data: str, variant: str, output: str, settings: tuple[str, ...],
-          label_column: str | None, quiet: bool) -> None:
+          label_column: str | None, columns: str | None, exclude: str | None,
+          id_column: str | None, quiet: bool) -> None:
     """Train a variant on a numeric CSV/Parquet table or a .npy/.npz array and save a bundle."""
     from aetool.estimators import Autoencoder
     from aetool.tasks.train import load_training_data
 
     params = parse_settings(settings, variant)
-    x, y = load_training_data(data, label_column)
+    left_out = [*(_split(exclude) if exclude else []), *([id_column] if id_column else [])]
+    x, y = load_training_data(data, label_column, _split(columns) if columns else None, left_out)
     model = Autoencoder(variant=variant, verbose=not quiet, **params).fit(x, y)
     model.save(output)
     last = model.history_[-1]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -59,11 +61,15 @@ def test_features_command_carries_ids_and_labels(tmp_path):
     data = tmp_path / "t.csv"
     frame.to_csv(data, index=False)
     bundle = tmp_path / "vae"
-    frame.drop(columns=["key", "cls"]).to_csv(tmp_path / "x.csv", index=False)
-    train = CliRunner().invoke(cli, ["train", str(tmp_path / "x.csv"), "--variant", "vae", "-o",
+    train = CliRunner().invoke(cli, ["train", str(data), "--variant", "vae", "-o",
                                      str(bundle), "--set", "epochs=3", "--set", "code_size=4",
-                                     "-q"])
+                                     "--id-column", "key", "--exclude", "cls", "-q"])
     assert train.exit_code == 0, train.output
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["feature_names_in"] == [f"f{i}" for i in range(8)]
+    bad = CliRunner().invoke(cli, ["train", str(data), "-o", str(tmp_path / "b"), "--exclude",
+                                   "clss", "-q"])
+    assert bad.exit_code == 2 and "no column 'clss' (given in --columns/--exclude)" in bad.stderr
     for suffix in (".csv", ".parquet"):
         out = tmp_path / f"codes{suffix}"
         result = CliRunner().invoke(cli, ["features", str(bundle), str(data), "-o", str(out),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,11 @@ from aetool.data.tables import ARRAY_SUFFIXES, read_table
 from aetool.errors import AetoolError, DataError
 
 
-def load_training_data(path: str | Path, label_column: str | None = None
+def load_training_data(path: str | Path, label_column: str | None = None,
+                       columns: list[str] | None = None, exclude: Sequence[str] = ()
                        ) -> tuple[Any, np.ndarray | None]:
-    """(X, y) from CSV/Parquet (features = all columns but the label) or .npy/.npz (X, y)."""
+    """(X, y) from CSV/Parquet (features: ``columns``, or all but the label and ``exclude``) or
+    .npy/.npz (X, y)."""
     path = Path(path)
     if path.suffix.lower() in ARRAY_SUFFIXES:
         x, y = read_array_file(path)
@@ -24,11 +27,14 @@ def load_training_data(path: str | Path, label_column: str | None = None
         return x, y
     frame = read_table(path)
     frame.columns = [str(c) for c in frame.columns]
-    if label_column is None:
-        return frame, None
-    if label_column not in frame.columns:
+    for column in [*(columns or []), *exclude]:
+        if column not in frame.columns:
+            raise DataError(f"{path}: no column '{column}' (given in --columns/--exclude)")
+    if label_column is not None and label_column not in frame.columns:
         raise DataError(f"{path}: no column '{label_column}' (given as --label-column)")
-    return frame.drop(columns=[label_column]), frame[label_column].to_numpy()
+    left_out = {label_column, *exclude}
+    features = frame[[c for c in (columns or frame.columns) if c not in left_out]]
+    return features, frame[label_column].to_numpy() if label_column else None
 
 
 def sample_grid(bundle: str | Path, n: int, out: str | Path, label: Any = None,
