@@ -221,6 +221,25 @@ def test_bad_training_input_gives_one_line_error(case, tmp_path, train_csv):
     assert not out.exists() and not list(tmp_path.glob(".out.csv*"))
 
 
+def test_partly_labelled_data_is_evaluated_on_its_labelled_rows(train_csv, tmp_path):
+    frame = pd.read_csv(train_csv)
+    frame["label"] = frame["label"].astype("Int64")
+    frame.loc[150:, "label"] = pd.NA  # the last 50 rows have no label
+    path = tmp_path / "partly.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "o.csv"
+    result = run("detect", str(path), "-o", str(out), "--label-column", "label", "--id-column",
+                 "row_id", "--threshold-from", str(path), *FAST)
+    assert result.exit_code == 0, result.output
+    assert "partly.csv: 50 of 200 rows have no label; they are scored but left out" in result.stderr
+    assert "rows=150  anomalies=10" in result.stdout
+    assert len(pd.read_csv(out)) == 200
+    frame["label"] = pd.NA
+    frame.to_csv(path, index=False)
+    result = run("detect", str(path), "-o", str(out), "--label-column", "label", *FAST)
+    assert result.exit_code == 2 and "label column 'label' is empty" in result.stderr
+
+
 def test_label_column_must_be_binary(train_csv, tmp_path):
     frame = pd.read_csv(train_csv)
     frame["label"] = np.arange(len(frame)) % 3

@@ -17,7 +17,7 @@ from aetool.data.output import write_table
 from aetool.data.preprocess import DataWarning, align_to_model, data_source
 from aetool.data.tables import ARRAY_SUFFIXES, read_table
 from aetool.errors import DataError
-from aetool.thresholds import best_f1_threshold, binary_labels
+from aetool.thresholds import best_f1_threshold, binary_labels, labelled_rows
 
 
 @dataclass
@@ -142,7 +142,8 @@ def _labelled_threshold(detector: Any, path: str, spec: TableSpec) -> float:
     if table.labels is None:
         raise DataError(f"{path}: --threshold-from needs --label-column (or --normal-class)")
     scores = details_for(detector, table, explain=False)["anomaly_score"]
-    return best_f1_threshold(scores, table.labels)
+    known = labelled_rows(table.labels, path)
+    return best_f1_threshold(scores[known], table.labels[known])
 
 
 def fit_detector(table: LoadedTable, spec: TableSpec, params: dict[str, Any],
@@ -246,13 +247,15 @@ def evaluate_table(detector: Any, table: LoadedTable, plots: str | Path | None =
         raise DataError(f"{table.source}: evaluation needs --label-column (tables) or "
                         "--normal-class (images)")
     details = details_for(detector, table, explain=bool(plots) and table.is_images)
-    scores = details["anomaly_score"]
-    result = metrics(table.labels, scores, details["is_anomaly"].astype(int))
+    known = labelled_rows(table.labels, table.source)
+    labels = table.labels[known].astype(int)
+    scores = details["anomaly_score"][known]
+    result = metrics(labels, scores, details["is_anomaly"][known].astype(int))
     if plots:
         plots = Path(plots)
-        figures.roc_figure(table.labels, scores, plots / "roc.png")
-        figures.pr_figure(table.labels, scores, plots / "pr.png")
-        figures.histogram_figure(scores, detector.threshold_, plots / "scores.png", table.labels)
+        figures.roc_figure(labels, scores, plots / "roc.png")
+        figures.pr_figure(labels, scores, plots / "pr.png")
+        figures.histogram_figure(scores, detector.threshold_, plots / "scores.png", labels)
         if table.is_images:
             from aetool.tasks.heatmaps import most_anomalous_grid
 
