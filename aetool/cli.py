@@ -384,19 +384,30 @@ def detect(data: str, output: str, save_model: str | None, top_features: int, ma
 @cli.command()
 @click.argument("data", type=click.Path())
 @click.option("--output", "-o", required=True, type=click.Path(), help="Bundle directory.")
+@click.option("--sample-rows", type=int,
+              help="Tables: train on a uniform random sample of this many rows, read chunk by "
+                   "chunk (for files larger than memory).")
 @table_options
 @detector_options
-def fit(data: str, output: str, columns: str | None, exclude: str | None,
-        id_column: str | None, label_column: str | None, image_size: str | None,
-        normal_class: str | None, strict: bool, variant: str | None, contamination: float,
-        threshold: float | None, threshold_from: str | None, settings: tuple[str, ...],
-        device: str, quiet: bool) -> None:
+def fit(data: str, output: str, sample_rows: int | None, columns: str | None,
+        exclude: str | None, id_column: str | None, label_column: str | None,
+        image_size: str | None, normal_class: str | None, strict: bool, variant: str | None,
+        contamination: float, threshold: float | None, threshold_from: str | None,
+        settings: tuple[str, ...], device: str, quiet: bool) -> None:
     """Train a detector on DATA (table, image folder or array) and save it as a bundle."""
-    from aetool.tasks.detect import load_table
+    from aetool.tasks.detect import is_image_input, load_table, split_frame
 
     spec = _spec(columns, exclude, id_column, label_column, image_size, normal_class, strict)
-    detector = _fit_loaded(load_table(data, spec), spec, variant, contamination, threshold,
-                           threshold_from, settings, device, quiet)
+    if sample_rows is None:
+        table = load_table(data, spec)
+    else:
+        from aetool.data.tables import ARRAY_SUFFIXES, sample_table
+
+        if is_image_input(data) or Path(data).suffix.lower() in ARRAY_SUFFIXES:
+            raise AetoolError(f"{data}: --sample-rows is for CSV and Parquet tables")
+        table = split_frame(sample_table(data, sample_rows), spec, data)
+    detector = _fit_loaded(table, spec, variant, contamination, threshold, threshold_from,
+                           settings, device, quiet)
     detector.save(output)
     click.echo(f"saved detector ({detector.variant_name_}, threshold "
                f"{detector.threshold_:.4g}) to {output}")

@@ -214,3 +214,38 @@ def test_zero_batch_size_is_a_clean_error(fitted, tmp_path):
     assert result.exit_code == 2
     assert "batch size must be a positive number" in result.output
     assert not out.exists()
+
+
+def test_sample_table_is_uniform_ordered_and_reads_in_chunks(tmp_path):
+    from aetool.data.tables import sample_table
+
+    frame = pd.DataFrame({"row": np.arange(5000), "v": np.random.default_rng(0).normal(size=5000)})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    frame.to_parquet(tmp_path / "t.parquet")
+    for name in ("t.csv", "t.parquet"):
+        sample = sample_table(tmp_path / name, 1000, chunk_rows=300)
+        rows = sample["row"].to_numpy()
+        assert len(rows) == 1000 and len(set(rows)) == 1000
+        assert (np.diff(rows) > 0).all()  # file order kept
+        per_fifth = np.bincount(rows // 1000, minlength=5)
+        assert per_fifth.min() > 150  # every part of the file is represented (200 expected)
+        np.testing.assert_array_equal(sample["v"].to_numpy(), frame["v"].to_numpy()[rows])
+    np.testing.assert_array_equal(sample_table(tmp_path / "t.csv", 10, seed=1)["row"],
+                                  sample_table(tmp_path / "t.csv", 10, seed=1)["row"])
+    assert len(sample_table(tmp_path / "t.csv", 9000)) == 5000
+
+
+def test_fit_on_a_sample_of_a_large_table(fitted):
+    root = fitted[0]
+    result = CliRunner().invoke(cli, ["fit", str(root / "data.csv"), "--id-column", "key",
+                                      "--sample-rows", "800", "-o", str(root / "sampled"),
+                                      "--set", "epochs=3", "-q"])
+    assert result.exit_code == 0, result.output
+    detector = AutoencoderDetector.load(root / "sampled")
+    assert detector.anomaly_details(pd.read_csv(root / "data.csv").drop(columns="key").head(5)
+                                    )["anomaly_score"].shape == (5,)
+    from aetool.data.tables import sample_table
+
+    sample = sample_table(root / "data.csv", 800)  # the same seeded sample fit drew
+    assert detector.preprocessor_.numeric["c0"]["fill"] == pytest.approx(sample["c0"].median())
+    assert sample["c0"].median() != pytest.approx(pd.read_csv(root / "data.csv")["c0"].median())

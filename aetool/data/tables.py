@@ -109,3 +109,28 @@ def iter_table_chunks(path: str | os.PathLike[str], chunk_rows: int) -> Iterator
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text (bad byte near offset {exc.start}); "
                         "re-save it as UTF-8") from None
+
+
+def sample_table(path: str | os.PathLike[str], n_rows: int, seed: int = 0,
+                 chunk_rows: int = 100_000) -> pd.DataFrame:
+    """A uniform random sample of ``n_rows`` rows (all rows if the file has fewer) of a table of
+    any size, read chunk by chunk so memory holds only the sample and one chunk; rows keep their
+    file order. Each row gets a random key and the ``n_rows`` smallest keys are kept."""
+    import numpy as np
+
+    if n_rows < 2:
+        raise DataError(f"--sample-rows must be at least 2, got {n_rows}")
+    rng = np.random.default_rng(seed)
+    kept: pd.DataFrame | None = None
+    seen = 0
+    for chunk in iter_table_chunks(path, chunk_rows):
+        chunk = chunk.assign(_sample_key=rng.random(len(chunk)),
+                             _sample_row=np.arange(seen, seen + len(chunk)))
+        seen += len(chunk)
+        kept = chunk if kept is None else pd.concat([kept, chunk], ignore_index=True)
+        if len(kept) > n_rows:
+            kept = kept.nsmallest(n_rows, "_sample_key")
+    if kept is None or len(kept) == 0:
+        raise DataError(f"{path}: has a header but no data rows")
+    kept = kept.sort_values("_sample_row").drop(columns=["_sample_key", "_sample_row"])
+    return kept.reset_index(drop=True)
