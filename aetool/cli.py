@@ -446,8 +446,10 @@ def score(bundle: str, data: str, output: str, top_features: int, maps: str | No
 
         done = score_with_dask(bundle, data, output, scheduler, inference, top_features,
                                workers)
-        click.echo(f"scored {sum(r for _, r, _ in done)} rows in {len(done)} parts, "
-                   f"{sum(f for _, _, f in done)} flagged as anomalies; wrote {output}")
+        for message in dict.fromkeys(m for *_, said in done for m in said):
+            click.echo(f"warning: {message}", err=True)
+        click.echo(f"scored {sum(part[1] for part in done)} rows in {len(done)} parts, "
+                   f"{sum(part[2] for part in done)} flagged as anomalies; wrote {output}")
         return
     detector, spec = load_detector(bundle)
     detector.set_inference(**inference)

@@ -49,17 +49,23 @@ def _detector_on_worker(bundle: tuple[dict[str, Any], bytes], inference: dict[st
 
 
 def score_part(part: str, out: str, bundle: tuple[dict[str, Any], bytes],
-               inference: dict[str, Any], top_k: int) -> tuple[str, int, int]:
-    """Score one part on a worker; returns (output path, rows, rows flagged)."""
+               inference: dict[str, Any], top_k: int) -> tuple[str, int, int, list[str]]:
+    """Score one part on a worker; returns (output path, rows, rows flagged, warnings). The
+    warnings travel back as text, so the client shows them rather than the worker's stderr."""
+    import warnings
+
     from aetool.tasks.stream import stream_score
 
     detector = _detector_on_worker(bundle, inference)
-    return out, *stream_score(detector, part, out, top_k=top_k, progress=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rows, flagged = stream_score(detector, part, out, top_k=top_k, progress=False)
+    return out, rows, flagged, list(dict.fromkeys(str(w.message) for w in caught))
 
 
 def score_with_dask(bundle_path: str | Path, pattern: str, out_dir: str | Path,
                     scheduler: str | None = None, inference: dict[str, Any] | None = None,
-                    top_k: int = 3, n_workers: int = 2) -> list[tuple[str, int, int]]:
+                    top_k: int = 3, n_workers: int = 2) -> list[tuple[str, int, int, list[str]]]:
     """Score every part matching ``pattern`` on a Dask cluster (a local one of ``n_workers``
     processes when ``scheduler`` is None), writing one output part per input part."""
     try:

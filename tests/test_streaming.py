@@ -107,7 +107,9 @@ def test_dask_local_cluster_gives_the_same_scores(fitted):
     parts = root / "parts"
     parts.mkdir(exist_ok=True)
     for i in range(3):
-        frame.iloc[i * 2000:(i + 1) * 2000].to_csv(parts / f"part{i}.csv", index=False)
+        part = frame.iloc[i * 2000:(i + 1) * 2000]
+        part = part.assign(note=1) if i == 1 else part  # a worker's warning reaches the user
+        part.to_csv(parts / f"part{i}.csv", index=False)
     single = root / "single.csv"
     CliRunner().invoke(cli, ["score", str(root / "model"), str(root / "data.csv"), "-o",
                              str(single), "-q"])
@@ -115,6 +117,10 @@ def test_dask_local_cluster_gives_the_same_scores(fitted):
     result = CliRunner().invoke(cli, ["score", str(root / "model"), str(parts / "*.csv"),
                                       "--engine", "dask", "--workers", "2", "-o", str(out), "-q"])
     assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[0].endswith(
+        "part1.csv: ignoring column(s) not seen in training: note")
+    assert result.stderr.startswith("warning: ") and result.stderr.count("warning:") == 1
+    assert "flagged as anomalies" in result.stdout
     assert sorted(p.name for p in out.iterdir()) == [f"part{i}.scores.csv" for i in range(3)]
     combined = pd.concat([pd.read_csv(out / f"part{i}.scores.csv") for i in range(3)])
     np.testing.assert_array_equal(combined["anomaly_score"].to_numpy(),

@@ -292,7 +292,7 @@ class TablePreprocessor:
             else:
                 categories = self.categorical[column]
                 text = series.astype("string").fillna(MISSING_CATEGORY).astype(object).to_numpy()
-                codes = pd.Categorical(text, categories=categories).codes
+                codes = pd.Index(categories).get_indexer(text)
                 onehot = np.zeros((len(text), len(categories)))
                 known = codes >= 0
                 onehot[np.flatnonzero(known), codes[known]] = 1.0
