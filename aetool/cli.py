@@ -269,12 +269,28 @@ def table_options(func: Any) -> Any:
     return func
 
 
+class ContaminationType(click.ParamType):
+    """A share in (0, 0.5) or 'auto', checked before any data is read."""
+
+    name = "share|auto"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float | str:
+        from aetool.thresholds import check_contamination
+
+        try:
+            return check_contamination(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 def detector_options(func: Any) -> Any:
     options = [
         click.option("--variant", "-v", default=None,
                      help="Variant name [default: conv for images, ae for tables]."),
-        click.option("--contamination", default=0.1, show_default=True, type=float,
-                     help="Expected share of anomalies; sets the threshold."),
+        click.option("--contamination", default="0.1", show_default=True,
+                     type=ContaminationType(),
+                     help="Expected share of anomalies, in (0, 0.5); sets the threshold. "
+                          "auto: Tukey's fence on training scores, for an unknown share."),
         click.option("--threshold", type=float, help="Fixed anomaly-score threshold instead."),
         click.option("--threshold-from", type=click.Path(),
                      help="Labelled validation file: pick the best-F1 threshold on it."),
@@ -331,7 +347,7 @@ def _spec(columns: str | None = None, exclude: str | None = None, id_column: str
                      strict=strict)
 
 
-def _fit_loaded(table: Any, spec: Any, variant: str | None, contamination: float,
+def _fit_loaded(table: Any, spec: Any, variant: str | None, contamination: float | str,
                 threshold: float | None, threshold_from: str | None,
                 settings: tuple[str, ...], device: str, quiet: bool) -> Any:
     from aetool.tasks.detect import fit_detector
@@ -360,7 +376,7 @@ def _print_metrics(result: dict[str, float]) -> None:
 def detect(data: str, output: str, save_model: str | None, top_features: int, maps: str | None,
            columns: str | None, exclude: str | None, id_column: str | None,
            label_column: str | None, image_size: str | None, normal_class: str | None,
-           strict: bool, variant: str | None, contamination: float, threshold: float | None,
+           strict: bool, variant: str | None, contamination: float | str, threshold: float | None,
            threshold_from: str | None, settings: tuple[str, ...], device: str,
            quiet: bool) -> None:
     """Fit a detector on DATA (table, image folder or array) and score it in one step."""
@@ -392,7 +408,7 @@ def detect(data: str, output: str, save_model: str | None, top_features: int, ma
 def fit(data: str, output: str, sample_rows: int | None, columns: str | None,
         exclude: str | None, id_column: str | None, label_column: str | None,
         image_size: str | None, normal_class: str | None, strict: bool, variant: str | None,
-        contamination: float, threshold: float | None, threshold_from: str | None,
+        contamination: float | str, threshold: float | None, threshold_from: str | None,
         settings: tuple[str, ...], device: str, quiet: bool) -> None:
     """Train a detector on DATA (table, image folder or array) and save it as a bundle."""
     from aetool.tasks.detect import is_image_input, load_table, split_frame

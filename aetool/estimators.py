@@ -223,7 +223,8 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
     ``decision_function`` (negative = outlier), ``predict`` (+1 inlier / -1 outlier).
 
     ``contamination`` sets the threshold as a training-score quantile unless ``threshold`` (a
-    fixed anomaly score) is given. ``score_method`` is 'combined' (reconstruction, code distance
+    fixed anomaly score) is given; 'auto', for an unknown share, puts it at Tukey's upper fence
+    of the training scores (Q3 + 1.5 IQR). ``score_method`` is 'combined' (reconstruction, code distance
     and code mixture density), 'reconstruction' or 'latent'. ``trim`` refits on the rows below
     the (1 - trim) training-score quantile, so anomalies in the training data teach the model
     less. ``log_views`` feeds the model a log-compressed copy of each numeric table column as
@@ -234,7 +235,7 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
     def __init__(
         self,
         variant: Any = "ae",
-        contamination: float = 0.1,
+        contamination: float | str = 0.1,
         threshold: float | None = None,
         score_method: str = "combined",
         trim: float = 0.0,
@@ -278,6 +279,10 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
         if not 0.0 <= float(self.trim) < 0.5:
             raise DataError(f"trim must be in [0, 0.5) (the share of training rows to leave out "
                             f"of the refit), got {self.trim}")
+        if self.threshold is None:
+            from aetool.thresholds import check_contamination
+
+            check_contamination(self.contamination)  # before training, not after
         matrix, _ = self._prepare(X, reset=True)
         self._fit_model(matrix)
         if self.trim and matrix.shape[0] >= 20:
@@ -310,7 +315,7 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
         if self.threshold is not None:
             self.threshold_ = float(self.threshold)
         else:
-            self.threshold_ = contamination_threshold(scores, float(self.contamination))
+            self.threshold_ = contamination_threshold(scores, self.contamination)
         self.offset_ = -self.threshold_
         return scores
 

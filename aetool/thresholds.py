@@ -7,11 +7,29 @@ import numpy as np
 from aetool.errors import DataError
 
 
-def contamination_threshold(train_scores: np.ndarray, contamination: float) -> float:
-    """The score above which a ``contamination`` share of the training rows lies."""
-    if not 0.0 < contamination < 0.5:
-        raise ValueError(f"contamination must be in (0, 0.5), got {contamination}")
-    return float(np.quantile(train_scores, 1.0 - contamination))
+def check_contamination(value: float | str) -> float | str:
+    """``value`` as a share in (0, 0.5) or the string 'auto'; a ValueError that says so if not."""
+    if isinstance(value, str):
+        if value.strip().lower() == "auto":
+            return "auto"
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError(f"contamination must be a share in (0, 0.5) or 'auto', "
+                             f"got {value!r}") from None
+    if not 0.0 < float(value) < 0.5:
+        raise ValueError(f"contamination must be a share in (0, 0.5) or 'auto', got {value}")
+    return float(value)
+
+
+def contamination_threshold(train_scores: np.ndarray, contamination: float | str) -> float:
+    """The score above which a ``contamination`` share of the training rows lies; 'auto' (share
+    unknown): Tukey's upper fence, Q3 + 1.5 IQR of the training scores."""
+    share = check_contamination(contamination)
+    if share == "auto":
+        q1, q3 = np.quantile(train_scores, [0.25, 0.75])
+        return float(q3 + 1.5 * (q3 - q1))
+    return float(np.quantile(train_scores, 1.0 - float(share)))
 
 
 def best_f1_threshold(scores: np.ndarray, labels: np.ndarray) -> float:

@@ -307,6 +307,12 @@ def test_set_reaches_detector_settings_and_rejects_bad_values(train_csv, tmp_pat
     (["score", "b"], "error: Missing argument 'DATA'; see 'cli score --help'"),
     (["detect", "d.csv", "--no-such-option"],
      "error: No such option '--no-such-option'; see 'cli detect --help'"),
+    (["detect", "d.csv", "-o", "o.csv", "--contamination", "0.7"],
+     "error: Invalid value for '--contamination': contamination must be a share in (0, 0.5) or "
+     "'auto', got 0.7; see 'cli detect --help'"),
+    (["fit", "d.csv", "-o", "m", "--contamination", "most"],
+     "error: Invalid value for '--contamination': contamination must be a share in (0, 0.5) or "
+     "'auto', got 'most'; see 'cli fit --help'"),
 ])
 def test_usage_errors_are_one_line_with_exit_code_2(args, message):
     result = run(*args)

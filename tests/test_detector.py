@@ -66,6 +66,22 @@ def test_threshold_contamination_and_probability():
     assert (fixed.predict(x) == 1).all()
 
 
+def test_contamination_auto_is_tukeys_fence_and_bad_values_fail_before_training(monkeypatch):
+    x = low_rank_table(400, d=6)
+    x[:8] += 6.0  # a few clear outliers
+    detector = AutoencoderDetector(contamination="auto", **FAST).fit(x)
+    train_scores = detector.anomaly_details(x)["anomaly_score"]
+    q1, q3 = np.quantile(train_scores, [0.25, 0.75])
+    assert detector.threshold_ == pytest.approx(q3 + 1.5 * (q3 - q1), rel=1e-4)
+    assert (detector.predict(x[:8]) == -1).all()
+    assert (detector.predict(x[8:]) == -1).mean() < 0.1
+    monkeypatch.setattr(AutoencoderDetector, "_fit_model",
+                        lambda *a, **k: pytest.fail("trained before checking contamination"))
+    for bad in (0.7, 0.0, "most"):
+        with pytest.raises(ValueError, match=r"contamination must be a share in \(0, 0.5\)"):
+            AutoencoderDetector(contamination=bad, **FAST).fit(x)
+
+
 def test_every_score_method_and_conditional_refusal():
     x = low_rank_table(300, d=6)
     for method in ("combined", "reconstruction", "latent"):
