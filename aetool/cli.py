@@ -237,7 +237,8 @@ def info(bundle: str, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("bundle", type=click.Path())
-@click.option("-n", "count", default=64, show_default=True, help="Number of samples.")
+@click.option("-n", "count", default=64, show_default=True, type=click.IntRange(min=1),
+              help="Number of samples.")
 @click.option("--label", help="Class to sample (conditional variants).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--output", "-o", required=True, type=click.Path(), help="PNG file.")
@@ -369,7 +370,8 @@ def _print_metrics(result: dict[str, float]) -> None:
 @click.argument("data", type=click.Path())
 @click.option("--output", "-o", required=True, type=click.Path(), help="Output CSV or Parquet.")
 @click.option("--save-model", type=click.Path(), help="Also save the trained bundle here.")
-@click.option("--top-features", default=3, show_default=True, help="Explanations per row.")
+@click.option("--top-features", default=3, show_default=True, type=click.IntRange(min=0),
+              help="Explanations per row (0: none, fastest).")
 @click.option("--maps", type=click.Path(file_okay=False), help="Images: folder for heat maps.")
 @table_options
 @detector_options
@@ -400,7 +402,7 @@ def detect(data: str, output: str, save_model: str | None, top_features: int, ma
 @cli.command()
 @click.argument("data", type=click.Path())
 @click.option("--output", "-o", required=True, type=click.Path(), help="Bundle directory.")
-@click.option("--sample-rows", type=int,
+@click.option("--sample-rows", type=click.IntRange(min=2),
               help="Tables: train on a uniform random sample of this many rows, read chunk by "
                    "chunk (for files larger than memory).")
 @table_options
@@ -434,14 +436,17 @@ def fit(data: str, output: str, sample_rows: int | None, columns: str | None,
 @click.argument("data", type=click.Path())
 @click.option("--output", "-o", required=True, type=click.Path(),
               help="Output CSV or Parquet (a folder with --engine dask).")
-@click.option("--top-features", default=3, show_default=True, help="Explanations per row.")
+@click.option("--top-features", default=3, show_default=True, type=click.IntRange(min=0),
+              help="Explanations per row (0: none, fastest).")
 @click.option("--maps", type=click.Path(file_okay=False), help="Images: folder for heat maps.")
 @inference_options
-@click.option("--chunk-rows", type=int, help="Rows read per chunk when streaming a table.")
+@click.option("--chunk-rows", type=click.IntRange(min=1),
+              help="Rows read per chunk when streaming a table.")
 @click.option("--engine", type=click.Choice(["local", "dask"]), default="local",
               show_default=True, help="dask: score a folder or glob of parts on a cluster.")
 @click.option("--scheduler", help="Dask scheduler address (default: a local cluster).")
-@click.option("--workers", default=2, show_default=True, help="Local Dask cluster size.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1),
+              help="Local Dask cluster size.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def score(bundle: str, data: str, output: str, top_features: int, maps: str | None,
           device: str, precision: str, batch_size: str, compile_model: bool,

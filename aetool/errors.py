@@ -19,3 +19,7 @@ class PluginError(AetoolError):
 
 class TrainingError(AetoolError):
     """Training that cannot go on (for example, a loss that became NaN)."""
+
+
+class SettingError(AetoolError, ValueError):
+    """A setting (``--set`` value or estimator parameter) that no model or trainer can take."""

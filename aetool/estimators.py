@@ -12,7 +12,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from aetool.errors import AetoolError, DataError
+from aetool.errors import AetoolError, DataError, SettingError
 
 
 def _sk_validation() -> Any:
@@ -283,6 +283,8 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
             from aetool.thresholds import check_contamination
 
             check_contamination(self.contamination)  # before training, not after
+        elif not np.isfinite(float(self.threshold)):
+            raise SettingError(f"threshold must be a finite anomaly score, got {self.threshold}")
         matrix, _ = self._prepare(X, reset=True)
         self._fit_model(matrix)
         if self.trim and matrix.shape[0] >= 20:

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from aetool.errors import TrainingError
+from aetool.errors import SettingError, TrainingError
 from aetool.variants.base import config_from_dict
 
 
@@ -37,6 +37,22 @@ class TrainConfig:
     min_steps: int = 0
     seed: int = 0
     device: str = "auto"
+
+    def __post_init__(self) -> None:
+        """Refuse settings the loop cannot run with, naming them (before any data is touched)."""
+        at_least = {"epochs": 1, "batch_size": 1, "patience": 0, "max_steps": 0, "min_steps": 0}
+        for name, low in at_least.items():
+            if int(getattr(self, name)) < low:
+                raise SettingError(f"setting '{name}' must be at least {low}, "
+                                   f"got {getattr(self, name)}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise SettingError(f"setting 'learning_rate' must be a number > 0, got {self.lr}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise SettingError(f"setting 'val_fraction' must be in [0, 1), got {self.val_fraction}")
+        for name in ("weight_decay", "clip_grad"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                raise SettingError(f"setting '{name}' must be a number >= 0, "
+                                   f"got {getattr(self, name)}")
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -213,7 +229,10 @@ def fit_variant(
     ``adapt`` sees the built model before training (e.g. to set the noise in the data's units)."""
     cfg = train_config or TrainConfig()
     generator = seed_everything(cfg.seed)
-    model = variant.build(tuple(x.shape[1:]), config, n_classes)
+    try:
+        model = variant.build(tuple(x.shape[1:]), config, n_classes)
+    except ValueError as exc:  # a setting the network cannot take, e.g. an unknown activation
+        raise SettingError(f"variant '{variant.name}': {exc}") from None
     if adapt is not None:
         adapt(model)
     result = train_model(model, x, y, cfg, generator, quiet=quiet)

@@ -320,6 +320,27 @@ def test_usage_errors_are_one_line_with_exit_code_2(args, message):
     assert result.stderr.strip().splitlines() == [message]
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--set", "epochs=0"], "setting 'epochs' must be at least 1, got 0"),
+    (["--set", "batch_size=0"], "setting 'batch_size' must be at least 1, got 0"),
+    (["--set", "lr=-1"], "setting 'learning_rate' must be a number > 0, got -1.0"),
+    (["--set", "patience=-1"], "setting 'patience' must be at least 0, got -1"),
+    (["--set", "code_size=-3"], "setting 'code_size' must be a finite number >= 0, got -3"),
+    (["--set", "weight_penalty=-1"], "setting 'weight_penalty' must be a finite number >= 0"),
+    (["--set", "backbone=rnn"], "setting 'backbone' must be mlp, conv or auto, got 'rnn'"),
+    (["--set", "activation=foo"], "variant 'ae': unknown activation 'foo'; choose one of"),
+    (["--threshold", "nan"], "threshold must be a finite anomaly score, got nan"),
+    (["--top-features", "-1"], "Invalid value for '--top-features': -1 is not in the range"),
+])
+def test_impossible_settings_are_one_line_errors(args, message, train_csv, tmp_path):
+    out = tmp_path / "o.csv"
+    result = run("detect", str(train_csv), "-o", str(out), "--exclude", "row_id", *args, "-q")
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0]
+    assert "Traceback" not in result.output and not out.exists()
+
+
 def test_trim_outside_its_range_is_refused(train_csv, tmp_path):
     bad = run("fit", str(train_csv), "-o", str(tmp_path / "bad"), "--set", "trim=0.7", *FAST)
     assert bad.exit_code == 2

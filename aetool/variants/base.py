@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from typing import Any, ClassVar
@@ -36,6 +37,22 @@ class NetConfig:
     channels: list[int] = dataclasses.field(default_factory=lambda: [32, 64])
     code_size: int = 0
     activation: str = "tanh"
+
+    def __post_init__(self) -> None:
+        """Refuse values no network can have, naming the setting (not a torch error later):
+        widths must be positive and every number (sizes, penalties, weights) finite and >= 0."""
+        if self.backbone not in ("mlp", "conv", "auto"):
+            raise ValueError(f"setting 'backbone' must be mlp, conv or auto, got '{self.backbone}'")
+        for name in ("hidden", "channels"):
+            widths = getattr(self, name)
+            if any(int(w) < 1 for w in widths):
+                raise ValueError(f"setting '{name}' needs positive widths, got {list(widths)}")
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and not (
+                    math.isfinite(value) and value >= 0):
+                raise ValueError(f"setting '{field.name}' must be a finite number >= 0, "
+                                 f"got {value}")
 
 
 def auto_code_size(input_shape: tuple[int, ...]) -> int:
