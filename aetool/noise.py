@@ -21,7 +21,8 @@ class NoiseModel:
     def __init__(self, level: float) -> None:
         level = float(level)
         if level < 0.0 or (self.bounded and level > 1.0):
-            raise ValueError(f"noise level for '{self.name}' must be in [0, 1], got {level:g}")
+            allowed = "in [0, 1]" if self.bounded else ">= 0"
+            raise ValueError(f"noise level for '{self.name}' must be {allowed}, got {level:g}")
         self.level = level
 
     def apply(self, x: Any, generator: Any = None) -> Any:

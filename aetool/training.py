@@ -64,9 +64,22 @@ def resolve_device(name: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     try:
-        return torch.device(name)
+        device = torch.device(name)
     except RuntimeError:
         raise TrainingError(f"unknown device '{name}'; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise TrainingError(f"device '{name}': no CUDA GPU is visible here; use --device "
+                                "auto (GPU when there is one) or cpu")
+        if device.index is not None and device.index >= count:
+            raise TrainingError(f"device '{name}': only {count} CUDA GPU(s) here, "
+                                f"cuda:0 to cuda:{count - 1}")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None)
+                                     and torch.backends.mps.is_available()):
+        raise TrainingError(f"device '{name}': Apple MPS is not available here; use --device "
+                            "auto or cpu")
+    return device
 
 
 def split_train_config(settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

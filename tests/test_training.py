@@ -52,3 +52,23 @@ def test_history_records_named_parts_and_cli_reports_bad_settings(tmp_path):
                                    "--set", "widht=3"])
     assert bad.exit_code == 2 and "unknown setting(s) widht" in bad.stderr
     assert not (tmp_path / "b").exists()
+
+
+def test_asking_for_a_device_that_is_not_there_is_a_one_line_error(monkeypatch):
+    import torch
+
+    from aetool.errors import TrainingError
+    from aetool.training import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for name, message in (("cuda", "no CUDA GPU is visible here"),
+                          ("cuda:1", "no CUDA GPU is visible here"),
+                          ("tpu", "unknown device 'tpu'")):
+        with pytest.raises(TrainingError, match=message):
+            resolve_device(name)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1") == torch.device("cuda:1")
+    with pytest.raises(TrainingError, match=r"only 2 CUDA GPU\(s\) here, cuda:0 to cuda:1"):
+        resolve_device("cuda:2")
+    assert resolve_device("cpu") == torch.device("cpu")
