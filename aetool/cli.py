@@ -382,8 +382,10 @@ def detect(data: str, output: str, save_model: str | None, top_features: int, ma
            threshold_from: str | None, settings: tuple[str, ...], device: str,
            quiet: bool) -> None:
     """Fit a detector on DATA (table, image folder or array) and score it in one step."""
+    from aetool.data.output import table_output_kind
     from aetool.tasks.detect import evaluate_table, load_table, score_table, write_scores
 
+    table_output_kind(output)  # a bad output name fails now, not after training
     spec = _spec(columns, exclude, id_column, label_column, image_size, normal_class, strict)
     table = load_table(data, spec)
     detector = _fit_loaded(table, spec, variant, contamination, threshold, threshold_from,
@@ -472,6 +474,9 @@ def score(bundle: str, data: str, output: str, top_features: int, maps: str | No
         click.echo(f"scored {sum(part[1] for part in done)} rows in {len(done)} parts, "
                    f"{sum(part[2] for part in done)} flagged as anomalies; wrote {output}")
         return
+    from aetool.data.output import table_output_kind
+
+    table_output_kind(output)
     detector, spec = load_detector(bundle)
     detector.set_inference(**inference)
     if is_image_input(data):

@@ -341,6 +341,19 @@ def test_impossible_settings_are_one_line_errors(args, message, train_csv, tmp_p
     assert "Traceback" not in result.output and not out.exists()
 
 
+def test_output_format_follows_the_suffix_and_unknown_ones_fail_before_training(train_csv,
+                                                                               tmp_path):
+    result = run("detect", str(train_csv), "-o", str(tmp_path / "o.xlsx"), "--set", "epochs=0")
+    assert result.exit_code == 2  # the output name is checked before the settings and the data
+    assert result.stderr.strip() == (f"error: {tmp_path / 'o.xlsx'}: cannot write '.xlsx' files; "
+                                     "name the output .csv, .tsv or .parquet")
+    assert not list(tmp_path.glob("*o.xlsx*"))
+    result = run("detect", str(train_csv), "-o", str(tmp_path / "o.tsv"), "--id-column", "row_id",
+                 *FAST)
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(tmp_path / "o.tsv", sep="\t").columns[0] == "row_id"
+
+
 def test_trim_outside_its_range_is_refused(train_csv, tmp_path):
     bad = run("fit", str(train_csv), "-o", str(tmp_path / "bad"), "--set", "trim=0.7", *FAST)
     assert bad.exit_code == 2

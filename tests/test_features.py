@@ -106,6 +106,21 @@ def test_evaluate_features_table_and_chart(tmp_path):
     assert (tmp_path / "eval.png").stat().st_size > 1000
 
 
+def test_pca_peer_is_no_wider_than_the_data(tmp_path):
+    """Codes wider than the table (32 codes, 3 encoded features): the PCA peer keeps all 3."""
+    x, y = two_class_table(90)
+    frame = pd.DataFrame(x[:, :3], columns=["a", "b", "c"])
+    frame["cls"] = y
+    frame.to_csv(tmp_path / "narrow.csv", index=False)
+    out = tmp_path / "eval.csv"
+    result = CliRunner().invoke(cli, ["evaluate-features", str(tmp_path / "narrow.csv"),
+                                      "--label-column", "cls", "--variants", "ae",
+                                      "--classifiers", "logreg", "--code-size", "32", "--cv", "3",
+                                      "--epochs", "2", "-q", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert set(pd.read_csv(out)["method"]) == {"raw", "pca3", "ae"}
+
+
 def test_evaluate_features_needs_labels(tmp_path):
     x, _ = two_class_table(40)
     np.save(tmp_path / "x.npy", x)

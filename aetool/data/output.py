@@ -64,13 +64,34 @@ def atomic_directory(target: str | os.PathLike[str], write: Callable[[Path], obj
         raise
 
 
+TABLE_OUTPUT_KINDS = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".parquet": "parquet",
+                      ".pq": "parquet"}
+CSV_SEPARATORS = {"csv": ",", "tsv": "\t"}
+
+
+def table_output_kind(path: str | os.PathLike[str], also: tuple[str, ...] = ()) -> str:
+    """'csv', 'tsv' or 'parquet' by ``path``'s suffix (or one of ``also``, e.g. '.npy'); any
+    other suffix is a one-line error, raised before the work rather than a CSV in an .xlsx."""
+    from aetool.errors import DataError
+
+    suffix = Path(path).suffix.lower()
+    if suffix in also:
+        return suffix.lstrip(".")
+    if suffix not in TABLE_OUTPUT_KINDS:
+        allowed = [".csv", ".tsv", ".parquet", *also]
+        raise DataError(f"{path}: cannot write '{suffix or 'no suffix'}' files; name the "
+                        f"output {', '.join(allowed[:-1])} or {allowed[-1]}")
+    return TABLE_OUTPUT_KINDS[suffix]
+
+
 def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """Write ``frame`` as CSV, or Parquet when ``path`` ends in .parquet, atomically."""
+    """Write ``frame`` as CSV, TSV or Parquet (by ``path``'s suffix), atomically."""
     path = Path(path)
-    if path.suffix.lower() in (".parquet", ".pq"):
+    kind = table_output_kind(path)
+    if kind == "parquet":
         with atomic_output(path, "wb") as handle:
             frame.to_parquet(handle, index=False)
     else:
         with atomic_output(path) as handle:
-            frame.to_csv(handle, index=False)
+            frame.to_csv(handle, index=False, sep=CSV_SEPARATORS[kind])
     return path

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from aetool.data.arrays import read_array_file
-from aetool.data.output import atomic_output, write_table
+from aetool.data.output import atomic_output, table_output_kind, write_table
 from aetool.data.preprocess import align_to_model, data_source
 from aetool.data.tables import ARRAY_SUFFIXES, read_table
 from aetool.errors import AetoolError, DataError
@@ -48,10 +48,12 @@ def load_labelled(path: str | Path, label_column: str | None = None,
 def export_features(bundle: str | Path, data: str | Path, out: str | Path,
                     include_logvar: bool = False, label_column: str | None = None,
                     id_column: str | None = None, inference: dict[str, Any] | None = None) -> int:
-    """Write the encoder codes of ``data`` (CSV, Parquet or .npy by ``out``'s suffix)."""
+    """Write the encoder codes of ``data`` (CSV, TSV, Parquet or .npy by ``out``'s suffix)."""
     from aetool.estimators import Autoencoder
     from aetool.features import EncoderTransformer
 
+    out = Path(out)
+    kind = table_output_kind(out, also=(".npy",))
     model = Autoencoder.load(bundle).set_inference(**(inference or {"device": "cpu"}))
     loaded = load_labelled(data, label_column, id_column)
     features = loaded.features
@@ -64,8 +66,7 @@ def export_features(bundle: str | Path, data: str | Path, out: str | Path,
     n_code = model.model_.code_size
     names = [f"code_{i}" for i in range(n_code)]
     names += [f"logvar_{i}" for i in range(codes.shape[1] - n_code)]
-    out = Path(out)
-    if out.suffix.lower() == ".npy":
+    if kind == "npy":
         with atomic_output(out, "wb") as handle:
             np.save(handle, codes)
         return len(codes)
@@ -95,20 +96,32 @@ def make_classifier(name: str) -> Any:
     return factories[name]()
 
 
-def feature_pipelines(variants: list[str], code_size: int, train_settings: dict[str, Any]
-                      ) -> dict[str, list[Any]]:
-    """Method name -> pipeline steps (before the scaler and classifier)."""
+def feature_pipelines(variants: list[str], code_size: int, train_settings: dict[str, Any],
+                      pca_width: int | None = None) -> dict[str, list[Any]]:
+    """Method name -> pipeline steps (before the scaler and classifier); the PCA peer has the
+    codes' width unless ``pca_width`` (what the data allows) is smaller."""
     from sklearn.decomposition import PCA
 
     from aetool.features import EncoderTransformer, TableEncoder
 
+    width = min(code_size, pca_width or code_size)
     methods: dict[str, list[Any]] = {"raw": [TableEncoder()],
-                                     f"pca{code_size}": [TableEncoder(), PCA(code_size,
-                                                                           random_state=0)]}
+                                     f"pca{width}": [TableEncoder(), PCA(width, random_state=0)]}
     for variant in variants:
         methods[variant] = [EncoderTransformer(variant=variant, code_size=code_size,
                                                device="cpu", **train_settings)]
     return methods
+
+
+def _pca_width(x: Any, train_rows: int) -> int:
+    """The most PCA components the encoded features of ``x`` allow in a training fold."""
+    from aetool.features import TableEncoder
+
+    if isinstance(x, pd.DataFrame):
+        width = TableEncoder().fit(x).transform(x.head(1)).shape[1]
+    else:
+        width = int(np.prod(np.shape(x)[1:]))
+    return max(1, min(width, train_rows))
 
 
 def evaluate_features(data: LabelledData, variants: list[str], classifiers: list[str],
@@ -128,7 +141,8 @@ def evaluate_features(data: LabelledData, variants: list[str], classifiers: list
     y = np.asarray(data.labels)
     if folds < 2 or np.unique(y, return_counts=True)[1].min() < folds:
         raise DataError(f"{data.source}: every class needs at least --cv {folds} rows")
-    methods = feature_pipelines(variants, code_size, train_settings or {})
+    methods = feature_pipelines(variants, code_size, train_settings or {},
+                                pca_width=_pca_width(x, len(y) - len(y) // folds))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
     rows = []
     jobs = [(m, c) for m in methods for c in classifiers]

@@ -18,9 +18,9 @@ from typing import Any
 
 import pandas as pd
 
-from aetool.data.output import atomic_output
+from aetool.data.output import CSV_SEPARATORS, atomic_output, table_output_kind
 from aetool.data.preprocess import UnseenCategoryWarning
-from aetool.data.tables import PARQUET_SUFFIXES, iter_table_chunks
+from aetool.data.tables import iter_table_chunks
 from aetool.tasks.detect import TableSpec, score_table, split_frame
 
 DEFAULT_CHUNK_BATCHES = 16
@@ -94,7 +94,8 @@ def stream_score(detector: Any, data: str | Path, out: str | Path, spec: TableSp
     chunk_rows = chunk_rows or batch * DEFAULT_CHUNK_BATCHES
     chunk_rows = max(batch, (chunk_rows // batch) * batch)  # whole batches: exact fp32 scores
     out = Path(out)
-    parquet = out.suffix.lower() in PARQUET_SUFFIXES
+    kind = table_output_kind(out)
+    parquet = kind == "parquet"
     rows = flagged = 0
     bar = tqdm(desc="scoring", unit="rows", unit_scale=True, disable=not progress)
     with chunk_warnings_merged(), atomic_output(out, "wb" if parquet else "w") as handle:
@@ -106,7 +107,8 @@ def stream_score(detector: Any, data: str | Path, out: str | Path, spec: TableSp
                 if sink is not None:
                     sink.write(frame)
                 else:
-                    frame.to_csv(handle, index=False, header=rows == 0)
+                    frame.to_csv(handle, index=False, header=rows == 0,
+                                 sep=CSV_SEPARATORS[kind])
                 rows += len(frame)
                 flagged += int(frame["is_anomaly"].sum())
                 bar.update(len(frame))
