@@ -456,6 +456,7 @@ def score(bundle: str, data: str, output: str, top_features: int, maps: str | No
           quiet: bool) -> None:
     """Score DATA with a saved detector bundle; tables are streamed chunk by chunk."""
     from aetool.tasks.detect import (
+        check_input_kind,
         is_image_input,
         load_detector,
         load_table,
@@ -488,6 +489,8 @@ def score(bundle: str, data: str, output: str, top_features: int, maps: str | No
         if maps:
             raise AetoolError(f"{data}: --maps needs images (a folder or an image array)")
         from aetool.tasks.stream import stream_score
+
+        check_input_kind(detector, False, data)
 
         rows, flagged = stream_score(detector, data, output, spec, top_features, chunk_rows,
                                      progress=not quiet)

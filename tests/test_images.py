@@ -71,6 +71,12 @@ def test_fit_score_evaluate_on_images(class_folder, tmp_path):
     scored = tmp_path / "s.csv"
     assert run("score", str(bundle), str(class_folder / "normal"), "-o", str(scored)).exit_code == 0
     assert len(pd.read_csv(scored)) == 60
+    table = tmp_path / "t.csv"
+    pd.DataFrame({"a": np.arange(10.0), "b": np.arange(10.0) ** 2}).to_csv(table, index=False)
+    wrong = run("score", str(bundle), str(table), "-o", str(tmp_path / "w.csv"))
+    assert wrong.exit_code == 2 and not (tmp_path / "w.csv").exists()
+    assert wrong.stderr.strip() == (f"error: {table}: the model was trained on images and this is "
+                                    "a table; score it with a model trained on a table")
 
 
 def test_flat_folder_and_mixed_modes(tmp_path):

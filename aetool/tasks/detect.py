@@ -172,11 +172,21 @@ def load_detector(bundle: str | Path) -> tuple[Any, TableSpec]:
     return detector, getattr(detector, "table_spec_", TableSpec())
 
 
+def check_input_kind(detector: Any, is_images: bool, source: str) -> None:
+    """A model trained on images cannot score a table, nor the other way round: say so."""
+    trained_on_images = hasattr(detector.preprocessor_, "shape")
+    if trained_on_images != is_images:
+        kinds = ("images", "a table") if trained_on_images else ("a table", "images")
+        raise DataError(f"{source}: the model was trained on {kinds[0]} and this is "
+                        f"{kinds[1]}; score it with a model trained on {kinds[1]}")
+
+
 def details_for(detector: Any, table: LoadedTable, explain: bool = True
                 ) -> dict[str, np.ndarray]:
     """Score a loaded table with ``detector``, matching its columns to the training ones
     (``explain``: also per-element errors and per-feature shares)."""
     features = table.features
+    check_input_kind(detector, table.is_images, table.source)
     if not table.is_images:
         features = align_to_model(features, detector, table.source)
     with data_source(table.source):
