@@ -455,8 +455,8 @@ def score(bundle: str, data: str, output: str, top_features: int, maps: str | No
           chunk_rows: int | None, engine: str, scheduler: str | None, workers: int,
           quiet: bool) -> None:
     """Score DATA with a saved detector bundle; tables are streamed chunk by chunk."""
+    from aetool.data.preprocess import check_input_kind
     from aetool.tasks.detect import (
-        check_input_kind,
         is_image_input,
         load_detector,
         load_table,

@@ -170,6 +170,12 @@ def test_denoise_commands_on_an_image_folder(tmp_path):
     again = CliRunner().invoke(cli, ["denoise", "apply", str(bundle), str(tmp_path / "noisy"),
                                      "-o", str(out)])
     assert again.exit_code == 2 and "not empty" in again.stderr
+    pd.DataFrame({"a": np.arange(10.0), "b": np.arange(10.0)}).to_csv(tmp_path / "t.csv",
+                                                                       index=False)
+    wrong = CliRunner().invoke(cli, ["denoise", "apply", str(bundle), str(tmp_path / "t.csv"),
+                                     "-o", str(tmp_path / "t-clean.csv")])
+    assert wrong.exit_code == 2 and not (tmp_path / "t-clean.csv").exists()
+    assert "t.csv: the model was trained on images and this is a table" in wrong.stderr
 
 
 def test_denoise_bad_input(tmp_path):

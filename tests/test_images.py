@@ -73,10 +73,12 @@ def test_fit_score_evaluate_on_images(class_folder, tmp_path):
     assert len(pd.read_csv(scored)) == 60
     table = tmp_path / "t.csv"
     pd.DataFrame({"a": np.arange(10.0), "b": np.arange(10.0) ** 2}).to_csv(table, index=False)
-    wrong = run("score", str(bundle), str(table), "-o", str(tmp_path / "w.csv"))
-    assert wrong.exit_code == 2 and not (tmp_path / "w.csv").exists()
-    assert wrong.stderr.strip() == (f"error: {table}: the model was trained on images and this is "
-                                    "a table; score it with a model trained on a table")
+    for command in ("score", "features"):
+        wrong = run(command, str(bundle), str(table), "-o", str(tmp_path / "w.csv"))
+        assert wrong.exit_code == 2 and not (tmp_path / "w.csv").exists()
+        assert wrong.stderr.strip().splitlines()[-1] == (
+            f"error: {table}: the model was trained on images and this is a table; use a model "
+            "trained on a table")
 
 
 def test_flat_folder_and_mixed_modes(tmp_path):

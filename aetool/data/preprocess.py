@@ -93,6 +93,15 @@ def align_columns(frame: pd.DataFrame, expected: list[str], source: str,
     return frame[expected]
 
 
+def check_input_kind(model: Any, is_images: bool, source: str) -> None:
+    """A model trained on images cannot take a table, nor the other way round: say so."""
+    trained_on_images = hasattr(getattr(model, "preprocessor_", None), "shape")
+    if trained_on_images != is_images:
+        kinds = ("images", "a table") if trained_on_images else ("a table", "images")
+        raise DataError(f"{source}: the model was trained on {kinds[0]} and this is "
+                        f"{kinds[1]}; use a model trained on {kinds[1]}")
+
+
 def align_to_model(frame: pd.DataFrame, model: Any, source: str) -> pd.DataFrame:
     """``frame``'s columns matched to the ones ``model`` was fitted on (see align_columns); the
     columns its preprocessing dropped as constant may be absent."""

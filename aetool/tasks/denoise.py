@@ -13,7 +13,7 @@ import pandas as pd
 from aetool.data.arrays import read_array_file
 from aetool.data.images import is_image_source, read_image_folder, write_images
 from aetool.data.output import atomic_directory, atomic_output, write_table
-from aetool.data.preprocess import align_columns, data_source
+from aetool.data.preprocess import align_columns, check_input_kind, data_source
 from aetool.data.tables import ARRAY_SUFFIXES, read_table
 from aetool.errors import DataError
 
@@ -71,6 +71,7 @@ def apply_denoiser(denoiser: Any, noisy: str | Path, out: str | Path, strict: bo
     shape = getattr(denoiser.preprocessor_, "shape", None)
     size = tuple(shape[1:]) if shape else None
     loaded = load_input(noisy, denoiser.columns_, (), size, strict)
+    check_input_kind(denoiser, np.ndim(loaded.model_input) >= 3, loaded.source)
     with data_source(loaded.source):
         if loaded.kind == "table":
             part = align_columns(loaded.data, denoiser.columns_, loaded.source, warn_extra=False)

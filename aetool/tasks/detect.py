@@ -14,7 +14,7 @@ import pandas as pd
 from aetool.data.arrays import read_array_file
 from aetool.data.images import is_image_source, read_image_folder
 from aetool.data.output import write_table
-from aetool.data.preprocess import DataWarning, align_to_model, data_source
+from aetool.data.preprocess import DataWarning, align_to_model, check_input_kind, data_source
 from aetool.data.tables import ARRAY_SUFFIXES, read_table
 from aetool.errors import DataError
 from aetool.thresholds import best_f1_threshold, binary_labels, labelled_rows
@@ -170,15 +170,6 @@ def load_detector(bundle: str | Path) -> tuple[Any, TableSpec]:
 
     detector = AutoencoderDetector.load(bundle)
     return detector, getattr(detector, "table_spec_", TableSpec())
-
-
-def check_input_kind(detector: Any, is_images: bool, source: str) -> None:
-    """A model trained on images cannot score a table, nor the other way round: say so."""
-    trained_on_images = hasattr(detector.preprocessor_, "shape")
-    if trained_on_images != is_images:
-        kinds = ("images", "a table") if trained_on_images else ("a table", "images")
-        raise DataError(f"{source}: the model was trained on {kinds[0]} and this is "
-                        f"{kinds[1]}; score it with a model trained on {kinds[1]}")
 
 
 def details_for(detector: Any, table: LoadedTable, explain: bool = True

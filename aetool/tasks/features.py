@@ -12,7 +12,7 @@ import pandas as pd
 
 from aetool.data.arrays import read_array_file
 from aetool.data.output import atomic_output, table_output_kind, write_table
-from aetool.data.preprocess import align_to_model, data_source
+from aetool.data.preprocess import align_to_model, check_input_kind, data_source
 from aetool.data.tables import ARRAY_SUFFIXES, read_table
 from aetool.errors import AetoolError, DataError
 
@@ -57,6 +57,7 @@ def export_features(bundle: str | Path, data: str | Path, out: str | Path,
     model = Autoencoder.load(bundle).set_inference(**(inference or {"device": "cpu"}))
     loaded = load_labelled(data, label_column, id_column)
     features = loaded.features
+    check_input_kind(model, np.ndim(features) >= 3, loaded.source)
     if isinstance(features, pd.DataFrame):
         features = align_to_model(features, model, loaded.source)
     with data_source(loaded.source):
