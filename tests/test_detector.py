@@ -3,6 +3,8 @@ per-feature explanations, thresholds, probabilities."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -160,3 +162,16 @@ def test_table_detector_trains_the_plain_ae_with_the_detection_weight_penalty(tm
     assert on_images.config_.weight_penalty == 1e-5  # measured on tables only
     detector.save(tmp_path / "b")
     assert AutoencoderDetector.load(tmp_path / "b").config_.weight_penalty == penalty
+
+
+def test_values_beyond_float32_score_finite_and_are_explained():
+    frame = pd.DataFrame(low_rank_table(200, d=4).astype(np.float64), columns=["x0", "x1", "x2", "x3"])
+    detector = AutoencoderDetector(**FAST).fit(frame)
+    odd = frame.head(3).copy()
+    odd.loc[0, "x2"] = 1e300  # finite in float64, overflows float32 unless clipped
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        details = detector.anomaly_details(odd)
+    assert np.isfinite(details["anomaly_score"]).all()
+    assert details["anomaly_score"].argmax() == 0
+    assert detector.explain(odd[:1], top_k=1)[0][0][0] == "x2"

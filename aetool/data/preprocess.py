@@ -25,6 +25,7 @@ from aetool.errors import DataError
 
 MISSING_CATEGORY = "(missing)"
 MAX_CATEGORIES = 50
+MAX_STANDARD_SCORE = 1e6  # beyond: clipped, so float32 errors stay finite (still most abnormal)
 LOG_VIEW_MIN_VALUES = 11  # fewer distinct values (flags, codes, 1-10 scales): no tails to compress
 
 
@@ -312,8 +313,8 @@ class TablePreprocessor:
             stats = self.numeric[column]
             values = _log_view(filled[column], stats["fill"], stats["scale"])
             blocks.append(((values - view["mean"]) / view["scale"])[:, None])
-        matrix = np.concatenate(blocks, axis=1).astype(np.float32)
-        return matrix, unseen
+        matrix = np.clip(np.concatenate(blocks, axis=1), -MAX_STANDARD_SCORE, MAX_STANDARD_SCORE)
+        return matrix.astype(np.float32), unseen
 
     def inverse(self, matrix: np.ndarray) -> pd.DataFrame:
         """Map encoded rows back to the original units: numeric columns un-scaled, categorical
