@@ -18,8 +18,9 @@ class EncoderTransformer(TransformerMixin, Autoencoder):
     """Trains an autoencoder in ``fit`` (labels are never used) and returns its codes in
     ``transform``; clone-able, so in ``Pipeline``/``GridSearchCV`` it is refitted in each fold.
 
-    ``code_size`` overrides the variant's automatic bottleneck width; ``include_logvar`` adds a
-    VAE's log-variances after its means.
+    ``code_size`` is the code's width (32; for a linear probe wider codes tend to do better, see
+    docs/features.md), 0 the variant's automatic bottleneck; ``include_logvar`` adds a VAE's
+    log-variances after its means.
     """
 
     def __init__(
