@@ -455,7 +455,6 @@ def score(bundle: str, data: str, output: str, top_features: int, maps: str | No
           chunk_rows: int | None, engine: str, scheduler: str | None, workers: int,
           quiet: bool) -> None:
     """Score DATA with a saved detector bundle; tables are streamed chunk by chunk."""
-    from aetool.data.preprocess import check_input_kind
     from aetool.tasks.detect import (
         is_image_input,
         load_detector,
@@ -489,8 +488,6 @@ def score(bundle: str, data: str, output: str, top_features: int, maps: str | No
         if maps:
             raise AetoolError(f"{data}: --maps needs images (a folder or an image array)")
         from aetool.tasks.stream import stream_score
-
-        check_input_kind(detector, False, data)
 
         rows, flagged = stream_score(detector, data, output, spec, top_features, chunk_rows,
                                      progress=not quiet)

@@ -16,7 +16,7 @@ import pandas as pd
 from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from aetool.errors import AetoolError
+from aetool.errors import AetoolError, SettingError
 from aetool.estimators import AutoencoderEstimator
 
 
@@ -70,13 +70,13 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
 
     def _check_noise_units(self, variant: type) -> None:
         if self.noise_units not in ("std", "data"):
-            raise AetoolError(f"noise_units must be 'std' or 'data', not '{self.noise_units}'")
+            raise SettingError(f"noise_units must be 'std' or 'data', not '{self.noise_units}'")
         if self.noise_units == "data":
             if hasattr(self.preprocessor_, "shape"):
-                raise AetoolError("noise_units='data' is for tables; image noise levels are "
+                raise SettingError("noise_units='data' is for tables; image noise levels are "
                                   "already in pixel units ([0, 1])")
             if "noise" not in variant.Config.__dataclass_fields__:
-                raise AetoolError(f"noise_units='data' needs a variant trained with a noise "
+                raise SettingError(f"noise_units='data' needs a variant trained with a noise "
                                   f"model; '{variant.name}' has none")
 
     def _config_values(self, input_shape: tuple[int, ...]) -> dict[str, Any]:

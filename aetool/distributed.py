@@ -60,7 +60,7 @@ def score_part(part: str, out: str, bundle: tuple[dict[str, Any], bytes],
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         rows, flagged = stream_score(detector, part, out, top_k=top_k, progress=False)
-    return out, rows, flagged, list(dict.fromkeys(str(w.message) for w in caught))
+    return out, rows, flagged, [str(w.message) for w in caught]
 
 
 def score_with_dask(bundle_path: str | Path, pattern: str, out_dir: str | Path,

@@ -224,8 +224,8 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
 
     ``contamination`` sets the threshold as a training-score quantile unless ``threshold`` (a
     fixed anomaly score) is given; 'auto', for an unknown share, puts it at Tukey's upper fence
-    of the training scores (Q3 + 1.5 IQR). ``score_method`` is 'combined' (reconstruction, code distance
-    and code mixture density), 'reconstruction' or 'latent'. ``trim`` refits on the rows below
+    of the training scores (Q3 + 1.5 IQR). ``score_method`` is 'combined' (reconstruction, code
+    distance and code mixture density), 'reconstruction' or 'latent'. ``trim`` refits on the rows below
     the (1 - trim) training-score quantile, so anomalies in the training data teach the model
     less. ``log_views`` feeds the model a log-compressed copy of each numeric table column as
     well (see docs/detect.md). On tables the plain ``ae`` trains with ``weight_penalty`` 1e-3

@@ -22,8 +22,9 @@ class TrainConfig:
 
     ``max_steps`` caps the number of optimiser steps (0: no cap), so large tables do not cost
     more than they teach. ``min_steps`` does the opposite for small ones: epochs and patience
-    are stretched by the same factor until an epoch budget makes at least that many steps. ``val_fraction`` of the rows (at least 8 of them, else none) is held
-    out for early stopping with ``patience`` epochs; the best weights are restored.
+    are stretched by the same factor until the epochs make at least that many steps.
+    ``val_fraction`` of the rows (at least 8 of them, else none) is held out for early stopping
+    with ``patience`` epochs; the best weights are restored.
     """
 
     epochs: int = 60

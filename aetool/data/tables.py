@@ -119,7 +119,7 @@ def sample_table(path: str | os.PathLike[str], n_rows: int, seed: int = 0,
     import numpy as np
 
     if n_rows < 2:
-        raise DataError(f"--sample-rows must be at least 2, got {n_rows}")
+        raise DataError(f"a sample needs at least 2 rows, got {n_rows}")
     rng = np.random.default_rng(seed)
     kept: pd.DataFrame | None = None
     seen = 0

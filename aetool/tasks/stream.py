@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from aetool.data.output import CSV_SEPARATORS, atomic_output, table_output_kind
-from aetool.data.preprocess import UnseenCategoryWarning
+from aetool.data.preprocess import UnseenCategoryWarning, check_input_kind
 from aetool.data.tables import iter_table_chunks
 from aetool.tasks.detect import TableSpec, score_table, split_frame
 
@@ -85,9 +85,11 @@ class _ParquetSink:
 def stream_score(detector: Any, data: str | Path, out: str | Path, spec: TableSpec | None = None,
                  top_k: int = 3, chunk_rows: int | None = None,
                  progress: bool = True) -> tuple[int, int]:
-    """Score the table ``data`` into ``out`` (CSV, or Parquet by suffix); returns the number of
-    rows scored and of rows flagged as anomalies."""
+    """Score the table ``data`` into ``out`` (CSV, TSV or Parquet by suffix); returns the number
+    of rows scored and of rows flagged as anomalies."""
     from tqdm.auto import tqdm
+
+    check_input_kind(detector, False, str(data))  # before the progress bar and the output open
 
     spec = spec or getattr(detector, "table_spec_", TableSpec())
     batch = getattr(detector, "inference_batch_size_", 4096)
