@@ -387,7 +387,7 @@ def detect(data: str, output: str, save_model: str | None, top_features: int, ma
 
     table_output_kind(output)  # a bad output name fails now, not after training
     spec = _spec(columns, exclude, id_column, label_column, image_size, normal_class, strict)
-    table = load_table(data, spec)
+    table = load_table(data, spec, need_labels=True)  # detect evaluates when it can
     detector = _fit_loaded(table, spec, variant, contamination, threshold, threshold_from,
                            settings, device, quiet)
     frame = score_table(detector, table, top_features, maps)
@@ -508,10 +508,10 @@ def evaluate(bundle: str, data: str, label_column: str | None, normal_class: str
     detector, spec = load_detector(bundle)
     spec.label_column = label_column or spec.label_column
     spec.normal_class = normal_class or spec.normal_class
-    if not spec.label_column and not spec.normal_class:
+    table = load_table(data, spec, need_labels=True, for_scoring=True)
+    if table.labels is None:
         raise AetoolError("evaluate needs --label-column (a 0/1 column) or, for images, "
                           "--normal-class")
-    table = load_table(data, spec, need_labels=True, for_scoring=True)
     _print_metrics(evaluate_table(detector, table, plots))
     if plots:
         click.echo(f"figures in {plots}")

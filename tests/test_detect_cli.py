@@ -126,6 +126,27 @@ def test_scoring_needs_only_the_columns_the_model_uses(train_csv, tmp_path):
     assert roc_auc_score(frame["label"], scores["anomaly_score"]) > 0.95  # broken rows on top
 
 
+def test_a_mistyped_column_name_is_an_error_with_the_closest_name(train_csv, tmp_path):
+    out = tmp_path / "o.csv"
+    for command, target in (("detect", out), ("fit", tmp_path / "bundle")):
+        result = run(command, str(train_csv), "-o", str(target), "--id-column", "row_id",
+                     "--label-column", "lable", *FAST)
+        assert result.exit_code == 2 and not target.exists()
+        assert result.stderr.strip() == (f"error: {train_csv}: no column 'lable' (given as "
+                                          "--label-column); did you mean 'label'?")
+    unlike = run("detect", str(train_csv), "-o", str(out), "--exclude", "zzz", *FAST)
+    assert unlike.stderr.strip().endswith(
+        "no column 'zzz' (given as --exclude); columns are: row_id, f0, f1, f2, f3, f4, f5, "
+        "colour, label")
+    bundle = tmp_path / "model"
+    assert run("fit", str(train_csv), "-o", str(bundle), "--id-column", "row_id",
+               "--label-column", "label", *FAST).exit_code == 0
+    unlabelled = tmp_path / "new.csv"
+    pd.read_csv(train_csv).drop(columns="label").to_csv(unlabelled, index=False)
+    scored = run("score", str(bundle), str(unlabelled), "-o", str(out))
+    assert scored.exit_code == 0 and len(pd.read_csv(out)) == 200  # scoring needs no labels
+
+
 def test_repeated_header_name_is_warned_and_read_as_numbered_copies(tmp_path):
     x = low_rank_table(60, d=3)
     path = tmp_path / "dup.csv"

@@ -69,7 +69,7 @@ def test_features_command_carries_ids_and_labels(tmp_path):
     assert manifest["feature_names_in"] == [f"f{i}" for i in range(8)]
     bad = CliRunner().invoke(cli, ["train", str(data), "-o", str(tmp_path / "b"), "--exclude",
                                    "clss", "-q"])
-    assert bad.exit_code == 2 and "no column 'clss' (given in --columns/--exclude)" in bad.stderr
+    assert bad.exit_code == 2 and "no column 'clss' (given as --exclude); did you mean 'cls'?" in bad.stderr
     for suffix in (".csv", ".parquet"):
         out = tmp_path / f"codes{suffix}"
         result = CliRunner().invoke(cli, ["features", str(bundle), str(data), "-o", str(out),

@@ -81,6 +81,24 @@ def test_fit_score_evaluate_on_images(class_folder, tmp_path):
             "trained on a table")
 
 
+def test_a_class_folder_named_normal_or_good_is_evaluated_without_being_named(class_folder,
+                                                                              tmp_path):
+    fitted = run("fit", str(class_folder), "-o", str(tmp_path / "m"), *FAST)
+    assert fitted.exit_code == 0 and "warning" not in fitted.stderr  # fit does not evaluate
+    result = run("evaluate", str(tmp_path / "m"), str(class_folder))
+    assert result.exit_code == 0, result.output
+    assert ("class folders anomalous, normal; 'normal' is taken as the normal class"
+            in result.stderr)
+    assert "anomalies=6" in result.stdout and "roc_auc=" in result.stdout
+    (class_folder / "normal").rename(class_folder / "Good")
+    detected = run("detect", str(class_folder), "-o", str(tmp_path / "o.csv"), *FAST)
+    assert "'Good' is taken as the normal class" in detected.stderr
+    assert "anomalies=6" in detected.stdout
+    (class_folder / "Good").rename(class_folder / "ok")  # no conventional name: no evaluation
+    plain = run("evaluate", str(tmp_path / "m"), str(class_folder))
+    assert plain.exit_code == 2 and "evaluate needs --label-column" in plain.stderr
+
+
 def test_flat_folder_and_mixed_modes(tmp_path):
     images = (blob_images(30, size=12) * 255).astype(np.uint8)
     for i, image in enumerate(images):

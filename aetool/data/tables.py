@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import csv
+import difflib
 import os
 import warnings
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -62,6 +63,23 @@ def _warn_duplicate_headers(path: Path, delimiter: str) -> None:
         warnings.warn(f"{path}: column '{name}' appears {count} times in the header and is read "
                       f"as {copies}; rename the copies to tell them apart", DataWarning,
                       stacklevel=3)
+
+
+def require_columns(named: Iterable[str | None], present: Sequence[str], source: str,
+                    given_as: str) -> None:
+    """A DataError for the first of the ``named`` columns (None skipped) that the table lacks,
+    suggesting the closest existing name, since a typo is the usual cause."""
+    for column in named:
+        if column is None or column in present:
+            continue
+        close = difflib.get_close_matches(column, list(present), n=1, cutoff=0.6)
+        if close:
+            hint = f"did you mean '{close[0]}'?"
+        else:
+            shown = ", ".join(present[:10])
+            more = f" and {len(present) - 10} more" if len(present) > 10 else ""
+            hint = f"columns are: {shown}{more}"
+        raise DataError(f"{source}: no column '{column}' (given as {given_as}); {hint}")
 
 
 def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:

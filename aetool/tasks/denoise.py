@@ -14,7 +14,7 @@ from aetool.data.arrays import read_array_file
 from aetool.data.images import is_image_source, read_image_folder, write_images
 from aetool.data.output import atomic_directory, atomic_output, write_table
 from aetool.data.preprocess import align_columns, check_input_kind, data_source
-from aetool.data.tables import ARRAY_SUFFIXES, read_table
+from aetool.data.tables import ARRAY_SUFFIXES, read_table, require_columns
 from aetool.errors import DataError
 
 
@@ -43,10 +43,9 @@ def load_input(path: str | Path, columns: list[str] | None = None, exclude: list
         return DenoiseInput("array", x, x, None, str(path))
     frame = read_table(path)
     frame.columns = [str(c) for c in frame.columns]
+    require_columns(columns or [], list(frame.columns), str(path), "--columns")
+    require_columns(exclude, list(frame.columns), str(path), "--exclude")
     chosen = columns or numeric_columns(frame, list(exclude))
-    missing = [c for c in chosen if c not in frame.columns]
-    if missing:
-        raise DataError(f"{path}: no column '{missing[0]}'")
     if not chosen:
         raise DataError(f"{path}: no numeric columns to denoise")
     return DenoiseInput("table", frame, frame[chosen], None, str(path))

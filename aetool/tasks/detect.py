@@ -15,7 +15,7 @@ from aetool.data.arrays import read_array_file
 from aetool.data.images import is_image_source, read_image_folder
 from aetool.data.output import write_table
 from aetool.data.preprocess import DataWarning, align_to_model, check_input_kind, data_source
-from aetool.data.tables import ARRAY_SUFFIXES, read_table
+from aetool.data.tables import ARRAY_SUFFIXES, read_table, require_columns
 from aetool.errors import DataError
 from aetool.thresholds import best_f1_threshold, binary_labels, labelled_rows
 
@@ -76,14 +76,33 @@ def _normal_labels(classes: Any, normal: str, source: str, need: bool) -> np.nda
     return np.asarray([0 if n == normal else 1 for n in names])
 
 
+CONVENTIONAL_NORMAL_CLASSES = ("normal", "good")  # "good" as in MVTec AD's test folders
+
+
+def conventional_normal_class(classes: Any, source: str) -> str | None:
+    """The class folder named ``normal`` or ``good`` (any case) when there is exactly one, so
+    that a folder laid out for evaluation is evaluated without ``--normal-class``; said in a
+    warning, since training never uses the classes."""
+    names = sorted({str(c) for c in classes if c is not None})
+    matches = [n for n in names if n.lower() in CONVENTIONAL_NORMAL_CLASSES]
+    if len(matches) != 1 or len(names) < 2:
+        return None
+    warnings.warn(f"{source}: class folders {', '.join(names)}; '{matches[0]}' is taken as the "
+                  f"normal class for evaluation (--normal-class NAME chooses another; training "
+                  f"never uses the classes)", DataWarning, stacklevel=3)
+    return matches[0]
+
+
 def load_images(path: str | Path, spec: TableSpec, need_labels: bool = False) -> LoadedTable:
     """An image folder (flat or class sub-folders) or an image array file."""
     path = Path(path)
     size = tuple(spec.image_size) if spec.image_size else None
     if is_image_source(path):
         found = read_image_folder(path, size, spec.strict, spec.channels)
-        labels = _normal_labels(found.classes, spec.normal_class, str(path), need_labels) \
-            if spec.normal_class else None
+        normal = spec.normal_class or (conventional_normal_class(found.classes, str(path))
+                                       if need_labels else None)
+        labels = _normal_labels(found.classes, normal, str(path), need_labels) \
+            if normal else None
         return LoadedTable(found.images, pd.Series(found.paths, name="path"), labels, str(path),
                            found.sizes)
     x, y = read_array_file(path)
@@ -110,8 +129,10 @@ def split_frame(frame: pd.DataFrame, spec: TableSpec, source: str,
     """Split a table (or one chunk of it) into features, ids and labels as ``spec`` says.
 
     ``for_scoring``: the data goes to an already fitted model, so it may lack the columns the
-    spec names that are not features: no id column gives a warning and output without ids, and
-    an excluded column needs no excluding (a missing feature column is still an error, later)."""
+    spec names that are not features: no id column gives a warning and output without ids, no
+    label column means no evaluation, and an excluded column needs no excluding (a missing
+    feature column is still an error, later). At fit time each named column must be there: a
+    mistyped label column would otherwise make the labels a feature."""
     frame.columns = [str(c) for c in frame.columns]
     present = set(frame.columns)
     id_column = spec.id_column
@@ -120,13 +141,12 @@ def split_frame(frame: pd.DataFrame, spec: TableSpec, source: str,
                       f"output has no id column, its rows are in input order", DataWarning,
                       stacklevel=2)
         id_column = None
-    for role, column in (("--id-column", id_column), ("--label-column", spec.label_column)):
-        if column is not None and column not in present and (role == "--id-column" or need_labels):
-            raise DataError(f"{source}: no column '{column}' (given as {role}); "
-                            f"columns are: {', '.join(list(frame.columns)[:10])}")
-    for column in [*(spec.columns or []), *([] if for_scoring else spec.exclude)]:
-        if column not in present:
-            raise DataError(f"{source}: no column '{column}' (given in --columns/--exclude)")
+    require_columns([id_column], list(frame.columns), source, "--id-column")
+    if need_labels or not for_scoring:  # at fit time a typo would make the labels a feature
+        require_columns([spec.label_column], list(frame.columns), source, "--label-column")
+    require_columns(spec.columns or [], list(frame.columns), source, "--columns")
+    if not for_scoring:
+        require_columns(spec.exclude, list(frame.columns), source, "--exclude")
     ids = frame[id_column] if id_column else None
     labels = None
     if spec.label_column and spec.label_column in present:

@@ -13,7 +13,7 @@ import pandas as pd
 from aetool.data.arrays import read_array_file
 from aetool.data.output import atomic_output, table_output_kind, write_table
 from aetool.data.preprocess import align_to_model, check_input_kind, data_source
-from aetool.data.tables import ARRAY_SUFFIXES, read_table
+from aetool.data.tables import ARRAY_SUFFIXES, read_table, require_columns
 from aetool.errors import AetoolError, DataError
 
 CLASSIFIERS = ("logreg", "svm", "rf", "knn")
@@ -37,8 +37,7 @@ def load_labelled(path: str | Path, label_column: str | None = None,
     frame = read_table(path)
     frame.columns = [str(c) for c in frame.columns]
     for role, column in (("--label-column", label_column), ("--id-column", id_column)):
-        if column and column not in frame.columns:
-            raise DataError(f"{path}: no column '{column}' (given as {role})")
+        require_columns([column], list(frame.columns), str(path), role)
     labels = frame[label_column].to_numpy() if label_column else None
     ids = frame[id_column] if id_column else None
     drop = [c for c in (label_column, id_column, *exclude) if c]

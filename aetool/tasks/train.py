@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from aetool.data.arrays import read_array_file
-from aetool.data.tables import ARRAY_SUFFIXES, read_table
+from aetool.data.tables import ARRAY_SUFFIXES, read_table, require_columns
 from aetool.errors import AetoolError, DataError
 
 
@@ -27,11 +27,10 @@ def load_training_data(path: str | Path, label_column: str | None = None,
         return x, y
     frame = read_table(path)
     frame.columns = [str(c) for c in frame.columns]
-    for column in [*(columns or []), *exclude]:
-        if column not in frame.columns:
-            raise DataError(f"{path}: no column '{column}' (given in --columns/--exclude)")
-    if label_column is not None and label_column not in frame.columns:
-        raise DataError(f"{path}: no column '{label_column}' (given as --label-column)")
+    present = list(frame.columns)
+    require_columns(columns or [], present, str(path), "--columns")
+    require_columns(exclude, present, str(path), "--exclude")
+    require_columns([label_column], present, str(path), "--label-column")
     left_out = {label_column, *exclude}
     features = frame[[c for c in (columns or frame.columns) if c not in left_out]]
     return features, frame[label_column].to_numpy() if label_column else None
