@@ -227,12 +227,31 @@ def info(bundle: str, as_json: bool) -> None:
     click.echo(f"task:        {manifest.get('task')}")
     click.echo(f"variant:     {manifest['variant']} (from {manifest.get('variant_distribution')})")
     click.echo(f"input shape: {tuple(manifest['input_shape'])}")
+    for line in _input_lines(manifest):
+        click.echo(line)
     click.echo(f"settings:    {', '.join(f'{k}={v}' for k, v in manifest['config'].items())}")
     click.echo(f"trained:     {len(history)} epochs, final loss "
                f"{last.get('val_loss', last.get('loss', float('nan'))):.4g}")
     click.echo(f"aetool:      {manifest.get('aetool_version')} on {manifest.get('created')}")
     if "detector" in manifest:
         click.echo(f"threshold:   {manifest['detector']['threshold']:.4g}")
+
+
+def _input_lines(manifest: dict[str, Any]) -> list[str]:
+    """What data a bundle expects: its feature columns and the fit-time id and label columns,
+    so a user preparing a file to score knows what it needs."""
+    lines = []
+    names = manifest.get("feature_names_in") or []
+    if names:
+        more = f", ... and {len(names) - 6} more" if len(names) > 6 else ""
+        lines.append(f"columns:     {len(names)} ({', '.join(names[:6])}{more})")
+    table = manifest.get("table") or {}
+    roles = [f"{role} {table[key]}" for role, key in (("id", "id_column"),
+                                                     ("label", "label_column"))
+             if table.get(key)]
+    if roles:
+        lines.append(f"also read:   {', '.join(roles)}")
+    return lines
 
 
 @cli.command()

@@ -58,6 +58,9 @@ def test_fit_score_evaluate_round_trip(train_csv, tmp_path):
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["preprocessing"]["categorical"] == {"colour": ["blue", "red"]}
     assert manifest["table"]["id_column"] == "row_id"
+    described = run("info", str(bundle)).stdout.splitlines()
+    assert "columns:     7 (f0, f1, f2, f3, f4, f5, ... and 1 more)" in described
+    assert "also read:   id row_id, label label" in described
     result = run("score", str(bundle), str(train_csv), "-o", str(out), "--top-features", "2")
     assert result.exit_code == 0, result.output
     scored = pd.read_csv(out)
