@@ -353,6 +353,12 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
         """+1 for inliers and -1 for outliers."""
         return np.where(self.decision_function(X) < 0, -1, 1)
 
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Columns (inlier, outlier): the outlier column is ``anomaly_probability``, the share of
+        training rows that score lower (PyOD's layout, so code written for it works)."""
+        outlier = self.anomaly_details(X, explain=False)["anomaly_probability"]
+        return np.column_stack([1.0 - outlier, outlier])
+
     def explain(self, X: Any, top_k: int = 3) -> list[list[tuple[str, float]]]:
         """For each row, the ``top_k`` input columns by their share of the reconstruction error."""
         details = self.anomaly_details(X)

@@ -64,6 +64,10 @@ def test_threshold_contamination_and_probability():
     assert details["anomaly_probability"].min() >= 0 and details["anomaly_probability"].max() <= 1
     order = np.argsort(details["anomaly_score"])
     assert np.all(np.diff(details["anomaly_probability"][order]) >= -1e-12)
+    proba = detector.predict_proba(x)  # PyOD's layout: (inlier, outlier)
+    np.testing.assert_allclose(proba[:, 1], details["anomaly_probability"])
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+    assert np.mean(proba[:, 1] > 0.95) == pytest.approx(0.05, abs=0.02)  # a calibrated CDF
     fixed = AutoencoderDetector(threshold=1e9, **FAST).fit(x)
     assert (fixed.predict(x) == 1).all()
 
