@@ -186,6 +186,25 @@ def test_delimiter_is_sniffed_and_parquet_is_read(tmp_path):
         assert len(pd.read_csv(out)) == 60
 
 
+def test_decimal_commas_are_read_as_numbers_in_every_reader(tmp_path):
+    from aetool.data.tables import iter_table_chunks, read_table
+
+    frame = pd.DataFrame(low_rank_table(60, d=3).astype(float), columns=["temp", "pressure", "flow"])
+    frame.insert(0, "site", [f"s{i % 3}" for i in range(60)])
+    european = tmp_path / "eu.csv"
+    frame.to_csv(european, sep=";", decimal=",", index=False)
+    assert "." not in european.read_text()  # every number is written 0,123
+    read = read_table(european)
+    pd.testing.assert_frame_equal(read, frame, check_exact=False, atol=1e-12)
+    pd.testing.assert_frame_equal(pd.concat(list(iter_table_chunks(european, 25))), frame,
+                                  check_exact=False, atol=1e-12)
+    tabbed = tmp_path / "points.tsv"
+    frame.to_csv(tabbed, sep="\t", index=False)  # decimal points stay decimal points
+    pd.testing.assert_frame_equal(read_table(tabbed), frame, check_exact=False, atol=1e-12)
+    result = run("detect", str(european), "-o", str(tmp_path / "o.csv"), *FAST)
+    assert result.exit_code == 0, result.output
+
+
 def bad_inputs(tmp_path, train_csv):
     """(name, file contents writer) pairs: each must fail with a one-line message."""
     good = pd.read_csv(train_csv)

@@ -1,10 +1,11 @@
-"""Reading tables (CSV with a sniffed delimiter, Parquet) with one-line errors for bad files."""
+"""Reading tables (CSV with a sniffed delimiter and decimal mark, Parquet) with one-line errors for bad files."""
 
 from __future__ import annotations
 
 import csv
 import difflib
 import os
+import re
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -28,24 +29,41 @@ def _check_file(path: Path) -> None:
         raise DataError(f"{path}: file is empty; it needs a header row and data rows")
 
 
-def sniff_delimiter(path: Path) -> str:
-    """The CSV delimiter among , ; tab | guessed from the first 64 KiB (',' if unsure)."""
+DECIMAL_COMMA = re.compile(r"[-+]?\d*,\d+(?:[eE][-+]?\d+)?")  # 3,14 as continental Europe writes it
+DECIMAL_POINT = re.compile(r"[-+]?\d*\.\d+(?:[eE][-+]?\d+)?")
+
+
+def _head_text(path: Path) -> str:
+    """The first 64 KiB as text (a multi-byte character cut at the end is dropped)."""
     with open(path, "rb") as handle:
         head = handle.read(65536)
     try:
-        text = head.decode("utf-8")
+        return head.decode("utf-8")
     except UnicodeDecodeError as exc:
         if exc.start < len(head) - 4:  # not just a multi-byte character cut at the block end
             raise DataError(
                 f"{path}: not UTF-8 text (bad byte at offset {exc.start}); re-save it as UTF-8"
             ) from None
-        text = head[: exc.start].decode("utf-8")
-    lines = text.splitlines()
-    sample = "\n".join(lines[:50])
+        return head[: exc.start].decode("utf-8")
+
+
+def csv_options(path: Path) -> dict[str, str]:
+    """``sep`` and ``decimal`` for pandas, guessed from the first 50 lines: the delimiter among
+    , ; tab | (',' if unsure), and a decimal comma when the delimiter is not a comma and the
+    numbers are written 3,14 rather than 3.14."""
+    lines = _head_text(path).splitlines()[:50]
     try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+        delimiter = csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t|").delimiter
     except csv.Error:
-        return ","
+        delimiter = ","
+    decimal = "."
+    if delimiter != ",":
+        fields = [f.strip().strip('"') for row in csv.reader(lines[1:], delimiter=delimiter)
+                  for f in row]
+        if (any(DECIMAL_COMMA.fullmatch(f) for f in fields)
+                and not any(DECIMAL_POINT.fullmatch(f) for f in fields)):
+            decimal = ","
+    return {"sep": delimiter, "decimal": decimal}
 
 
 def _warn_duplicate_headers(path: Path, delimiter: str) -> None:
@@ -92,9 +110,9 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
         except Exception as exc:  # pyarrow raises several types for damaged files
             raise DataError(f"{path}: unreadable Parquet file ({type(exc).__name__})") from None
     else:
-        delimiter = sniff_delimiter(path)
+        options = csv_options(path)
         try:
-            frame = pd.read_csv(path, sep=delimiter, encoding="utf-8")
+            frame = pd.read_csv(path, encoding="utf-8", **options)
         except UnicodeDecodeError as exc:
             raise DataError(
                 f"{path}: not UTF-8 text (bad byte at offset {exc.start}); re-save it as UTF-8"
@@ -103,7 +121,7 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
             raise DataError(f"{path}: no columns found; it needs a header row and data rows") from None
         except pd.errors.ParserError as exc:
             raise DataError(f"{path}: malformed CSV ({str(exc).splitlines()[0]})") from None
-        _warn_duplicate_headers(path, delimiter)
+        _warn_duplicate_headers(path, options["sep"])
     if frame.shape[0] == 0:
         raise DataError(f"{path}: has a header but no data rows")
     return frame
@@ -120,10 +138,10 @@ def iter_table_chunks(path: str | os.PathLike[str], chunk_rows: int) -> Iterator
         for batch in parquet.iter_batches(batch_size=chunk_rows):
             yield batch.to_pandas()
         return
-    delimiter = sniff_delimiter(path)
-    _warn_duplicate_headers(path, delimiter)
+    options = csv_options(path)
+    _warn_duplicate_headers(path, options["sep"])
     try:
-        yield from pd.read_csv(path, sep=delimiter, encoding="utf-8", chunksize=chunk_rows)
+        yield from pd.read_csv(path, encoding="utf-8", chunksize=chunk_rows, **options)
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text (bad byte near offset {exc.start}); "
                         "re-save it as UTF-8") from None
