@@ -3,6 +3,7 @@ per-feature explanations, thresholds, probabilities."""
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -179,3 +180,22 @@ def test_values_beyond_float32_score_finite_and_are_explained():
     assert np.isfinite(details["anomaly_score"]).all()
     assert details["anomaly_score"].argmax() == 0
     assert detector.explain(odd[:1], top_k=1)[0][0][0] == "x2"
+
+
+def test_many_categories_keep_the_most_frequent_and_rare_ones_are_not_reported_as_unseen():
+    from aetool.data.preprocess import MAX_CATEGORIES, DataWarning, TablePreprocessor
+
+    rng = np.random.default_rng(0)
+    users = [f"u{i}" for i in rng.zipf(1.5, 2000) % 400]
+    frame = pd.DataFrame({"a": rng.normal(size=2000), "user": users})
+    n_users = len(set(users))
+    with pytest.warns(DataWarning, match=f"column 'user' has {n_users} categories; the 50 most"):
+        prep = TablePreprocessor.fit(frame, source="t.csv")
+    assert prep.folded == {"user": n_users - MAX_CATEGORIES}
+    top = pd.Series(users).value_counts().index[:MAX_CATEGORIES]
+    assert sorted(prep.categorical["user"]) == sorted(top)
+    again = TablePreprocessor.from_dict(json.loads(json.dumps(prep.to_dict())))
+    new = pd.DataFrame({"a": [0.0, 0.0], "user": ["never-seen", top[0]]})
+    matrix, unseen = again.transform(new)
+    assert unseen == {}  # a rare or new user shares the all-zero code, as in training
+    assert matrix[0, 1:1 + MAX_CATEGORIES].sum() == 0 and matrix[1, 1:1 + MAX_CATEGORIES].sum() == 1

@@ -1,7 +1,8 @@
 """Table preprocessing fitted on training data and saved as JSON in the bundle.
 
 Numeric columns are imputed with the training median and standardised; categorical columns are
-one-hot encoded (unseen categories at scoring become all-zero and are reported); constant
+one-hot encoded (unseen categories at scoring become all-zero and are reported; beyond the 50
+most frequent categories of a column, the rarer ones share that all-zero code); constant
 columns are dropped. Optionally (the detector's default) each numeric column with more than ten
 values also gets a log-compressed view, sign(z)·log(1 + |z|) of its robust z-score, standardised:
 on heavy-tailed columns the extremes then neither dominate training nor vanish. The same JSON
@@ -192,6 +193,8 @@ class TablePreprocessor:
     dropped: list[str] = field(default_factory=list)
     order: list[str] = field(default_factory=list)
     log_views: dict[str, dict[str, float]] = field(default_factory=dict)
+    # columns with more than MAX_CATEGORIES categories: how many rarer ones share the zero code
+    folded: dict[str, int] = field(default_factory=dict)
 
     # -- fitting ---------------------------------------------------------------------------------
     @classmethod
@@ -248,6 +251,15 @@ class TablePreprocessor:
             counts = text.value_counts()
             prep.categorical[name] = sorted(str(v) for v in counts.index[:MAX_CATEGORIES])
             prep.order.append(name)
+            if n_unique > MAX_CATEGORIES:
+                prep.folded[name] = n_unique - MAX_CATEGORIES
+                rare = counts.iloc[MAX_CATEGORIES:].sum() / len(text)
+                warnings.warn(
+                    f"{source}: column '{name}' has {n_unique} categories; the "
+                    f"{MAX_CATEGORIES} most frequent are one-hot encoded and the other "
+                    f"{n_unique - MAX_CATEGORIES} ({rare:.0%} of rows) share one all-zero code; "
+                    f"if the column is an identifier, pass it as --id-column or --exclude it",
+                    DataWarning, stacklevel=2)
         if prep.dropped:
             warnings.warn(f"{source}: dropped constant column(s): {', '.join(prep.dropped)}",
                           DataWarning, stacklevel=2)
@@ -306,7 +318,7 @@ class TablePreprocessor:
                 onehot = np.zeros((len(text), len(categories)))
                 known = codes >= 0
                 onehot[np.flatnonzero(known), codes[known]] = 1.0
-                if not known.all():
+                if not known.all() and column not in self.folded:  # folded: rare by design
                     unseen[column] = Counter(text[~known].tolist())
                 blocks.append(onehot)
         for column, view in self.log_views.items():
@@ -337,10 +349,12 @@ class TablePreprocessor:
     # -- JSON ------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "table", "numeric": self.numeric, "categorical": self.categorical,
-                "dropped": self.dropped, "order": self.order, "log_views": self.log_views}
+                "dropped": self.dropped, "order": self.order, "log_views": self.log_views,
+                "folded": self.folded}
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> TablePreprocessor:
         return cls(numeric=state["numeric"], categorical=state["categorical"],
                    dropped=list(state["dropped"]), order=list(state["order"]),
-                   log_views=dict(state.get("log_views", {})))
+                   log_views=dict(state.get("log_views", {})),
+                   folded=dict(state.get("folded", {})))
