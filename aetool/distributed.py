@@ -11,6 +11,7 @@ import glob
 from pathlib import Path
 from typing import Any
 
+from aetool.data.tables import COMPRESSED_SUFFIXES
 from aetool.errors import DataError
 
 _WORKER_CACHE: dict[str, Any] = {}
@@ -21,7 +22,7 @@ def expand_parts(pattern: str) -> list[Path]:
     """Input parts from a directory (its CSV/Parquet files) or a glob pattern."""
     path = Path(pattern)
     if path.is_dir():
-        parts = sorted(p for p in path.iterdir() if p.suffix.lower() in PART_SUFFIXES)
+        parts = sorted(p for p in path.iterdir() if _uncompressed(p).suffix.lower() in PART_SUFFIXES)
     else:
         parts = sorted(Path(p) for p in glob.glob(pattern))
     if not parts:
@@ -29,8 +30,15 @@ def expand_parts(pattern: str) -> list[Path]:
     return parts
 
 
+def _uncompressed(part: Path) -> Path:
+    """``part`` without a compression suffix: ``x.csv.gz`` -> ``x.csv``."""
+    return part.with_suffix("") if part.suffix.lower() in COMPRESSED_SUFFIXES else part
+
+
 def output_part(part: Path, out_dir: Path) -> Path:
-    """``NAME.scores.csv`` (or ``.parquet`` for a Parquet part) in ``out_dir``."""
+    """``NAME.scores.csv`` (or ``.parquet`` for a Parquet part) in ``out_dir``; a compressed
+    part ``NAME.csv.gz`` gives an uncompressed ``NAME.scores.csv``."""
+    part = _uncompressed(part)
     suffix = ".parquet" if part.suffix.lower() in (".parquet", ".pq") else ".csv"
     return out_dir / f"{part.stem}.scores{suffix}"
 

@@ -205,6 +205,36 @@ def test_decimal_commas_are_read_as_numbers_in_every_reader(tmp_path):
     assert result.exit_code == 0, result.output
 
 
+def test_compressed_tables_are_read_and_spreadsheets_refused(train_csv, tmp_path):
+    import zipfile
+
+    from aetool.data.tables import read_table
+
+    frame = pd.read_csv(train_csv)
+    for suffix in (".gz", ".bz2", ".xz", ".zip"):
+        packed = tmp_path / f"train.csv{suffix}"
+        frame.to_csv(packed, sep=";", index=False)
+        pd.testing.assert_frame_equal(read_table(packed), frame)
+    out = tmp_path / "o.csv"
+    result = run("detect", str(tmp_path / "train.csv.gz"), "-o", str(out), "--id-column",
+                 "row_id", "--label-column", "label", *FAST)
+    assert result.exit_code == 0 and len(pd.read_csv(out)) == 200, result.output
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes((tmp_path / "train.csv.gz").read_bytes()[:300])
+    with zipfile.ZipFile(tmp_path / "two.zip", "w") as archive:
+        archive.writestr("a.csv", "a\n1\n2\n")
+        archive.writestr("b.csv", "a\n1\n2\n")
+    (tmp_path / "sheet.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
+    for name, message in (("cut.csv.gz", "cannot be read (EOFError); a compressed file may be "
+                                         "damaged or cut short"),
+                          ("two.zip", "a zipped table must hold exactly one file, this holds 2"),
+                          ("sheet.xlsx", "spreadsheets are not read; save the sheet as CSV or "
+                                         "Parquet")):
+        bad = run("detect", str(tmp_path / name), "-o", str(tmp_path / "bad.csv"), *FAST)
+        assert bad.exit_code == 2 and not (tmp_path / "bad.csv").exists()
+        assert bad.stderr.strip() == f"error: {tmp_path / name}: {message}"
+
+
 def bad_inputs(tmp_path, train_csv):
     """(name, file contents writer) pairs: each must fail with a one-line message."""
     good = pd.read_csv(train_csv)

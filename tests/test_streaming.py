@@ -23,6 +23,7 @@ def fitted(tmp_path_factory):
     frame.insert(0, "key", np.arange(len(frame)))
     frame.to_csv(root / "data.csv", index=False)
     frame.to_parquet(root / "data.parquet")
+    frame.to_csv(root / "data.csv.gz", index=False)
     result = CliRunner().invoke(cli, ["fit", str(root / "data.csv"), "--id-column", "key", "-o",
                                       str(root / "model"), "--set", "epochs=3", "-q"])
     assert result.exit_code == 0, result.output
@@ -31,7 +32,7 @@ def fitted(tmp_path_factory):
     return root, frame, in_memory
 
 
-@pytest.mark.parametrize("name", ["data.csv", "data.parquet"])
+@pytest.mark.parametrize("name", ["data.csv", "data.parquet", "data.csv.gz"])
 def test_fp32_streaming_equals_in_memory_exactly(fitted, name):
     root, frame, _ = fitted
     out = root / f"{name}.scores.parquet"
@@ -109,12 +110,12 @@ def test_dask_local_cluster_gives_the_same_scores(fitted):
     for i in range(3):
         part = frame.iloc[i * 2000:(i + 1) * 2000]
         part = part.assign(note=1) if i == 1 else part  # a worker's warning reaches the user
-        part.to_csv(parts / f"part{i}.csv", index=False)
+        part.to_csv(parts / f"part{i}.csv{'.gz' if i == 2 else ''}", index=False)
     single = root / "single.csv"
     CliRunner().invoke(cli, ["score", str(root / "model"), str(root / "data.csv"), "-o",
                              str(single), "-q"])
     out = root / "dask-out"
-    result = CliRunner().invoke(cli, ["score", str(root / "model"), str(parts / "*.csv"),
+    result = CliRunner().invoke(cli, ["score", str(root / "model"), str(parts),
                                       "--engine", "dask", "--workers", "2", "-o", str(out), "-q"])
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines()[0].endswith(

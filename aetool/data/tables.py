@@ -1,15 +1,22 @@
-"""Reading tables (CSV with a sniffed delimiter and decimal mark, Parquet) with one-line errors for bad files."""
+"""Reading tables (CSV, plain or compressed, with a sniffed delimiter and decimal mark; Parquet)
+with one-line errors for bad files."""
 
 from __future__ import annotations
 
+import bz2
 import csv
 import difflib
+import gzip
+import lzma
 import os
 import re
 import warnings
+import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import IO
 
 import pandas as pd
 
@@ -18,6 +25,15 @@ from aetool.errors import DataError
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 ARRAY_SUFFIXES = (".npy", ".npz")
+COMPRESSED_CSV_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}  # and .zip
+COMPRESSED_SUFFIXES = (*COMPRESSED_CSV_OPENERS, ".zip")
+SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
+DAMAGED_FILE_ERRORS = (OSError, EOFError, lzma.LZMAError, zlib.error)  # cut or corrupt archives
+
+
+def _damaged(path: Path, exc: BaseException) -> DataError:
+    return DataError(f"{path}: cannot be read ({type(exc).__name__}); a compressed file may be "
+                     f"damaged or cut short")
 
 
 def _check_file(path: Path) -> None:
@@ -27,6 +43,27 @@ def _check_file(path: Path) -> None:
         raise DataError(f"{path}: is a directory, expected a CSV, Parquet, .npy or .npz file")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: file is empty; it needs a header row and data rows")
+    if path.suffix.lower() in SPREADSHEET_SUFFIXES:
+        raise DataError(f"{path}: spreadsheets are not read; save the sheet as CSV or Parquet")
+
+
+def _open_bytes(path: Path) -> IO[bytes]:
+    """The file's bytes, decompressed for .gz, .bz2, .xz and single-file .zip (as pandas reads
+    them), so the delimiter can be sniffed from compressed files too."""
+    suffix = path.suffix.lower()
+    if suffix in COMPRESSED_CSV_OPENERS:
+        return COMPRESSED_CSV_OPENERS[suffix](path, "rb")
+    if suffix == ".zip":
+        try:
+            archive = zipfile.ZipFile(path)
+        except zipfile.BadZipFile:
+            raise DataError(f"{path}: not a valid zip file") from None
+        members = [m for m in archive.namelist() if not m.endswith("/")]
+        if len(members) != 1:
+            raise DataError(f"{path}: a zipped table must hold exactly one file, this holds "
+                            f"{len(members)}")
+        return archive.open(members[0])
+    return open(path, "rb")
 
 
 DECIMAL_COMMA = re.compile(r"[-+]?\d*,\d+(?:[eE][-+]?\d+)?")  # 3,14 as continental Europe writes it
@@ -35,8 +72,11 @@ DECIMAL_POINT = re.compile(r"[-+]?\d*\.\d+(?:[eE][-+]?\d+)?")
 
 def _head_text(path: Path) -> str:
     """The first 64 KiB as text (a multi-byte character cut at the end is dropped)."""
-    with open(path, "rb") as handle:
-        head = handle.read(65536)
+    try:
+        with _open_bytes(path) as handle:
+            head = handle.read(65536)
+    except DAMAGED_FILE_ERRORS as exc:
+        raise _damaged(path, exc) from None
     try:
         return head.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -50,37 +90,34 @@ def _head_text(path: Path) -> str:
 def csv_options(path: Path) -> dict[str, str]:
     """``sep`` and ``decimal`` for pandas, guessed from the first 50 lines: the delimiter among
     , ; tab | (',' if unsure), and a decimal comma when the delimiter is not a comma and the
-    numbers are written 3,14 rather than 3.14."""
+    numbers are written 3,14 rather than 3.14. A header naming one column twice is warned
+    about here, since pandas renames the copies."""
     lines = _head_text(path).splitlines()[:50]
     try:
         delimiter = csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t|").delimiter
     except csv.Error:
         delimiter = ","
+    rows = list(csv.reader(lines, delimiter=delimiter))
+    _warn_duplicate_headers(path, rows[0] if rows else [])
     decimal = "."
     if delimiter != ",":
-        fields = [f.strip().strip('"') for row in csv.reader(lines[1:], delimiter=delimiter)
-                  for f in row]
+        fields = [f.strip() for row in rows[1:] for f in row]
         if (any(DECIMAL_COMMA.fullmatch(f) for f in fields)
                 and not any(DECIMAL_POINT.fullmatch(f) for f in fields)):
             decimal = ","
     return {"sep": delimiter, "decimal": decimal}
 
 
-def _warn_duplicate_headers(path: Path, delimiter: str) -> None:
+def _warn_duplicate_headers(path: Path, header: list[str]) -> None:
     """pandas reads a repeated header name as 'a', 'a.1', ...; say so, since explanations and
     --columns then use names the file does not show."""
-    try:
-        with open(path, encoding="utf-8", newline="") as handle:
-            header = next(csv.reader(handle, delimiter=delimiter), [])
-    except (UnicodeDecodeError, csv.Error):
-        return  # reading the table reports these with its own one-line error
     repeated = [(name, count) for name, count in Counter(header).items() if count > 1]
     if repeated:
         name, count = repeated[0]
         copies = ", ".join([f"'{name}'"] + [f"'{name}.{i}'" for i in range(1, count)])
         warnings.warn(f"{path}: column '{name}' appears {count} times in the header and is read "
                       f"as {copies}; rename the copies to tell them apart", DataWarning,
-                      stacklevel=3)
+                      stacklevel=4)
 
 
 def require_columns(named: Iterable[str | None], present: Sequence[str], source: str,
@@ -121,7 +158,8 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
             raise DataError(f"{path}: no columns found; it needs a header row and data rows") from None
         except pd.errors.ParserError as exc:
             raise DataError(f"{path}: malformed CSV ({str(exc).splitlines()[0]})") from None
-        _warn_duplicate_headers(path, options["sep"])
+        except DAMAGED_FILE_ERRORS as exc:
+            raise _damaged(path, exc) from None
     if frame.shape[0] == 0:
         raise DataError(f"{path}: has a header but no data rows")
     return frame
@@ -139,12 +177,13 @@ def iter_table_chunks(path: str | os.PathLike[str], chunk_rows: int) -> Iterator
             yield batch.to_pandas()
         return
     options = csv_options(path)
-    _warn_duplicate_headers(path, options["sep"])
     try:
         yield from pd.read_csv(path, encoding="utf-8", chunksize=chunk_rows, **options)
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text (bad byte near offset {exc.start}); "
                         "re-save it as UTF-8") from None
+    except DAMAGED_FILE_ERRORS as exc:
+        raise _damaged(path, exc) from None
 
 
 def sample_table(path: str | os.PathLike[str], n_rows: int, seed: int = 0,
