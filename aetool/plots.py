@@ -1,4 +1,5 @@
-"""PNG figures (matplotlib, no display needed): ROC/PR curves, score histograms, image grids."""
+"""PNG figures (matplotlib, no display needed): ROC/PR curves, score histograms, image grids,
+explanation heat maps."""
 
 from __future__ import annotations
 
@@ -89,4 +90,32 @@ def image_grid(images: np.ndarray, path: str | os.PathLike[str], ncols: int = 8,
             ax.imshow(np.clip(images[i], 0, 1), cmap=cmap, vmin=0, vmax=1)
             if titles:
                 ax.set_title(titles[i], fontsize=7)
+    return save_figure(fig, path)
+
+
+def explanation_heatmap(shares: np.ndarray, row_names: list[str], column_names: list[str],
+                        path: str | os.PathLike[str], marked: np.ndarray | None = None) -> Path:
+    """Rows (most anomalous first, top to bottom) against the columns that explain them: each
+    cell is the column's share of that row's error. ``marked`` rows (e.g. labelled anomalies)
+    get red names."""
+    plt = _pyplot()
+    n_rows, n_cols = shares.shape
+    fig, ax = plt.subplots(figsize=(1.2 + 0.45 * n_cols + 0.07 * max(map(len, row_names)),
+                                    1.4 + 0.28 * n_rows))
+    image = ax.imshow(shares, cmap="Reds", vmin=0, vmax=max(float(shares.max()), 1e-9),
+                      aspect="auto")
+    ax.set_xticks(range(n_cols), column_names, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(n_rows), row_names, fontsize=8)
+    if marked is not None:
+        for tick, flag in zip(ax.get_yticklabels(), marked):
+            tick.set_color("tab:red" if flag else "black")
+    for i in range(n_rows):
+        for j in range(n_cols):
+            if shares[i, j] >= 0.1:
+                ax.text(j, i, f"{shares[i, j]:.0%}", ha="center", va="center", fontsize=6,
+                        color="white" if shares[i, j] > 0.5 * shares.max() else "black")
+    title = "Most anomalous rows: each column's share of the error"
+    ax.set_title(title + ("\n(red names: labelled anomalies)" if marked is not None else ""),
+                 fontsize=9)
+    fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02, format=lambda v, _: f"{v:.0%}")
     return save_figure(fig, path)

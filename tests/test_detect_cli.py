@@ -69,7 +69,30 @@ def test_fit_score_evaluate_round_trip(train_csv, tmp_path):
     assert result.exit_code == 0, result.output
     metrics = json.loads((plots / "metrics.json").read_text())
     assert metrics["roc_auc"] > 0.9 and metrics["anomalies"] == 10
-    assert {p.name for p in plots.glob("*.png")} == {"roc.png", "pr.png", "scores.png"}
+    assert {p.name for p in plots.glob("*.png")} == {"roc.png", "pr.png", "scores.png",
+                                                     "most_anomalous.png"}
+
+
+def test_most_anomalous_rows_are_explained_by_the_broken_column(train_csv):
+    from aetool.tasks.detect import (
+        TableSpec,
+        details_for,
+        fit_detector,
+        load_table,
+        most_anomalous_shares,
+    )
+
+    spec = TableSpec(id_column="row_id", label_column="label")
+    table = load_table(train_csv, spec)
+    detector = fit_detector(table, spec, {"epochs": 20, "batch_size": 32, "max_steps": 150})
+    shares = most_anomalous_shares(detector, table, details_for(detector, table), rows=10,
+                                   columns=4)
+    assert shares.shape == (10, 4) and shares.columns[0] == "f2"  # the column that was broken
+    broken = [name for name in shares.index if name in {f"r{i}" for i in range(10)}]
+    assert len(broken) >= 7  # most of the ten broken rows lead
+    assert shares.loc[broken].mean().idxmax() == "f2"  # and are explained by f2 first
+    assert (shares.loc[broken].idxmax(axis=1) == "f2").mean() >= 0.6
+    assert list(table.labels[shares.attrs["positions"]]).count(1) == len(broken)
 
 
 def test_threshold_options(train_csv, tmp_path):

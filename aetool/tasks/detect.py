@@ -267,7 +267,7 @@ def evaluate_table(detector: Any, table: LoadedTable, plots: str | Path | None =
     if table.labels is None:
         raise DataError(f"{table.source}: evaluation needs --label-column (tables) or "
                         "--normal-class (images)")
-    details = details_for(detector, table, explain=bool(plots) and table.is_images)
+    details = details_for(detector, table, explain=bool(plots))
     known = labelled_rows(table.labels, table.source)
     labels = table.labels[known].astype(int)
     scores = details["anomaly_score"][known]
@@ -281,8 +281,39 @@ def evaluate_table(detector: Any, table: LoadedTable, plots: str | Path | None =
             from aetool.tasks.heatmaps import most_anomalous_grid
 
             most_anomalous_grid(detector, table, details, plots / "most_anomalous.png")
+        else:
+            explain_most_anomalous(detector, table, details, plots / "most_anomalous.png")
         (plots / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def most_anomalous_shares(detector: Any, table: LoadedTable, details: dict[str, np.ndarray],
+                          rows: int = 20, columns: int = 12) -> pd.DataFrame:
+    """The ``rows`` highest-scoring rows (named by id, or 'row N') against the ``columns``
+    columns that carry most of their error; each cell is the column's share of the row's error."""
+    from aetool.estimators import column_shares
+
+    names, shares = column_shares(details["contributions"], detector.preprocessor_)
+    top_rows = np.argsort(-details["anomaly_score"], kind="stable")[:rows]
+    top_columns = np.argsort(-shares[top_rows].sum(0), kind="stable")[:columns]
+    ids = table.ids.astype(str).to_numpy() if table.ids is not None else \
+        np.asarray([f"row {i + 1}" for i in range(len(shares))])
+    frame = pd.DataFrame(shares[np.ix_(top_rows, top_columns)], index=ids[top_rows],
+                         columns=[names[j] for j in top_columns])
+    frame.attrs["positions"] = top_rows  # where the rows are in the table
+    return frame
+
+
+def explain_most_anomalous(detector: Any, table: LoadedTable, details: dict[str, np.ndarray],
+                           path: Path) -> Path:
+    """:func:`most_anomalous_shares` as a heat map, labelled anomalies' names in red, so the
+    pattern behind the alarms shows at a glance."""
+    from aetool.plots import explanation_heatmap
+
+    shares = most_anomalous_shares(detector, table, details)
+    marked = table.labels[shares.attrs["positions"]] == 1 if table.labels is not None else None
+    return explanation_heatmap(shares.to_numpy(), list(shares.index), list(shares.columns),
+                               path, marked)
 
 
 def write_scores(frame: pd.DataFrame, out: str | Path) -> Path:
