@@ -392,17 +392,27 @@ def _print_metrics(result: dict[str, float]) -> None:
 @click.option("--top-features", default=3, show_default=True, type=click.IntRange(min=0),
               help="Explanations per row (0: none, fastest).")
 @click.option("--maps", type=click.Path(file_okay=False), help="Images: folder for heat maps.")
+@click.option("--plots", type=click.Path(file_okay=False),
+              help="Folder for figures: score histogram, most anomalous rows or images, and "
+                   "with labels ROC and PR curves.")
 @table_options
 @detector_options
 def detect(data: str, output: str, save_model: str | None, top_features: int, maps: str | None,
-           columns: str | None, exclude: str | None, id_column: str | None,
+           plots: str | None, columns: str | None, exclude: str | None, id_column: str | None,
            label_column: str | None, image_size: str | None, normal_class: str | None,
            strict: bool, variant: str | None, contamination: float | str, threshold: float | None,
            threshold_from: str | None, settings: tuple[str, ...], device: str,
            quiet: bool) -> None:
     """Fit a detector on DATA (table, image folder or array) and score it in one step."""
     from aetool.data.output import table_output_kind
-    from aetool.tasks.detect import evaluate_table, load_table, score_table, write_scores
+    from aetool.tasks.detect import (
+        details_for,
+        evaluate_table,
+        load_table,
+        score_table,
+        write_figures,
+        write_scores,
+    )
 
     table_output_kind(output)  # a bad output name fails now, not after training
     spec = _spec(columns, exclude, id_column, label_column, image_size, normal_class, strict)
@@ -417,7 +427,11 @@ def detect(data: str, output: str, save_model: str | None, top_features: int, ma
     click.echo(f"scored {len(table.features)} rows, {n_flagged} flagged as anomalies; "
                f"wrote {output}")
     if table.labels is not None:
-        _print_metrics(evaluate_table(detector, table))
+        _print_metrics(evaluate_table(detector, table, plots))
+    elif plots:
+        write_figures(detector, table, details_for(detector, table), plots)
+    if plots:
+        click.echo(f"figures in {plots}")
 
 
 @cli.command()

@@ -51,6 +51,19 @@ def test_detect_writes_scores_explanations_and_metrics(train_csv, tmp_path):
     assert "roc_auc=" in result.output
 
 
+def test_detect_plots_with_and_without_labels(train_csv, tmp_path):
+    labelled, unlabelled = tmp_path / "with", tmp_path / "without"
+    result = run("detect", str(train_csv), "-o", str(tmp_path / "a.csv"), "--id-column",
+                 "row_id", "--label-column", "label", "--plots", str(labelled), *FAST)
+    assert result.exit_code == 0 and f"figures in {labelled}" in result.stdout
+    assert {p.name for p in labelled.iterdir()} == {"roc.png", "pr.png", "scores.png",
+                                                   "most_anomalous.png", "metrics.json"}
+    result = run("detect", str(train_csv), "-o", str(tmp_path / "b.csv"), "--id-column",
+                 "row_id", "--exclude", "label", "--plots", str(unlabelled), *FAST)
+    assert result.exit_code == 0 and "roc_auc" not in result.stdout
+    assert {p.name for p in unlabelled.iterdir()} == {"scores.png", "most_anomalous.png"}
+
+
 def test_fit_score_evaluate_round_trip(train_csv, tmp_path):
     bundle, out, plots = tmp_path / "model", tmp_path / "s.csv", tmp_path / "plots"
     assert run("fit", str(train_csv), "-o", str(bundle), "--id-column", "row_id",

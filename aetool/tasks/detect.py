@@ -262,29 +262,43 @@ def metrics(labels: np.ndarray, scores: np.ndarray, predicted: np.ndarray) -> di
 
 def evaluate_table(detector: Any, table: LoadedTable, plots: str | Path | None = None
                    ) -> dict[str, float]:
-    from aetool import plots as figures
-
+    """Metrics on the labelled rows of ``table``; with ``plots`` also the figures of
+    :func:`write_figures` and ``metrics.json`` in that folder."""
     if table.labels is None:
         raise DataError(f"{table.source}: evaluation needs --label-column (tables) or "
                         "--normal-class (images)")
     details = details_for(detector, table, explain=bool(plots))
     known = labelled_rows(table.labels, table.source)
-    labels = table.labels[known].astype(int)
-    scores = details["anomaly_score"][known]
-    result = metrics(labels, scores, details["is_anomaly"][known].astype(int))
+    result = metrics(table.labels[known].astype(int), details["anomaly_score"][known],
+                     details["is_anomaly"][known].astype(int))
     if plots:
-        plots = Path(plots)
-        figures.roc_figure(labels, scores, plots / "roc.png")
-        figures.pr_figure(labels, scores, plots / "pr.png")
-        figures.histogram_figure(scores, detector.threshold_, plots / "scores.png", labels)
-        if table.is_images:
-            from aetool.tasks.heatmaps import most_anomalous_grid
-
-            most_anomalous_grid(detector, table, details, plots / "most_anomalous.png")
-        else:
-            explain_most_anomalous(detector, table, details, plots / "most_anomalous.png")
-        (plots / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+        write_figures(detector, table, details, plots, known)
+        (Path(plots) / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def write_figures(detector: Any, table: LoadedTable, details: dict[str, np.ndarray],
+                  plots: str | Path, known: np.ndarray | None = None) -> None:
+    """The score histogram and the most anomalous rows or images, in ``plots``; with ``known``
+    (the labelled rows) also ROC and precision-recall curves, and the histogram by label."""
+    from aetool import plots as figures
+
+    plots = Path(plots)
+    scores = details["anomaly_score"]
+    if known is not None:
+        labels = table.labels[known].astype(int)
+        figures.roc_figure(labels, scores[known], plots / "roc.png")
+        figures.pr_figure(labels, scores[known], plots / "pr.png")
+        figures.histogram_figure(scores[known], detector.threshold_, plots / "scores.png",
+                                 labels)
+    else:
+        figures.histogram_figure(scores, detector.threshold_, plots / "scores.png")
+    if table.is_images:
+        from aetool.tasks.heatmaps import most_anomalous_grid
+
+        most_anomalous_grid(detector, table, details, plots / "most_anomalous.png")
+    else:
+        explain_most_anomalous(detector, table, details, plots / "most_anomalous.png")
 
 
 def most_anomalous_shares(detector: Any, table: LoadedTable, details: dict[str, np.ndarray],
