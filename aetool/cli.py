@@ -19,7 +19,8 @@ SETTING_ALIASES = {"lr": "learning_rate", "seed": "random_state"}
 ESTIMATOR_SETTINGS: dict[str, type] = {"epochs": int, "batch_size": int, "learning_rate": float,
                                         "max_steps": int, "patience": int, "random_state": int,
                                         "device": str}
-DETECTOR_SETTINGS: dict[str, type] = {"score_method": str, "trim": float, "log_views": bool}
+DETECTOR_SETTINGS: dict[str, type] = {"score_method": str, "trim": float, "log_views": bool,
+                                       "code_core": str}
 DENOISER_SETTINGS: dict[str, type] = {"min_steps": int}
 
 

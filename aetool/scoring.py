@@ -4,12 +4,14 @@ contributions, with the fitted scoring state kept as JSON.
 The default score adds robust z-scores, all from the autoencoder alone:
 - reconstruction: the squared error of each feature divided by that feature's mean training
   error (so features the model always reconstructs badly do not drown the rest), averaged;
-- latent: the Mahalanobis distance of the code from the training codes (shrunk covariance),
-  which catches rows the decoder reconstructs well but that sit far from the data in code space.
-  It is used only with at least 5 training rows per code unit; below that the covariance is
-  too noisy and the score is the reconstruction part alone.
+- latent: the Mahalanobis distance of the code from the core of the training codes (shrunk
+  covariance), which catches rows the decoder reconstructs well but that sit far from the data
+  in code space. The core is found by concentration steps as in FastMCD (:func:`core_codes`):
+  training data hold anomalies, and fitted on all codes they stretch the covariance towards
+  themselves. It is used only with at least 5 training rows per code unit; below that the
+  covariance is too noisy and the score is the reconstruction part alone.
 - code mixture (tables with at least 20 training rows per code unit): the negative
-  log-density of the code under a two-component Gaussian mixture fitted to the training codes
+  log-density of the code under a two-component Gaussian mixture fitted to the core codes
   (the estimation half of DAGMM, fitted by EM after training), so a normal class with two modes
   does not make the space between them look normal. It adds to the single-Gaussian distance
   rather than replacing it: the pair ranked better on ODDS than either alone.
@@ -30,6 +32,8 @@ MIN_ROWS_PER_CODE = 5  # 'combined' adds the code distance only with this many r
 MIXTURE_COMPONENTS = 2
 MIN_ROWS_PER_MIXTURE = 20  # rows per code unit before the mixture is fitted (10 per component)
 MIXTURE_MAX_ROWS = 20_000  # the mixture is fitted on at most this many (random) training codes
+CORE_SHARE = 0.6  # the code distribution is estimated from this share of training codes ...
+CORE_STEPS = 2  # ... found by this many concentration steps (see core_codes)
 
 
 def iter_batches(n: int, batch_size: int) -> Iterator[slice]:
@@ -194,6 +198,28 @@ def _fit_mixture(codes: np.ndarray) -> dict[str, Any]:
             "mixture_log_norms": (np.log(gm.weights_) + log_det).tolist()}
 
 
+def core_codes(codes: np.ndarray, share: float = CORE_SHARE,
+               steps: int = CORE_STEPS) -> tuple[Any, np.ndarray]:
+    """The core of the training codes, for a code distribution that the anomalies in
+    (contaminated) training data do not stretch: starting from all codes, ``steps``
+    concentration steps as in FastMCD (keep the ``share`` of codes nearest the centre under the
+    current shrunk covariance, refit on them). Returns the last Ledoit-Wolf fit and the indices
+    (ascending) of the core rows."""
+    from sklearn.covariance import LedoitWolf
+
+    codes = codes.astype(np.float64)
+    fit = LedoitWolf().fit(codes)
+    core = np.arange(codes.shape[0])
+    size = int(np.ceil(share * codes.shape[0]))
+    for _ in range(steps):
+        nearest = np.sort(np.argsort(fit.mahalanobis(codes), kind="stable")[:size])
+        if np.array_equal(nearest, core):
+            break
+        core = nearest
+        fit = LedoitWolf().fit(codes[core])
+    return fit, core
+
+
 def _float_tensor(values: np.ndarray) -> Any:
     """A float32 CPU tensor sharing memory with ``values`` where it can (host-side scoring)."""
     import torch
@@ -231,11 +257,13 @@ class Scorer:
     _reducers: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def fit(cls, errors: np.ndarray, codes: np.ndarray,
-            method: str = "combined") -> tuple[Scorer, np.ndarray]:
+    def fit(cls, errors: np.ndarray, codes: np.ndarray, method: str = "combined",
+            core_share: float = 1.0) -> tuple[Scorer, np.ndarray]:
         """Fit on training errors and codes; returns the scorer and the training rows' scores.
         Tables (2-D errors) normalise each feature by its mean training error; images do not
-        (a pixel that is always blank would explode)."""
+        (a pixel that is always blank would explode). The code distribution (distance and
+        mixture) is estimated from the ``core_share`` of codes at its core (:func:`core_codes`;
+        1: all codes)."""
         if method not in SCORE_METHODS:
             raise ValueError(f"score method must be one of {', '.join(SCORE_METHODS)}, got '{method}'")
         flat = errors.reshape(errors.shape[0], -1)
@@ -248,17 +276,15 @@ class Scorer:
             scorer.method = "reconstruction"  # too few rows for a stable code covariance
         latent = None
         if scorer.method != "reconstruction" and codes.size:
-            from sklearn.covariance import LedoitWolf
-
-            lw = LedoitWolf().fit(codes.astype(np.float64))
-            scorer.code_mean = lw.location_.tolist()
-            scorer.code_precision = lw.precision_.tolist()
+            fit, core = core_codes(codes, core_share)
+            scorer.code_mean = fit.location_.tolist()
+            scorer.code_precision = fit.precision_.tolist()
             latent = scorer._latent_raw(codes)
             scorer.latent_center, scorer.latent_scale = _robust_center_scale(latent)
         mixture = None
         if latent is not None and scorer.normalize_features and \
                 codes.shape[0] >= MIN_ROWS_PER_MIXTURE * codes.shape[1]:
-            for key, value in _fit_mixture(codes).items():
+            for key, value in _fit_mixture(codes[core]).items():
                 setattr(scorer, key, value)
             mixture = scorer._mixture_raw(codes)
             scorer.mixture_center, scorer.mixture_scale = _robust_center_scale(mixture)

@@ -1,12 +1,14 @@
-"""The score engine's code mixture: when it is fitted, what it adds, and that it survives JSON."""
+"""The score engine's code distribution: its robust core, the mixture (when it is fitted, what it
+adds) and that both survive JSON."""
 
 from __future__ import annotations
 
 import json
 
 import numpy as np
+import pytest
 
-from aetool.scoring import MIN_ROWS_PER_MIXTURE, Scorer
+from aetool.scoring import MIN_ROWS_PER_MIXTURE, Scorer, core_codes
 
 
 def _two_mode_codes(n: int, d: int = 2, gap: float = 4.0) -> np.ndarray:
@@ -56,3 +58,58 @@ def test_scorer_json_round_trip_and_bundles_saved_before_the_mixture():
     assert not legacy.uses_mixture
     expected = scorer.combine(scorer._recon_raw(errors), scorer._latent_raw(codes))
     np.testing.assert_allclose(legacy.score(errors, codes), expected, rtol=1e-6)
+
+
+def _contaminated_codes(n: int = 500, share: float = 0.2, d: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Normal codes around 0 plus a ``share`` of anomalies around (6, 6, 6): training data with
+    anomalies in it, as unlabelled tables usually are."""
+    rng = np.random.default_rng(0)
+    codes = rng.normal(size=(n, d))
+    anomalous = np.zeros(n, bool)
+    anomalous[: int(share * n)] = True
+    codes[anomalous] += 6.0
+    return codes.astype(np.float32), anomalous
+
+
+def test_core_codes_leave_the_anomalies_out_and_all_codes_are_the_plain_fit():
+    from sklearn.covariance import LedoitWolf
+
+    codes, anomalous = _contaminated_codes()
+    fit, core = core_codes(codes, share=0.6, steps=2)
+    assert len(core) == 300 and not anomalous[core].any() and np.all(np.diff(core) > 0)
+    assert np.abs(fit.location_).max() < 0.2  # the normal codes' centre, not pulled to 6
+    plain = LedoitWolf().fit(codes.astype(np.float64))
+    assert plain.location_.min() > 1.0  # fitted on all codes the centre moves by 20% of 6
+    everything, rows = core_codes(codes, share=1.0)
+    np.testing.assert_array_equal(rows, np.arange(len(codes)))
+    np.testing.assert_allclose(everything.precision_, plain.precision_)
+
+
+def test_core_share_makes_training_anomalies_stand_out_in_code_space():
+    codes, anomalous = _contaminated_codes()
+    errors = np.ones((len(codes), 4), np.float32)  # equal reconstruction: only the code matters
+    gaps = {}
+    for share in (1.0, 0.6):
+        scorer, _ = Scorer.fit(errors, codes, core_share=share)
+        latent = scorer._latent_raw(codes)
+        gaps[share] = latent[anomalous].min() / np.median(latent[~anomalous])
+    # stretched by the anomalies, one Gaussian of all codes puts them within 3 typical distances
+    assert gaps[1.0] < 3.0 and gaps[0.6] > 2 * gaps[1.0]
+
+
+@pytest.mark.parametrize("value", [0.4, 1.5, "most"])
+def test_code_core_outside_its_range_is_refused_before_training(value):
+    from aetool.errors import SettingError
+    from aetool.estimators import AutoencoderDetector
+
+    with pytest.raises(SettingError, match="code_core must be 'auto' or a share"):
+        AutoencoderDetector(code_core=value, epochs=1).fit(np.zeros((10, 3)))
+
+
+def test_code_core_auto_is_the_core_on_tables_and_all_codes_on_images():
+    from aetool.estimators import AutoencoderDetector
+    from aetool.scoring import CORE_SHARE
+
+    assert AutoencoderDetector()._core_share(table=True) == CORE_SHARE < 1.0
+    assert AutoencoderDetector()._core_share(table=False) == 1.0
+    assert AutoencoderDetector(code_core=0.8)._core_share(table=False) == 0.8
