@@ -19,8 +19,8 @@ SETTING_ALIASES = {"lr": "learning_rate", "seed": "random_state"}
 ESTIMATOR_SETTINGS: dict[str, type] = {"epochs": int, "batch_size": int, "learning_rate": float,
                                         "max_steps": int, "patience": int, "random_state": int,
                                         "device": str}
-DETECTOR_SETTINGS: dict[str, type] = {"score_method": str, "trim": float, "log_views": bool,
-                                       "code_core": str}
+DETECTOR_SETTINGS: dict[str, Any] = {"score_method": str, "trim": float, "log_views": bool,
+                                       "code_core": float | str}
 DENOISER_SETTINGS: dict[str, type] = {"min_steps": int}
 
 
@@ -64,7 +64,7 @@ class AetoolGroup(click.Group):
 
 
 def parse_settings(values: tuple[str, ...], variant: str,
-                   extra: dict[str, type] | None = None) -> dict[str, Any]:
+                   extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """``--set key=value`` pairs -> estimator parameters (with ``variant_params`` inside);
     ``extra``: the estimator's own settings besides the shared ones (e.g. DETECTOR_SETTINGS)."""
     from aetool.plugins import get_variant

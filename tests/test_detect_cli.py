@@ -399,11 +399,11 @@ def test_set_reaches_detector_settings_and_rejects_bad_values(train_csv, tmp_pat
     manifest = json.loads((bundle / "manifest.json").read_text())
     params = manifest["params"]
     assert (params["log_views"], params["score_method"], params["trim"], params["code_core"]) == (
-        False, "reconstruction", 0.05, "0.8")
+        False, "reconstruction", 0.05, 0.8)
     assert manifest["preprocessing"]["log_views"] == {}
     core = run("fit", str(train_csv), "-o", str(tmp_path / "c"), "--set", "code_core=2", "-q")
     assert core.exit_code == 2 and core.stderr.strip() == (
-        "error: code_core must be 'auto' or a share of training codes in [0.5, 1], got '2'")
+        "error: code_core must be 'auto' or a share of training codes in [0.5, 1], got 2.0")
     for setting, expected in [("epochs=abc", "'epochs' expects int, got 'abc'"),
                               ("lr=fast", "'learning_rate' expects float, got 'fast'"),
                               ("log_views=maybe", "'log_views' expects bool, got 'maybe'")]:

@@ -88,3 +88,15 @@ def test_same_seed_gives_identical_weights():
     for key, value in first.state_dict().items():
         assert torch.equal(value, second.state_dict()[key])
     assert any(not torch.equal(v, other.state_dict()[k]) for k, v in first.state_dict().items())
+
+
+def test_setting_values_are_coerced_to_the_declared_type_trying_each_of_a_union():
+    from aetool.variants.base import coerce_value
+
+    assert coerce_value("0.8", float | str, "code_core") == 0.8
+    assert coerce_value("auto", float | str, "code_core") == "auto"
+    assert coerce_value("none", int | None, "k") is None
+    assert coerce_value("3", int | None, "k") == 3
+    assert coerce_value("32,64", list[int], "hidden") == [32, 64]
+    with pytest.raises(ValueError, match="setting 'k' expects int, got 'x'"):
+        coerce_value("x", int | None, "k")

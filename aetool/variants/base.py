@@ -121,7 +121,12 @@ def coerce_value(raw: Any, annotation: Any, key: str) -> Any:
         if raw is None or (isinstance(raw, str) and raw.lower() in ("none", "null")):
             return None
         non_none = [a for a in args if a is not type(None)]
-        return coerce_value(raw, non_none[0], key)
+        for option in non_none[:-1]:  # float | str: a number if it reads as one, else text
+            try:
+                return coerce_value(raw, option, key)
+            except ValueError:
+                continue
+        return coerce_value(raw, non_none[-1], key)
     if origin in (list, tuple):
         item_type = args[0] if args else Any
         if isinstance(raw, str):
