@@ -107,6 +107,7 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def variants(as_json: bool) -> None:
     """List installed autoencoder variants with their settings and defaults."""
+    from aetool.estimators import TABLE_DETECTION_DEFAULTS
     from aetool.plugins import get_registry
 
     registry = get_registry()
@@ -116,6 +117,7 @@ def variants(as_json: bool) -> None:
         owner = registry.plugins[registry.variant_owner[name]]
         info["plugin"] = owner.name
         info["package"] = owner.distribution
+        info["table_detection_settings"] = TABLE_DETECTION_DEFAULTS.get(name, {})
         rows.append(info)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -126,6 +128,9 @@ def variants(as_json: bool) -> None:
                    f"capabilities: {', '.join(row['capabilities'])}")
         settings = ", ".join(f"{k}={v}" for k, v in row["config"].items())
         click.echo(f"{'':<12} settings: {settings}")
+        if row["table_detection_settings"]:
+            changed = ", ".join(f"{k}={v}" for k, v in row["table_detection_settings"].items())
+            click.echo(f"{'':<12} as a table anomaly detector: {changed}")
 
 
 @cli.group(cls=AetoolGroup, invoke_without_command=True)

@@ -167,6 +167,16 @@ def test_table_detector_trains_the_plain_ae_with_the_detection_weight_penalty(tm
     assert on_images.config_.weight_penalty == 1e-5  # measured on tables only
     detector.save(tmp_path / "b")
     assert AutoencoderDetector.load(tmp_path / "b").config_.weight_penalty == penalty
+    from click.testing import CliRunner
+
+    from aetool.cli import cli
+
+    listing = CliRunner().invoke(cli, ["variants"]).stdout.splitlines()
+    ae = listing.index(next(line for line in listing if line.startswith("ae ")))
+    assert listing[ae + 3].strip() == "as a table anomaly detector: weight_penalty=0.001"
+    rows = json.loads(CliRunner().invoke(cli, ["variants", "--json"]).stdout)
+    assert {r["name"]: r["table_detection_settings"] for r in rows}["ae"] == {
+        "weight_penalty": 1e-3}
 
 
 def test_values_beyond_float32_score_finite_and_are_explained():
