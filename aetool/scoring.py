@@ -8,7 +8,7 @@ The default score adds robust z-scores, all from the autoencoder alone:
   covariance), which catches rows the decoder reconstructs well but that sit far from the data
   in code space. The core is found by concentration steps as in FastMCD (:func:`core_codes`):
   training data hold anomalies, and fitted on all codes they stretch the covariance towards
-  themselves. It is used only with at least 5 training rows per code unit; below that the
+  themselves (the detector uses the core on tables and all codes on images). It is used only with at least 5 training rows per code unit; below that the
   covariance is too noisy and the score is the reconstruction part alone.
 - code mixture (tables with at least 20 training rows per code unit): the negative
   log-density of the code under a two-component Gaussian mixture fitted to the core codes
