@@ -209,3 +209,23 @@ def test_many_categories_keep_the_most_frequent_and_rare_ones_are_not_reported_a
     matrix, unseen = again.transform(new)
     assert unseen == {}  # a rare or new user shares the all-zero code, as in training
     assert matrix[0, 1:1 + MAX_CATEGORIES].sum() == 0 and matrix[1, 1:1 + MAX_CATEGORIES].sum() == 1
+
+
+@pytest.mark.parametrize("name", ["satellite", "annthyroid"])
+def test_code_core_ranks_real_anomalies_better_than_all_codes(name):
+    """The ODDS protocol on one split (seed 0): fitted on contaminated training data, the code
+    core lifts ROC-AUC clearly (0.72 -> 0.78 and 0.85 -> 0.90 when measured)."""
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import train_test_split
+
+    from tests.conftest import SHARED_DATA
+
+    path = SHARED_DATA / "odds" / f"{name}.npz"
+    if not path.exists():
+        pytest.skip(f"{path} is absent (the shared ODDS data sets)")
+    data = np.load(path)
+    x_train, x_test, _, y_test = train_test_split(data["X"], data["y"].astype(int), test_size=0.4,
+                                                  stratify=data["y"], random_state=0)
+    roc = {core: roc_auc_score(y_test, -AutoencoderDetector(code_core=core, device="cpu")
+                               .fit(x_train).score_samples(x_test)) for core in ("auto", 1.0)}
+    assert roc["auto"] > roc[1.0] + 0.03, roc
