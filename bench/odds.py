@@ -60,7 +60,13 @@ def main() -> None:
     parser.add_argument("--aetool-params", default={}, type=json.loads,
                         help="JSON keyword arguments for AutoencoderDetector (trials; use with "
                              "--output so the default results are not overwritten)")
+    parser.add_argument("--replot", action="store_true",
+                        help="only redraw OUTPUT.png from the saved OUTPUT.json")
     args = parser.parse_args()
+    if args.replot:
+        saved = json.loads((RESULTS / f"{args.output}.json").read_text())
+        figure(saved["per_dataset"], list(saved["summary"]), args.output)
+        return
     aetool_params = args.aetool_params
     methods = args.methods.split(",")
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -132,6 +138,29 @@ def main() -> None:
         writer = csv.DictWriter(handle, fieldnames=list(records[0]))
         writer.writeheader()
         writer.writerows(records)
+    figure(table, methods, args.output)
+
+
+def figure(table: list[dict], methods: list[str], output: str) -> None:
+    """OUTPUT.png: each data set's mean ROC-AUC per method, one row per set (sorted by the
+    first method), so where aetool wins and loses shows at a glance."""
+    from aetool.plots import _pyplot, save_figure
+
+    plt = _pyplot()
+    rows = sorted(table, key=lambda r: r[f"{methods[0]}_roc"])
+    fig, ax = plt.subplots(figsize=(6.5, 0.28 * len(rows) + 1.2))
+    markers = {"aetool": ("o", "tab:red"), "iforest": ("s", "tab:green"),
+               "pyod_ae": ("^", "tab:blue"), "pyod_vae": ("v", "tab:purple")}
+    for method in methods:
+        marker, colour = markers.get(method, ("x", "grey"))
+        values = [r[f"{method}_roc"] for r in rows]
+        ax.scatter(values, range(len(rows)), marker=marker, color=colour, s=28, zorder=3,
+                   label=f"{method} (mean {np.mean(values):.3f})")
+    ax.set_yticks(range(len(rows)), [r["dataset"] for r in rows], fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set(xlabel="ROC-AUC (mean over seeds)", title="ODDS: aetool's default against the peers")
+    ax.legend(fontsize=7, loc="upper left")  # the top rows are near 1: that corner is empty
+    save_figure(fig, RESULTS / f"{output}.png")
 
 
 if __name__ == "__main__":
