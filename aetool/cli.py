@@ -412,10 +412,9 @@ def detect(data: str, output: str, save_model: str | None, top_features: int, ma
     """Fit a detector on DATA (table, image folder or array) and score it in one step."""
     from aetool.data.output import table_output_kind
     from aetool.tasks.detect import (
-        details_for,
         evaluate_table,
         load_table,
-        score_table,
+        scored_with_details,
         write_figures,
         write_scores,
     )
@@ -425,7 +424,8 @@ def detect(data: str, output: str, save_model: str | None, top_features: int, ma
     table = load_table(data, spec, need_labels=True)  # detect evaluates when it can
     detector = _fit_loaded(table, spec, variant, contamination, threshold, threshold_from,
                            settings, device, quiet)
-    frame = score_table(detector, table, top_features, maps)
+    frame, details = scored_with_details(detector, table, top_features, maps,
+                                         explain=bool(plots))
     write_scores(frame, output)
     if save_model:
         detector.save(save_model)
@@ -433,9 +433,9 @@ def detect(data: str, output: str, save_model: str | None, top_features: int, ma
     click.echo(f"scored {len(table.features)} rows, {n_flagged} flagged as anomalies; "
                f"wrote {output}")
     if table.labels is not None:
-        _print_metrics(evaluate_table(detector, table, plots))
+        _print_metrics(evaluate_table(detector, table, plots, details))
     elif plots:
-        write_figures(detector, table, details_for(detector, table), plots)
+        write_figures(detector, table, details, plots)
     if plots:
         click.echo(f"figures in {plots}")
 

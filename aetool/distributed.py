@@ -11,7 +11,7 @@ import glob
 from pathlib import Path
 from typing import Any
 
-from aetool.data.tables import COMPRESSED_SUFFIXES
+from aetool.data.tables import COMPRESSED_SUFFIXES, PARQUET_SUFFIXES
 from aetool.errors import DataError
 
 _WORKER_CACHE: dict[str, Any] = {}
@@ -39,7 +39,7 @@ def output_part(part: Path, out_dir: Path) -> Path:
     """``NAME.scores.csv`` (or ``.parquet`` for a Parquet part) in ``out_dir``; a compressed
     part ``NAME.csv.gz`` gives an uncompressed ``NAME.scores.csv``."""
     part = _uncompressed(part)
-    suffix = ".parquet" if part.suffix.lower() in (".parquet", ".pq") else ".csv"
+    suffix = ".parquet" if part.suffix.lower() in PARQUET_SUFFIXES else ".csv"
     return out_dir / f"{part.stem}.scores{suffix}"
 
 

@@ -58,11 +58,12 @@ def _open_bytes(path: Path) -> IO[bytes]:
             archive = zipfile.ZipFile(path)
         except zipfile.BadZipFile:
             raise DataError(f"{path}: not a valid zip file") from None
-        members = [m for m in archive.namelist() if not m.endswith("/")]
-        if len(members) != 1:
-            raise DataError(f"{path}: a zipped table must hold exactly one file, this holds "
-                            f"{len(members)}")
-        return archive.open(members[0])
+        with archive:  # the open member keeps the file open after the archive closes
+            members = [m for m in archive.namelist() if not m.endswith("/")]
+            if len(members) != 1:
+                raise DataError(f"{path}: a zipped table must hold exactly one file, this "
+                                f"holds {len(members)}")
+            return archive.open(members[0])
     return open(path, "rb")
 
 

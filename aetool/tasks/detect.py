@@ -134,22 +134,22 @@ def split_frame(frame: pd.DataFrame, spec: TableSpec, source: str,
     feature column is still an error, later). At fit time each named column must be there: a
     mistyped label column would otherwise make the labels a feature."""
     frame.columns = [str(c) for c in frame.columns]
-    present = set(frame.columns)
+    names = list(frame.columns)
     id_column = spec.id_column
-    if for_scoring and id_column is not None and id_column not in present:
+    if for_scoring and id_column is not None and id_column not in names:
         warnings.warn(f"{source}: no column '{id_column}' (the id column at fit time); the "
                       f"output has no id column, its rows are in input order", DataWarning,
                       stacklevel=2)
         id_column = None
-    require_columns([id_column], list(frame.columns), source, "--id-column")
+    require_columns([id_column], names, source, "--id-column")
     if need_labels or not for_scoring:  # at fit time a typo would make the labels a feature
-        require_columns([spec.label_column], list(frame.columns), source, "--label-column")
-    require_columns(spec.columns or [], list(frame.columns), source, "--columns")
+        require_columns([spec.label_column], names, source, "--label-column")
+    require_columns(spec.columns or [], names, source, "--columns")
     if not for_scoring:
-        require_columns(spec.exclude, list(frame.columns), source, "--exclude")
+        require_columns(spec.exclude, names, source, "--exclude")
     ids = frame[id_column] if id_column else None
     labels = None
-    if spec.label_column and spec.label_column in present:
+    if spec.label_column and spec.label_column in names:
         labels = binary_labels(frame[spec.label_column], spec.label_column, source)
     skip = {spec.id_column, spec.label_column, *spec.exclude}
     chosen = spec.columns or [c for c in frame.columns if c not in skip]
@@ -212,10 +212,19 @@ def score_table(detector: Any, table: LoadedTable, top_k: int = 3,
                 maps: str | Path | None = None) -> pd.DataFrame:
     """The output table: id (or image path), anomaly_score, anomaly_probability, is_anomaly and,
     for tables, top_features; ``maps`` writes per-pixel heat maps for images."""
+    return scored_with_details(detector, table, top_k, maps)[0]
+
+
+def scored_with_details(detector: Any, table: LoadedTable, top_k: int = 3,
+                        maps: str | Path | None = None, explain: bool = False
+                        ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """:func:`score_table` and the details it came from, so evaluation and figures need no
+    second pass over the data; ``explain`` keeps the per-element errors even when the table
+    does not need them (figures do)."""
     from aetool.estimators import top_features
 
-    details = details_for(detector, table,
-                          explain=maps is not None or (top_k > 0 and not table.is_images))
+    details = details_for(detector, table, explain=explain or maps is not None
+                          or (top_k > 0 and not table.is_images))
     if maps is not None:
         if not table.is_images:
             raise DataError(f"{table.source}: --maps needs images (a folder or an image array)")
@@ -231,7 +240,7 @@ def score_table(detector: Any, table: LoadedTable, top_k: int = 3,
     if top_k > 0 and not table.is_images:
         tops = top_features(details["contributions"], detector.preprocessor_, top_k)
         out["top_features"] = [format_top_features(t) for t in tops]
-    return out
+    return out, details
 
 
 def metrics(labels: np.ndarray, scores: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
@@ -260,14 +269,16 @@ def metrics(labels: np.ndarray, scores: np.ndarray, predicted: np.ndarray) -> di
     }
 
 
-def evaluate_table(detector: Any, table: LoadedTable, plots: str | Path | None = None
-                   ) -> dict[str, float]:
+def evaluate_table(detector: Any, table: LoadedTable, plots: str | Path | None = None,
+                   details: dict[str, np.ndarray] | None = None) -> dict[str, float]:
     """Metrics on the labelled rows of ``table``; with ``plots`` also the figures of
-    :func:`write_figures` and ``metrics.json`` in that folder."""
+    :func:`write_figures` and ``metrics.json`` in that folder. ``details``: the table already
+    scored (with errors, when there are plots)."""
     if table.labels is None:
         raise DataError(f"{table.source}: evaluation needs --label-column (tables) or "
                         "--normal-class (images)")
-    details = details_for(detector, table, explain=bool(plots))
+    if details is None:
+        details = details_for(detector, table, explain=bool(plots))
     known = labelled_rows(table.labels, table.source)
     result = metrics(table.labels[known].astype(int), details["anomaly_score"][known],
                      details["is_anomaly"][known].astype(int))
