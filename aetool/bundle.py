@@ -1,22 +1,29 @@
 """Saved models ("bundles"): a directory with manifest.json and weights.safetensors, no pickle.
 
-Saving is atomic (a temporary sibling directory renamed into place). Loading verifies the format
-version, the weights' SHA-256 recorded in the manifest, and that the variant is installed, and
+Saving is atomic (a temporary sibling directory renamed into place) and replaces only an existing
+bundle. Loading validates the manifest against a JSON schema, verifies the weights' SHA-256
+(required), checks that the variant named in the manifest is the one the weights were saved for,
+compares declared tensor shapes with the safetensors header before allocating anything, and
 refuses any pickle it finds, so a bundle never executes code when it is loaded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import pickletools
+import struct
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from aetool._version import __version__
-from aetool.data.output import atomic_directory
-from aetool.errors import BundleError
+from aetool.bundle_schema import validate_manifest
+from aetool.data.output import atomic_directory, check_output_folder
+from aetool.errors import AetoolError, BundleError
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -32,15 +39,47 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+PICKLE_SCAN_BYTES = 16 << 20  # protocol-0/1 pickles are text-like: parse at most this much
+
+
 def _looks_like_pickle(path: Path) -> bool:
+    """Protocol-2+ pickles start with 0x80 and torch.save writes a zip archive (PK\\x03\\x04);
+    protocol 0 and 1 have no magic, so the file counts as a pickle when its start parses as a
+    pickle opcode stream that reaches STOP."""
     with open(path, "rb") as handle:
-        head = handle.read(4)
-    # protocol-2+ pickles start with 0x80; torch.save writes a zip archive (PK\x03\x04)
-    return head[:1] == b"\x80" or head == b"PK\x03\x04"
+        head = handle.read(PICKLE_SCAN_BYTES)
+    if head[:1] == b"\x80" or head[:4] == b"PK\x03\x04":
+        return True
+    try:
+        for opcode, _, _ in pickletools.genops(head):
+            if opcode.name == "STOP":
+                return True
+    except Exception:  # not a pickle: genops raises ValueError and others on foreign bytes
+        return False
+    return False
 
 
-def save_bundle(path: str | os.PathLike[str], model: Any, manifest: dict[str, Any]) -> Path:
-    """Write ``model``'s weights and ``manifest`` (plus format metadata) to directory ``path``."""
+def is_bundle_dir(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` is a folder holding an aetool manifest: the only kind of folder that
+    saving may replace."""
+    manifest = Path(path) / MANIFEST
+    try:
+        return json.loads(manifest.read_text(encoding="utf-8")).get("format") == "aetool-bundle"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def check_bundle_output(path: str | os.PathLike[str], inputs: tuple[str, ...] = (),
+                        force: bool = False) -> None:
+    """Before training: ``path`` may be new, an empty folder or an existing bundle (a file only
+    with ``force``), must not hold an input, and its folder must be writable."""
+    check_output_folder(path, inputs, is_bundle_dir, force)
+
+
+def save_bundle(path: str | os.PathLike[str], model: Any, manifest: dict[str, Any],
+                force: bool = False) -> Path:
+    """Write ``model``'s weights and ``manifest`` (plus format metadata) to directory ``path``,
+    replacing only an existing bundle (or, with ``force``, a file), never another folder."""
     from safetensors.torch import save_file
 
     from aetool.plugins import get_registry
@@ -59,11 +98,13 @@ def save_bundle(path: str | os.PathLike[str], model: Any, manifest: dict[str, An
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
 
     def write(tmp: Path) -> None:
-        save_file(state, str(tmp / WEIGHTS), metadata={"format": "pt"})
+        save_file(state, str(tmp / WEIGHTS),
+                  metadata={"format": "pt", "aetool_variant": variant,
+                            "aetool_input_shape": json.dumps(list(manifest["input_shape"]))})
         full["weights_sha256"] = _sha256(tmp / WEIGHTS)
         (tmp / MANIFEST).write_text(json.dumps(full, indent=2, sort_keys=False) + "\n")
 
-    atomic_directory(Path(path), write)
+    atomic_directory(Path(path), write, replaceable=is_bundle_dir, force=force)
     return Path(path)
 
 
@@ -87,13 +128,18 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BundleError(f"{manifest_path}: damaged manifest ({exc}); re-save the bundle") from None
-    if manifest.get("format") != "aetool-bundle":
+    if not isinstance(manifest, dict) or manifest.get("format") != "aetool-bundle":
         raise BundleError(f"{manifest_path}: not an aetool bundle manifest")
-    if int(manifest.get("format_version", -1)) > FORMAT_VERSION:
+    version = manifest.get("format_version")
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
         raise BundleError(
-            f"{root}: bundle format {manifest.get('format_version')} is newer than this aetool "
-            f"reads ({FORMAT_VERSION}); upgrade aetool"
+            f"{root}: bundle format {version} is newer than this aetool reads "
+            f"({FORMAT_VERSION}); upgrade aetool"
         )
+    problem = validate_manifest(manifest)
+    if problem:
+        raise BundleError(f"{manifest_path}: invalid manifest, {problem}; re-save the bundle "
+                          "with aetool")
     return manifest
 
 
@@ -109,8 +155,8 @@ def read_bundle_bytes(path: str | os.PathLike[str]) -> tuple[dict[str, Any], byt
         raise BundleError(
             f"{weights}: is a pickle/torch.save file, not safetensors; aetool never loads pickles"
         )
-    expected = manifest.get("weights_sha256")
-    if expected and hashlib.sha256(data).hexdigest() != expected:
+    expected = manifest["weights_sha256"]  # required by the schema
+    if hashlib.sha256(data).hexdigest() != expected:
         raise BundleError(
             f"{weights}: does not match the checksum in {MANIFEST} (truncated or modified); "
             "re-save or re-download the bundle"
@@ -135,18 +181,95 @@ def model_from_bundle_bytes(manifest: dict[str, Any], weights: bytes, device: st
             f"('{dist}', e.g. aetool plugins install {dist})"
         )
     variant = registry.variants[name]
+    header = _safetensors_header(weights, where)
+    saved_for = header.get("__metadata__", {}).get("aetool_variant")
+    if saved_for is not None and saved_for != name:
+        raise BundleError(f"{where}: the manifest names variant '{name}' but the weights were "
+                          f"saved for '{saved_for}'; the manifest was edited, re-save the bundle")
+    try:
+        config = variant.make_config(manifest.get("config", {}))
+    except (ValueError, TypeError) as exc:
+        raise BundleError(f"{where}: settings in the manifest do not fit variant '{name}' "
+                          f"({exc})") from None
+    shape = tuple(manifest["input_shape"])
+    skeleton = _build(variant, shape, config, manifest.get("n_classes"), where, device="meta")
+    if skeleton is not None:
+        _compare_shapes(skeleton, header, name, where)
     try:
         state = load_safetensors(weights)
     except (SafetensorError, OSError, ValueError) as exc:
         raise BundleError(f"{where}: unreadable safetensors file ({exc})") from None
-    config = variant.make_config(manifest.get("config", {}))
-    model = variant.build(tuple(manifest["input_shape"]), config, manifest.get("n_classes"))
+    model = _build(variant, shape, config, manifest.get("n_classes"), where)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
         raise BundleError(f"{where}: weights do not fit variant '{name}' ({first})") from None
     return model.to(device).eval()
+
+
+def _safetensors_header(weights: bytes, where: str) -> dict[str, Any]:
+    """The JSON header of a safetensors file: tensor names, dtypes and shapes, and metadata,
+    read without touching the tensors."""
+    try:
+        (length,) = struct.unpack("<Q", weights[:8])
+        if length > len(weights) - 8:
+            raise ValueError("header longer than the file")
+        header = json.loads(weights[8:8 + length])
+        if not isinstance(header, dict):
+            raise ValueError("header is not an object")
+    except (struct.error, ValueError) as exc:
+        raise BundleError(f"{where}: unreadable safetensors file ({exc})") from None
+    return header
+
+
+def _build(variant: type, shape: tuple[int, ...], config: Any, n_classes: int | None,
+           where: str, device: str | None = None) -> Any:
+    """The variant's model for ``shape``; on the ``meta`` device it allocates no memory (None
+    when the variant cannot be built there; the real build then reports any problem)."""
+    import torch
+
+    try:
+        if device is None:
+            return variant.build(shape, config, n_classes)
+        with torch.device(device):
+            return variant.build(shape, config, n_classes)
+    except Exception as exc:  # a plugin's build may raise anything for a shape it cannot take
+        if device is not None:
+            return None
+        raise BundleError(f"{where}: variant '{variant.name}' cannot be built for input shape "
+                          f"{list(shape)} ({type(exc).__name__}: {exc})") from None
+
+
+def _compare_shapes(skeleton: Any, header: dict[str, Any], name: str, where: str) -> None:
+    """Declared tensors (from the manifest's settings) against the safetensors header, so an
+    edited manifest is refused before a model of its size is allocated."""
+    declared = {k: list(v.shape) for k, v in skeleton.state_dict().items()}
+    stored = {k: v.get("shape") for k, v in header.items()
+              if k != "__metadata__" and isinstance(v, dict)}
+    for key, shape in declared.items():
+        if stored.get(key) != shape:
+            found = stored.get(key, "missing")
+            raise BundleError(f"{where}: weights do not fit variant '{name}' with the manifest's "
+                              f"settings ('{key}' is {found} in the weights, the settings "
+                              f"need {shape}); the manifest was edited, re-save the bundle")
+    extra = sorted(set(stored) - set(declared))
+    if extra:
+        raise BundleError(f"{where}: weights do not fit variant '{name}' (unexpected tensor "
+                          f"'{extra[0]}')")
+
+
+@contextlib.contextmanager
+def manifest_errors(where: str) -> Iterator[None]:
+    """Turn a manifest value that passed the schema but cannot be used (a scorer state of the
+    wrong length, a preprocessing field of the wrong kind) into a one-line BundleError."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        if isinstance(exc, AetoolError):
+            raise
+        raise BundleError(f"{where}: invalid manifest ({type(exc).__name__}: {exc}); re-save "
+                          "the bundle with aetool") from None
 
 
 def load_bundle(path: str | os.PathLike[str], device: str = "cpu") -> tuple[dict[str, Any], Any]:

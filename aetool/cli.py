@@ -4,6 +4,7 @@ only inside commands that touch a model, so ``aetool --help`` and ``aetool plugi
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -58,9 +59,24 @@ class AetoolGroup(click.Group):
         except AetoolError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(EXIT_BAD_INPUT)
+        except Terminated:
+            click.echo("terminated; no output was written", err=True)
+            ctx.exit(143)
         except KeyboardInterrupt:
             click.echo("interrupted; no output was written", err=True)
             ctx.exit(130)
+        except OSError as exc:  # the file system refused (permissions, disk full, a lost mount)
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"error: {where}{exc.strerror or exc}; no output was written", err=True)
+            ctx.exit(EXIT_BAD_INPUT)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so every temporary output is removed on the way out."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
 
 
 def parse_settings(values: tuple[str, ...], variant: str,
@@ -198,19 +214,25 @@ def plugins_new(name: str, directory: str) -> None:
 @click.option("--columns", help="Comma-separated feature columns (default: all others).")
 @click.option("--exclude", help="Comma-separated columns to leave out.")
 @click.option("--id-column", help="Column that names rows; left out of training.")
+@click.option("--force", is_flag=True,
+              help="Replace an existing file at --output (an existing bundle is always "
+                   "replaced; any other folder never is).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def train(data: str, variant: str, output: str, settings: tuple[str, ...],
           label_column: str | None, columns: str | None, exclude: str | None,
-          id_column: str | None, quiet: bool) -> None:
+          id_column: str | None, force: bool, quiet: bool) -> None:
     """Train a variant on a numeric CSV/Parquet table or a .npy/.npz array and save a bundle."""
+    from aetool.bundle import check_bundle_output
     from aetool.estimators import Autoencoder
     from aetool.tasks.train import load_training_data
+
+    check_bundle_output(output, (data,), force)
 
     params = parse_settings(settings, variant)
     left_out = [*(_split(exclude) if exclude else []), *([id_column] if id_column else [])]
     x, y = load_training_data(data, label_column, _split(columns) if columns else None, left_out)
     model = Autoencoder(variant=variant, verbose=not quiet, **params).fit(x, y)
-    model.save(output)
+    model.save(output, force=force)
     last = model.history_[-1]
     click.echo(f"trained {model.variant_name_} for {len(model.history_)} epochs "
                f"(loss {last.get('val_loss', last['loss']):.4g}); saved {output}")
@@ -269,8 +291,10 @@ def _input_lines(manifest: dict[str, Any]) -> list[str]:
 @click.option("--output", "-o", required=True, type=click.Path(), help="PNG file.")
 def sample(bundle: str, count: int, label: str | None, seed: int, output: str) -> None:
     """Draw samples from a generative bundle (vae, cvae) and write them as an image grid."""
+    from aetool.data.output import check_output_file
     from aetool.tasks.train import sample_grid
 
+    check_output_file(output, (bundle,))
     if count < 1:
         raise AetoolError(f"-n must be at least 1, got {count}")
     sample_grid(bundle, count, output, label=label, seed=seed)
@@ -356,6 +380,11 @@ def _inference(device: str, precision: str, batch_size: str,
             "batch_size": batch_size if batch_size == "auto" else int(batch_size)}
 
 
+def _inputs(*paths: str | None) -> tuple[str, ...]:
+    """The input files of a command that its outputs must never overwrite."""
+    return tuple(p for p in paths if p)
+
+
 def _split(text: str) -> list[str]:
     return [c.strip() for c in text.split(",") if c.strip()]
 
@@ -395,6 +424,9 @@ def _print_metrics(result: dict[str, float]) -> None:
 @click.argument("data", type=click.Path())
 @click.option("--output", "-o", required=True, type=click.Path(), help="Output CSV or Parquet.")
 @click.option("--save-model", type=click.Path(), help="Also save the trained bundle here.")
+@click.option("--force", is_flag=True,
+              help="Replace an existing file at --save-model (an existing bundle is always "
+                   "replaced; any other folder never is).")
 @click.option("--top-features", default=3, show_default=True, type=click.IntRange(min=0),
               help="Explanations per row (0: none, fastest).")
 @click.option("--maps", type=click.Path(file_okay=False), help="Images: folder for heat maps.")
@@ -408,9 +440,10 @@ def detect(data: str, output: str, save_model: str | None, top_features: int, ma
            label_column: str | None, image_size: str | None, normal_class: str | None,
            strict: bool, variant: str | None, contamination: float | str, threshold: float | None,
            threshold_from: str | None, settings: tuple[str, ...], device: str,
-           quiet: bool) -> None:
+           quiet: bool, force: bool) -> None:
     """Fit a detector on DATA (table, image folder or array) and score it in one step."""
-    from aetool.data.output import table_output_kind
+    from aetool.bundle import check_bundle_output
+    from aetool.data.output import check_output_file, table_output_kind
     from aetool.tasks.detect import (
         evaluate_table,
         load_table,
@@ -420,6 +453,10 @@ def detect(data: str, output: str, save_model: str | None, top_features: int, ma
     )
 
     table_output_kind(output)  # a bad output name fails now, not after training
+    inputs = _inputs(data, threshold_from)
+    check_output_file(output, inputs)
+    if save_model:
+        check_bundle_output(save_model, inputs, force)
     spec = _spec(columns, exclude, id_column, label_column, image_size, normal_class, strict)
     table = load_table(data, spec, need_labels=True)  # detect evaluates when it can
     detector = _fit_loaded(table, spec, variant, contamination, threshold, threshold_from,
@@ -428,7 +465,7 @@ def detect(data: str, output: str, save_model: str | None, top_features: int, ma
                                          explain=bool(plots))
     write_scores(frame, output)
     if save_model:
-        detector.save(save_model)
+        detector.save(save_model, force=force)
     n_flagged = int(frame["is_anomaly"].sum())
     click.echo(f"scored {len(table.features)} rows, {n_flagged} flagged as anomalies; "
                f"wrote {output}")
@@ -446,16 +483,21 @@ def detect(data: str, output: str, save_model: str | None, top_features: int, ma
 @click.option("--sample-rows", type=click.IntRange(min=2),
               help="Tables: train on a uniform random sample of this many rows, read chunk by "
                    "chunk (for files larger than memory).")
+@click.option("--force", is_flag=True,
+              help="Replace an existing file at --output (an existing bundle is always "
+                   "replaced; any other folder never is).")
 @table_options
 @detector_options
-def fit(data: str, output: str, sample_rows: int | None, columns: str | None,
+def fit(data: str, output: str, sample_rows: int | None, force: bool, columns: str | None,
         exclude: str | None, id_column: str | None, label_column: str | None,
         image_size: str | None, normal_class: str | None, strict: bool, variant: str | None,
         contamination: float | str, threshold: float | None, threshold_from: str | None,
         settings: tuple[str, ...], device: str, quiet: bool) -> None:
     """Train a detector on DATA (table, image folder or array) and save it as a bundle."""
+    from aetool.bundle import check_bundle_output
     from aetool.tasks.detect import is_image_input, load_table, split_frame
 
+    check_bundle_output(output, _inputs(data, threshold_from), force)
     spec = _spec(columns, exclude, id_column, label_column, image_size, normal_class, strict)
     if sample_rows is None:
         table = load_table(data, spec)
@@ -467,7 +509,7 @@ def fit(data: str, output: str, sample_rows: int | None, columns: str | None,
         table = split_frame(sample_table(data, sample_rows), spec, data)
     detector = _fit_loaded(table, spec, variant, contamination, threshold, threshold_from,
                            settings, device, quiet)
-    detector.save(output)
+    detector.save(output, force=force)
     click.echo(f"saved detector ({detector.variant_name_}, threshold "
                f"{detector.threshold_:.4g}) to {output}")
 
@@ -513,9 +555,10 @@ def score(bundle: str, data: str, output: str, top_features: int, maps: str | No
         click.echo(f"scored {sum(part[1] for part in done)} rows in {len(done)} parts, "
                    f"{sum(part[2] for part in done)} flagged as anomalies; wrote {output}")
         return
-    from aetool.data.output import table_output_kind
+    from aetool.data.output import check_output_file, table_output_kind
 
     table_output_kind(output)
+    check_output_file(output, (data,))
     detector, spec = load_detector(bundle)
     detector.set_inference(**inference)
     if is_image_input(data):
@@ -588,13 +631,19 @@ def denoise() -> None:
 @click.option("--image-size", help="Resize images to H,W.")
 @click.option("--strict", is_flag=True, help="Unreadable images are an error.")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE")
+@click.option("--force", is_flag=True,
+              help="Replace an existing file at --output (an existing bundle is always "
+                   "replaced; any other folder never is).")
 @click.option("--quiet", "-q", is_flag=True)
 def denoise_fit(clean: str, output: str, variant: str, noise: str, noise_units: str,
                 columns: str | None, exclude: str | None, image_size: str | None, strict: bool,
-                settings: tuple[str, ...], quiet: bool) -> None:
+                settings: tuple[str, ...], force: bool, quiet: bool) -> None:
     """Train a denoiser on CLEAN data (or on noisy data when no clean data exists)."""
+    from aetool.bundle import check_bundle_output
     from aetool.noise import parse_noise
     from aetool.tasks.denoise import fit_denoiser
+
+    check_bundle_output(output, (clean,), force)
 
     try:
         parse_noise(noise)
@@ -604,7 +653,7 @@ def denoise_fit(clean: str, output: str, variant: str, noise: str, noise_units: 
     params.update(variant=variant, noise=noise, noise_units=noise_units, verbose=not quiet)
     denoiser = fit_denoiser(clean, params, _split(columns) if columns else None,
                             _split(exclude) if exclude else [], _image_size(image_size), strict)
-    denoiser.save(output)
+    denoiser.save(output, force=force)
     units = " in data units" if noise_units == "data" else ""
     click.echo(f"saved denoiser ({denoiser.variant_name_}, noise {noise}{units}) to {output}")
 
@@ -621,8 +670,9 @@ def denoise_apply(bundle: str, noisy: str, output: str, reference: str | None, s
                   device: str, precision: str, batch_size: str, compile_model: bool) -> None:
     """Denoise NOISY with a saved denoiser; columns, order, names and formats are kept."""
     from aetool.denoise import Denoiser
-    from aetool.tasks.denoise import apply_denoiser, reference_report
+    from aetool.tasks.denoise import apply_denoiser, check_denoise_output, reference_report
 
+    check_denoise_output(noisy, output, _inputs(noisy, reference))
     denoiser = Denoiser.load(bundle).set_inference(
         **_inference(device, precision, batch_size, compile_model))
     loaded = apply_denoiser(denoiser, noisy, output, strict)
@@ -647,8 +697,10 @@ def features(bundle: str, data: str, output: str, logvar: bool, id_column: str |
              label_column: str | None, device: str, precision: str, batch_size: str,
              compile_model: bool) -> None:
     """Write the encoder codes of DATA (for VAEs the means) as features."""
+    from aetool.data.output import check_output_file
     from aetool.tasks.features import export_features
 
+    check_output_file(output, (data,))
     inference = _inference(device, precision, batch_size, compile_model)
     rows = export_features(bundle, data, output, logvar, label_column, id_column, inference)
     click.echo(f"wrote features of {rows} rows to {output}")
@@ -670,9 +722,11 @@ def evaluate_features_command(data: str, label_column: str | None, id_column: st
                               variants: str, classifiers: str, code_size: int, folds: int,
                               epochs: int, output: str, quiet: bool) -> None:
     """Cross-validate variants as feature extractors for classifiers, next to raw and PCA."""
-    from aetool.data.output import write_table
+    from aetool.data.output import check_output_file, write_table
     from aetool.tasks.features import accuracy_chart, evaluate_features, load_labelled
 
+    check_output_file(output, (data,))
+    check_output_file(Path(output).with_suffix(".png"), (data,))
     loaded = load_labelled(data, label_column, id_column)
     table = evaluate_features(loaded, [v.strip() for v in variants.split(",") if v.strip()],
                               [c.strip() for c in classifiers.split(",") if c.strip()],
@@ -687,7 +741,9 @@ def evaluate_features_command(data: str, label_column: str | None, id_column: st
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. SIGTERM (``kill``, a batch scheduler) ends a run the way
+    Ctrl-C does: partial outputs are removed."""
+    signal.signal(signal.SIGTERM, _raise_terminated)
     cli(prog_name="aetool")
 
 

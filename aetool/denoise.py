@@ -134,26 +134,27 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
             out[:, int(column[1:])] = restored[column].to_numpy()
         return out
 
-    def save(self, path: Any) -> Any:
+    def save(self, path: Any, force: bool = False) -> Any:
         from aetool.bundle import save_bundle
 
         check_is_fitted(self)
         manifest = self._manifest("denoise")
         manifest["denoise"] = {"noise": self.noise, "noise_units": self.noise_units,
                                "columns": getattr(self, "columns_", None)}
-        return save_bundle(path, self.model_, manifest)
+        return save_bundle(path, self.model_, manifest, force=force)
 
     @classmethod
     def load(cls, path: Any, device: str = "cpu") -> Denoiser:
-        from aetool.bundle import load_bundle
+        from aetool.bundle import load_bundle, manifest_errors
         from aetool.errors import BundleError
 
         manifest, model = load_bundle(path, device=device)
         if manifest.get("task") != "denoise":
             raise BundleError(f"{path}: holds a '{manifest.get('task')}' model, not a denoiser "
                               "(train one with 'aetool denoise fit')")
-        denoiser = cls._rebuild(manifest, model, device)
-        denoiser.columns_ = manifest["denoise"].get("columns")
+        with manifest_errors(str(path)):
+            denoiser = cls._rebuild(manifest, model, device)
+            denoiser.columns_ = manifest["denoise"].get("columns")
         return denoiser
 
 

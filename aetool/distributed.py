@@ -82,8 +82,12 @@ def score_with_dask(bundle_path: str | Path, pattern: str, out_dir: str | Path,
         raise DataError("--engine dask needs Dask: pip install 'aetool[dask]'") from None
     from aetool.bundle import read_bundle_bytes
 
+    from aetool.data.output import check_output_file
+
     parts = expand_parts(pattern)
     out_dir = Path(out_dir)
+    for part in parts:  # before the cluster starts: no part's output may be an input
+        check_output_file(output_part(part, out_dir), parts)
     out_dir.mkdir(parents=True, exist_ok=True)
     bundle = read_bundle_bytes(bundle_path)
     cluster = None

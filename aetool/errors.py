@@ -23,3 +23,7 @@ class TrainingError(AetoolError):
 
 class SettingError(AetoolError, ValueError):
     """A setting (``--set`` value or estimator parameter) that no model or trainer can take."""
+
+
+class OutputError(AetoolError):
+    """An output path aetool will not write: it is the input, read-only, or someone else's."""

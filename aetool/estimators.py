@@ -389,7 +389,7 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
         return top_features(details["contributions"], self.preprocessor_, top_k)
 
     # -- persistence -----------------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, force: bool = False) -> Path:
         """Write a bundle (manifest.json + weights.safetensors); no pickle is involved."""
         from aetool.bundle import save_bundle
 
@@ -399,7 +399,7 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
                                 "contamination": self.contamination}
         if hasattr(self, "table_spec_"):
             manifest["table"] = self.table_spec_.to_dict()
-        return save_bundle(path, self.model_, manifest)
+        return save_bundle(path, self.model_, manifest, force=force)
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> AutoencoderDetector:
@@ -413,19 +413,21 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
     def from_bundle(cls, manifest: dict[str, Any], model: Any, device: str = "cpu",
                     where: str = "bundle") -> AutoencoderDetector:
         """A detector from a loaded manifest and model (used by :meth:`load` and by workers)."""
+        from aetool.bundle import manifest_errors
         from aetool.errors import BundleError
         from aetool.scoring import Scorer
 
         if manifest.get("task") != "detect":
             raise BundleError(f"{where}: holds a '{manifest.get('task')}' model, not a detector")
-        detector = cls._rebuild(manifest, model, device)
-        detector.scorer_ = Scorer.from_dict(manifest["detector"]["scorer"])
-        detector.threshold_ = float(manifest["detector"]["threshold"])
-        detector.offset_ = -detector.threshold_
-        if manifest.get("table"):
-            from aetool.tasks.detect import TableSpec
+        with manifest_errors(where):
+            detector = cls._rebuild(manifest, model, device)
+            detector.scorer_ = Scorer.from_dict(manifest["detector"]["scorer"])
+            detector.threshold_ = float(manifest["detector"]["threshold"])
+            detector.offset_ = -detector.threshold_
+            if manifest.get("table"):
+                from aetool.tasks.detect import TableSpec
 
-            detector.table_spec_ = TableSpec(**manifest["table"])
+                detector.table_spec_ = TableSpec(**manifest["table"])
         return detector
 
 
@@ -512,23 +514,24 @@ class Autoencoder(AutoencoderEstimator):
                               "train a vae or cvae to sample") from None
         return out.numpy()
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, force: bool = False) -> Path:
         from aetool.bundle import save_bundle
 
         check_is_fitted(self)
         manifest = self._manifest("autoencoder")
         if hasattr(self, "classes_"):
             manifest["classes"] = [c.item() if hasattr(c, "item") else c for c in self.classes_]
-        return save_bundle(path, self.model_, manifest)
+        return save_bundle(path, self.model_, manifest, force=force)
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> Autoencoder:
-        from aetool.bundle import load_bundle
+        from aetool.bundle import load_bundle, manifest_errors
 
         manifest, model = load_bundle(path, device=device)
-        estimator = cls._rebuild(manifest, model, device)
-        if "classes" in manifest:
-            estimator.classes_ = np.asarray(manifest["classes"])
+        with manifest_errors(str(path)):
+            estimator = cls._rebuild(manifest, model, device)
+            if "classes" in manifest:
+                estimator.classes_ = np.asarray(manifest["classes"])
         return estimator
 
 

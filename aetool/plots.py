@@ -21,12 +21,14 @@ def _pyplot() -> Any:
 
 def save_figure(fig: Any, path: str | os.PathLike[str]) -> Path:
     """Save ``fig`` as PNG via a temporary file renamed into place, then close it."""
+    from aetool.data.output import atomic_output
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
-    _pyplot().close(fig)
+    try:
+        with atomic_output(path, "wb") as handle:
+            fig.savefig(handle, format="png", dpi=110, bbox_inches="tight")
+    finally:
+        _pyplot().close(fig)
     return path
 
 

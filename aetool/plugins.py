@@ -9,6 +9,8 @@ none) and ``AETOOL_BLOCK_PLUGINS=a,b`` blocks plugins, built-in ones included, b
 
 from __future__ import annotations
 
+import builtins
+import dataclasses
 import importlib
 import os
 import warnings
@@ -22,6 +24,10 @@ from aetool import hookspecs
 from aetool.errors import PluginError
 
 ENTRY_POINT_GROUP = "aetool"
+# A plugin may fail any way at all, sys.exit() at import included; only Ctrl-C goes through.
+PLUGIN_FAILURES: tuple[type[BaseException], ...] = (
+    Exception, SystemExit, GeneratorExit,
+    *[group for group in [getattr(builtins, "BaseExceptionGroup", None)] if group])
 BUILTIN_DISTRIBUTION = "aetool"
 BUILTIN_MODULES = (
     "aetool.variants.ae",
@@ -99,7 +105,7 @@ class Registry:
     def _register_plugin(self, plugin: object, info: PluginInfo) -> bool:
         try:
             self.pm.register(plugin, name=info.name)
-        except Exception as exc:  # pluggy raises PluginValidationError and ValueError here
+        except PLUGIN_FAILURES as exc:  # pluggy raises PluginValidationError and ValueError
             self._problem(
                 info,
                 f"aetool plugin '{info.name}' from package '{info.distribution}' was not loaded: "
@@ -108,7 +114,7 @@ class Registry:
             return False
         try:
             self.pm.check_pending()
-        except Exception as exc:
+        except PLUGIN_FAILURES as exc:
             self.pm.unregister(name=info.name)
             self._problem(
                 info,
@@ -142,7 +148,7 @@ class Registry:
             self.plugins[entry_point.name] = info
             try:
                 plugin = entry_point.load()
-            except Exception as exc:
+            except PLUGIN_FAILURES as exc:
                 self._problem(
                     info,
                     f"aetool plugin '{entry_point.name}' from package '{dist_name}' failed to "
@@ -168,7 +174,7 @@ class Registry:
 
             try:
                 impl.function(register=register)
-            except Exception as exc:
+            except PLUGIN_FAILURES as exc:
                 self._problem(
                     info,
                     f"aetool plugin '{info.name}' from package '{info.distribution}' raised in "
@@ -189,6 +195,13 @@ class Registry:
                 info,
                 f"aetool plugin '{info.name}' from package '{info.distribution}' registered "
                 f"{cls!r} without a lower-case 'name' attribute; it was skipped",
+            )
+            return
+        if attr == "variants" and not dataclasses.is_dataclass(getattr(cls, "Config", None)):
+            self._problem(
+                info,
+                f"aetool plugin '{info.name}' from package '{info.distribution}' registered "
+                f"variant '{name}' whose Config is not a dataclass; it was skipped",
             )
             return
         if name in target:

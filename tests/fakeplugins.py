@@ -55,3 +55,25 @@ class Tiny(PlainAutoencoder):
 def register_variants(register):
     register(Tiny)
 """
+
+SYS_EXIT = """
+import sys
+
+sys.exit(3)
+"""
+
+CONFIG_NOT_A_DATACLASS = """
+from aetool.hookspecs import hookimpl
+from aetool.variants.ae import PlainAutoencoder
+
+class Loose(PlainAutoencoder):
+    name = "loose"
+    summary = "a variant whose Config is a plain class"
+
+    class Config:
+        code_size = 4
+
+@hookimpl
+def register_variants(register):
+    register(Loose)
+"""

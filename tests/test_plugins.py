@@ -32,6 +32,11 @@ def install(tmp_path, monkeypatch, dist, module, code):
     (fakeplugins.DUPLICATE_AE, "aetool-dupe",
      "duplicate aetool name 'ae': provided by plugin 'ae' (package 'aetool') and by plugin "
      "'dupe_mod' (package 'aetool-dupe')"),
+    (fakeplugins.SYS_EXIT, "aetool-quitter",
+     "plugin 'quitter_mod' from package 'aetool-quitter' failed to import: SystemExit: 3"),
+    (fakeplugins.CONFIG_NOT_A_DATACLASS, "aetool-loose",
+     "plugin 'loose_mod' from package 'aetool-loose' registered variant 'loose' whose Config "
+     "is not a dataclass"),
 ])
 def test_broken_plugin_warns_and_variants_still_work(tmp_path, monkeypatch, code, dist, expected):
     module = dist.split("-")[1] + "_mod"

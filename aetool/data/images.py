@@ -3,6 +3,7 @@ mode unification, skipping (or refusing with --strict) unreadable files; writing
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections import Counter
 from dataclasses import dataclass
@@ -38,6 +39,11 @@ def list_images(root: Path) -> list[Path]:
     return files
 
 
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+CONV_ACTIVATION_BYTES_PER_PIXEL = 256  # ~64 float32 feature maps per pixel in a conv model
+MEMORY_SHARE = 0.8  # of the memory available now, what one image set may claim
+
+
 def _open(path: Path) -> object:
     from PIL import Image
 
@@ -46,35 +52,88 @@ def _open(path: Path) -> object:
         return image.copy()
 
 
+def _header(path: Path) -> tuple[tuple[int, int], str]:
+    """(width, height) and mode from the file header, without decoding the pixels."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.size, image.mode
+
+
+def _eight_bit(image: object) -> object:
+    """16-bit and 32-bit grey images scaled by their bit depth to 8 bits (PIL's own convert
+    would clip them, so nearly every pixel would become 255); float images in [0, 1] or
+    [0, 255] likewise."""
+    from PIL import Image
+
+    mode = image.mode
+    if mode in SIXTEEN_BIT_MODES:
+        values = np.asarray(image, dtype=np.float64)
+        return Image.fromarray(np.clip(np.rint(values / 257.0), 0, 255).astype(np.uint8), "L")
+    if mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        scale = 255.0 if np.nanmax(values, initial=0.0) <= 1.0 else 1.0
+        return Image.fromarray(np.clip(np.rint(values * scale), 0, 255).astype(np.uint8), "L")
+    return image
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now (MemAvailable on Linux), or None when unknown."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_image_memory(root: Path, count: int, channels: int, height: int, width: int) -> None:
+    """Refuse, before decoding, an image set whose pixels (as float32, with a model's feature
+    maps for one image) would not fit in the memory available, and say what would."""
+    need = count * channels * height * width * 4 * 3 + height * width * (
+        CONV_ACTIVATION_BYTES_PER_PIXEL)
+    have = available_memory()
+    if have is None or need <= MEMORY_SHARE * have:
+        return
+    budget = MEMORY_SHARE * have / (count * channels * 12 + CONV_ACTIVATION_BYTES_PER_PIXEL)
+    side = max(8, int(budget ** 0.5) // 8 * 8)
+    raise DataError(
+        f"{root}: {count} image(s) of {height}x{width} need about {need / 2**30:.1f} GiB of "
+        f"memory, more than the {have / 2**30:.1f} GiB available; shrink them with "
+        f"--image-size (at most about {side},{side} here)")
+
+
 def read_image_folder(root: str | Path, image_size: tuple[int, int] | None = None,
                       strict: bool = False, channels: int | None = None) -> ImageSet:
     """Read every image below ``root``. Class = first sub-folder (None for files at the top).
     Different sizes are resized to ``image_size`` (or the most common size, with a warning);
     modes are unified to ``channels`` (1 grey, 3 RGB) or, when not given, to grey if all
-    images are grey, else RGB."""
+    images are grey, else RGB. Sizes come from the file headers first, so a set too large
+    for memory is refused before any pixel is decoded; each image is then decoded and resized
+    on its own."""
     from PIL import Image
 
     root = Path(root)
     if not root.exists():
         raise DataError(f"{root}: folder not found; check the path")
-    loaded, paths, bad = [], [], []
+    headers, paths, bad = [], [], []
     for path in list_images(root):
         try:
-            loaded.append(_open(path))
+            headers.append(_header(path))
             paths.append(path)
         except Exception as exc:  # PIL raises many types for damaged files
             bad.append(f"{path.relative_to(root)} ({type(exc).__name__})")
-    if bad:
-        message = f"{root}: {len(bad)} unreadable image(s): {', '.join(bad[:5])}"
-        if strict:
-            raise DataError(message + "; remove them or drop --strict to skip them")
-        warnings.warn(message + "; skipped", UserWarning, stacklevel=2)
-    if not loaded:
+    if not headers:
+        _report_unreadable(root, bad, strict)
         raise DataError(f"{root}: none of the images could be read")
-    original_sizes = [(img.size[1], img.size[0]) for img in loaded]
-    grey = all(img.mode in ("L", "1", "I;16", "I", "F") for img in loaded)
+    grey = all(m in ("L", "1", "F", *SIXTEEN_BIT_MODES) for _, m in headers)
     mode = {1: "L", 3: "RGB"}.get(channels or 0, "L" if grey else "RGB")
-    sizes = Counter(img.size for img in loaded)
+    sizes = Counter(size for size, _ in headers)
     if image_size is None:
         target = sizes.most_common(1)[0][0]
         if len(sizes) > 1:
@@ -83,17 +142,36 @@ def read_image_folder(root: str | Path, image_size: tuple[int, int] | None = Non
                           stacklevel=2)
     else:
         target = (image_size[1], image_size[0])  # PIL sizes are (width, height)
-    arrays = []
-    for img in loaded:
-        img = img.convert(mode)
+    check_image_memory(root, len(headers), 3 if mode == "RGB" else 1, target[1], target[0])
+    arrays, kept, original_sizes = [], [], []
+    for path, (size, _) in zip(paths, headers):
+        try:
+            img = _eight_bit(_open(path)).convert(mode)
+        except Exception as exc:  # damaged pixel data only shows when decoded
+            bad.append(f"{path.relative_to(root)} ({type(exc).__name__})")
+            continue
         if img.size != target:
             img = img.resize(target, Image.BILINEAR)
         arrays.append(np.asarray(img, dtype=np.uint8))
+        kept.append(path)
+        original_sizes.append((size[1], size[0]))
+    _report_unreadable(root, bad, strict)
+    if not arrays:
+        raise DataError(f"{root}: none of the images could be read")
     images = np.stack(arrays)
     images = images[:, None] if images.ndim == 3 else np.transpose(images, (0, 3, 1, 2))
-    relative = [str(p.relative_to(root)) for p in paths]
+    relative = [str(p.relative_to(root)) for p in kept]
     classes = [Path(r).parts[0] if len(Path(r).parts) > 1 else None for r in relative]
     return ImageSet(images, relative, classes, root, original_sizes)
+
+
+def _report_unreadable(root: Path, bad: list[str], strict: bool) -> None:
+    if not bad:
+        return
+    message = f"{root}: {len(bad)} unreadable image(s): {', '.join(bad[:5])}"
+    if strict:
+        raise DataError(message + "; remove them or drop --strict to skip them")
+    warnings.warn(message + "; skipped", UserWarning, stacklevel=3)
 
 
 def write_images(images: np.ndarray, names: list[str], folder: str | Path) -> list[Path]:

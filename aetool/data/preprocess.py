@@ -26,6 +26,7 @@ from aetool.errors import DataError
 
 MISSING_CATEGORY = "(missing)"
 MAX_CATEGORIES = 50
+MIN_ROWS_FOR_DISTINCT = 3  # a text column distinct in every one of this many rows is not a category
 MAX_STANDARD_SCORE = 1e6  # beyond: clipped, so float32 errors stay finite (still most abnormal)
 LOG_VIEW_MIN_VALUES = 11  # fewer distinct values (flags, codes, 1-10 scales): no tails to compress
 
@@ -70,6 +71,25 @@ def data_source(name: str) -> Iterator[None]:
 
 def source_name(default: str) -> str:
     return _SOURCE.get() or default
+
+
+_FIRST_ROW: ContextVar[int] = ContextVar("aetool_first_row", default=0)
+
+
+@contextlib.contextmanager
+def rows_from(offset: int) -> Iterator[None]:
+    """The data rows being processed start after ``offset`` rows of the file (a streamed
+    chunk), so a row named in an error is the row of the file, not of the chunk."""
+    token = _FIRST_ROW.set(offset)
+    try:
+        yield
+    finally:
+        _FIRST_ROW.reset(token)
+
+
+def _file_row(position: int) -> int:
+    """The 1-based data row of the file for 0-based ``position`` in the current frame."""
+    return _FIRST_ROW.get() + position + 1
 
 
 def align_columns(frame: pd.DataFrame, expected: list[str], source: str,
@@ -149,7 +169,7 @@ def _refuse_stray_text(series: pd.Series, column: str, source: str) -> None:
         row = int(np.flatnonzero(stray.to_numpy())[0])
         raise DataError(
             f"{source}: column '{column}' holds numbers but {int(stray.sum())} value(s) are text, "
-            f"first '{series.iloc[row]}' at data row {row + 1}; blank them out (they are then "
+            f"first '{series.iloc[row]}' at data row {_file_row(row)}; blank them out (they are then "
             f"imputed) or fix them"
         )
 
@@ -159,7 +179,7 @@ def _check_finite(values: pd.Series, column: str, source: str) -> None:
     if inf.any():
         row = int(np.flatnonzero(inf)[0])
         raise DataError(
-            f"{source}: column '{column}' has infinite values (first at data row {row + 1}); "
+            f"{source}: column '{column}' has infinite values (first at data row {_file_row(row)}); "
             "replace them or leave the column out with --exclude"
         )
 
@@ -238,10 +258,11 @@ class TablePreprocessor:
                 continue
             text = series.astype("string").fillna(MISSING_CATEGORY)
             n_unique = int(text.nunique())
-            if n_unique > MAX_CATEGORIES and n_unique > 0.2 * len(text):
+            every_value_distinct = n_unique == len(text) and len(text) >= MIN_ROWS_FOR_DISTINCT
+            if (n_unique > MAX_CATEGORIES and n_unique > 0.2 * len(text)) or every_value_distinct:
                 _refuse_stray_text(series, name, source)
                 raise DataError(
-                    f"{source}: column '{name}' looks like free text ({n_unique} distinct values "
+                    f"{source}: column '{name}' looks like free text or an identifier ({n_unique} distinct values "
                     f"in {len(text)} rows, e.g. '{text.iloc[0]}'); leave it out with "
                     f"--exclude '{name}' or pass it as --id-column"
                 )

@@ -71,21 +71,54 @@ DECIMAL_COMMA = re.compile(r"[-+]?\d*,\d+(?:[eE][-+]?\d+)?")  # 3,14 as continen
 DECIMAL_POINT = re.compile(r"[-+]?\d*\.\d+(?:[eE][-+]?\d+)?")
 
 
+HEAD_BYTES = 65536  # read after the header line to sniff the delimiter and decimal mark
+MAX_HEADER_BYTES = 8 << 20  # a header line longer than this is not a table aetool can model
+MAX_COLUMNS = 100_000
+
+
 def _head_text(path: Path) -> str:
-    """The first 64 KiB as text (a multi-byte character cut at the end is dropped)."""
+    """The whole header line and the 64 KiB after it, as text (a multi-byte character cut at
+    the end is dropped). A header line longer than MAX_HEADER_BYTES is refused here, before
+    pandas would try to build millions of columns."""
     try:
         with _open_bytes(path) as handle:
-            head = handle.read(65536)
+            head = handle.readline(MAX_HEADER_BYTES + 1)
+            if len(head) > MAX_HEADER_BYTES and not head.endswith(b"\n"):
+                raise DataError(
+                    f"{path}: the header line is longer than {MAX_HEADER_BYTES >> 20} MiB "
+                    f"({head.count(b',') + 1:,}+ columns); aetool reads at most "
+                    f"{MAX_COLUMNS:,} columns, so select the columns you need first")
+            head += handle.read(HEAD_BYTES)
     except DAMAGED_FILE_ERRORS as exc:
         raise _damaged(path, exc) from None
     try:
         return head.decode("utf-8")
     except UnicodeDecodeError as exc:
         if exc.start < len(head) - 4:  # not just a multi-byte character cut at the block end
-            raise DataError(
-                f"{path}: not UTF-8 text (bad byte at offset {exc.start}); re-save it as UTF-8"
-            ) from None
+            raise _not_utf8(path, exc.start) from None
         return head[: exc.start].decode("utf-8")
+
+
+def _not_utf8(path: Path, offset: int) -> DataError:
+    return DataError(f"{path}: not UTF-8 text (bad byte at offset {offset:,}); re-save it as "
+                     "UTF-8")
+
+
+def _first_bad_utf8_offset(path: Path) -> int | None:
+    """The byte offset of the first byte that is not UTF-8 (of the decompressed text), found
+    by decoding the file block by block: pandas reports offsets within its own buffer."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    done = 0
+    with _open_bytes(path) as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                return done + exc.start - len(decoder.getstate()[0])
+            done += len(block)
+    return None
 
 
 def csv_options(path: Path) -> dict[str, str]:
@@ -94,11 +127,17 @@ def csv_options(path: Path) -> dict[str, str]:
     numbers are written 3,14 rather than 3.14. A header naming one column twice is warned
     about here, since pandas renames the copies."""
     lines = _head_text(path).splitlines()[:50]
-    try:
-        delimiter = csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t|").delimiter
-    except csv.Error:
-        delimiter = ","
+    if lines and len(lines[0]) > HEAD_BYTES:  # too wide for the sniffer: the commonest mark
+        delimiter = max(",;\t|", key=lines[0].count)
+    else:
+        try:
+            delimiter = csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t|").delimiter
+        except csv.Error:
+            delimiter = ","
     rows = list(csv.reader(lines, delimiter=delimiter))
+    if rows and len(rows[0]) > MAX_COLUMNS:
+        raise DataError(f"{path}: the header names {len(rows[0]):,} columns; aetool reads at "
+                        f"most {MAX_COLUMNS:,}, so select the columns you need first")
     _warn_duplicate_headers(path, rows[0] if rows else [])
     decimal = "."
     if delimiter != ",":
@@ -152,9 +191,7 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
         try:
             frame = pd.read_csv(path, encoding="utf-8", **options)
         except UnicodeDecodeError as exc:
-            raise DataError(
-                f"{path}: not UTF-8 text (bad byte at offset {exc.start}); re-save it as UTF-8"
-            ) from None
+            raise _not_utf8(path, _first_bad_utf8_offset(path) or exc.start) from None
         except pd.errors.EmptyDataError:
             raise DataError(f"{path}: no columns found; it needs a header row and data rows") from None
         except pd.errors.ParserError as exc:
@@ -181,8 +218,9 @@ def iter_table_chunks(path: str | os.PathLike[str], chunk_rows: int) -> Iterator
     try:
         yield from pd.read_csv(path, encoding="utf-8", chunksize=chunk_rows, **options)
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text (bad byte near offset {exc.start}); "
-                        "re-save it as UTF-8") from None
+        raise _not_utf8(path, _first_bad_utf8_offset(path) or exc.start) from None
+    except pd.errors.ParserError as exc:  # a row with extra fields deep in the file
+        raise DataError(f"{path}: malformed CSV ({str(exc).splitlines()[0]})") from None
     except DAMAGED_FILE_ERRORS as exc:
         raise _damaged(path, exc) from None
 

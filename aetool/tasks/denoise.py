@@ -12,7 +12,13 @@ import pandas as pd
 
 from aetool.data.arrays import read_array_file
 from aetool.data.images import is_image_source, read_image_folder, write_images
-from aetool.data.output import atomic_directory, atomic_output, write_table
+from aetool.data.output import (
+    atomic_directory,
+    atomic_output,
+    check_output_file,
+    check_output_folder,
+    write_table,
+)
 from aetool.data.preprocess import align_columns, check_input_kind, data_source
 from aetool.data.tables import ARRAY_SUFFIXES, read_table, require_columns
 from aetool.errors import DataError
@@ -88,6 +94,19 @@ def apply_denoiser(denoiser: Any, noisy: str | Path, out: str | Path, strict: bo
                 np.save(handle, cleaned)
             loaded.model_input = cleaned
     return loaded
+
+
+def check_denoise_output(noisy: str | Path, out: str | Path, inputs: tuple[str, ...]) -> None:
+    """Before any work: images go to a new (or empty) folder that holds no input; tables and
+    arrays to a file that is not an input and not read-only."""
+    if is_image_source(noisy):
+        if Path(out).exists() and not Path(out).is_dir():
+            raise DataError(f"{out}: is a file; denoised images go to a new folder")
+        if Path(out).is_dir() and any(Path(out).iterdir()):
+            raise DataError(f"{out}: output folder exists and is not empty; choose a new folder")
+        check_output_folder(out, inputs, replaceable=lambda folder: False)
+    else:
+        check_output_file(out, inputs)
 
 
 def _write_image_folder(images: np.ndarray, names: list[str], out: Path) -> None:

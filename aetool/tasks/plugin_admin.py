@@ -15,34 +15,81 @@ from aetool.errors import AetoolError, PluginError
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-def _pip(args: list[str]) -> None:
+def _pip(args: list[str]) -> str:
+    """Run pip in this interpreter; returns what it printed (stdout and stderr)."""
     command = [sys.executable, "-m", "pip", *args]
     click.echo("running: " + " ".join(command), err=True)
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         lines = [line for line in (result.stderr or result.stdout).splitlines() if line.strip()]
         raise PluginError(f"pip {args[0]} failed: {lines[-1] if lines else 'no output'}")
-    click.echo(result.stdout.strip().splitlines()[-1] if result.stdout.strip() else "done")
+    said = f"{result.stdout}\n{result.stderr}"
+    if "not installed" not in said.lower():
+        click.echo(result.stdout.strip().splitlines()[-1] if result.stdout.strip() else "done")
+    return said
+
+
+DISTRIBUTION_NAME = re.compile(r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$")
+
+
+def _requirement(target: str) -> str:
+    """``target`` as a PEP 508 requirement (name, optional extras and version), refusing
+    anything pip would read as an option, a URL or a file of further requirements."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        requirement = Requirement(target)
+    except InvalidRequirement:
+        requirement = None
+    if target.startswith("-") or requirement is None or requirement.url:
+        raise AetoolError(f"'{target}': not a package name or requirement (like aetool-betavae "
+                          "or aetool-betavae>=0.1) nor a local folder; pip options are not "
+                          "passed on")
+    return str(requirement)
 
 
 def pip_install(target: str, editable: bool = False) -> None:
-    """``pip install`` a plugin by name or path into this interpreter."""
+    """``pip install`` a plugin by requirement or local folder into this interpreter; the
+    target follows ``--`` so pip never reads it as an option."""
     path = Path(target)
     if path.exists():
         if not (path / "pyproject.toml").is_file() and not (path / "setup.py").is_file():
             raise AetoolError(f"{path}: not a Python package (no pyproject.toml)")
-        _pip(["install", *(["-e"] if editable else []), str(path)])
+        _pip(["install", *(["-e"] if editable else []), "--", str(path.resolve())])
     elif editable:
         raise AetoolError(f"{target}: --editable needs a local folder")
     else:
-        _pip(["install", target])
+        _pip(["install", "--", _requirement(target)])
+
+
+def distribution_for(name: str) -> str:
+    """The distribution to uninstall for ``name``: a plugin or variant name as ``aetool
+    plugins`` lists it maps to the package that provides it; anything else must itself be a
+    valid distribution name."""
+    from aetool.plugins import get_registry
+
+    registry = get_registry()
+    info = registry.plugins.get(name)
+    if info is None and name in registry.variant_owner:
+        info = registry.plugins[registry.variant_owner[name]]
+    if info is not None and not info.builtin:
+        return info.distribution
+    if not DISTRIBUTION_NAME.match(name):
+        raise AetoolError(f"'{name}': not a package name; give the plugin's name as 'aetool "
+                          "plugins' lists it, or its package name (no versions or options)")
+    return name
 
 
 def pip_uninstall(name: str) -> None:
-    """``pip uninstall`` a plugin package; the core package cannot be removed this way."""
-    if name.lower() == "aetool":
+    """``pip uninstall`` a plugin package; the core package cannot be removed this way, and
+    pip saying it removed nothing is an error, not 'done'."""
+    distribution = distribution_for(name)
+    if re.sub(r"[-_.]+", "-", distribution).lower() == "aetool":
         raise AetoolError("refusing to uninstall aetool itself; use pip directly")
-    _pip(["uninstall", "-y", name])
+    output = _pip(["uninstall", "-y", "--", distribution])
+    if "not installed" in output.lower() or "skipping" in output.lower():
+        raise PluginError(f"'{distribution}' is not installed, nothing was removed; "
+                          "'aetool plugins' lists the installed plugins")
 
 
 def scaffold_plugin(name: str, directory: Path) -> Path:

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from aetool.data.output import CSV_SEPARATORS, atomic_output, table_output_kind
-from aetool.data.preprocess import UnseenCategoryWarning, check_input_kind
+from aetool.data.preprocess import UnseenCategoryWarning, check_input_kind, rows_from
 from aetool.data.tables import iter_table_chunks
 from aetool.tasks.detect import TableSpec, score_table, split_frame
 
@@ -99,13 +99,14 @@ def stream_score(detector: Any, data: str | Path, out: str | Path, spec: TableSp
     kind = table_output_kind(out)
     parquet = kind == "parquet"
     rows = flagged = 0
-    bar = tqdm(desc="scoring", unit="rows", unit_scale=True, disable=not progress)
     with chunk_warnings_merged(), atomic_output(out, "wb" if parquet else "w") as handle:
+        bar = tqdm(desc="scoring", unit="rows", unit_scale=True, disable=not progress)
         sink = _ParquetSink(handle) if parquet else None
         try:
             for chunk in prefetched(iter_table_chunks(data, chunk_rows)):
-                table = split_frame(chunk, spec, str(data), for_scoring=True)
-                frame = score_table(detector, table, top_k)
+                with rows_from(rows):
+                    table = split_frame(chunk, spec, str(data), for_scoring=True)
+                    frame = score_table(detector, table, top_k)
                 if sink is not None:
                     sink.write(frame)
                 else:
