@@ -412,7 +412,10 @@ def _fit_loaded(table: Any, spec: Any, variant: str | None, contamination: float
     params.update(variant=variant, contamination=contamination, threshold=threshold,
                   verbose=not quiet)
     params.setdefault("device", device)
-    return fit_detector(table, spec, params, threshold_from)
+    detector = fit_detector(table, spec, params, threshold_from)
+    if threshold_from:
+        click.echo(f"threshold {detector.threshold_:.4g}: the best F1 on {threshold_from}")
+    return detector
 
 
 def _print_metrics(result: dict[str, float]) -> None:
@@ -446,6 +449,7 @@ def detect(data: str, output: str, save_model: str | None, top_features: int, ma
     from aetool.data.output import check_output_file, table_output_kind
     from aetool.tasks.detect import (
         evaluate_table,
+        evaluation_problem,
         load_table,
         scored_with_details,
         write_figures,
@@ -459,6 +463,9 @@ def detect(data: str, output: str, save_model: str | None, top_features: int, ma
         check_bundle_output(save_model, inputs, force)
     spec = _spec(columns, exclude, id_column, label_column, image_size, normal_class, strict)
     table = load_table(data, spec, need_labels=True)  # detect evaluates when it can
+    problem = evaluation_problem(table)
+    if problem:  # said before training; the scores are still written
+        warnings.warn(problem, UserWarning, stacklevel=1)
     detector = _fit_loaded(table, spec, variant, contamination, threshold, threshold_from,
                            settings, device, quiet)
     frame, details = scored_with_details(detector, table, top_features, maps,
@@ -469,7 +476,7 @@ def detect(data: str, output: str, save_model: str | None, top_features: int, ma
     n_flagged = int(frame["is_anomaly"].sum())
     click.echo(f"scored {len(table.features)} rows, {n_flagged} flagged as anomalies; "
                f"wrote {output}")
-    if table.labels is not None:
+    if table.labels is not None and not problem:
         _print_metrics(evaluate_table(detector, table, plots, details))
     elif plots:
         write_figures(detector, table, details, plots)
@@ -530,11 +537,16 @@ def fit(data: str, output: str, sample_rows: int | None, force: bool, columns: s
 @click.option("--scheduler", help="Dask scheduler address (default: a local cluster).")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1),
               help="Local Dask cluster size.")
+@click.option("--threshold", type=float,
+              help="Flag scores above this instead of the saved threshold.")
+@click.option("--contamination", type=ContaminationType(),
+              help="Flag this share of the training rows' score range instead: the threshold "
+                   "is recomputed from the saved training scores, no retraining.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def score(bundle: str, data: str, output: str, top_features: int, maps: str | None,
           device: str, precision: str, batch_size: str, compile_model: bool,
           chunk_rows: int | None, engine: str, scheduler: str | None, workers: int,
-          quiet: bool) -> None:
+          threshold: float | None, contamination: float | str | None, quiet: bool) -> None:
     """Score DATA with a saved detector bundle; tables are streamed chunk by chunk."""
     from aetool.tasks.detect import (
         is_image_input,
@@ -549,7 +561,7 @@ def score(bundle: str, data: str, output: str, top_features: int, maps: str | No
         from aetool.distributed import score_with_dask
 
         done = score_with_dask(bundle, data, output, scheduler, inference, top_features,
-                               workers)
+                               workers, threshold=threshold, contamination=contamination)
         for message in dict.fromkeys(m for *_, said in done for m in said):
             click.echo(f"warning: {message}", err=True)
         click.echo(f"scored {sum(part[1] for part in done)} rows in {len(done)} parts, "
@@ -561,6 +573,7 @@ def score(bundle: str, data: str, output: str, top_features: int, maps: str | No
     check_output_file(output, (data,))
     detector, spec = load_detector(bundle)
     detector.set_inference(**inference)
+    detector.set_threshold(threshold, contamination)
     if is_image_input(data):
         table = load_table(data, spec)
         frame = score_table(detector, table, top_features, maps)
@@ -582,12 +595,19 @@ def score(bundle: str, data: str, output: str, top_features: int, maps: str | No
 @click.option("--label-column", help="0/1 column with the truth (default: the one used in fit).")
 @click.option("--normal-class", help="Images: the normal class (default: the one used in fit).")
 @click.option("--plots", type=click.Path(file_okay=False), help="Folder for ROC/PR/histogram PNGs.")
+@click.option("--threshold", type=float,
+              help="Flag scores above this instead of the saved threshold.")
+@click.option("--contamination", type=ContaminationType(),
+              help="Flag this share of the training rows' score range instead: the threshold "
+                   "is recomputed from the saved training scores, no retraining.")
 def evaluate(bundle: str, data: str, label_column: str | None, normal_class: str | None,
-             plots: str | None) -> None:
+             plots: str | None, threshold: float | None,
+             contamination: float | str | None) -> None:
     """Evaluate a saved detector on labelled DATA: ROC-AUC, PR-AUC, F1, precision@n."""
     from aetool.tasks.detect import evaluate_table, load_detector, load_table
 
     detector, spec = load_detector(bundle)
+    detector.set_threshold(threshold, contamination)
     spec.label_column = label_column or spec.label_column
     spec.normal_class = normal_class or spec.normal_class
     table = load_table(data, spec, need_labels=True, for_scoring=True)
@@ -628,6 +648,7 @@ def denoise() -> None:
                    "column's own unit.")
 @click.option("--columns", help="Comma-separated columns to clean (default: numeric ones).")
 @click.option("--exclude", help="Comma-separated columns to leave untouched.")
+@click.option("--id-column", help="Column that names rows; passed through untouched.")
 @click.option("--image-size", help="Resize images to H,W.")
 @click.option("--strict", is_flag=True, help="Unreadable images are an error.")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE")
@@ -636,8 +657,9 @@ def denoise() -> None:
                    "replaced; any other folder never is).")
 @click.option("--quiet", "-q", is_flag=True)
 def denoise_fit(clean: str, output: str, variant: str, noise: str, noise_units: str,
-                columns: str | None, exclude: str | None, image_size: str | None, strict: bool,
-                settings: tuple[str, ...], force: bool, quiet: bool) -> None:
+                columns: str | None, exclude: str | None, id_column: str | None,
+                image_size: str | None, strict: bool, settings: tuple[str, ...], force: bool,
+                quiet: bool) -> None:
     """Train a denoiser on CLEAN data (or on noisy data when no clean data exists)."""
     from aetool.bundle import check_bundle_output
     from aetool.noise import parse_noise
@@ -651,8 +673,9 @@ def denoise_fit(clean: str, output: str, variant: str, noise: str, noise_units: 
         raise AetoolError(str(exc)) from None
     params = parse_settings(settings, variant, DENOISER_SETTINGS)
     params.update(variant=variant, noise=noise, noise_units=noise_units, verbose=not quiet)
-    denoiser = fit_denoiser(clean, params, _split(columns) if columns else None,
-                            _split(exclude) if exclude else [], _image_size(image_size), strict)
+    left_out = [*(_split(exclude) if exclude else []), *([id_column] if id_column else [])]
+    denoiser = fit_denoiser(clean, params, _split(columns) if columns else None, left_out,
+                            _image_size(image_size), strict)
     denoiser.save(output, force=force)
     units = " in data units" if noise_units == "data" else ""
     click.echo(f"saved denoiser ({denoiser.variant_name_}, noise {noise}{units}) to {output}")
@@ -665,9 +688,14 @@ def denoise_fit(clean: str, output: str, variant: str, noise: str, noise_units: 
               help="CSV/Parquet for tables, a new folder for images, .npy for arrays.")
 @click.option("--reference", type=click.Path(), help="Clean data: print MSE, PSNR and SSIM.")
 @click.option("--strict", is_flag=True, help="Unreadable images are an error.")
+@click.option("--id-column", help="Tables: column passed through untouched (checked to be one "
+                                  "the denoiser does not clean).")
+@click.option("--exclude", help="Tables: comma-separated columns to keep untouched (checked "
+                                "likewise); columns the denoiser was not trained on always are.")
 @inference_options
 def denoise_apply(bundle: str, noisy: str, output: str, reference: str | None, strict: bool,
-                  device: str, precision: str, batch_size: str, compile_model: bool) -> None:
+                  id_column: str | None, exclude: str | None, device: str, precision: str,
+                  batch_size: str, compile_model: bool) -> None:
     """Denoise NOISY with a saved denoiser; columns, order, names and formats are kept."""
     from aetool.denoise import Denoiser
     from aetool.tasks.denoise import apply_denoiser, check_denoise_output, reference_report
@@ -675,7 +703,8 @@ def denoise_apply(bundle: str, noisy: str, output: str, reference: str | None, s
     check_denoise_output(noisy, output, _inputs(noisy, reference))
     denoiser = Denoiser.load(bundle).set_inference(
         **_inference(device, precision, batch_size, compile_model))
-    loaded = apply_denoiser(denoiser, noisy, output, strict)
+    keep = [*(_split(exclude) if exclude else []), *([id_column] if id_column else [])]
+    loaded = apply_denoiser(denoiser, noisy, output, strict, keep)
     click.echo(f"wrote {output}")
     if reference:
         report = reference_report(reference, loaded, loaded.model_input, denoiser.columns_)
@@ -710,6 +739,8 @@ def features(bundle: str, data: str, output: str, logvar: bool, id_column: str |
 @click.argument("data", type=click.Path())
 @click.option("--label-column", help="Class column (tables); .npz files use their 'y'.")
 @click.option("--id-column", help="Column to leave out of the features.")
+@click.option("--columns", help="Comma-separated feature columns (default: all others).")
+@click.option("--exclude", help="Comma-separated columns to leave out.")
 @click.option("--variants", default="ae,sparse,contractive,dae,vae", show_default=True)
 @click.option("--classifiers", default="logreg,svm,rf,knn", show_default=True)
 @click.option("--code-size", default=32, show_default=True)
@@ -719,18 +750,23 @@ def features(bundle: str, data: str, output: str, logvar: bool, id_column: str |
               type=click.Path(), help="CSV table; the bar chart goes beside it as PNG.")
 @click.option("--quiet", "-q", is_flag=True)
 def evaluate_features_command(data: str, label_column: str | None, id_column: str | None,
-                              variants: str, classifiers: str, code_size: int, folds: int,
-                              epochs: int, output: str, quiet: bool) -> None:
+                              columns: str | None, exclude: str | None, variants: str,
+                              classifiers: str, code_size: int, folds: int, epochs: int,
+                              output: str, quiet: bool) -> None:
     """Cross-validate variants as feature extractors for classifiers, next to raw and PCA."""
     from aetool.data.output import check_output_file, write_table
     from aetool.tasks.features import accuracy_chart, evaluate_features, load_labelled
 
     check_output_file(output, (data,))
     check_output_file(Path(output).with_suffix(".png"), (data,))
-    loaded = load_labelled(data, label_column, id_column)
-    table = evaluate_features(loaded, [v.strip() for v in variants.split(",") if v.strip()],
-                              [c.strip() for c in classifiers.split(",") if c.strip()],
-                              code_size, folds, {"epochs": epochs}, progress=not quiet)
+    from aetool.data.preprocess import data_source
+
+    loaded = load_labelled(data, label_column, id_column,
+                           tuple(_split(exclude)) if exclude else (),
+                           _split(columns) if columns else None)
+    with data_source(loaded.source):
+        table = evaluate_features(loaded, _split(variants), _split(classifiers), code_size,
+                                  folds, {"epochs": epochs}, progress=not quiet)
     for row in table.itertuples():
         click.echo(f"{row.method:<14} {row.classifier:<7} accuracy {row.accuracy_mean:.3f} "
                    f"± {row.accuracy_std:.3f}   macro-F1 {row.macro_f1_mean:.3f} "

@@ -73,7 +73,9 @@ def score_part(part: str, out: str, bundle: tuple[dict[str, Any], bytes],
 
 def score_with_dask(bundle_path: str | Path, pattern: str, out_dir: str | Path,
                     scheduler: str | None = None, inference: dict[str, Any] | None = None,
-                    top_k: int = 3, n_workers: int = 2) -> list[tuple[str, int, int, list[str]]]:
+                    top_k: int = 3, n_workers: int = 2, threshold: float | None = None,
+                    contamination: float | str | None = None
+                    ) -> list[tuple[str, int, int, list[str]]]:
     """Score every part matching ``pattern`` on a Dask cluster (a local one of ``n_workers``
     processes when ``scheduler`` is None), writing one output part per input part."""
     try:
@@ -81,7 +83,6 @@ def score_with_dask(bundle_path: str | Path, pattern: str, out_dir: str | Path,
     except ImportError:
         raise DataError("--engine dask needs Dask: pip install 'aetool[dask]'") from None
     from aetool.bundle import read_bundle_bytes
-
     from aetool.data.output import check_output_file
 
     parts = expand_parts(pattern)
@@ -90,6 +91,13 @@ def score_with_dask(bundle_path: str | Path, pattern: str, out_dir: str | Path,
         check_output_file(output_part(part, out_dir), parts)
     out_dir.mkdir(parents=True, exist_ok=True)
     bundle = read_bundle_bytes(bundle_path)
+    if threshold is not None or contamination is not None:  # moved before shipping to workers
+        from aetool.thresholds import threshold_from_training
+
+        manifest = bundle[0]
+        manifest["detector"]["threshold"] = float(threshold) if threshold is not None else \
+            threshold_from_training(manifest["detector"]["scorer"]["train_quantiles"],
+                                    contamination)
     cluster = None
     if scheduler is None:
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,

@@ -13,6 +13,7 @@ from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from aetool.errors import AetoolError, DataError, SettingError
+from aetool.thresholds import anomaly_probability
 
 
 def _sk_validation() -> Any:
@@ -70,9 +71,9 @@ class AutoencoderEstimator(BaseEstimator):
             )
             frame = pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
         if reset:
-            from aetool.data.preprocess import TablePreprocessor
+            from aetool.data.preprocess import TablePreprocessor, source_name
 
-            self.preprocessor_ = TablePreprocessor.fit(frame, source="training data",
+            self.preprocessor_ = TablePreprocessor.fit(frame, source=source_name("training data"),
                                                        **self._table_options())
         matrix, unseen = self.preprocessor_.transform(frame, source="data")
         if unseen:
@@ -345,6 +346,23 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
         self.offset_ = -self.threshold_
         return scores
 
+    def set_threshold(self, threshold: float | None = None,
+                      contamination: float | str | None = None) -> AutoencoderDetector:
+        """Move the threshold of a fitted detector without retraining: to a fixed score, or to
+        the ``contamination`` quantile of the saved training scores (the same value fitting
+        with that contamination gives). The probabilities follow the new threshold."""
+        from aetool.thresholds import threshold_from_training
+
+        check_is_fitted(self)
+        if threshold is not None and contamination is not None:
+            raise SettingError("give a threshold or a contamination, not both")
+        if threshold is not None:
+            self.threshold_ = float(threshold)
+        elif contamination is not None:
+            self.threshold_ = threshold_from_training(self.scorer_.train_quantiles, contamination)
+        self.offset_ = -self.threshold_
+        return self
+
     # -- scoring ---------------------------------------------------------------------------------
     def anomaly_details(self, X: Any, explain: bool = True) -> dict[str, np.ndarray]:
         """Scores, probabilities and labels for ``X`` in one pass; with ``explain`` also the
@@ -357,7 +375,9 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
                                     **self._inference())
         details = {
             "anomaly_score": scores,
-            "anomaly_probability": self.scorer_.probability(scores),
+            "anomaly_probability": anomaly_probability(scores, self.threshold_,
+                                                       self.scorer_.train_quantiles),
+            "score_percentile": self.scorer_.percentile(scores),
             "is_anomaly": scores > self.threshold_,
         }
         if explain:
@@ -378,8 +398,9 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
         return np.where(self.decision_function(X) < 0, -1, 1)
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Columns (inlier, outlier): the outlier column is ``anomaly_probability``, the share of
-        training rows that score lower (PyOD's layout, so code written for it works)."""
+        """Columns (inlier, outlier): the outlier column is ``anomaly_probability``, above 0.5
+        exactly for the rows :meth:`predict` flags (PyOD's layout, so code written for it
+        works)."""
         outlier = self.anomaly_details(X, explain=False)["anomaly_probability"]
         return np.column_stack([1.0 - outlier, outlier])
 

@@ -91,13 +91,13 @@ class TableEncoder(TransformerMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None) -> TableEncoder:
         import pandas as pd
 
-        from aetool.data.preprocess import DataWarning, TablePreprocessor
+        from aetool.data.preprocess import DataWarning, TablePreprocessor, source_name
 
         frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X)).rename(
             columns=str)
         with warnings.catch_warnings():  # dropped constant columns are expected in CV folds
             warnings.simplefilter("ignore", DataWarning)
-            self.preprocessor_ = TablePreprocessor.fit(frame, source="training data")
+            self.preprocessor_ = TablePreprocessor.fit(frame, source=source_name("training data"))
         return self
 
     def transform(self, X: Any) -> np.ndarray:

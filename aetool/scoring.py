@@ -397,8 +397,8 @@ class Scorer:
         mixture = self._mixture_raw(codes) if self.uses_mixture else None
         return self.combine(self._recon_raw(flat), latent, mixture)
 
-    def probability(self, scores: np.ndarray) -> np.ndarray:
-        """Calibrated anomaly probability: the share of training rows scoring below."""
+    def percentile(self, scores: np.ndarray) -> np.ndarray:
+        """The share of training rows that score lower (0-1): a rank, not a probability."""
         grid = np.asarray(self.train_quantiles)
         return np.interp(scores, grid, np.linspace(0, 1, grid.size))
 

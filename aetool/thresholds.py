@@ -83,3 +83,36 @@ def labelled_rows(labels: np.ndarray, source: str) -> np.ndarray:
         warnings.warn(f"{source}: {int((~known).sum())} of {len(known)} rows have no label; "
                       "they are scored but left out of the evaluation", DataWarning, stacklevel=2)
     return known
+
+
+PROBABILITY_AT_MEDIAN = 0.01  # a typical training row: 1% chance of being an anomaly
+
+
+def threshold_from_training(train_quantiles: list[float] | np.ndarray,
+                            contamination: float | str) -> float:
+    """The contamination threshold computed from the saved quantile grid of training scores
+    (1001 points, so shares in steps of 0.001 are exact): a threshold can change after
+    training, without the training data."""
+    grid = np.asarray(train_quantiles, dtype=np.float64)
+    levels = np.linspace(0.0, 1.0, grid.size)
+    share = check_contamination(contamination)
+    if share == "auto":
+        q1, q3 = np.interp([0.25, 0.75], levels, grid)
+        return float(q3 + 1.5 * (q3 - q1))
+    return float(np.interp(1.0 - float(share), levels, grid))
+
+
+def anomaly_probability(scores: np.ndarray, threshold: float,
+                        train_quantiles: list[float] | np.ndarray) -> np.ndarray:
+    """P(anomaly) by a logistic link in the score, fixed by two anchors: exactly 0.5 at the
+    threshold (so ``probability > 0.5`` is ``is_anomaly``) and PROBABILITY_AT_MEDIAN at the
+    median training score. Monotone in the score; it moves with the threshold."""
+    grid = np.asarray(train_quantiles, dtype=np.float64)
+    levels = np.linspace(0.0, 1.0, grid.size)
+    q1, median, q3 = np.interp([0.25, 0.5, 0.75], levels, grid)
+    width = threshold - median
+    if not width > 0:  # a threshold at or below the typical score: use the spread instead
+        width = (q3 - q1) or 1.0
+    scale = width / np.log((1 - PROBABILITY_AT_MEDIAN) / PROBABILITY_AT_MEDIAN)
+    z = np.clip((np.asarray(scores, dtype=np.float64) - threshold) / scale, -700, 700)
+    return 1.0 / (1.0 + np.exp(-z))

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from aetool.estimators import AutoencoderDetector
+from aetool.thresholds import anomaly_probability
 from tests.conftest import low_rank_table
 
 FAST = {"epochs": 10, "device": "cpu"}
@@ -68,7 +69,16 @@ def test_threshold_contamination_and_probability():
     proba = detector.predict_proba(x)  # PyOD's layout: (inlier, outlier)
     np.testing.assert_allclose(proba[:, 1], details["anomaly_probability"])
     np.testing.assert_allclose(proba.sum(1), 1.0)
-    assert np.mean(proba[:, 1] > 0.95) == pytest.approx(0.05, abs=0.02)  # a calibrated CDF
+    # the probability agrees with the flag on every row, and is 0.5 exactly at the threshold
+    np.testing.assert_array_equal(proba[:, 1] > 0.5, detector.predict(x) == -1)
+    at = anomaly_probability(np.array([detector.threshold_]), detector.threshold_,
+                             detector.scorer_.train_quantiles)
+    assert at[0] == 0.5
+    median = np.quantile(details["anomaly_score"], 0.5)
+    assert anomaly_probability(np.array([median]), detector.threshold_,
+                               detector.scorer_.train_quantiles)[0] < 0.05
+    # the rank has its own honest name: share of training rows scoring lower
+    assert np.mean(details["score_percentile"] > 0.95) == pytest.approx(0.05, abs=0.02)
     fixed = AutoencoderDetector(threshold=1e9, **FAST).fit(x)
     assert (fixed.predict(x) == 1).all()
 

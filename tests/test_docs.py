@@ -51,3 +51,43 @@ def test_readme_opens_with_the_two_commands_and_ci_runs_the_second():
     assert "python -m pytest" in tests
     assert tests in (ROOT / ".ci" / "run").read_text()
     assert os.access(ROOT / ".ci" / "run", os.X_OK)
+
+
+COMMAND_SPAN = re.compile(r"`(aetool [^`\n]+)`")
+
+
+def _documented_commands(page: Path) -> list[str]:
+    """Every `aetool ...` written in a page: console lines and inline code spans."""
+    text = page.read_text()
+    lines = [line[2:] for kind, body in blocks(page) if kind in ("console", "text")
+             for line in body.splitlines() if line.startswith("$ aetool ")]
+    return lines + COMMAND_SPAN.findall(text)
+
+
+def _command_and_options(words: list[str]) -> tuple[str, set[str]]:
+    import click
+
+    command: click.Command = cli
+    path = ["aetool"]
+    for word in words[1:]:
+        if isinstance(command, click.Group) and word in command.commands:
+            command = command.commands[word]
+            path.append(word)
+        else:
+            break
+    options = {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}
+    return " ".join(path), options | {"--help", "-h"}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_documented_options_exist(page):
+    """An option the docs show for a command must be one that command's --help lists."""
+    for line in _documented_commands(page):
+        try:
+            words = shlex.split(line)
+        except ValueError:
+            continue
+        command, options = _command_and_options(words)
+        for word in words:
+            if word.startswith("--") and len(word) > 2:
+                assert word.split("=")[0] in options, f"{page.name}: {command} has no {word}"

@@ -14,6 +14,8 @@ import numpy as np
 from aetool.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".csv.gz", ".csv.bz2", ".csv.xz",
+                  ".csv.zip")
 
 
 @dataclass
@@ -35,6 +37,12 @@ def is_image_source(path: str | Path) -> bool:
 def list_images(root: Path) -> list[Path]:
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
+        tables = [p for p in root.rglob("*") if p.is_file() and any(
+            p.name.lower().endswith(s) for s in TABLE_SUFFIXES)]
+        if tables:
+            raise DataError(f"{root}: holds {len(tables)} table file(s) (e.g. {tables[0].name}), "
+                            "not images; score a folder of table parts with --engine dask, or "
+                            "give one file at a time")
         raise DataError(f"{root}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
     return files
 

@@ -12,6 +12,7 @@ state is applied identically at scoring time.
 from __future__ import annotations
 
 import contextlib
+import re
 import warnings
 from collections import Counter
 from collections.abc import Collection, Iterator
@@ -161,6 +162,28 @@ def _refuse_dates(series: pd.Series, column: str, source: str) -> None:
         )
 
 
+DATE_TEXT = re.compile(
+    r"^\s*(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})"
+    r"([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}:?\d{2})?)?\s*$")
+DATE_SHARE = 0.9  # of the present values: more than this look like dates, so the column does
+
+
+def _refuse_date_text(series: pd.Series, column: str, source: str) -> None:
+    """Text that reads as dates (2024-03-01, 01/03/2024, with or without a time) would be
+    one-hot encoded as categories, or refused as free text under the wrong name: refuse it as
+    a date column, with the same advice as for Parquet datetimes."""
+    present = series.dropna().astype(str)
+    if present.empty:
+        return
+    sample = present.iloc[:1000]
+    if sample.str.match(DATE_TEXT).mean() > DATE_SHARE:
+        raise DataError(
+            f"{source}: column '{column}' holds dates or times as text (e.g. "
+            f"'{sample.iloc[0]}'); leave it out with --exclude '{column}', pass it as "
+            f"--id-column, or add numeric features derived from it (hour, weekday) yourself"
+        )
+
+
 def _refuse_stray_text(series: pd.Series, column: str, source: str) -> None:
     """A column of numbers with a few text values ('?', a typo) is not free text: name the first
     stray value and its row, so the user can fix it rather than drop the column."""
@@ -256,6 +279,7 @@ class TablePreprocessor:
                     prep.log_views[name] = {"mean": float(view.mean()),
                                             "scale": float(view.std()) or 1.0}
                 continue
+            _refuse_date_text(series, name, source)
             text = series.astype("string").fillna(MISSING_CATEGORY)
             n_unique = int(text.nunique())
             every_value_distinct = n_unique == len(text) and len(text) >= MIN_ROWS_FOR_DISTINCT

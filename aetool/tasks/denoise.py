@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,11 +58,38 @@ def load_input(path: str | Path, columns: list[str] | None = None, exclude: list
     return DenoiseInput("table", frame, frame[chosen], None, str(path))
 
 
+def warn_identifier_columns(frame: pd.DataFrame, columns: list[str], source: str) -> None:
+    """An integer column with a distinct value in every row, in increasing or decreasing
+    order, is almost surely an id: denoising it would rewrite the ids."""
+    for column in columns:
+        values = frame[column]
+        if (pd.api.types.is_integer_dtype(values) and len(values) > 2 and values.is_unique
+                and (values.is_monotonic_increasing or values.is_monotonic_decreasing)):
+            warnings.warn(f"{source}: column '{column}' looks like an identifier (a distinct, "
+                          f"ordered integer in every row) and would be denoised; pass it as "
+                          f"--id-column '{column}' to keep it as it is", UserWarning,
+                          stacklevel=2)
+
+
+def _same_dtypes(cleaned: pd.DataFrame, original: pd.DataFrame) -> pd.DataFrame:
+    """Denoised columns back in their input dtypes: integers rounded (where no value is
+    missing), so an integer column stays an integer column."""
+    for column in cleaned.columns:
+        dtype = original[column].dtype
+        if pd.api.types.is_integer_dtype(dtype) and not cleaned[column].isna().any():
+            cleaned[column] = np.rint(cleaned[column]).astype(dtype)
+        elif pd.api.types.is_float_dtype(dtype):
+            cleaned[column] = cleaned[column].astype(dtype)
+    return cleaned
+
+
 def fit_denoiser(clean: str | Path, params: dict[str, Any], columns: list[str] | None,
                  exclude: list[str], image_size: tuple[int, int] | None, strict: bool) -> Any:
     from aetool.denoise import Denoiser
 
     loaded = load_input(clean, columns, exclude, image_size, strict)
+    if loaded.kind == "table":
+        warn_identifier_columns(loaded.data, list(loaded.model_input.columns), loaded.source)
     denoiser = Denoiser(**params)
     with data_source(loaded.source):
         denoiser.fit(loaded.model_input)
@@ -70,18 +98,27 @@ def fit_denoiser(clean: str | Path, params: dict[str, Any], columns: list[str] |
     return denoiser
 
 
-def apply_denoiser(denoiser: Any, noisy: str | Path, out: str | Path, strict: bool = False
-                   ) -> DenoiseInput:
-    """Denoise ``noisy`` into ``out``; returns the loaded input (for a quality report)."""
+def apply_denoiser(denoiser: Any, noisy: str | Path, out: str | Path, strict: bool = False,
+                   keep: list[str] = ()) -> DenoiseInput:
+    """Denoise ``noisy`` into ``out``; returns the loaded input (for a quality report).
+    ``keep``: columns (ids, --exclude) the user wants untouched; naming one the model cleans
+    is an error rather than a silent change."""
     shape = getattr(denoiser.preprocessor_, "shape", None)
     size = tuple(shape[1:]) if shape else None
     loaded = load_input(noisy, denoiser.columns_, (), size, strict)
+    if loaded.kind == "table":
+        require_columns(keep, list(loaded.data.columns), loaded.source, "--id-column/--exclude")
+        cleaned_too = [c for c in keep if c in (denoiser.columns_ or [])]
+        if cleaned_too:
+            raise DataError(f"{loaded.source}: column '{cleaned_too[0]}' is one the denoiser was "
+                            "trained to clean; retrain with it as --id-column or --exclude")
     check_input_kind(denoiser, np.ndim(loaded.model_input) >= 3, loaded.source)
     with data_source(loaded.source):
         if loaded.kind == "table":
             part = align_columns(loaded.data, denoiser.columns_, loaded.source, warn_extra=False)
             cleaned = loaded.data.copy()
-            cleaned[denoiser.columns_] = denoiser.transform(part)[denoiser.columns_]
+            cleaned[denoiser.columns_] = _same_dtypes(
+                denoiser.transform(part)[denoiser.columns_], loaded.data[denoiser.columns_])
             write_table(cleaned, out)
             loaded.model_input = cleaned
         elif loaded.kind == "images":

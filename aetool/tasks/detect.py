@@ -157,12 +157,23 @@ def split_frame(frame: pd.DataFrame, spec: TableSpec, source: str,
     return LoadedTable(features, ids, labels, source)
 
 
-def _labelled_threshold(detector: Any, path: str, spec: TableSpec) -> float:
+def load_threshold_table(path: str, spec: TableSpec) -> LoadedTable:
+    """The labelled file for --threshold-from, checked before training: it needs labels of
+    both classes, since the best-F1 threshold separates them."""
     table = load_table(path, spec, need_labels=True, for_scoring=True)
     if table.labels is None:
         raise DataError(f"{path}: --threshold-from needs --label-column (or --normal-class)")
+    known = table.labels[~np.isnan(np.asarray(table.labels, dtype=float))]
+    if known.size == 0 or known.min() == known.max():
+        only = f"only label {int(known[0])}" if known.size else "no labels"
+        raise DataError(f"{path}: --threshold-from needs normal (0) and anomalous (1) rows to "
+                        f"pick the best-F1 threshold; this file has {only}")
+    return table
+
+
+def _labelled_threshold(detector: Any, table: LoadedTable) -> float:
     scores = details_for(detector, table, explain=False)["anomaly_score"]
-    known = labelled_rows(table.labels, path)
+    known = labelled_rows(table.labels, table.source)
     return best_f1_threshold(scores[known], table.labels[known])
 
 
@@ -171,6 +182,7 @@ def fit_detector(table: LoadedTable, spec: TableSpec, params: dict[str, Any],
     """Train an AutoencoderDetector on loaded data (labels are never used for training)."""
     from aetool.estimators import AutoencoderDetector
 
+    validation = load_threshold_table(threshold_from, spec) if threshold_from else None
     detector = AutoencoderDetector(**params)
     with data_source(table.source):
         detector.fit(table.features)
@@ -178,10 +190,22 @@ def fit_detector(table: LoadedTable, spec: TableSpec, params: dict[str, Any],
         spec.image_size = list(detector.preprocessor_.shape[1:])
         spec.channels = int(detector.preprocessor_.shape[0])
     detector.table_spec_ = spec
-    if threshold_from:
-        detector.threshold_ = _labelled_threshold(detector, threshold_from, spec)
+    if validation is not None:
+        detector.threshold_ = _labelled_threshold(detector, validation)
         detector.offset_ = -detector.threshold_
     return detector
+
+
+def evaluation_problem(table: LoadedTable) -> str | None:
+    """Why labelled ``table`` cannot be evaluated (labels of one class only), or None."""
+    if table.labels is None:
+        return None
+    known = table.labels[~np.isnan(np.asarray(table.labels, dtype=float))]
+    if known.size and known.min() != known.max():
+        return None
+    return (f"{table.source}: not evaluated, the labels hold only "
+            f"{'label ' + str(int(known[0])) if known.size else 'missing values'}; ROC-AUC "
+            "and F1 need normal (0) and anomalous (1) rows")
 
 
 def load_detector(bundle: str | Path) -> tuple[Any, TableSpec]:

@@ -28,8 +28,10 @@ class LabelledData:
 
 
 def load_labelled(path: str | Path, label_column: str | None = None,
-                  id_column: str | None = None, exclude: tuple[str, ...] = ()) -> LabelledData:
-    """Features, optional labels and ids from a table (CSV/Parquet) or an array file."""
+                  id_column: str | None = None, exclude: tuple[str, ...] = (),
+                  columns: list[str] | None = None) -> LabelledData:
+    """Features, optional labels and ids from a table (CSV/Parquet) or an array file;
+    ``columns`` keeps only those features, ``exclude`` leaves some out."""
     path = Path(path)
     if path.suffix.lower() in ARRAY_SUFFIXES:
         x, y = read_array_file(path)
@@ -38,10 +40,15 @@ def load_labelled(path: str | Path, label_column: str | None = None,
     frame.columns = [str(c) for c in frame.columns]
     for role, column in (("--label-column", label_column), ("--id-column", id_column)):
         require_columns([column], list(frame.columns), str(path), role)
+    require_columns(exclude, list(frame.columns), str(path), "--exclude")
+    require_columns(columns or [], list(frame.columns), str(path), "--columns")
     labels = frame[label_column].to_numpy() if label_column else None
     ids = frame[id_column] if id_column else None
     drop = [c for c in (label_column, id_column, *exclude) if c]
-    return LabelledData(frame.drop(columns=drop), labels, ids, str(path))
+    features = frame.drop(columns=drop)
+    if columns:
+        features = features[[c for c in columns if c not in drop]]
+    return LabelledData(features, labels, ids, str(path))
 
 
 def export_features(bundle: str | Path, data: str | Path, out: str | Path,
