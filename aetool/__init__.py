@@ -12,8 +12,8 @@ from aetool._version import __version__
 _LAZY = {
     "AutoencoderDetector": "aetool.estimators",
     "Autoencoder": "aetool.estimators",
-    "Denoiser": "aetool.denoise",
-    "EncoderTransformer": "aetool.features",
+    "Denoiser": "aetool.estimators",
+    "EncoderTransformer": "aetool.estimators",
     "load_bundle": "aetool.bundle",
     "save_bundle": "aetool.bundle",
     "get_variant": "aetool.plugins",

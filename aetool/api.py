@@ -2,6 +2,7 @@
 capability flags and config helpers. Torch building blocks are in :mod:`aetool.nn`."""
 
 from aetool.hookspecs import hookimpl
+from aetool.models.sizes import auto_code_size
 from aetool.variants.base import (
     CAPABILITIES,
     CONDITIONAL,
@@ -11,7 +12,6 @@ from aetool.variants.base import (
     TABULAR,
     NetConfig,
     Variant,
-    auto_code_size,
     config_from_dict,
     config_to_dict,
 )

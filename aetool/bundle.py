@@ -5,6 +5,9 @@ bundle. Loading validates the manifest against a JSON schema, verifies the weigh
 (required), checks that the variant named in the manifest is the one the weights were saved for,
 compares declared tensor shapes with the safetensors header before allocating anything, and
 refuses any pickle it finds, so a bundle never executes code when it is loaded.
+
+torch and safetensors are imported only in the functions that touch weights, so reading a
+manifest (``aetool info``, ``aetool variants``) stays fast.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from aetool._version import __version__
 from aetool.bundle_schema import validate_manifest
 from aetool.data.output import atomic_directory, check_output_folder
 from aetool.errors import AetoolError, BundleError
+from aetool.plugins import get_registry
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -80,9 +84,7 @@ def save_bundle(path: str | os.PathLike[str], model: Any, manifest: dict[str, An
                 force: bool = False) -> Path:
     """Write ``model``'s weights and ``manifest`` (plus format metadata) to directory ``path``,
     replacing only an existing bundle (or, with ``force``, a file), never another folder."""
-    from safetensors.torch import save_file
-
-    from aetool.plugins import get_registry
+    from safetensors.torch import save_file  # torch only where weights are touched
 
     registry = get_registry()
     variant = manifest["variant"]
@@ -99,8 +101,7 @@ def save_bundle(path: str | os.PathLike[str], model: Any, manifest: dict[str, An
 
     def write(tmp: Path) -> None:
         save_file(state, str(tmp / WEIGHTS),
-                  metadata={"format": "pt", "aetool_variant": variant,
-                            "aetool_input_shape": json.dumps(list(manifest["input_shape"]))})
+                  metadata=_weights_metadata(variant, manifest["input_shape"]))
         full["weights_sha256"] = _sha256(tmp / WEIGHTS)
         (tmp / MANIFEST).write_text(json.dumps(full, indent=2, sort_keys=False) + "\n")
 
@@ -167,10 +168,8 @@ def read_bundle_bytes(path: str | os.PathLike[str]) -> tuple[dict[str, Any], byt
 def model_from_bundle_bytes(manifest: dict[str, Any], weights: bytes, device: str = "cpu",
                             where: str = "bundle") -> Any:
     """Build the variant named in ``manifest`` and load ``weights`` (safetensors bytes) into it."""
-    from safetensors import SafetensorError
+    from safetensors import SafetensorError  # torch only where weights are touched
     from safetensors.torch import load as load_safetensors
-
-    from aetool.plugins import get_registry
 
     registry = get_registry()
     name = manifest.get("variant", "")
@@ -182,7 +181,7 @@ def model_from_bundle_bytes(manifest: dict[str, Any], weights: bytes, device: st
         )
     variant = registry.variants[name]
     header = _safetensors_header(weights, where)
-    saved_for = header.get("__metadata__", {}).get("aetool_variant")
+    saved_for = _saved_for(header)
     if saved_for is not None and saved_for != name:
         raise BundleError(f"{where}: the manifest names variant '{name}' but the weights were "
                           f"saved for '{saved_for}'; the manifest was edited, re-save the bundle")
@@ -206,6 +205,22 @@ def model_from_bundle_bytes(manifest: dict[str, Any], weights: bytes, device: st
         first = str(exc).splitlines()[0]
         raise BundleError(f"{where}: weights do not fit variant '{name}' ({first})") from None
     return model.to(device).eval()
+
+
+def _weights_metadata(variant: str, input_shape: list[int]) -> dict[str, str]:
+    """What the weights were saved for, inside the safetensors header (so the checksum covers
+    it). One key: safetensors writes several keys in no fixed order, and same-seed saves must
+    stay byte-identical."""
+    return {"aetool": json.dumps({"variant": variant, "input_shape": list(input_shape)},
+                                 sort_keys=True)}
+
+
+def _saved_for(header: dict[str, Any]) -> str | None:
+    """The variant named in the weights' own metadata (None for weights without it)."""
+    try:
+        return json.loads(header.get("__metadata__", {}).get("aetool", "{}")).get("variant")
+    except (ValueError, AttributeError):
+        return None
 
 
 def _safetensors_header(weights: bytes, where: str) -> dict[str, Any]:

@@ -1,28 +1,32 @@
-"""The ``aetool`` command line. Thin: it parses options and calls the tasks. Torch is imported
-only inside commands that touch a model, so ``aetool --help`` and ``aetool plugins`` stay fast."""
+"""The ``aetool`` command line. Thin: each command turns its options into one call of a task in
+:mod:`aetool.tasks` and prints what comes back.
+
+Tasks are imported by :func:`task`, the one lazy import of aetool: the tasks load torch,
+scikit-learn and pandas, so importing them at the top would make ``aetool --help`` and
+``aetool plugins`` wait seconds for libraries they never use.
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
 import signal
 import sys
 import warnings
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import click
 
-from aetool._version import __version__
 from aetool.errors import AetoolError
 
 EXIT_BAD_INPUT = 2
-SETTING_ALIASES = {"lr": "learning_rate", "seed": "random_state"}
-ESTIMATOR_SETTINGS: dict[str, type] = {"epochs": int, "batch_size": int, "learning_rate": float,
-                                        "max_steps": int, "patience": int, "random_state": int,
-                                        "device": str}
-DETECTOR_SETTINGS: dict[str, Any] = {"score_method": str, "trim": float, "log_views": bool,
-                                       "code_core": float | str}
-DENOISER_SETTINGS: dict[str, type] = {"min_steps": int}
+
+
+def task(name: str) -> ModuleType:
+    """The task module ``aetool.tasks.NAME``, imported when a command runs (see above)."""
+    return importlib.import_module(f"aetool.tasks.{name}")
 
 
 def _show_warning(message: Any, category: type, filename: str, lineno: int,
@@ -79,41 +83,95 @@ def _raise_terminated(signum: int, frame: Any) -> None:
     raise Terminated()
 
 
-def parse_settings(values: tuple[str, ...], variant: str,
-                   extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """``--set key=value`` pairs -> estimator parameters (with ``variant_params`` inside);
-    ``extra``: the estimator's own settings besides the shared ones (e.g. DETECTOR_SETTINGS)."""
-    from aetool.plugins import get_variant
-    from aetool.variants.base import coerce_value, config_from_dict
+# -- option sets, declared once ------------------------------------------------------------------
+def _options(*options: Any) -> Any:
+    """A decorator applying ``options`` in the order written."""
+    def apply(func: Any) -> Any:
+        for option in reversed(options):
+            func = option(func)
+        return func
+    return apply
 
-    own = {**ESTIMATOR_SETTINGS, **(extra or {})}
-    params: dict[str, Any] = {}
-    variant_values: dict[str, str] = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise AetoolError(f"--set expects key=value, got '{item}'")
-        key = SETTING_ALIASES.get(key.strip(), key.strip())
-        if key in own:
-            try:
-                params[key] = coerce_value(value.strip(), own[key], key)
-            except ValueError as exc:
-                raise AetoolError(f"--set: {exc}") from None
-        else:
-            variant_values[key] = value
-    variant_cls = get_variant(variant)
-    try:
-        config = config_from_dict(variant_cls.Config, variant_values,
-                                  owner=f"variant '{variant}' (other settings: "
-                                        f"{', '.join(sorted(set(own) | {'lr', 'seed'}))})")
-    except ValueError as exc:
-        raise AetoolError(str(exc)) from None
-    params["variant_params"] = {k: getattr(config, k) for k in variant_values}
-    return params
+
+QUIET = click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+FORCE = click.option("--force", is_flag=True,
+                     help="Replace an existing file at --output (an existing bundle is always "
+                          "replaced; any other folder never is).")
+SETTINGS = click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+                        help="Variant or training setting (repeatable), e.g. --set epochs=30.")
+COLUMNS = click.option("--columns", help="Comma-separated feature columns (default: all others).")
+EXCLUDE = click.option("--exclude", help="Comma-separated columns to leave out.")
+STRICT = click.option("--strict", is_flag=True, help="Images: unreadable files are an error.")
+
+
+class ContaminationType(click.ParamType):
+    """A share in (0, 0.5) or 'auto', checked before any data is read."""
+
+    name = "share|auto"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float | str:
+        try:
+            return task("settings").contamination(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+table_options = _options(
+    COLUMNS, EXCLUDE,
+    click.option("--id-column", help="Column carried to the output as the row id."),
+    click.option("--label-column", help="0/1 column used only for evaluation."),
+    click.option("--image-size", help="Images: resize to H,W (default: most common size)."),
+    click.option("--normal-class", help="Images: the class folder (or npz label) that is "
+                                        "normal; the others count as anomalies in evaluation."),
+    STRICT,
+)
+
+detector_options = _options(
+    click.option("--variant", "-v", default=None,
+                 help="Variant name [default: conv for images, ae for tables]."),
+    click.option("--contamination", default="0.1", show_default=True, type=ContaminationType(),
+                 help="Expected share of anomalies, in (0, 0.5); sets the threshold. "
+                      "auto: Tukey's fence on training scores, for an unknown share."),
+    click.option("--threshold", type=float, help="Fixed anomaly-score threshold instead."),
+    click.option("--threshold-from", type=click.Path(),
+                 help="Labelled validation file: pick the best-F1 threshold on it."),
+    SETTINGS,
+    click.option("--device", default="auto", show_default=True,
+                 help="auto, cpu, cuda, cuda:N or mps."),
+    QUIET,
+)
+
+inference_options = _options(
+    click.option("--device", default="auto", show_default=True,
+                 help="auto, cpu, cuda, cuda:N or mps."),
+    click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32",
+                 show_default=True, help="Autocast precision for the model."),
+    click.option("--batch-size", default="auto", show_default=True,
+                 help="Rows per batch, or auto (4096 on CPU, 65536 on GPU)."),
+    click.option("--compile", "compile_model", is_flag=True,
+                 help="torch.compile the model (pays off only on long runs)."),
+)
+
+moved_threshold_options = _options(
+    click.option("--threshold", type=float,
+                 help="Flag scores above this instead of the saved threshold."),
+    click.option("--contamination", type=ContaminationType(),
+                 help="Flag this share of the training rows' score range instead: the threshold "
+                      "is recomputed from the saved training scores, no retraining."),
+)
+
+
+def _inference(device: str, precision: str, batch_size: str, compile_model: bool) -> Any:
+    return task("settings").inference(device, precision, batch_size, compile_model)
+
+
+def _print_metrics(result: dict[str, float]) -> None:
+    click.echo("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                         for k, v in result.items()))
 
 
 @click.group(cls=AetoolGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="aetool")
+@click.version_option(package_name="aetool", prog_name="aetool")
 def cli() -> None:
     """Autoencoders for real data: anomaly scores, denoising and features."""
 
@@ -123,18 +181,7 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def variants(as_json: bool) -> None:
     """List installed autoencoder variants with their settings and defaults."""
-    from aetool.estimators import TABLE_DETECTION_DEFAULTS
-    from aetool.plugins import get_registry
-
-    registry = get_registry()
-    rows = []
-    for name in sorted(registry.variants):
-        info = registry.variants[name].describe()
-        owner = registry.plugins[registry.variant_owner[name]]
-        info["plugin"] = owner.name
-        info["package"] = owner.distribution
-        info["table_detection_settings"] = TABLE_DETECTION_DEFAULTS.get(name, {})
-        rows.append(info)
+    rows = task("catalog").variant_rows()
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -157,9 +204,7 @@ def plugins(ctx: click.Context, as_json: bool, show_all: bool) -> None:
     """List installed plugins (built-ins with --all), or manage them with a sub-command."""
     if ctx.invoked_subcommand is not None:
         return
-    from aetool.plugins import get_registry
-
-    infos = [p for p in get_registry().plugins.values() if show_all or not p.builtin]
+    infos = task("catalog").plugin_rows(show_all)
     if as_json:
         click.echo(json.dumps([p.to_dict() for p in infos], indent=2))
         return
@@ -177,18 +222,14 @@ def plugins(ctx: click.Context, as_json: bool, show_all: bool) -> None:
 @click.option("--editable", "-e", is_flag=True, help="Install a local path in editable mode.")
 def plugins_install(target: str, editable: bool) -> None:
     """Install a plugin package (a name on the package index or a local path) with pip."""
-    from aetool.tasks.plugin_admin import pip_install
-
-    pip_install(target, editable)
+    task("plugin_admin").pip_install(target, editable)
 
 
 @plugins.command("uninstall")
 @click.argument("name")
 def plugins_uninstall(name: str) -> None:
     """Uninstall a plugin package with pip."""
-    from aetool.tasks.plugin_admin import pip_uninstall
-
-    pip_uninstall(name)
+    task("plugin_admin").pip_uninstall(name)
 
 
 @plugins.command("new")
@@ -197,9 +238,7 @@ def plugins_uninstall(name: str) -> None:
               help="Where to create the package folder.")
 def plugins_new(name: str, directory: str) -> None:
     """Scaffold a ready-to-install variant plugin package named NAME."""
-    from aetool.tasks.plugin_admin import scaffold_plugin
-
-    path = scaffold_plugin(name, Path(directory))
+    path = task("plugin_admin").scaffold_plugin(name, Path(directory))
     click.echo(f"created {path}; install it with: aetool plugins install -e {path}")
 
 
@@ -208,31 +247,19 @@ def plugins_new(name: str, directory: str) -> None:
 @click.argument("data", type=click.Path(dir_okay=True))
 @click.option("--variant", "-v", default="ae", show_default=True, help="Variant name.")
 @click.option("--output", "-o", required=True, type=click.Path(), help="Bundle directory.")
-@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
-              help="Variant or training setting (repeatable), e.g. --set epochs=30.")
+@SETTINGS
 @click.option("--label-column", help="CSV column with class labels (conditional variants).")
-@click.option("--columns", help="Comma-separated feature columns (default: all others).")
-@click.option("--exclude", help="Comma-separated columns to leave out.")
+@COLUMNS
+@EXCLUDE
 @click.option("--id-column", help="Column that names rows; left out of training.")
-@click.option("--force", is_flag=True,
-              help="Replace an existing file at --output (an existing bundle is always "
-                   "replaced; any other folder never is).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@FORCE
+@QUIET
 def train(data: str, variant: str, output: str, settings: tuple[str, ...],
           label_column: str | None, columns: str | None, exclude: str | None,
           id_column: str | None, force: bool, quiet: bool) -> None:
-    """Train a variant on a numeric CSV/Parquet table or a .npy/.npz array and save a bundle."""
-    from aetool.bundle import check_bundle_output
-    from aetool.estimators import Autoencoder
-    from aetool.tasks.train import load_training_data
-
-    check_bundle_output(output, (data,), force)
-
-    params = parse_settings(settings, variant)
-    left_out = [*(_split(exclude) if exclude else []), *([id_column] if id_column else [])]
-    x, y = load_training_data(data, label_column, _split(columns) if columns else None, left_out)
-    model = Autoencoder(variant=variant, verbose=not quiet, **params).fit(x, y)
-    model.save(output, force=force)
+    """Train a variant on a numeric table, an image folder or a .npy/.npz array; save a bundle."""
+    spec = task("settings").table_spec(columns, exclude, id_column, label_column)
+    model = task("train").run_train(data, output, variant, settings, spec, force, quiet)
     last = model.history_[-1]
     click.echo(f"trained {model.variant_name_} for {len(model.history_)} epochs "
                f"(loss {last.get('val_loss', last['loss']):.4g}); saved {output}")
@@ -243,9 +270,8 @@ def train(data: str, variant: str, output: str, settings: tuple[str, ...],
 @click.option("--json", "as_json", is_flag=True, help="Print the whole manifest as JSON.")
 def info(bundle: str, as_json: bool) -> None:
     """Describe a saved bundle: variant, settings, input, training history."""
-    from aetool.bundle import read_manifest
-
-    manifest = read_manifest(bundle)
+    catalog = task("catalog")
+    manifest = catalog.bundle_manifest(bundle)
     if as_json:
         click.echo(json.dumps(manifest, indent=2))
         return
@@ -255,7 +281,7 @@ def info(bundle: str, as_json: bool) -> None:
     click.echo(f"task:        {manifest.get('task')}")
     click.echo(f"variant:     {manifest['variant']} (from {manifest.get('variant_distribution')})")
     click.echo(f"input shape: {tuple(manifest['input_shape'])}")
-    for line in _input_lines(manifest):
+    for line in catalog.input_lines(manifest):
         click.echo(line)
     click.echo(f"settings:    {', '.join(f'{k}={v}' for k, v in manifest['config'].items())}")
     click.echo(f"trained:     {len(history)} epochs, final loss "
@@ -263,23 +289,6 @@ def info(bundle: str, as_json: bool) -> None:
     click.echo(f"aetool:      {manifest.get('aetool_version')} on {manifest.get('created')}")
     if "detector" in manifest:
         click.echo(f"threshold:   {manifest['detector']['threshold']:.4g}")
-
-
-def _input_lines(manifest: dict[str, Any]) -> list[str]:
-    """What data a bundle expects: its feature columns and the fit-time id and label columns,
-    so a user preparing a file to score knows what it needs."""
-    lines = []
-    names = manifest.get("feature_names_in") or []
-    if names:
-        more = f", ... and {len(names) - 6} more" if len(names) > 6 else ""
-        lines.append(f"columns:     {len(names)} ({', '.join(names[:6])}{more})")
-    table = manifest.get("table") or {}
-    roles = [f"{role} {table[key]}" for role, key in (("id", "id_column"),
-                                                     ("label", "label_column"))
-             if table.get(key)]
-    if roles:
-        lines.append(f"also read:   {', '.join(roles)}")
-    return lines
 
 
 @cli.command()
@@ -291,136 +300,21 @@ def _input_lines(manifest: dict[str, Any]) -> list[str]:
 @click.option("--output", "-o", required=True, type=click.Path(), help="PNG file.")
 def sample(bundle: str, count: int, label: str | None, seed: int, output: str) -> None:
     """Draw samples from a generative bundle (vae, cvae) and write them as an image grid."""
-    from aetool.data.output import check_output_file
-    from aetool.tasks.train import sample_grid
-
-    check_output_file(output, (bundle,))
-    if count < 1:
-        raise AetoolError(f"-n must be at least 1, got {count}")
-    sample_grid(bundle, count, output, label=label, seed=seed)
+    task("train").run_sample(bundle, count, output, label=label, seed=seed)
     click.echo(f"wrote {count} samples to {output}")
 
 
 # -- detection ---------------------------------------------------------------------------------
-def table_options(func: Any) -> Any:
-    """Options that say which columns are features, ids and labels, or how to read images."""
-    options = [
-        click.option("--columns", help="Comma-separated feature columns (default: all others)."),
-        click.option("--exclude", help="Comma-separated columns to leave out."),
-        click.option("--id-column", help="Column carried to the output as the row id."),
-        click.option("--label-column", help="0/1 column used only for evaluation."),
-        click.option("--image-size", help="Images: resize to H,W (default: most common size)."),
-        click.option("--normal-class", help="Images: the class folder (or npz label) that is "
-                                            "normal; the others count as anomalies in evaluation."),
-        click.option("--strict", is_flag=True, help="Images: unreadable files are an error."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+def _detector_settings(variant: str | None, contamination: float | str,
+                       threshold: float | None, threshold_from: str | None,
+                       settings: tuple[str, ...], device: str, quiet: bool) -> Any:
+    return task("detect").DetectorSettings(variant, contamination, threshold, threshold_from,
+                                           settings, device, quiet)
 
 
-class ContaminationType(click.ParamType):
-    """A share in (0, 0.5) or 'auto', checked before any data is read."""
-
-    name = "share|auto"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> float | str:
-        from aetool.thresholds import check_contamination
-
-        try:
-            return check_contamination(value)
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-def detector_options(func: Any) -> Any:
-    options = [
-        click.option("--variant", "-v", default=None,
-                     help="Variant name [default: conv for images, ae for tables]."),
-        click.option("--contamination", default="0.1", show_default=True,
-                     type=ContaminationType(),
-                     help="Expected share of anomalies, in (0, 0.5); sets the threshold. "
-                          "auto: Tukey's fence on training scores, for an unknown share."),
-        click.option("--threshold", type=float, help="Fixed anomaly-score threshold instead."),
-        click.option("--threshold-from", type=click.Path(),
-                     help="Labelled validation file: pick the best-F1 threshold on it."),
-        click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
-                     help="Variant or training setting (repeatable)."),
-        click.option("--device", default="auto", show_default=True,
-                     help="auto, cpu, cuda, cuda:N or mps."),
-        click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
-def inference_options(func: Any) -> Any:
-    """--device, --precision, --batch-size and --compile: how a saved model is run."""
-    options = [
-        click.option("--device", default="auto", show_default=True,
-                     help="auto, cpu, cuda, cuda:N or mps."),
-        click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32",
-                     show_default=True, help="Autocast precision for the model."),
-        click.option("--batch-size", default="auto", show_default=True,
-                     help="Rows per batch, or auto (4096 on CPU, 65536 on GPU)."),
-        click.option("--compile", "compile_model", is_flag=True,
-                     help="torch.compile the model (pays off only on long runs)."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
-def _inference(device: str, precision: str, batch_size: str,
-               compile_model: bool) -> dict[str, Any]:
-    if batch_size != "auto" and not batch_size.isdigit():
-        raise AetoolError(f"--batch-size expects a number or auto, got '{batch_size}'")
-    return {"device": device, "precision": precision, "compile_model": compile_model,
-            "batch_size": batch_size if batch_size == "auto" else int(batch_size)}
-
-
-def _inputs(*paths: str | None) -> tuple[str, ...]:
-    """The input files of a command that its outputs must never overwrite."""
-    return tuple(p for p in paths if p)
-
-
-def _split(text: str) -> list[str]:
-    return [c.strip() for c in text.split(",") if c.strip()]
-
-
-def _spec(columns: str | None = None, exclude: str | None = None, id_column: str | None = None,
-          label_column: str | None = None, image_size: str | None = None,
-          normal_class: str | None = None, strict: bool = False) -> Any:
-    from aetool.tasks.detect import TableSpec
-
-    size = _image_size(image_size)
-    return TableSpec(columns=_split(columns) if columns else None,
-                     exclude=_split(exclude) if exclude else [],
-                     id_column=id_column, label_column=label_column,
-                     image_size=list(size) if size else None, normal_class=normal_class,
-                     strict=strict)
-
-
-def _fit_loaded(table: Any, spec: Any, variant: str | None, contamination: float | str,
-                threshold: float | None, threshold_from: str | None,
-                settings: tuple[str, ...], device: str, quiet: bool) -> Any:
-    from aetool.tasks.detect import fit_detector
-
-    variant = variant or ("conv" if table.is_images else "ae")
-    params = parse_settings(settings, variant, DETECTOR_SETTINGS)
-    params.update(variant=variant, contamination=contamination, threshold=threshold,
-                  verbose=not quiet)
-    params.setdefault("device", device)
-    detector = fit_detector(table, spec, params, threshold_from)
+def _said_threshold(detector: Any, threshold_from: str | None) -> None:
     if threshold_from:
         click.echo(f"threshold {detector.threshold_:.4g}: the best F1 on {threshold_from}")
-    return detector
-
-
-def _print_metrics(result: dict[str, float]) -> None:
-    click.echo("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                         for k, v in result.items()))
 
 
 @cli.command()
@@ -438,48 +332,24 @@ def _print_metrics(result: dict[str, float]) -> None:
                    "with labels ROC and PR curves.")
 @table_options
 @detector_options
-def detect(data: str, output: str, save_model: str | None, top_features: int, maps: str | None,
-           plots: str | None, columns: str | None, exclude: str | None, id_column: str | None,
-           label_column: str | None, image_size: str | None, normal_class: str | None,
-           strict: bool, variant: str | None, contamination: float | str, threshold: float | None,
-           threshold_from: str | None, settings: tuple[str, ...], device: str,
-           quiet: bool, force: bool) -> None:
+def detect(data: str, output: str, save_model: str | None, force: bool, top_features: int,
+           maps: str | None, plots: str | None, columns: str | None, exclude: str | None,
+           id_column: str | None, label_column: str | None, image_size: str | None,
+           normal_class: str | None, strict: bool, variant: str | None,
+           contamination: float | str, threshold: float | None, threshold_from: str | None,
+           settings: tuple[str, ...], device: str, quiet: bool) -> None:
     """Fit a detector on DATA (table, image folder or array) and score it in one step."""
-    from aetool.bundle import check_bundle_output
-    from aetool.data.output import check_output_file, table_output_kind
-    from aetool.tasks.detect import (
-        evaluate_table,
-        evaluation_problem,
-        load_table,
-        scored_with_details,
-        write_figures,
-        write_scores,
-    )
-
-    table_output_kind(output)  # a bad output name fails now, not after training
-    inputs = _inputs(data, threshold_from)
-    check_output_file(output, inputs)
-    if save_model:
-        check_bundle_output(save_model, inputs, force)
-    spec = _spec(columns, exclude, id_column, label_column, image_size, normal_class, strict)
-    table = load_table(data, spec, need_labels=True)  # detect evaluates when it can
-    problem = evaluation_problem(table)
-    if problem:  # said before training; the scores are still written
-        warnings.warn(problem, UserWarning, stacklevel=1)
-    detector = _fit_loaded(table, spec, variant, contamination, threshold, threshold_from,
-                           settings, device, quiet)
-    frame, details = scored_with_details(detector, table, top_features, maps,
-                                         explain=bool(plots))
-    write_scores(frame, output)
-    if save_model:
-        detector.save(save_model, force=force)
-    n_flagged = int(frame["is_anomaly"].sum())
-    click.echo(f"scored {len(table.features)} rows, {n_flagged} flagged as anomalies; "
+    spec = task("settings").table_spec(columns, exclude, id_column, label_column, image_size,
+                                       normal_class, strict)
+    options = _detector_settings(variant, contamination, threshold, threshold_from, settings,
+                                 device, quiet)
+    detector, result = task("detect").run_detect(data, output, spec, options, top_features,
+                                                 maps, plots, save_model, force)
+    _said_threshold(detector, threshold_from)
+    click.echo(f"scored {result.rows} rows, {result.flagged} flagged as anomalies; "
                f"wrote {output}")
-    if table.labels is not None and not problem:
-        _print_metrics(evaluate_table(detector, table, plots, details))
-    elif plots:
-        write_figures(detector, table, details, plots)
+    if result.metrics is not None:
+        _print_metrics(result.metrics)
     if plots:
         click.echo(f"figures in {plots}")
 
@@ -490,9 +360,7 @@ def detect(data: str, output: str, save_model: str | None, top_features: int, ma
 @click.option("--sample-rows", type=click.IntRange(min=2),
               help="Tables: train on a uniform random sample of this many rows, read chunk by "
                    "chunk (for files larger than memory).")
-@click.option("--force", is_flag=True,
-              help="Replace an existing file at --output (an existing bundle is always "
-                   "replaced; any other folder never is).")
+@FORCE
 @table_options
 @detector_options
 def fit(data: str, output: str, sample_rows: int | None, force: bool, columns: str | None,
@@ -501,22 +369,12 @@ def fit(data: str, output: str, sample_rows: int | None, force: bool, columns: s
         contamination: float | str, threshold: float | None, threshold_from: str | None,
         settings: tuple[str, ...], device: str, quiet: bool) -> None:
     """Train a detector on DATA (table, image folder or array) and save it as a bundle."""
-    from aetool.bundle import check_bundle_output
-    from aetool.tasks.detect import is_image_input, load_table, split_frame
-
-    check_bundle_output(output, _inputs(data, threshold_from), force)
-    spec = _spec(columns, exclude, id_column, label_column, image_size, normal_class, strict)
-    if sample_rows is None:
-        table = load_table(data, spec)
-    else:
-        from aetool.data.tables import ARRAY_SUFFIXES, sample_table
-
-        if is_image_input(data) or Path(data).suffix.lower() in ARRAY_SUFFIXES:
-            raise AetoolError(f"{data}: --sample-rows is for CSV and Parquet tables")
-        table = split_frame(sample_table(data, sample_rows), spec, data)
-    detector = _fit_loaded(table, spec, variant, contamination, threshold, threshold_from,
-                           settings, device, quiet)
-    detector.save(output, force=force)
+    spec = task("settings").table_spec(columns, exclude, id_column, label_column, image_size,
+                                       normal_class, strict)
+    options = _detector_settings(variant, contamination, threshold, threshold_from, settings,
+                                 device, quiet)
+    detector = task("detect").run_fit(data, output, spec, options, sample_rows, force)
+    _said_threshold(detector, threshold_from)
     click.echo(f"saved detector ({detector.variant_name_}, threshold "
                f"{detector.threshold_:.4g}) to {output}")
 
@@ -537,55 +395,26 @@ def fit(data: str, output: str, sample_rows: int | None, force: bool, columns: s
 @click.option("--scheduler", help="Dask scheduler address (default: a local cluster).")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1),
               help="Local Dask cluster size.")
-@click.option("--threshold", type=float,
-              help="Flag scores above this instead of the saved threshold.")
-@click.option("--contamination", type=ContaminationType(),
-              help="Flag this share of the training rows' score range instead: the threshold "
-                   "is recomputed from the saved training scores, no retraining.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@moved_threshold_options
+@QUIET
 def score(bundle: str, data: str, output: str, top_features: int, maps: str | None,
           device: str, precision: str, batch_size: str, compile_model: bool,
           chunk_rows: int | None, engine: str, scheduler: str | None, workers: int,
           threshold: float | None, contamination: float | str | None, quiet: bool) -> None:
     """Score DATA with a saved detector bundle; tables are streamed chunk by chunk."""
-    from aetool.tasks.detect import (
-        is_image_input,
-        load_detector,
-        load_table,
-        score_table,
-        write_scores,
-    )
-
     inference = _inference(device, precision, batch_size, compile_model)
+    scoring = task("score")
     if engine == "dask":
-        from aetool.distributed import score_with_dask
-
-        done = score_with_dask(bundle, data, output, scheduler, inference, top_features,
-                               workers, threshold=threshold, contamination=contamination)
-        for message in dict.fromkeys(m for *_, said in done for m in said):
+        rows, parts, flagged, said = scoring.run_score_dask(
+            bundle, data, output, inference, scheduler, top_features, workers,
+            threshold=threshold, contamination=contamination)
+        for message in said:
             click.echo(f"warning: {message}", err=True)
-        click.echo(f"scored {sum(part[1] for part in done)} rows in {len(done)} parts, "
-                   f"{sum(part[2] for part in done)} flagged as anomalies; wrote {output}")
+        click.echo(f"scored {rows} rows in {parts} parts, {flagged} flagged as anomalies; "
+                   f"wrote {output}")
         return
-    from aetool.data.output import check_output_file, table_output_kind
-
-    table_output_kind(output)
-    check_output_file(output, (data,))
-    detector, spec = load_detector(bundle)
-    detector.set_inference(**inference)
-    detector.set_threshold(threshold, contamination)
-    if is_image_input(data):
-        table = load_table(data, spec)
-        frame = score_table(detector, table, top_features, maps)
-        write_scores(frame, output)
-        rows, flagged = len(frame), int(frame["is_anomaly"].sum())
-    else:
-        if maps:
-            raise AetoolError(f"{data}: --maps needs images (a folder or an image array)")
-        from aetool.tasks.stream import stream_score
-
-        rows, flagged = stream_score(detector, data, output, spec, top_features, chunk_rows,
-                                     progress=not quiet)
+    rows, flagged = scoring.run_score(bundle, data, output, inference, top_features, maps,
+                                      chunk_rows, threshold, contamination, progress=not quiet)
     click.echo(f"scored {rows} rows, {flagged} flagged as anomalies; wrote {output}")
 
 
@@ -595,42 +424,18 @@ def score(bundle: str, data: str, output: str, top_features: int, maps: str | No
 @click.option("--label-column", help="0/1 column with the truth (default: the one used in fit).")
 @click.option("--normal-class", help="Images: the normal class (default: the one used in fit).")
 @click.option("--plots", type=click.Path(file_okay=False), help="Folder for ROC/PR/histogram PNGs.")
-@click.option("--threshold", type=float,
-              help="Flag scores above this instead of the saved threshold.")
-@click.option("--contamination", type=ContaminationType(),
-              help="Flag this share of the training rows' score range instead: the threshold "
-                   "is recomputed from the saved training scores, no retraining.")
+@moved_threshold_options
 def evaluate(bundle: str, data: str, label_column: str | None, normal_class: str | None,
              plots: str | None, threshold: float | None,
              contamination: float | str | None) -> None:
     """Evaluate a saved detector on labelled DATA: ROC-AUC, PR-AUC, F1, precision@n."""
-    from aetool.tasks.detect import evaluate_table, load_detector, load_table
-
-    detector, spec = load_detector(bundle)
-    detector.set_threshold(threshold, contamination)
-    spec.label_column = label_column or spec.label_column
-    spec.normal_class = normal_class or spec.normal_class
-    table = load_table(data, spec, need_labels=True, for_scoring=True)
-    if table.labels is None:
-        raise AetoolError("evaluate needs --label-column (a 0/1 column) or, for images, "
-                          "--normal-class")
-    _print_metrics(evaluate_table(detector, table, plots))
+    _print_metrics(task("detect").run_evaluate(bundle, data, label_column, normal_class, plots,
+                                               threshold, contamination))
     if plots:
         click.echo(f"figures in {plots}")
 
 
 # -- denoising ---------------------------------------------------------------------------------
-def _image_size(value: str | None) -> tuple[int, int] | None:
-    if not value:
-        return None
-    parts = value.lower().replace("x", ",").split(",")
-    try:
-        sizes = [int(p) for p in parts if p]
-    except ValueError:
-        raise AetoolError(f"--image-size expects H,W or a single size, got '{value}'") from None
-    return (sizes[0], sizes[-1])
-
-
 @cli.group(cls=AetoolGroup)
 def denoise() -> None:
     """Remove noise from tables, image folders or arrays with a denoising autoencoder."""
@@ -650,33 +455,19 @@ def denoise() -> None:
 @click.option("--exclude", help="Comma-separated columns to leave untouched.")
 @click.option("--id-column", help="Column that names rows; passed through untouched.")
 @click.option("--image-size", help="Resize images to H,W.")
-@click.option("--strict", is_flag=True, help="Unreadable images are an error.")
-@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE")
-@click.option("--force", is_flag=True,
-              help="Replace an existing file at --output (an existing bundle is always "
-                   "replaced; any other folder never is).")
-@click.option("--quiet", "-q", is_flag=True)
+@STRICT
+@SETTINGS
+@FORCE
+@QUIET
 def denoise_fit(clean: str, output: str, variant: str, noise: str, noise_units: str,
                 columns: str | None, exclude: str | None, id_column: str | None,
                 image_size: str | None, strict: bool, settings: tuple[str, ...], force: bool,
                 quiet: bool) -> None:
     """Train a denoiser on CLEAN data (or on noisy data when no clean data exists)."""
-    from aetool.bundle import check_bundle_output
-    from aetool.noise import parse_noise
-    from aetool.tasks.denoise import fit_denoiser
-
-    check_bundle_output(output, (clean,), force)
-
-    try:
-        parse_noise(noise)
-    except ValueError as exc:
-        raise AetoolError(str(exc)) from None
-    params = parse_settings(settings, variant, DENOISER_SETTINGS)
-    params.update(variant=variant, noise=noise, noise_units=noise_units, verbose=not quiet)
-    left_out = [*(_split(exclude) if exclude else []), *([id_column] if id_column else [])]
-    denoiser = fit_denoiser(clean, params, _split(columns) if columns else None, left_out,
-                            _image_size(image_size), strict)
-    denoiser.save(output, force=force)
+    spec = task("settings").table_spec(columns, exclude, id_column, None, image_size,
+                                       None, strict)
+    denoiser = task("denoise").run_denoise_fit(clean, output, variant, noise, noise_units,
+                                               settings, spec, force, quiet)
     units = " in data units" if noise_units == "data" else ""
     click.echo(f"saved denoiser ({denoiser.variant_name_}, noise {noise}{units}) to {output}")
 
@@ -687,7 +478,7 @@ def denoise_fit(clean: str, output: str, variant: str, noise: str, noise_units: 
 @click.option("--output", "-o", required=True, type=click.Path(),
               help="CSV/Parquet for tables, a new folder for images, .npy for arrays.")
 @click.option("--reference", type=click.Path(), help="Clean data: print MSE, PSNR and SSIM.")
-@click.option("--strict", is_flag=True, help="Unreadable images are an error.")
+@STRICT
 @click.option("--id-column", help="Tables: column passed through untouched (checked to be one "
                                   "the denoiser does not clean).")
 @click.option("--exclude", help="Tables: comma-separated columns to keep untouched (checked "
@@ -697,19 +488,13 @@ def denoise_apply(bundle: str, noisy: str, output: str, reference: str | None, s
                   id_column: str | None, exclude: str | None, device: str, precision: str,
                   batch_size: str, compile_model: bool) -> None:
     """Denoise NOISY with a saved denoiser; columns, order, names and formats are kept."""
-    from aetool.denoise import Denoiser
-    from aetool.tasks.denoise import apply_denoiser, check_denoise_output, reference_report
-
-    check_denoise_output(noisy, output, _inputs(noisy, reference))
-    denoiser = Denoiser.load(bundle).set_inference(
-        **_inference(device, precision, batch_size, compile_model))
-    keep = [*(_split(exclude) if exclude else []), *([id_column] if id_column else [])]
-    loaded = apply_denoiser(denoiser, noisy, output, strict, keep)
+    keep = [*task("settings").split(exclude), *([id_column] if id_column else [])]
+    report = task("denoise").run_denoise_apply(
+        bundle, noisy, output, _inference(device, precision, batch_size, compile_model),
+        reference, strict, keep)
     click.echo(f"wrote {output}")
-    if reference:
-        report = reference_report(reference, loaded, loaded.model_input, denoiser.columns_)
-        for name, values in report.items():
-            click.echo(f"{name:<9} " + "  ".join(f"{k.upper()} {v:.4g}" for k, v in values.items()))
+    for name, values in (report or {}).items():
+        click.echo(f"{name:<9} " + "  ".join(f"{k.upper()} {v:.4g}" for k, v in values.items()))
 
 
 # -- features ----------------------------------------------------------------------------------
@@ -726,12 +511,9 @@ def features(bundle: str, data: str, output: str, logvar: bool, id_column: str |
              label_column: str | None, device: str, precision: str, batch_size: str,
              compile_model: bool) -> None:
     """Write the encoder codes of DATA (for VAEs the means) as features."""
-    from aetool.data.output import check_output_file
-    from aetool.tasks.features import export_features
-
-    check_output_file(output, (data,))
-    inference = _inference(device, precision, batch_size, compile_model)
-    rows = export_features(bundle, data, output, logvar, label_column, id_column, inference)
+    rows = task("features").run_export(
+        bundle, data, output, _inference(device, precision, batch_size, compile_model), logvar,
+        label_column, id_column)
     click.echo(f"wrote features of {rows} rows to {output}")
 
 
@@ -739,8 +521,8 @@ def features(bundle: str, data: str, output: str, logvar: bool, id_column: str |
 @click.argument("data", type=click.Path())
 @click.option("--label-column", help="Class column (tables); .npz files use their 'y'.")
 @click.option("--id-column", help="Column to leave out of the features.")
-@click.option("--columns", help="Comma-separated feature columns (default: all others).")
-@click.option("--exclude", help="Comma-separated columns to leave out.")
+@COLUMNS
+@EXCLUDE
 @click.option("--variants", default="ae,sparse,contractive,dae,vae", show_default=True)
 @click.option("--classifiers", default="logreg,svm,rf,knn", show_default=True)
 @click.option("--code-size", default=32, show_default=True)
@@ -748,31 +530,21 @@ def features(bundle: str, data: str, output: str, logvar: bool, id_column: str |
 @click.option("--epochs", default=30, show_default=True, help="Autoencoder epochs per fold.")
 @click.option("--output", "-o", default="features-evaluation.csv", show_default=True,
               type=click.Path(), help="CSV table; the bar chart goes beside it as PNG.")
-@click.option("--quiet", "-q", is_flag=True)
+@QUIET
 def evaluate_features_command(data: str, label_column: str | None, id_column: str | None,
                               columns: str | None, exclude: str | None, variants: str,
                               classifiers: str, code_size: int, folds: int, epochs: int,
                               output: str, quiet: bool) -> None:
     """Cross-validate variants as feature extractors for classifiers, next to raw and PCA."""
-    from aetool.data.output import check_output_file, write_table
-    from aetool.tasks.features import accuracy_chart, evaluate_features, load_labelled
-
-    check_output_file(output, (data,))
-    check_output_file(Path(output).with_suffix(".png"), (data,))
-    from aetool.data.preprocess import data_source
-
-    loaded = load_labelled(data, label_column, id_column,
-                           tuple(_split(exclude)) if exclude else (),
-                           _split(columns) if columns else None)
-    with data_source(loaded.source):
-        table = evaluate_features(loaded, _split(variants), _split(classifiers), code_size,
-                                  folds, {"epochs": epochs}, progress=not quiet)
+    settings = task("settings")
+    spec = settings.table_spec(columns, exclude, id_column, label_column)
+    table, chart = task("features").run_evaluate_features(
+        data, output, spec, settings.split(variants), settings.split(classifiers), code_size,
+        folds, epochs, progress=not quiet)
     for row in table.itertuples():
         click.echo(f"{row.method:<14} {row.classifier:<7} accuracy {row.accuracy_mean:.3f} "
                    f"± {row.accuracy_std:.3f}   macro-F1 {row.macro_f1_mean:.3f} "
                    f"± {row.macro_f1_std:.3f}")
-    write_table(table, output)
-    chart = accuracy_chart(table, Path(output).with_suffix(".png"))
     click.echo(f"wrote {output} and {chart}")
 
 

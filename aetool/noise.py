@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from aetool.hookspecs import hookimpl
+from aetool.plugins import get_registry
 
 
 class NoiseModel:
@@ -78,8 +79,6 @@ ALIASES = {"sp": "salt_pepper", "salt-and-pepper": "salt_pepper", "saltpepper": 
 
 def parse_noise(spec: str) -> NoiseModel:
     """Build a registered noise model from ``NAME:LEVEL`` (for example ``gaussian:0.3``)."""
-    from aetool.plugins import get_registry
-
     name, _, level = spec.partition(":")
     name = ALIASES.get(name.strip().lower(), name.strip().lower())
     cls = get_registry().noise_model(name)

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from aetool.data.output import atomic_output
+
 
 def _pyplot() -> Any:
     import matplotlib
@@ -21,8 +23,6 @@ def _pyplot() -> Any:
 
 def save_figure(fig: Any, path: str | os.PathLike[str]) -> Path:
     """Save ``fig`` as PNG via a temporary file renamed into place, then close it."""
-    from aetool.data.output import atomic_output
-
     path = Path(path)
     try:
         with atomic_output(path, "wb") as handle:

@@ -21,6 +21,7 @@ from typing import Any
 import pluggy
 
 from aetool import hookspecs
+from aetool._version import __version__
 from aetool.errors import PluginError
 
 ENTRY_POINT_GROUP = "aetool"
@@ -256,8 +257,6 @@ def _distribution_of(entry_point: metadata.EntryPoint) -> tuple[str, str]:
 
 
 def _own_version() -> str:
-    from aetool._version import __version__
-
     return __version__
 
 

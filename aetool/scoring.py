@@ -25,6 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
+
+from aetool.approx import with_rational_tanh
+from aetool.device import autocast_dtype, resolve_device
 
 SCORE_METHODS = ("combined", "reconstruction", "latent")
 EPS = 1e-8
@@ -52,8 +56,6 @@ def _compiled_model(model: Any, dtype: Any) -> Any:
     tanh of :mod:`aetool.approx` (rebuilt when the weights change), in fp32 the model itself."""
     if dtype is None:
         return model
-    from aetool.approx import with_rational_tanh
-
     params = list(model.parameters())
     state = (tuple(p._version for p in params), str(params[0].device) if params else "")
     cached = _COMPILED.setdefault(model, {}).get("approx")
@@ -67,8 +69,6 @@ def _batch_step(model: Any, per_batch: BatchFn, dtype: Any, device_type: str,
                 compile_model: bool) -> Callable[[Any, Any], dict[str, Any]]:
     """encode -> decode (under autocast) -> ``per_batch`` (in fp32); with ``compile_model`` a
     ``torch.compile``d version, cached per model so later chunks do not compile again."""
-    import torch
-
     runs = _compiled_model(model, dtype) if compile_model else model
 
     def step(xb: Any, yb: Any) -> dict[str, Any]:
@@ -96,13 +96,9 @@ def run_batches(model: Any, x: np.ndarray, per_batch: BatchFn, y: np.ndarray | N
     returns (a dict of per-row tensors) into NumPy arrays. The one inference loop of aetool:
     device placement, autocast precision, pinned host memory and non-blocking copies on GPUs,
     and optionally ``torch.compile`` (every batch padded to full size: one compiled shape)."""
-    import torch
-
-    from aetool.training import resolve_device
-
     dev = resolve_device(device)
     model.to(dev).eval()
-    dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    dtype = autocast_dtype(precision)
     step = _batch_step(model, per_batch, dtype, dev.type, compile_model)
     pin = dev.type == "cuda"  # page-locked host memory lets the copy overlap with compute
     gathered: dict[str, np.ndarray] = {}
@@ -124,8 +120,6 @@ def run_batches(model: Any, x: np.ndarray, per_batch: BatchFn, y: np.ndarray | N
 
 
 def _pad_rows(tensor: Any, rows: int) -> Any:
-    import torch
-
     padding = tensor.new_zeros((rows - tensor.shape[0], *tensor.shape[1:]))
     return torch.cat([tensor, padding])
 
@@ -167,8 +161,6 @@ def _code_distance(code: Any, code_mean: Any, factor: Any) -> Any:
     """Per-row Mahalanobis distance of the code from the training codes, in the code's own
     precision (a bf16 code carries no more digits than a bf16 product keeps; the fp32 product
     cost as much as a layer of the model), summed in fp32."""
-    import torch
-
     whitened = (code - code_mean.to(code.dtype)) @ factor.to(code.dtype)
     return torch.linalg.vector_norm(whitened, dim=1, dtype=torch.float32)
 
@@ -222,8 +214,6 @@ def core_codes(codes: np.ndarray, share: float = CORE_SHARE,
 
 def _float_tensor(values: np.ndarray) -> Any:
     """A float32 CPU tensor sharing memory with ``values`` where it can (host-side scoring)."""
-    import torch
-
     return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
 
 
@@ -305,8 +295,6 @@ class Scorer:
         with c the centre of the means m_k and L_k the precision factors,
         (z - m_k) L_k = (z - c) L_k - (m_k - c) L_k, so the factors are stacked side by side
         and the offsets (m_k - c) L_k computed once (centring keeps bf16 from cancelling)."""
-        import torch
-
         if not self.uses_mixture:
             return None
         means, factors, log_norms = (torch.tensor(v, dtype=torch.float32) for v in (
@@ -320,8 +308,6 @@ class Scorer:
     def _tensors(self, device: Any) -> tuple[Any, Any, Any]:
         """Feature weights (mean of error / feature mean == errors @ weights) and the code mean
         and Cholesky factor L of the code precision P = L L' (d' P d == |d @ L|^2)."""
-        import torch
-
         weights = code_mean = factor = None
         if self.normalize_features:
             mean = torch.tensor(self.feature_error_mean, dtype=torch.float32)
@@ -335,8 +321,6 @@ class Scorer:
     def batch_reducer(self, device: Any = "cpu", keep_errors: bool = False) -> BatchFn:
         """A :func:`run_batches` step that reduces a batch to its raw reconstruction and code
         distances (and keeps the per-element errors only when asked)."""
-        from aetool.training import resolve_device
-
         dev = resolve_device(device)
         if (str(dev), keep_errors) in self._reducers:  # one function per setting: see _batch_step
             return self._reducers[str(dev), keep_errors]

@@ -1,6 +1,5 @@
 """Conformance checks any variant plugin runs in its own tests.
 
-    from aetool.testing import check_variant
     def test_my_variant_conforms():
         check_variant(MyVariant)
 
@@ -21,7 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from aetool.bundle import load_bundle
+from aetool.estimators import Autoencoder, AutoencoderDetector
+from aetool.plugins import get_registry
+from aetool.training import TrainConfig, train_model
 from aetool.variants.base import CONDITIONAL, GENERATIVE, IMAGE, TABULAR, config_to_dict
 
 TABLE_SHAPE = (8,)
@@ -68,8 +72,6 @@ def _n_classes(variant: type) -> int | None:
 
 
 def _labels(variant: type, n: int) -> Any:
-    import torch
-
     return (torch.arange(n) % 2) if CONDITIONAL in variant.capabilities else None
 
 
@@ -97,8 +99,6 @@ def check_config_round_trip(variant: type) -> None:
 
 def check_builds(variant: type) -> None:
     """Builds for each declared input kind; encode/decode/forward/loss have the right shapes."""
-    import torch
-
     for shape in _shapes(variant):
         model = variant.build(shape, variant.Config(), _n_classes(variant)).eval()
         x = torch.from_numpy(_data(shape)[:6])
@@ -120,10 +120,6 @@ def check_builds(variant: type) -> None:
 
 def check_training_lowers_loss(variant: type) -> None:
     """A few epochs on structured data lower the loss."""
-    import torch
-
-    from aetool.training import TrainConfig, train_model
-
     for shape in _shapes(variant)[:2]:
         x = torch.from_numpy(_data(shape))
         y = _labels(variant, x.shape[0])
@@ -142,8 +138,6 @@ def check_training_lowers_loss(variant: type) -> None:
 
 def check_deterministic_reconstruct(variant: type) -> None:
     """``reconstruct`` gives identical results twice in eval mode (scores must not be random)."""
-    import torch
-
     shape = _shapes(variant)[0]
     model = variant.build(shape, variant.Config(), _n_classes(variant)).eval()
     x = torch.from_numpy(_data(shape)[:8])
@@ -154,8 +148,6 @@ def check_deterministic_reconstruct(variant: type) -> None:
 
 
 def _ensure_registered(variant: type) -> None:
-    from aetool.plugins import get_registry
-
     registry = get_registry()
     if registry.variants.get(variant.name) is not variant:
         if variant.name in registry.variants:
@@ -165,11 +157,6 @@ def _ensure_registered(variant: type) -> None:
 
 def check_bundle_round_trip(variant: type) -> None:
     """Save and load through a bundle; reconstructions are bit-for-bit identical."""
-    import torch
-
-    from aetool.bundle import load_bundle
-    from aetool.estimators import Autoencoder
-
     _ensure_registered(variant)
     shape = _shapes(variant)[0]
     data = _data(shape)
@@ -187,8 +174,6 @@ def check_bundle_round_trip(variant: type) -> None:
 
 def check_detector(variant: type) -> None:
     """Works through AutoencoderDetector: finds an obvious outlier, predicts +1/-1."""
-    from aetool.estimators import AutoencoderDetector
-
     if CONDITIONAL in variant.capabilities:
         return  # detection is unconditional; conditional variants are for sampling/features
     _ensure_registered(variant)
@@ -211,7 +196,6 @@ def check_sampling(variant: type) -> None:
     """Generative variants sample tensors of the input shape."""
     if GENERATIVE not in variant.capabilities:
         return
-    import torch
 
     shape = _shapes(variant)[0]
     model = variant.build(shape, variant.Config(), _n_classes(variant)).eval()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
+from aetool.data.preprocess import DataWarning
 from aetool.errors import DataError
 
 
@@ -44,42 +47,10 @@ def best_f1_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
     return float(thresholds[int(np.argmax(f1[:-1]))])
 
 
-def binary_labels(values: object, column: str, source: str) -> np.ndarray:
-    """Labels as 0/1 (1 = anomaly) in a float array, NaN where a row has no label (partly
-    labelled data is evaluated on its labelled rows); accepts 0/1, booleans and -1/1
-    (sklearn's -1 = outlier)."""
-    import pandas as pd
-
-    series = pd.Series(values)
-    known = series.notna().to_numpy()
-    if not known.any():
-        raise DataError(f"{source}: label column '{column}' is empty; fill it with 0 (normal) "
-                        "and 1 (anomaly)")
-    given = series[known]
-    uniques = set(given.unique().tolist())
-    if uniques <= {0, 1} or uniques <= {True, False}:
-        coded = given.astype(int).to_numpy()
-    elif uniques <= {-1, 1}:
-        coded = (given == -1).astype(int).to_numpy()
-    else:
-        shown = ", ".join(repr(v) for v in sorted(uniques, key=str)[:5])
-        raise DataError(
-            f"{source}: label column '{column}' must be binary (0 = normal, 1 = anomaly); "
-            f"found {len(uniques)} values: {shown}"
-        )
-    labels = np.full(len(series), np.nan)
-    labels[known] = coded
-    return labels
-
-
 def labelled_rows(labels: np.ndarray, source: str) -> np.ndarray:
     """Mask of the rows that have a label; warns how many are left out of an evaluation."""
     known = ~np.isnan(np.asarray(labels, dtype=float))
     if not known.all():
-        import warnings
-
-        from aetool.data.preprocess import DataWarning
-
         warnings.warn(f"{source}: {int((~known).sum())} of {len(known)} rows have no label; "
                       "they are scored but left out of the evaluation", DataWarning, stacklevel=2)
     return known

@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 
+from aetool.device import resolve_device
 from aetool.errors import SettingError, TrainingError
-from aetool.variants.base import config_from_dict
 
 
 @dataclasses.dataclass
@@ -54,45 +54,6 @@ class TrainConfig:
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise SettingError(f"setting '{name}' must be a number >= 0, "
                                    f"got {getattr(self, name)}")
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' picks CUDA, then Apple MPS, then CPU; anything else is passed to torch."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise TrainingError(f"unknown device '{name}'; use auto, cpu, cuda, cuda:N or mps") from None
-    if device.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            raise TrainingError(f"device '{name}': no CUDA GPU is visible here; use --device "
-                                "auto (GPU when there is one) or cpu")
-        if device.index is not None and device.index >= count:
-            raise TrainingError(f"device '{name}': only {count} CUDA GPU(s) here, "
-                                f"cuda:0 to cuda:{count - 1}")
-    if device.type == "mps" and not (getattr(torch.backends, "mps", None)
-                                     and torch.backends.mps.is_available()):
-        raise TrainingError(f"device '{name}': Apple MPS is not available here; use --device "
-                            "auto or cpu")
-    return device
-
-
-def split_train_config(settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Separate ``--set`` values into trainer settings and variant settings."""
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    train = {k: v for k, v in settings.items() if k in names}
-    rest = {k: v for k, v in settings.items() if k not in names}
-    return train, rest
-
-
-def make_train_config(values: dict[str, Any] | None = None) -> TrainConfig:
-    return config_from_dict(TrainConfig, values or {}, owner="training")
 
 
 @dataclasses.dataclass

@@ -45,7 +45,7 @@ def probe(train_x, train_y, test_x, test_y, scale: bool = True) -> float:
 def mnist(epochs: int, only: list[str] | None) -> list[dict]:
     from sklearn.decomposition import PCA
 
-    from aetool.features import EncoderTransformer
+    from aetool import EncoderTransformer
 
     x_train, y_train, x_test, y_test = load_mnist()
     flat_train = x_train.reshape(len(x_train), -1) / 255.0
@@ -77,12 +77,13 @@ def mnist(epochs: int, only: list[str] | None) -> list[dict]:
 def cross_validated(epochs: int) -> list[dict]:
     from sklearn.datasets import load_digits, load_wine
 
-    from aetool.tasks.features import LabelledData, evaluate_features
+    from aetool.data.source import Loaded
+    from aetool.tasks.features import evaluate_features
 
     rows = []
     for name, (x, y) in {"digits": load_digits(return_X_y=True),
                          "wine": load_wine(return_X_y=True)}.items():
-        table = evaluate_features(LabelledData(x, y, None, name),
+        table = evaluate_features(Loaded(x, None, y, name),
                                   ["ae", "sparse", "contractive", "dae", "vae"],
                                   ["logreg", "svm"],
                                   code_size=8 if name == "wine" else 32, folds=5,

@@ -92,13 +92,13 @@ def figure(rows: list[dict], methods: list[str]) -> None:
 def heat_map_examples(train: np.ndarray, test: np.ndarray, labels: np.ndarray, digit: int) -> None:
     """Heat maps of the most anomalous test images for one digit's detector."""
     from aetool import AutoencoderDetector
-    from aetool.tasks.detect import LoadedTable
+    from aetool.data.source import Loaded
     from aetool.tasks.heatmaps import most_anomalous_grid
 
     detector = AutoencoderDetector(variant="conv", device="cpu").fit(train)
     sample = test[:2000]
     details = detector.anomaly_details(sample)
-    table = LoadedTable(sample, None, (labels[:2000] != digit).astype(int), "mnist test")
+    table = Loaded(sample, None, (labels[:2000] != digit).astype(int), "mnist test")
     most_anomalous_grid(detector, table, details, RESULTS / "mnist_heatmaps.png")
 
 

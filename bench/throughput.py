@@ -164,7 +164,7 @@ def main() -> None:
     import torch
 
     from aetool import AutoencoderDetector
-    from aetool.tasks.detect import TableSpec
+    from aetool.data.source import TableSpec
     from aetool.tasks.stream import stream_score
 
     parser = argparse.ArgumentParser(description=__doc__)

@@ -12,8 +12,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 
+from aetool import Denoiser
 from aetool.cli import cli
-from aetool.denoise import Denoiser
 from aetool.errors import AetoolError
 from aetool.estimators import AutoencoderDetector
 from aetool.noise import parse_noise

@@ -13,8 +13,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
+from aetool import EncoderTransformer
 from aetool.cli import cli
-from aetool.features import EncoderTransformer
 from tests.conftest import low_rank_table
 
 FAST = {"epochs": 4, "device": "cpu"}

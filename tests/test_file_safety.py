@@ -506,3 +506,11 @@ def test_a_text_column_distinct_in_every_row_of_a_small_table_is_refused(tmp_pat
     one_line_error(run("detect", path, "-o", tmp_path / "s.csv", *FAST), "column 'b'",
                    "free text or an identifier")
     assert not (tmp_path / "s.csv").exists()
+
+
+def test_same_seed_saves_are_byte_identical(train_csv, tmp_path):
+    """The weights' own metadata is one key, so safetensors cannot reorder it between runs."""
+    for name in ("a", "b"):
+        assert run("train", train_csv, "-o", tmp_path / name, *FAST).exit_code == 0
+    assert (tmp_path / "a" / "weights.safetensors").read_bytes() == \
+        (tmp_path / "b" / "weights.safetensors").read_bytes()

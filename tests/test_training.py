@@ -57,8 +57,8 @@ def test_history_records_named_parts_and_cli_reports_bad_settings(tmp_path):
 def test_asking_for_a_device_that_is_not_there_is_a_one_line_error(monkeypatch):
     import torch
 
+    from aetool.device import resolve_device
     from aetool.errors import TrainingError
-    from aetool.training import resolve_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     for name, message in (("cuda", "no CUDA GPU is visible here"),

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from aetool.data.preprocess import TablePreprocessor
 from aetool.errors import DataError
 
 
@@ -91,8 +92,6 @@ class ImagePreprocessor:
 
 def preprocessor_from_dict(state: dict[str, Any]) -> Any:
     """Rebuild the saved preprocessor of either kind."""
-    from aetool.data.preprocess import TablePreprocessor
-
     kind = state.get("kind")
     if kind == "table":
         return TablePreprocessor.from_dict(state)

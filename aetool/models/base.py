@@ -9,7 +9,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from aetool.models.blocks import make_decoder, make_encoder
-from aetool.variants.base import auto_code_size
+from aetool.models.sizes import auto_code_size
 
 
 class AutoencoderModule(nn.Module):

@@ -22,11 +22,13 @@ class PlainAE(DeterministicAE):
 class DenoisingAE(PlainAE):
     """Trained to map corrupted inputs back to the clean ones; the corruption is a noise model."""
 
-    def __init__(self, input_shape: tuple[int, ...], config: Any, n_classes: int | None = None):
+    def __init__(self, input_shape: tuple[int, ...], config: Any, n_classes: int | None = None,
+                 noise: Any = None):
         super().__init__(input_shape, config, n_classes)
-        from aetool.noise import parse_noise
-
-        self.noise = parse_noise(config.noise)
+        if noise is None:
+            raise ValueError("a denoising autoencoder needs its noise model (built by the "
+                             "variant from the 'noise' setting)")
+        self.noise = noise
 
     def corrupt(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.noise.apply(x, generator)

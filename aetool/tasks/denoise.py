@@ -4,15 +4,15 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from aetool.data.arrays import read_array_file
-from aetool.data.images import is_image_source, read_image_folder, write_images
+from aetool.bundle import check_bundle_output
+from aetool.data.images import is_image_source, write_images
 from aetool.data.output import (
     atomic_directory,
     atomic_output,
@@ -21,17 +21,13 @@ from aetool.data.output import (
     write_table,
 )
 from aetool.data.preprocess import align_columns, check_input_kind, data_source
-from aetool.data.tables import ARRAY_SUFFIXES, read_table, require_columns
-from aetool.errors import DataError
-
-
-@dataclass
-class DenoiseInput:
-    kind: str  # "table", "images" or "array"
-    data: Any  # DataFrame (full table), uint8 image stack, or array
-    model_input: Any  # what the model sees
-    names: list[str] | None
-    source: str
+from aetool.data.source import Loaded, TableSpec, load
+from aetool.data.tables import require_columns
+from aetool.device import Inference
+from aetool.errors import AetoolError, DataError
+from aetool.estimators import Denoiser
+from aetool.noise import parse_noise
+from aetool.tasks.settings import parse_settings
 
 
 def numeric_columns(frame: pd.DataFrame, exclude: list[str]) -> list[str]:
@@ -39,23 +35,20 @@ def numeric_columns(frame: pd.DataFrame, exclude: list[str]) -> list[str]:
             and pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
 
 
-def load_input(path: str | Path, columns: list[str] | None = None, exclude: list[str] = (),
-               image_size: tuple[int, int] | None = None, strict: bool = False) -> DenoiseInput:
-    path = Path(path)
-    if is_image_source(path):
-        images = read_image_folder(path, image_size, strict)
-        return DenoiseInput("images", images.images, images.images, images.paths, str(path))
-    if path.suffix.lower() in ARRAY_SUFFIXES:
-        x, _ = read_array_file(path)
-        return DenoiseInput("array", x, x, None, str(path))
-    frame = read_table(path)
-    frame.columns = [str(c) for c in frame.columns]
-    require_columns(columns or [], list(frame.columns), str(path), "--columns")
-    require_columns(exclude, list(frame.columns), str(path), "--exclude")
-    chosen = columns or numeric_columns(frame, list(exclude))
-    if not chosen:
-        raise DataError(f"{path}: no numeric columns to denoise")
-    return DenoiseInput("table", frame, frame[chosen], None, str(path))
+def load_input(path: str | Path, columns: list[str] | None = None, exclude: Sequence[str] = (),
+               image_size: tuple[int, int] | None = None, strict: bool = False) -> Loaded:
+    """Data to denoise: an image folder, an array, or a table whose ``columns`` (default: the
+    numeric ones not in ``exclude``) are the features; ``frame`` keeps the whole table, so the
+    other columns pass through untouched."""
+    spec = TableSpec(columns=columns, exclude=list(exclude),
+                     image_size=list(image_size) if image_size else None, strict=strict)
+    loaded = load(path, spec, labels="classes")
+    if loaded.kind == "table" and not columns:
+        chosen = numeric_columns(loaded.features, list(exclude))
+        if not chosen:
+            raise DataError(f"{path}: no numeric columns to denoise")
+        loaded.features = loaded.features[chosen]
+    return loaded
 
 
 def warn_identifier_columns(frame: pd.DataFrame, columns: list[str], source: str) -> None:
@@ -83,54 +76,56 @@ def _same_dtypes(cleaned: pd.DataFrame, original: pd.DataFrame) -> pd.DataFrame:
     return cleaned
 
 
-def fit_denoiser(clean: str | Path, params: dict[str, Any], columns: list[str] | None,
-                 exclude: list[str], image_size: tuple[int, int] | None, strict: bool) -> Any:
-    from aetool.denoise import Denoiser
+def _whole(loaded: Loaded) -> Any:
+    """What a denoiser's output replaces: the whole table, or the image stack or array."""
+    return loaded.frame if loaded.kind == "table" else loaded.features
 
+
+def fit_denoiser(clean: str | Path, params: dict[str, Any], columns: list[str] | None,
+                 exclude: list[str], image_size: tuple[int, int] | None, strict: bool
+                 ) -> Denoiser:
+    """Train a Denoiser on the file or folder ``clean`` (see :func:`load_input`)."""
     loaded = load_input(clean, columns, exclude, image_size, strict)
     if loaded.kind == "table":
-        warn_identifier_columns(loaded.data, list(loaded.model_input.columns), loaded.source)
+        warn_identifier_columns(loaded.frame, list(loaded.features.columns), loaded.source)
     denoiser = Denoiser(**params)
     with data_source(loaded.source):
-        denoiser.fit(loaded.model_input)
-    denoiser.columns_ = list(loaded.model_input.columns) if loaded.kind == "table" else None
+        denoiser.fit(loaded.features)
+    denoiser.columns_ = list(loaded.features.columns) if loaded.kind == "table" else None
     denoiser.input_kind_ = loaded.kind
     return denoiser
 
 
-def apply_denoiser(denoiser: Any, noisy: str | Path, out: str | Path, strict: bool = False,
-                   keep: list[str] = ()) -> DenoiseInput:
-    """Denoise ``noisy`` into ``out``; returns the loaded input (for a quality report).
-    ``keep``: columns (ids, --exclude) the user wants untouched; naming one the model cleans
-    is an error rather than a silent change."""
+def apply_denoiser(denoiser: Denoiser, noisy: str | Path, out: str | Path, strict: bool = False,
+                   keep: Sequence[str] = ()) -> tuple[Loaded, Any]:
+    """Denoise ``noisy`` into ``out``; returns the loaded input and the denoised data (for a
+    quality report). ``keep``: columns (ids, --exclude) the user wants untouched; naming one
+    the model cleans is an error rather than a silent change."""
     shape = getattr(denoiser.preprocessor_, "shape", None)
     size = tuple(shape[1:]) if shape else None
     loaded = load_input(noisy, denoiser.columns_, (), size, strict)
     if loaded.kind == "table":
-        require_columns(keep, list(loaded.data.columns), loaded.source, "--id-column/--exclude")
+        require_columns(keep, list(loaded.frame.columns), loaded.source, "--id-column/--exclude")
         cleaned_too = [c for c in keep if c in (denoiser.columns_ or [])]
         if cleaned_too:
             raise DataError(f"{loaded.source}: column '{cleaned_too[0]}' is one the denoiser was "
                             "trained to clean; retrain with it as --id-column or --exclude")
-    check_input_kind(denoiser, np.ndim(loaded.model_input) >= 3, loaded.source)
+    check_input_kind(denoiser, loaded.is_images, loaded.source)
     with data_source(loaded.source):
         if loaded.kind == "table":
-            part = align_columns(loaded.data, denoiser.columns_, loaded.source, warn_extra=False)
-            cleaned = loaded.data.copy()
+            part = align_columns(loaded.frame, denoiser.columns_, loaded.source, warn_extra=False)
+            cleaned = loaded.frame.copy()
             cleaned[denoiser.columns_] = _same_dtypes(
-                denoiser.transform(part)[denoiser.columns_], loaded.data[denoiser.columns_])
+                denoiser.transform(part)[denoiser.columns_], loaded.frame[denoiser.columns_])
             write_table(cleaned, out)
-            loaded.model_input = cleaned
         elif loaded.kind == "images":
-            cleaned = denoiser.transform(loaded.data)
-            _write_image_folder(cleaned, loaded.names, Path(out))
-            loaded.model_input = cleaned
+            cleaned = denoiser.transform(loaded.features)
+            _write_image_folder(cleaned, list(loaded.ids), Path(out))
         else:
-            cleaned = denoiser.transform(loaded.data)
+            cleaned = denoiser.transform(loaded.features)
             with atomic_output(out, "wb") as handle:
                 np.save(handle, cleaned)
-            loaded.model_input = cleaned
-    return loaded
+    return loaded, cleaned
 
 
 def check_denoise_output(noisy: str | Path, out: str | Path, inputs: tuple[str, ...]) -> None:
@@ -173,17 +168,17 @@ def quality(reference: np.ndarray, estimate: np.ndarray, images: bool) -> dict[s
     return result
 
 
-def reference_report(reference: str | Path, noisy: DenoiseInput, cleaned: Any,
+def reference_report(reference: str | Path, noisy: Loaded, cleaned: Any,
                      columns: list[str] | None) -> dict[str, dict[str, float]]:
     """Quality of the noisy input and of the denoised output against the clean reference."""
     ref = load_input(reference, columns, (), None if noisy.kind != "images" else
-                     tuple(noisy.data.shape[2:]))
+                     tuple(noisy.features.shape[2:]))
     if noisy.kind == "table":
-        a = ref.data[columns].to_numpy(dtype=float)
-        b = noisy.data[columns].to_numpy(dtype=float)
+        a = ref.frame[columns].to_numpy(dtype=float)
+        b = noisy.frame[columns].to_numpy(dtype=float)
         c = cleaned[columns].to_numpy(dtype=float)
     else:
-        a, b, c = np.asarray(ref.data), np.asarray(noisy.data), np.asarray(cleaned)
+        a, b, c = np.asarray(_whole(ref)), np.asarray(_whole(noisy)), np.asarray(cleaned)
     if a.shape != b.shape:
         raise DataError(f"{reference}: reference has shape {a.shape}, noisy data {b.shape}; "
                         "they must match row for row")
@@ -191,3 +186,36 @@ def reference_report(reference: str | Path, noisy: DenoiseInput, cleaned: Any,
     if images and a.ndim == 3:
         a, b, c = a[:, None], b[:, None], c[:, None]
     return {"noisy": quality(a, b, images), "denoised": quality(a, c, images)}
+
+
+def run_denoise_fit(clean: str, output: str, variant: str, noise: str, noise_units: str,
+                    settings: tuple[str, ...], spec: TableSpec, force: bool = False,
+                    quiet: bool = False) -> Denoiser:
+    """``aetool denoise fit``: check the output and the noise model, train, save."""
+    check_bundle_output(output, (clean,), force)
+    try:
+        parse_noise(noise)
+    except ValueError as exc:
+        raise AetoolError(str(exc)) from None
+    variant_cls, params = parse_settings(settings, variant, Denoiser,
+                                         options={"noise", "noise_units"})
+    params.update(variant=variant_cls, noise=noise, noise_units=noise_units,
+                  verbose=not quiet)
+    left_out = [*spec.exclude, *([spec.id_column] if spec.id_column else [])]
+    size = tuple(spec.image_size) if spec.image_size else None
+    denoiser = fit_denoiser(clean, params, spec.columns, left_out, size, spec.strict)
+    denoiser.save(output, force=force)
+    return denoiser
+
+
+def run_denoise_apply(bundle: str, noisy: str, output: str, inference: Inference,
+                      reference: str | None = None, strict: bool = False,
+                      keep: Sequence[str] = ()) -> dict[str, dict[str, float]] | None:
+    """``aetool denoise apply``: check the output, denoise ``noisy`` into it and, with a clean
+    ``reference``, report MSE, PSNR and SSIM before and after."""
+    check_denoise_output(noisy, output, tuple(p for p in (noisy, reference) if p))
+    denoiser = Denoiser.load(bundle).set_inference(inference=inference)
+    loaded, cleaned = apply_denoiser(denoiser, noisy, output, strict, keep)
+    if not reference:
+        return None
+    return reference_report(reference, loaded, cleaned, denoiser.columns_)

@@ -4,160 +4,43 @@ from __future__ import annotations
 
 import json
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from aetool.data.arrays import read_array_file
-from aetool.data.images import is_image_source, read_image_folder
-from aetool.data.output import write_table
-from aetool.data.preprocess import DataWarning, align_to_model, check_input_kind, data_source
-from aetool.data.tables import ARRAY_SUFFIXES, read_table, require_columns
-from aetool.errors import DataError
-from aetool.thresholds import best_f1_threshold, binary_labels, labelled_rows
-
-
-@dataclass
-class TableSpec:
-    """How to read the input (saved in the bundle): for tables, which columns are features, ids
-    or labels; for images, the size, which class folder is normal, strictness."""
-
-    columns: list[str] | None = None
-    exclude: list[str] = field(default_factory=list)
-    id_column: str | None = None
-    label_column: str | None = None
-    image_size: list[int] | None = None
-    channels: int | None = None
-    normal_class: str | None = None
-    strict: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass
-class LoadedTable:
-    """Features (a DataFrame, or an (N, C, H, W) image array), row ids, 0/1 labels, source."""
-
-    features: Any
-    ids: pd.Series | None
-    labels: np.ndarray | None
-    source: str
-    sizes: list[tuple[int, int]] | None = None  # original image sizes, for heat maps
-
-    @property
-    def is_images(self) -> bool:
-        return not isinstance(self.features, pd.DataFrame)
-
-
-def is_image_input(path: str | Path) -> bool:
-    """A folder, or an array file holding a stack of images (3 or 4 dimensions)."""
-    path = Path(path)
-    if is_image_source(path):
-        return True
-    if path.suffix.lower() in ARRAY_SUFFIXES and path.is_file():
-        return read_array_file(path)[0].ndim >= 3
-    return False
-
-
-def _normal_labels(classes: Any, normal: str, source: str, need: bool) -> np.ndarray | None:
-    """0 for the normal class, 1 for the others; None for a flat folder unless labels are
-    needed (then, as for an unknown class name, an error)."""
-    names = [None if c is None else str(c) for c in classes]
-    if all(n is None for n in names) and not need:
-        return None
-    if normal not in names:
-        found = sorted({n for n in names if n is not None})
-        raise DataError(f"{source}: no class '{normal}' (given as --normal-class); classes: "
-                        f"{', '.join(found) or 'none (a flat folder has no classes)'}")
-    return np.asarray([0 if n == normal else 1 for n in names])
-
-
-CONVENTIONAL_NORMAL_CLASSES = ("normal", "good")  # "good" as in MVTec AD's test folders
-
-
-def conventional_normal_class(classes: Any, source: str) -> str | None:
-    """The class folder named ``normal`` or ``good`` (any case) when there is exactly one, so
-    that a folder laid out for evaluation is evaluated without ``--normal-class``; said in a
-    warning, since training never uses the classes."""
-    names = sorted({str(c) for c in classes if c is not None})
-    matches = [n for n in names if n.lower() in CONVENTIONAL_NORMAL_CLASSES]
-    if len(matches) != 1 or len(names) < 2:
-        return None
-    warnings.warn(f"{source}: class folders {', '.join(names)}; '{matches[0]}' is taken as the "
-                  f"normal class for evaluation (--normal-class NAME chooses another; training "
-                  f"never uses the classes)", DataWarning, stacklevel=3)
-    return matches[0]
-
-
-def load_images(path: str | Path, spec: TableSpec, need_labels: bool = False) -> LoadedTable:
-    """An image folder (flat or class sub-folders) or an image array file."""
-    path = Path(path)
-    size = tuple(spec.image_size) if spec.image_size else None
-    if is_image_source(path):
-        found = read_image_folder(path, size, spec.strict, spec.channels)
-        normal = spec.normal_class or (conventional_normal_class(found.classes, str(path))
-                                       if need_labels else None)
-        labels = _normal_labels(found.classes, normal, str(path), need_labels) \
-            if normal else None
-        return LoadedTable(found.images, pd.Series(found.paths, name="path"), labels, str(path),
-                           found.sizes)
-    x, y = read_array_file(path)
-    labels = None
-    if spec.normal_class is not None and y is not None:
-        labels = _normal_labels(y, spec.normal_class, str(path), need_labels)
-    return LoadedTable(x, pd.Series(np.arange(len(x)), name="index"), labels, str(path))
+from aetool import plots as figures
+from aetool.bundle import check_bundle_output
+from aetool.data.output import check_output_file, table_output_kind, write_table
+from aetool.data.preprocess import data_source
+from aetool.data.source import (
+    Loaded,
+    TableSpec,
+    is_image_input,
+    load,
+    named_columns,
+    prepare_for_model,
+    split_frame,
+)
+from aetool.data.tables import ARRAY_SUFFIXES, sample_table
+from aetool.errors import AetoolError, DataError
+from aetool.estimators import AutoencoderDetector, column_shares, top_features
+from aetool.plots import explanation_heatmap
+from aetool.tasks.heatmaps import most_anomalous_grid, write_heat_maps
+from aetool.tasks.settings import parse_settings
+from aetool.thresholds import best_f1_threshold, labelled_rows
 
 
 def load_table(path: str | Path, spec: TableSpec, need_labels: bool = False,
-               for_scoring: bool = False) -> LoadedTable:
-    """Read ``path`` and split it into features, ids and labels as ``spec`` says."""
-    source = str(path)
-    if is_image_input(path):
-        return load_images(path, spec, need_labels)
-    if Path(path).suffix.lower() in ARRAY_SUFFIXES:
-        x, _ = read_array_file(path)
-        return LoadedTable(pd.DataFrame(x).rename(columns=lambda c: f"x{c}"), None, None, source)
-    return split_frame(read_table(path), spec, source, need_labels, for_scoring)
+               for_scoring: bool = False) -> Loaded:
+    """Read ``path`` for a detector: :func:`aetool.data.source.load` with detection labels, a
+    2-D array's columns named x0, x1, ..."""
+    return named_columns(load(path, spec, need_labels=need_labels, for_scoring=for_scoring))
 
 
-def split_frame(frame: pd.DataFrame, spec: TableSpec, source: str,
-                need_labels: bool = False, for_scoring: bool = False) -> LoadedTable:
-    """Split a table (or one chunk of it) into features, ids and labels as ``spec`` says.
-
-    ``for_scoring``: the data goes to an already fitted model, so it may lack the columns the
-    spec names that are not features: no id column gives a warning and output without ids, no
-    label column means no evaluation, and an excluded column needs no excluding (a missing
-    feature column is still an error, later). At fit time each named column must be there: a
-    mistyped label column would otherwise make the labels a feature."""
-    frame.columns = [str(c) for c in frame.columns]
-    names = list(frame.columns)
-    id_column = spec.id_column
-    if for_scoring and id_column is not None and id_column not in names:
-        warnings.warn(f"{source}: no column '{id_column}' (the id column at fit time); the "
-                      f"output has no id column, its rows are in input order", DataWarning,
-                      stacklevel=2)
-        id_column = None
-    require_columns([id_column], names, source, "--id-column")
-    if need_labels or not for_scoring:  # at fit time a typo would make the labels a feature
-        require_columns([spec.label_column], names, source, "--label-column")
-    require_columns(spec.columns or [], names, source, "--columns")
-    if not for_scoring:
-        require_columns(spec.exclude, names, source, "--exclude")
-    ids = frame[id_column] if id_column else None
-    labels = None
-    if spec.label_column and spec.label_column in names:
-        labels = binary_labels(frame[spec.label_column], spec.label_column, source)
-    skip = {spec.id_column, spec.label_column, *spec.exclude}
-    chosen = spec.columns or [c for c in frame.columns if c not in skip]
-    features = frame[[c for c in chosen if c not in skip]]
-    return LoadedTable(features, ids, labels, source)
-
-
-def load_threshold_table(path: str, spec: TableSpec) -> LoadedTable:
+def load_threshold_table(path: str, spec: TableSpec) -> Loaded:
     """The labelled file for --threshold-from, checked before training: it needs labels of
     both classes, since the best-F1 threshold separates them."""
     table = load_table(path, spec, need_labels=True, for_scoring=True)
@@ -171,17 +54,15 @@ def load_threshold_table(path: str, spec: TableSpec) -> LoadedTable:
     return table
 
 
-def _labelled_threshold(detector: Any, table: LoadedTable) -> float:
+def _labelled_threshold(detector: Any, table: Loaded) -> float:
     scores = details_for(detector, table, explain=False)["anomaly_score"]
     known = labelled_rows(table.labels, table.source)
     return best_f1_threshold(scores[known], table.labels[known])
 
 
-def fit_detector(table: LoadedTable, spec: TableSpec, params: dict[str, Any],
+def fit_detector(table: Loaded, spec: TableSpec, params: dict[str, Any],
                  threshold_from: str | None = None) -> Any:
     """Train an AutoencoderDetector on loaded data (labels are never used for training)."""
-    from aetool.estimators import AutoencoderDetector
-
     validation = load_threshold_table(threshold_from, spec) if threshold_from else None
     detector = AutoencoderDetector(**params)
     with data_source(table.source):
@@ -196,7 +77,7 @@ def fit_detector(table: LoadedTable, spec: TableSpec, params: dict[str, Any],
     return detector
 
 
-def evaluation_problem(table: LoadedTable) -> str | None:
+def evaluation_problem(table: Loaded) -> str | None:
     """Why labelled ``table`` cannot be evaluated (labels of one class only), or None."""
     if table.labels is None:
         return None
@@ -210,20 +91,15 @@ def evaluation_problem(table: LoadedTable) -> str | None:
 
 def load_detector(bundle: str | Path) -> tuple[Any, TableSpec]:
     """A saved detector and the table spec (id, label, feature columns) it was fitted with."""
-    from aetool.estimators import AutoencoderDetector
-
     detector = AutoencoderDetector.load(bundle)
     return detector, getattr(detector, "table_spec_", TableSpec())
 
 
-def details_for(detector: Any, table: LoadedTable, explain: bool = True
+def details_for(detector: Any, table: Loaded, explain: bool = True
                 ) -> dict[str, np.ndarray]:
     """Score a loaded table with ``detector``, matching its columns to the training ones
     (``explain``: also per-element errors and per-feature shares)."""
-    features = table.features
-    check_input_kind(detector, table.is_images, table.source)
-    if not table.is_images:
-        features = align_to_model(features, detector, table.source)
+    features = prepare_for_model(detector, table)
     with data_source(table.source):
         return detector.anomaly_details(features, explain=explain)
 
@@ -232,27 +108,24 @@ def format_top_features(items: list[tuple[str, float]]) -> str:
     return "; ".join(f"{name} ({share:.0%})" for name, share in items)
 
 
-def score_table(detector: Any, table: LoadedTable, top_k: int = 3,
+def score_table(detector: Any, table: Loaded, top_k: int = 3,
                 maps: str | Path | None = None) -> pd.DataFrame:
     """The output table: id (or image path), anomaly_score, anomaly_probability, is_anomaly and,
     for tables, top_features; ``maps`` writes per-pixel heat maps for images."""
     return scored_with_details(detector, table, top_k, maps)[0]
 
 
-def scored_with_details(detector: Any, table: LoadedTable, top_k: int = 3,
+def scored_with_details(detector: Any, table: Loaded, top_k: int = 3,
                         maps: str | Path | None = None, explain: bool = False
                         ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """:func:`score_table` and the details it came from, so evaluation and figures need no
     second pass over the data; ``explain`` keeps the per-element errors even when the table
     does not need them (figures do)."""
-    from aetool.estimators import top_features
-
     details = details_for(detector, table, explain=explain or maps is not None
                           or (top_k > 0 and not table.is_images))
     if maps is not None:
         if not table.is_images:
             raise DataError(f"{table.source}: --maps needs images (a folder or an image array)")
-        from aetool.tasks.heatmaps import write_heat_maps
 
         write_heat_maps(table, details, maps)
     out = pd.DataFrame()
@@ -293,7 +166,7 @@ def metrics(labels: np.ndarray, scores: np.ndarray, predicted: np.ndarray) -> di
     }
 
 
-def evaluate_table(detector: Any, table: LoadedTable, plots: str | Path | None = None,
+def evaluate_table(detector: Any, table: Loaded, plots: str | Path | None = None,
                    details: dict[str, np.ndarray] | None = None) -> dict[str, float]:
     """Metrics on the labelled rows of ``table``; with ``plots`` also the figures of
     :func:`write_figures` and ``metrics.json`` in that folder. ``details``: the table already
@@ -312,12 +185,10 @@ def evaluate_table(detector: Any, table: LoadedTable, plots: str | Path | None =
     return result
 
 
-def write_figures(detector: Any, table: LoadedTable, details: dict[str, np.ndarray],
+def write_figures(detector: Any, table: Loaded, details: dict[str, np.ndarray],
                   plots: str | Path, known: np.ndarray | None = None) -> None:
     """The score histogram and the most anomalous rows or images, in ``plots``; with ``known``
     (the labelled rows) also ROC and precision-recall curves, and the histogram by label."""
-    from aetool import plots as figures
-
     plots = Path(plots)
     scores = details["anomaly_score"]
     if known is not None:
@@ -329,19 +200,15 @@ def write_figures(detector: Any, table: LoadedTable, details: dict[str, np.ndarr
     else:
         figures.histogram_figure(scores, detector.threshold_, plots / "scores.png")
     if table.is_images:
-        from aetool.tasks.heatmaps import most_anomalous_grid
-
         most_anomalous_grid(detector, table, details, plots / "most_anomalous.png")
     else:
         explain_most_anomalous(detector, table, details, plots / "most_anomalous.png")
 
 
-def most_anomalous_shares(detector: Any, table: LoadedTable, details: dict[str, np.ndarray],
+def most_anomalous_shares(detector: Any, table: Loaded, details: dict[str, np.ndarray],
                           rows: int = 20, columns: int = 12) -> pd.DataFrame:
     """The ``rows`` highest-scoring rows (named by id, or 'row N') against the ``columns``
     columns that carry most of their error; each cell is the column's share of the row's error."""
-    from aetool.estimators import column_shares
-
     names, shares = column_shares(details["contributions"], detector.preprocessor_)
     top_rows = np.argsort(-details["anomaly_score"], kind="stable")[:rows]
     top_columns = np.argsort(-shares[top_rows].sum(0), kind="stable")[:columns]
@@ -353,12 +220,10 @@ def most_anomalous_shares(detector: Any, table: LoadedTable, details: dict[str, 
     return frame
 
 
-def explain_most_anomalous(detector: Any, table: LoadedTable, details: dict[str, np.ndarray],
+def explain_most_anomalous(detector: Any, table: Loaded, details: dict[str, np.ndarray],
                            path: Path) -> Path:
     """:func:`most_anomalous_shares` as a heat map, labelled anomalies' names in red, so the
     pattern behind the alarms shows at a glance."""
-    from aetool.plots import explanation_heatmap
-
     shares = most_anomalous_shares(detector, table, details)
     marked = table.labels[shares.attrs["positions"]] == 1 if table.labels is not None else None
     return explanation_heatmap(shares.to_numpy(), list(shares.index), list(shares.columns),
@@ -367,3 +232,103 @@ def explain_most_anomalous(detector: Any, table: LoadedTable, details: dict[str,
 
 def write_scores(frame: pd.DataFrame, out: str | Path) -> Path:
     return write_table(frame, out)
+
+
+@dataclass
+class DetectorSettings:
+    """The detector options a command was given, before the variant is chosen by data kind."""
+
+    variant: str | None = None
+    contamination: float | str = 0.1
+    threshold: float | None = None
+    threshold_from: str | None = None
+    settings: tuple[str, ...] = ()
+    device: str = "auto"
+    quiet: bool = False
+
+
+def fit_loaded(table: Loaded, spec: TableSpec, options: DetectorSettings) -> AutoencoderDetector:
+    """Train a detector on loaded data with the command's options: the variant defaults to
+    conv for images and ae for tables, and is looked up once."""
+    variant = options.variant or ("conv" if table.is_images else "ae")
+    variant_cls, params = parse_settings(options.settings, variant, AutoencoderDetector,
+                                         options={"contamination", "threshold"})
+    params.update(variant=variant_cls, contamination=options.contamination,
+                  threshold=options.threshold, verbose=not options.quiet)
+    params.setdefault("device", options.device)
+    return fit_detector(table, spec, params, options.threshold_from)
+
+
+@dataclass
+class DetectResult:
+    """What ``aetool detect`` did: rows scored and flagged, and metrics when labels allowed."""
+
+    rows: int
+    flagged: int
+    metrics: dict[str, Any] | None
+
+
+def run_fit(data: str, output: str, spec: TableSpec, options: DetectorSettings,
+            sample_rows: int | None = None, force: bool = False) -> AutoencoderDetector:
+    """``aetool fit``: check the output, train a detector on ``data`` (or a random sample of
+    ``sample_rows`` rows of a large table) and save the bundle."""
+    check_bundle_output(output, _inputs(data, options.threshold_from), force)
+    if sample_rows is None:
+        table = load_table(data, spec)
+    else:
+        if is_image_input(data) or Path(data).suffix.lower() in ARRAY_SUFFIXES:
+            raise AetoolError(f"{data}: --sample-rows is for CSV and Parquet tables")
+        table = split_frame(sample_table(data, sample_rows), spec, data)
+    detector = fit_loaded(table, spec, options)
+    detector.save(output, force=force)
+    return detector
+
+
+def run_detect(data: str, output: str, spec: TableSpec, options: DetectorSettings,
+               top_k: int = 3, maps: str | None = None, plots: str | None = None,
+               save_model: str | None = None, force: bool = False
+               ) -> tuple[AutoencoderDetector, DetectResult]:
+    """``aetool detect``: every output checked first, then fit, score, write the scores, and
+    evaluate when the data has labels of both classes (one class only is said in a warning
+    before training, and the scores are still written)."""
+    table_output_kind(output)  # a bad output name fails now, not after training
+    inputs = _inputs(data, options.threshold_from)
+    check_output_file(output, inputs)
+    if save_model:
+        check_bundle_output(save_model, inputs, force)
+    table = load_table(data, spec, need_labels=True)  # detect evaluates when it can
+    problem = evaluation_problem(table)
+    if problem:
+        warnings.warn(problem, UserWarning, stacklevel=2)
+    detector = fit_loaded(table, spec, options)
+    frame, details = scored_with_details(detector, table, top_k, maps, explain=bool(plots))
+    write_scores(frame, output)
+    if save_model:
+        detector.save(save_model, force=force)
+    metrics = None
+    if table.labels is not None and not problem:
+        metrics = evaluate_table(detector, table, plots, details)
+    elif plots:
+        write_figures(detector, table, details, plots)
+    return detector, DetectResult(len(table.features), int(frame["is_anomaly"].sum()), metrics)
+
+
+def run_evaluate(bundle: str, data: str, label_column: str | None = None,
+                 normal_class: str | None = None, plots: str | None = None,
+                 threshold: float | None = None,
+                 contamination: float | str | None = None) -> dict[str, Any]:
+    """``aetool evaluate``: the metrics of a saved detector on labelled ``data``."""
+    detector, spec = load_detector(bundle)
+    detector.set_threshold(threshold, contamination)
+    spec.label_column = label_column or spec.label_column
+    spec.normal_class = normal_class or spec.normal_class
+    table = load_table(data, spec, need_labels=True, for_scoring=True)
+    if table.labels is None:
+        raise AetoolError("evaluate needs --label-column (a 0/1 column) or, for images, "
+                          "--normal-class")
+    return evaluate_table(detector, table, plots)
+
+
+def _inputs(*paths: str | None) -> tuple[str, ...]:
+    """The input files of a command, which its outputs must never overwrite."""
+    return tuple(p for p in paths if p)

@@ -3,69 +3,49 @@ feature extractors next to raw-feature and PCA baselines."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from aetool.data.arrays import read_array_file
-from aetool.data.output import atomic_output, table_output_kind, write_table
-from aetool.data.preprocess import align_to_model, check_input_kind, data_source
-from aetool.data.tables import ARRAY_SUFFIXES, read_table, require_columns
+from aetool.data.output import atomic_output, check_output_file, table_output_kind, write_table
+from aetool.data.preprocess import data_source
+from aetool.data.source import Loaded, TableSpec, load, prepare_for_model
+from aetool.device import Inference
 from aetool.errors import AetoolError, DataError
+from aetool.estimators import Autoencoder, EncoderTransformer, TableEncoder
+from aetool.plots import _pyplot, save_figure
 
 CLASSIFIERS = ("logreg", "svm", "rf", "knn")
 
 
-@dataclass
-class LabelledData:
-    features: Any  # DataFrame for tables, array for images/arrays
-    labels: np.ndarray | None
-    ids: pd.Series | None
-    source: str
-
-
 def load_labelled(path: str | Path, label_column: str | None = None,
                   id_column: str | None = None, exclude: tuple[str, ...] = (),
-                  columns: list[str] | None = None) -> LabelledData:
-    """Features, optional labels and ids from a table (CSV/Parquet) or an array file;
-    ``columns`` keeps only those features, ``exclude`` leaves some out."""
-    path = Path(path)
-    if path.suffix.lower() in ARRAY_SUFFIXES:
-        x, y = read_array_file(path)
-        return LabelledData(x, y, None, str(path))
-    frame = read_table(path)
-    frame.columns = [str(c) for c in frame.columns]
-    for role, column in (("--label-column", label_column), ("--id-column", id_column)):
-        require_columns([column], list(frame.columns), str(path), role)
-    require_columns(exclude, list(frame.columns), str(path), "--exclude")
-    require_columns(columns or [], list(frame.columns), str(path), "--columns")
-    labels = frame[label_column].to_numpy() if label_column else None
-    ids = frame[id_column] if id_column else None
-    drop = [c for c in (label_column, id_column, *exclude) if c]
-    features = frame.drop(columns=drop)
-    if columns:
-        features = features[[c for c in columns if c not in drop]]
-    return LabelledData(features, labels, ids, str(path))
+                  columns: list[str] | None = None) -> Loaded:
+    """Features, class labels (as they are) and ids from a table, an image folder (class
+    folders are the labels) or an array file (its 'y'); ``columns`` keeps only those
+    features, ``exclude`` leaves some out."""
+    spec = TableSpec(columns=columns, exclude=list(exclude), id_column=id_column,
+                     label_column=label_column)
+    return load(path, spec, labels="classes")
 
 
 def export_features(bundle: str | Path, data: str | Path, out: str | Path,
                     include_logvar: bool = False, label_column: str | None = None,
-                    id_column: str | None = None, inference: dict[str, Any] | None = None) -> int:
+                    id_column: str | None = None, inference: Inference | None = None) -> int:
     """Write the encoder codes of ``data`` (CSV, TSV, Parquet or .npy by ``out``'s suffix)."""
-    from aetool.estimators import Autoencoder
-    from aetool.features import EncoderTransformer
-
     out = Path(out)
     kind = table_output_kind(out, also=(".npy",))
-    model = Autoencoder.load(bundle).set_inference(**(inference or {"device": "cpu"}))
+    model = Autoencoder.load(bundle).set_inference(inference=inference or Inference("cpu"))
     loaded = load_labelled(data, label_column, id_column)
-    features = loaded.features
-    check_input_kind(model, np.ndim(features) >= 3, loaded.source)
-    if isinstance(features, pd.DataFrame):
-        features = align_to_model(features, model, loaded.source)
+    features = prepare_for_model(model, loaded)
+    if kind == "npy" and (label_column or id_column):
+        warnings.warn(f"{out}: a .npy file holds only the codes, so the "
+                      f"{' and '.join(f'{c!r}' for c in (id_column, label_column) if c)} "
+                      "column(s) are not written; name a .csv or .parquet output to keep them",
+                      UserWarning, stacklevel=2)
     with data_source(loaded.source):
         codes = model.transform(features)
         if include_logvar:
@@ -109,8 +89,6 @@ def feature_pipelines(variants: list[str], code_size: int, train_settings: dict[
     codes' width unless ``pca_width`` (what the data allows) is smaller."""
     from sklearn.decomposition import PCA
 
-    from aetool.features import EncoderTransformer, TableEncoder
-
     width = min(code_size, pca_width or code_size)
     methods: dict[str, list[Any]] = {"raw": [TableEncoder()],
                                      f"pca{width}": [TableEncoder(), PCA(width, random_state=0)]}
@@ -122,8 +100,6 @@ def feature_pipelines(variants: list[str], code_size: int, train_settings: dict[
 
 def _pca_width(x: Any, train_rows: int) -> int:
     """The most PCA components the encoded features of ``x`` allow in a training fold."""
-    from aetool.features import TableEncoder
-
     if isinstance(x, pd.DataFrame):
         width = TableEncoder().fit(x).transform(x.head(1)).shape[1]
     else:
@@ -131,7 +107,7 @@ def _pca_width(x: Any, train_rows: int) -> int:
     return max(1, min(width, train_rows))
 
 
-def evaluate_features(data: LabelledData, variants: list[str], classifiers: list[str],
+def evaluate_features(data: Loaded, variants: list[str], classifiers: list[str],
                       code_size: int, folds: int, train_settings: dict[str, Any] | None = None,
                       progress: bool = True) -> pd.DataFrame:
     """Accuracy and macro-F1 (mean ± std over stratified folds) per method × classifier; every
@@ -170,8 +146,6 @@ def evaluate_features(data: LabelledData, variants: list[str], classifiers: list
 
 def accuracy_chart(table: pd.DataFrame, path: str | Path) -> Path:
     """Grouped bars: accuracy of each method, one bar per classifier, std as error bars."""
-    from aetool.plots import _pyplot, save_figure
-
     plt = _pyplot()
     methods = list(dict.fromkeys(table["method"]))
     classifiers = list(dict.fromkeys(table["classifier"]))
@@ -182,7 +156,32 @@ def accuracy_chart(table: pd.DataFrame, path: str | Path) -> Path:
         ax.bar(np.arange(len(methods)) + i * width, part["accuracy_mean"], width,
                yerr=part["accuracy_std"], label=clf, capsize=2)
     ax.set_xticks(np.arange(len(methods)) + width * (len(classifiers) - 1) / 2, methods)
-    low = max(0.0, float(table["accuracy_mean"].min()) - 0.1)
-    ax.set(ylim=(low, 1.0), ylabel="accuracy (CV mean ± std)", title="Features for classifiers")
+    ax.set(ylim=(0.0, 1.0), ylabel="accuracy (CV mean ± std)", title="Features for classifiers")
     ax.legend(fontsize=8, ncol=len(classifiers))
     return save_figure(fig, path)
+
+
+def run_export(bundle: str, data: str, output: str, inference: Inference,
+               include_logvar: bool = False, label_column: str | None = None,
+               id_column: str | None = None) -> int:
+    """``aetool features``: check the output, write the codes; returns the rows written."""
+    check_output_file(output, (data,))
+    return export_features(bundle, data, output, include_logvar, label_column, id_column,
+                           inference)
+
+
+def run_evaluate_features(data: str, output: str, spec: TableSpec, variants: list[str],
+                          classifiers: list[str], code_size: int, folds: int, epochs: int,
+                          progress: bool = True) -> tuple[pd.DataFrame, Path]:
+    """``aetool evaluate-features``: the cross-validated table, written to ``output`` with its
+    bar chart beside it as PNG."""
+    chart = Path(output).with_suffix(".png")
+    check_output_file(output, (data,))
+    check_output_file(chart, (data,))
+    loaded = load_labelled(data, spec.label_column, spec.id_column, tuple(spec.exclude),
+                           spec.columns)
+    with data_source(loaded.source):
+        table = evaluate_features(loaded, variants, classifiers, code_size, folds,
+                                  {"epochs": epochs}, progress=progress)
+    write_table(table, output)
+    return table, accuracy_chart(table, chart)

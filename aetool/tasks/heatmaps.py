@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+
+from aetool.plots import _pyplot, save_figure
 
 
 def pixel_maps(errors: np.ndarray) -> np.ndarray:
@@ -63,10 +66,6 @@ def write_heat_maps(table: Any, details: dict[str, np.ndarray], folder: str | Pa
 def most_anomalous_grid(detector: Any, table: Any, details: dict[str, np.ndarray],
                         path: str | Path, count: int = 8) -> Path:
     """Rows: the ``count`` most anomalous images, their reconstructions and heat maps."""
-    import torch
-
-    from aetool.plots import _pyplot, save_figure
-
     order = np.argsort(-details["anomaly_score"])[:count]
     matrix, _ = detector._prepare(table.features[order], reset=False)
     with torch.inference_mode():

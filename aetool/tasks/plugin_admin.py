@@ -8,9 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-import click
-
 from aetool.errors import AetoolError, PluginError
+from aetool.plugins import get_registry
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -18,14 +17,14 @@ NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 def _pip(args: list[str]) -> str:
     """Run pip in this interpreter; returns what it printed (stdout and stderr)."""
     command = [sys.executable, "-m", "pip", *args]
-    click.echo("running: " + " ".join(command), err=True)
+    print("running: " + " ".join(command), file=sys.stderr)
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         lines = [line for line in (result.stderr or result.stdout).splitlines() if line.strip()]
         raise PluginError(f"pip {args[0]} failed: {lines[-1] if lines else 'no output'}")
     said = f"{result.stdout}\n{result.stderr}"
     if "not installed" not in said.lower():
-        click.echo(result.stdout.strip().splitlines()[-1] if result.stdout.strip() else "done")
+        print(result.stdout.strip().splitlines()[-1] if result.stdout.strip() else "done")
     return said
 
 
@@ -66,8 +65,6 @@ def distribution_for(name: str) -> str:
     """The distribution to uninstall for ``name``: a plugin or variant name as ``aetool
     plugins`` lists it maps to the package that provides it; anything else must itself be a
     valid distribution name."""
-    from aetool.plugins import get_registry
-
     registry = get_registry()
     info = registry.plugins.get(name)
     if info is None and name in registry.variant_owner:

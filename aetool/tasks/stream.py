@@ -20,8 +20,9 @@ import pandas as pd
 
 from aetool.data.output import CSV_SEPARATORS, atomic_output, table_output_kind
 from aetool.data.preprocess import UnseenCategoryWarning, check_input_kind, rows_from
+from aetool.data.source import TableSpec, split_frame
 from aetool.data.tables import iter_table_chunks
-from aetool.tasks.detect import TableSpec, score_table, split_frame
+from aetool.tasks.detect import score_table
 
 DEFAULT_CHUNK_BATCHES = 16
 
@@ -92,7 +93,7 @@ def stream_score(detector: Any, data: str | Path, out: str | Path, spec: TableSp
     check_input_kind(detector, False, str(data))  # before the progress bar and the output open
 
     spec = spec or getattr(detector, "table_spec_", TableSpec())
-    batch = getattr(detector, "inference_batch_size_", 4096)
+    batch = int(detector.inference_settings().resolved().batch_size)
     chunk_rows = chunk_rows or batch * DEFAULT_CHUNK_BATCHES
     chunk_rows = max(batch, (chunk_rows // batch) * batch)  # whole batches: exact fp32 scores
     out = Path(out)

@@ -9,39 +9,29 @@ from typing import Any
 
 import numpy as np
 
-from aetool.data.arrays import read_array_file
-from aetool.data.tables import ARRAY_SUFFIXES, read_table, require_columns
-from aetool.errors import AetoolError, DataError
+from aetool.bundle import check_bundle_output
+from aetool.data.output import check_output_file
+from aetool.data.source import TableSpec, load
+from aetool.errors import AetoolError
+from aetool.estimators import Autoencoder
+from aetool.plots import image_grid
+from aetool.tasks.settings import parse_settings
 
 
 def load_training_data(path: str | Path, label_column: str | None = None,
-                       columns: list[str] | None = None, exclude: Sequence[str] = ()
-                       ) -> tuple[Any, np.ndarray | None]:
-    """(X, y) from CSV/Parquet (features: ``columns``, or all but the label and ``exclude``) or
-    .npy/.npz (X, y)."""
-    path = Path(path)
-    if path.suffix.lower() in ARRAY_SUFFIXES:
-        x, y = read_array_file(path)
-        if x.ndim < 2:
-            raise DataError(f"{path}: expected a 2-D table or a stack of images, got shape {x.shape}")
-        return x, y
-    frame = read_table(path)
-    frame.columns = [str(c) for c in frame.columns]
-    present = list(frame.columns)
-    require_columns(columns or [], present, str(path), "--columns")
-    require_columns(exclude, present, str(path), "--exclude")
-    require_columns([label_column], present, str(path), "--label-column")
-    left_out = {label_column, *exclude}
-    features = frame[[c for c in (columns or frame.columns) if c not in left_out]]
-    return features, frame[label_column].to_numpy() if label_column else None
+                       columns: list[str] | None = None, exclude: Sequence[str] = (),
+                       id_column: str | None = None) -> tuple[Any, np.ndarray | None]:
+    """(X, y) for training from a table (features: ``columns``, or all but the label, id and
+    ``exclude``), an image folder (class folders are the labels) or .npy/.npz (X, y)."""
+    spec = TableSpec(columns=columns, exclude=list(exclude), id_column=id_column,
+                     label_column=label_column)
+    loaded = load(path, spec, labels="classes")
+    return loaded.features, loaded.labels
 
 
 def sample_grid(bundle: str | Path, n: int, out: str | Path, label: Any = None,
                 seed: int = 0) -> Path:
     """Draw ``n`` samples from a generative bundle and write them as an image grid PNG."""
-    from aetool.estimators import Autoencoder
-    from aetool.plots import image_grid
-
     model = Autoencoder.load(bundle)
     samples = model.sample(n, label=label, seed=seed)
     shape = samples.shape[1:]
@@ -54,3 +44,23 @@ def sample_grid(bundle: str | Path, n: int, out: str | Path, label: Any = None,
         lo, hi = values.min(), values.max()
         samples = ((values - lo) / max(hi - lo, 1e-12)).reshape(n, side, side)
     return image_grid(samples, out, ncols=math.ceil(math.sqrt(n)))
+
+
+def run_train(data: str, output: str, variant: str, settings: tuple[str, ...],
+              spec: TableSpec, force: bool = False, quiet: bool = False) -> Autoencoder:
+    """``aetool train``: check the output, train ``variant`` on ``data`` and save the bundle."""
+    check_bundle_output(output, (data,), force)
+    variant_cls, params = parse_settings(settings, variant, Autoencoder)
+    x, y = load_training_data(data, spec.label_column, spec.columns, spec.exclude,
+                              spec.id_column)
+    model = Autoencoder(variant=variant_cls, verbose=not quiet, **params).fit(x, y)
+    model.save(output, force=force)
+    return model
+
+
+def run_sample(bundle: str, count: int, output: str, label: Any = None, seed: int = 0) -> Path:
+    """``aetool sample``: ``count`` samples of a generative bundle as a PNG grid."""
+    check_output_file(output, (bundle,))
+    if count < 1:
+        raise AetoolError(f"-n must be at least 1, got {count}")
+    return sample_grid(bundle, count, output, label=label, seed=seed)

@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 from aetool.hookspecs import hookimpl
+from aetool.noise import parse_noise
 from aetool.variants.ae import AEConfig
 from aetool.variants.base import DENOISING, IMAGE, TABULAR, Variant
 
@@ -25,9 +26,9 @@ class DenoisingAutoencoder(Variant):
 
     @classmethod
     def build(cls, input_shape: tuple[int, ...], config: Any, n_classes: int | None = None) -> Any:
-        from aetool.models.regularized import DenoisingAE
+        from aetool.models.regularized import DenoisingAE  # torch only when a model is built
 
-        return DenoisingAE(input_shape, config, n_classes)
+        return DenoisingAE(input_shape, config, n_classes, noise=parse_noise(config.noise))
 
 
 @hookimpl

@@ -53,8 +53,8 @@ def test_usable_through_detect_features_and_sample(tmp_path):
     import pandas as pd
     from click.testing import CliRunner
 
+    from aetool import EncoderTransformer
     from aetool.cli import cli
-    from aetool.features import EncoderTransformer
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(120, 2)) @ rng.normal(size=(2, 6))

@@ -62,9 +62,8 @@ def test_usable_through_detect_denoise_and_features(tmp_path):
     import pandas as pd
     from click.testing import CliRunner
 
+    from aetool import Denoiser, EncoderTransformer
     from aetool.cli import cli
-    from aetool.denoise import Denoiser
-    from aetool.features import EncoderTransformer
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(150, 2)) @ rng.normal(size=(2, 6))

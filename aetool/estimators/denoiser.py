@@ -13,11 +13,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from aetool.errors import AetoolError, SettingError
-from aetool.estimators import AutoencoderEstimator
+from aetool.bundle import load_bundle, manifest_errors, save_bundle
+from aetool.errors import AetoolError, BundleError, SettingError
+from aetool.estimators.base import AutoencoderEstimator
+from aetool.noise import InDataUnits
+from aetool.scoring import run_batches
+from aetool.variants.base import DENOISING
 
 
 class Denoiser(TransformerMixin, AutoencoderEstimator):
@@ -60,9 +65,6 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
         """With ``noise_units="data"``, the corruption is applied in each column's own unit."""
         if self.noise_units == "std":
             return
-        import torch
-
-        from aetool.noise import InDataUnits
 
         spread = [self.preprocessor_.numeric[c]["scale"] if c in self.preprocessor_.numeric
                   else 1.0 for c in self.preprocessor_.feature_groups]
@@ -79,8 +81,8 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
                 raise SettingError(f"noise_units='data' needs a variant trained with a noise "
                                   f"model; '{variant.name}' has none")
 
-    def _config_values(self, input_shape: tuple[int, ...]) -> dict[str, Any]:
-        fields = self._variant_class().Config.__dataclass_fields__
+    def _config_values(self, input_shape: tuple[int, ...], variant: type) -> dict[str, Any]:
+        fields = variant.Config.__dataclass_fields__
         values: dict[str, Any] = {}
         if "noise" in fields:
             values["noise"] = self.noise
@@ -93,20 +95,16 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
 
     def fit(self, X: Any, y: Any = None) -> Denoiser:
         """Train on ``X`` (clean data if you have it; see the module docs for noisy data)."""
-        from aetool.variants.base import DENOISING
-
         variant = self._variant_class()
         if DENOISING not in variant.capabilities:
             raise AetoolError(f"variant '{variant.name}' cannot denoise (no 'denoising' "
                               "capability); use dae, contractive or a denoising plugin")
         matrix, _ = self._prepare(X, reset=True)
         self._check_noise_units(variant)
-        self._fit_model(matrix)
+        self._fit_model(matrix, variant)
         return self
 
     def _denoised_model_units(self, X: Any) -> np.ndarray:
-        from aetool.scoring import run_batches
-
         check_is_fitted(self)
         matrix, _ = self._prepare(X, reset=False)
         out = run_batches(self.model_, matrix, _reconstruction, **self._inference())
@@ -135,8 +133,6 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
         return out
 
     def save(self, path: Any, force: bool = False) -> Any:
-        from aetool.bundle import save_bundle
-
         check_is_fitted(self)
         manifest = self._manifest("denoise")
         manifest["denoise"] = {"noise": self.noise, "noise_units": self.noise_units,
@@ -145,9 +141,6 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
 
     @classmethod
     def load(cls, path: Any, device: str = "cpu") -> Denoiser:
-        from aetool.bundle import load_bundle, manifest_errors
-        from aetool.errors import BundleError
-
         manifest, model = load_bundle(path, device=device)
         if manifest.get("task") != "denoise":
             raise BundleError(f"{path}: holds a '{manifest.get('task')}' model, not a denoiser "

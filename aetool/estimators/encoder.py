@@ -7,11 +7,15 @@ import warnings
 from typing import Any
 
 import numpy as np
+import pandas as pd
+import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from aetool.data.preprocess import DataWarning, TablePreprocessor, source_name
 from aetool.errors import AetoolError
-from aetool.estimators import Autoencoder
+from aetool.estimators.autoencoder import Autoencoder
+from aetool.variants.base import CONDITIONAL
 
 
 class EncoderTransformer(TransformerMixin, Autoencoder):
@@ -45,17 +49,15 @@ class EncoderTransformer(TransformerMixin, Autoencoder):
 
     def fit(self, X: Any, y: Any = None) -> EncoderTransformer:
         """Train the autoencoder on ``X`` alone (``y`` is ignored: features are unsupervised)."""
-        from aetool.variants.base import CONDITIONAL
-
         variant = self._variant_class()
         if CONDITIONAL in variant.capabilities:
             raise AetoolError(f"variant '{variant.name}' needs labels to encode; use an "
                               "unconditional variant for features")
         matrix, _ = self._prepare(X, reset=True)
-        self._fit_model(matrix)
+        self._fit_model(matrix, variant)
         return self
 
-    def _config_values(self, input_shape: tuple[int, ...]) -> dict[str, Any]:
+    def _config_values(self, input_shape: tuple[int, ...], variant: type) -> dict[str, Any]:
         return {"code_size": int(self.code_size), **(self.variant_params or {})}
 
     def transform(self, X: Any, labels: Any = None) -> np.ndarray:
@@ -66,8 +68,6 @@ class EncoderTransformer(TransformerMixin, Autoencoder):
 
     def log_variances(self, X: Any) -> np.ndarray:
         """A VAE's posterior log-variances for ``X`` (an error for other variants)."""
-        import torch
-
         check_is_fitted(self)
         if not hasattr(self.model_, "encode_distribution"):
             raise AetoolError(f"variant '{self.variant_name_}' has no log-variance (not a VAE)")
@@ -89,10 +89,6 @@ class TableEncoder(TransformerMixin, BaseEstimator):
     """aetool's table preprocessing as a transformer (impute, one-hot, standardise)."""
 
     def fit(self, X: Any, y: Any = None) -> TableEncoder:
-        import pandas as pd
-
-        from aetool.data.preprocess import DataWarning, TablePreprocessor, source_name
-
         frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X)).rename(
             columns=str)
         with warnings.catch_warnings():  # dropped constant columns are expected in CV folds
@@ -101,8 +97,6 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: Any) -> np.ndarray:
-        import pandas as pd
-
         check_is_fitted(self)
         frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X)).rename(
             columns=str)

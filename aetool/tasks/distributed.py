@@ -11,8 +11,14 @@ import glob
 from pathlib import Path
 from typing import Any
 
+from aetool.bundle import model_from_bundle_bytes, read_bundle_bytes
+from aetool.data.output import check_output_file
 from aetool.data.tables import COMPRESSED_SUFFIXES, PARQUET_SUFFIXES
+from aetool.device import Inference
 from aetool.errors import DataError
+from aetool.estimators import AutoencoderDetector
+from aetool.tasks.stream import stream_score
+from aetool.thresholds import threshold_from_training
 
 _WORKER_CACHE: dict[str, Any] = {}
 PART_SUFFIXES = (".csv", ".parquet", ".pq", ".tsv", ".txt")
@@ -43,26 +49,21 @@ def output_part(part: Path, out_dir: Path) -> Path:
     return out_dir / f"{part.stem}.scores{suffix}"
 
 
-def _detector_on_worker(bundle: tuple[dict[str, Any], bytes], inference: dict[str, Any]) -> Any:
-    from aetool.bundle import model_from_bundle_bytes
-    from aetool.estimators import AutoencoderDetector
-
+def _detector_on_worker(bundle: tuple[dict[str, Any], bytes], inference: Inference) -> Any:
     manifest, weights = bundle
-    key = manifest["weights_sha256"]
+    key = f"{manifest['weights_sha256']}:{manifest['detector']['threshold']!r}"
     if key not in _WORKER_CACHE:
         model = model_from_bundle_bytes(manifest, weights, device="cpu")
         _WORKER_CACHE[key] = AutoencoderDetector.from_bundle(manifest, model)
     detector = _WORKER_CACHE[key]
-    return detector.set_inference(**inference)
+    return detector.set_inference(inference=inference)
 
 
 def score_part(part: str, out: str, bundle: tuple[dict[str, Any], bytes],
-               inference: dict[str, Any], top_k: int) -> tuple[str, int, int, list[str]]:
+               inference: Inference, top_k: int) -> tuple[str, int, int, list[str]]:
     """Score one part on a worker; returns (output path, rows, rows flagged, warnings). The
     warnings travel back as text, so the client shows them rather than the worker's stderr."""
     import warnings
-
-    from aetool.tasks.stream import stream_score
 
     detector = _detector_on_worker(bundle, inference)
     with warnings.catch_warnings(record=True) as caught:
@@ -72,7 +73,7 @@ def score_part(part: str, out: str, bundle: tuple[dict[str, Any], bytes],
 
 
 def score_with_dask(bundle_path: str | Path, pattern: str, out_dir: str | Path,
-                    scheduler: str | None = None, inference: dict[str, Any] | None = None,
+                    scheduler: str | None = None, inference: Inference | None = None,
                     top_k: int = 3, n_workers: int = 2, threshold: float | None = None,
                     contamination: float | str | None = None
                     ) -> list[tuple[str, int, int, list[str]]]:
@@ -82,8 +83,6 @@ def score_with_dask(bundle_path: str | Path, pattern: str, out_dir: str | Path,
         from dask.distributed import Client, LocalCluster
     except ImportError:
         raise DataError("--engine dask needs Dask: pip install 'aetool[dask]'") from None
-    from aetool.bundle import read_bundle_bytes
-    from aetool.data.output import check_output_file
 
     parts = expand_parts(pattern)
     out_dir = Path(out_dir)
@@ -92,7 +91,6 @@ def score_with_dask(bundle_path: str | Path, pattern: str, out_dir: str | Path,
     out_dir.mkdir(parents=True, exist_ok=True)
     bundle = read_bundle_bytes(bundle_path)
     if threshold is not None or contamination is not None:  # moved before shipping to workers
-        from aetool.thresholds import threshold_from_training
 
         manifest = bundle[0]
         manifest["detector"]["threshold"] = float(threshold) if threshold is not None else \
@@ -108,7 +106,7 @@ def score_with_dask(bundle_path: str | Path, pattern: str, out_dir: str | Path,
     try:
         shipped = client.scatter(bundle, broadcast=True)
         futures = [client.submit(score_part, str(part), str(output_part(part, out_dir)),
-                                 shipped, inference or {"device": "cpu"}, top_k, pure=False)
+                                 shipped, inference or Inference("cpu"), top_k, pure=False)
                    for part in parts]
         return client.gather(futures)
     finally:

@@ -1,0 +1,237 @@
+"""The one input layer: every task reads its data through :func:`load` (tables, image folders
+and arrays, one typed result) and hands it to a model through :func:`prepare_for_model`, so a
+fix to reading is made once."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from aetool.data.arrays import read_array_file
+from aetool.data.images import is_image_source, read_image_folder
+from aetool.data.preprocess import DataWarning, align_columns, align_to_model, check_input_kind
+from aetool.data.tables import ARRAY_SUFFIXES, read_table, require_columns
+from aetool.errors import DataError
+
+
+@dataclass
+class TableSpec:
+    """How to read the input (saved in the bundle): for tables, which columns are features, ids
+    or labels; for images, the size, which class folder is normal, strictness."""
+
+    columns: list[str] | None = None
+    exclude: list[str] = field(default_factory=list)
+    id_column: str | None = None
+    label_column: str | None = None
+    image_size: list[int] | None = None
+    channels: int | None = None
+    normal_class: str | None = None
+    strict: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Loaded:
+    """What :func:`load` read: the model's features (a DataFrame of the chosen columns, an
+    (N, C, H, W) uint8 image stack, or an array), row ids (the id column, or image paths),
+    labels, the source's name, the original image sizes, and the whole table (``frame``) for
+    tasks that pass the other columns through."""
+
+    features: Any
+    ids: pd.Series | None
+    labels: np.ndarray | None
+    source: str
+    sizes: list[tuple[int, int]] | None = None  # original image sizes, for heat maps
+    frame: pd.DataFrame | None = None
+    folder: bool = False  # read from an image folder (not an array file)
+
+    @property
+    def is_images(self) -> bool:
+        """The model sees images: a folder, or an array file of 3 or 4 dimensions."""
+        return not isinstance(self.features, pd.DataFrame) and np.ndim(self.features) >= 3
+
+    @property
+    def kind(self) -> str:
+        """Where the data came from: 'table', 'images' (a folder) or 'array' (an array file)."""
+        if self.folder:
+            return "images"
+        return "table" if isinstance(self.features, pd.DataFrame) else "array"
+
+
+def is_image_input(path: str | Path) -> bool:
+    """A folder, or an array file holding a stack of images (3 or 4 dimensions)."""
+    path = Path(path)
+    if is_image_source(path):
+        return True
+    if path.suffix.lower() in ARRAY_SUFFIXES and path.is_file():
+        return read_array_file(path)[0].ndim >= 3
+    return False
+
+
+def _normal_labels(classes: Any, normal: str, source: str, need: bool) -> np.ndarray | None:
+    """0 for the normal class, 1 for the others; None for a flat folder unless labels are
+    needed (then, as for an unknown class name, an error)."""
+    names = [None if c is None else str(c) for c in classes]
+    if all(n is None for n in names) and not need:
+        return None
+    if normal not in names:
+        found = sorted({n for n in names if n is not None})
+        raise DataError(f"{source}: no class '{normal}' (given as --normal-class); classes: "
+                        f"{', '.join(found) or 'none (a flat folder has no classes)'}")
+    return np.asarray([0 if n == normal else 1 for n in names])
+
+
+CONVENTIONAL_NORMAL_CLASSES = ("normal", "good")  # "good" as in MVTec AD's test folders
+
+
+def conventional_normal_class(classes: Any, source: str) -> str | None:
+    """The class folder named ``normal`` or ``good`` (any case) when there is exactly one, so
+    that a folder laid out for evaluation is evaluated without ``--normal-class``; said in a
+    warning, since training never uses the classes."""
+    names = sorted({str(c) for c in classes if c is not None})
+    matches = [n for n in names if n.lower() in CONVENTIONAL_NORMAL_CLASSES]
+    if len(matches) != 1 or len(names) < 2:
+        return None
+    warnings.warn(f"{source}: class folders {', '.join(names)}; '{matches[0]}' is taken as the "
+                  f"normal class for evaluation (--normal-class NAME chooses another; training "
+                  f"never uses the classes)", DataWarning, stacklevel=3)
+    return matches[0]
+
+
+def load_images(path: str | Path, spec: TableSpec, need_labels: bool = False,
+                labels: str = "binary") -> Loaded:
+    """An image folder (flat or class sub-folders) or an image array file; ``labels``
+    'binary' marks the normal class 0 and the others 1, 'classes' keeps the class names."""
+    path = Path(path)
+    size = tuple(spec.image_size) if spec.image_size else None
+    if is_image_source(path):
+        found = read_image_folder(path, size, spec.strict, spec.channels)
+        ids = pd.Series(found.paths, name="path")
+        if labels == "classes":
+            named = None if all(c is None for c in found.classes) else np.asarray(
+                [str(c) for c in found.classes], dtype=object)
+            return Loaded(found.images, ids, named, str(path), found.sizes, folder=True)
+        normal = spec.normal_class or (conventional_normal_class(found.classes, str(path))
+                                       if need_labels else None)
+        marks = _normal_labels(found.classes, normal, str(path), need_labels) \
+            if normal else None
+        return Loaded(found.images, ids, marks, str(path), found.sizes, folder=True)
+    x, y = read_array_file(path)
+    if labels == "classes":
+        return Loaded(x, pd.Series(np.arange(len(x)), name="index"), y, str(path))
+    marks = None
+    if spec.normal_class is not None and y is not None:
+        marks = _normal_labels(y, spec.normal_class, str(path), need_labels)
+    return Loaded(x, pd.Series(np.arange(len(x)), name="index"), marks, str(path))
+
+
+def load(path: str | Path, spec: TableSpec | None = None, *, need_labels: bool = False,
+         for_scoring: bool = False, labels: str = "binary") -> Loaded:
+    """Read ``path`` (a CSV/Parquet table, an image folder, or a .npy/.npz array) and split it
+    into features, ids and labels as ``spec`` says. The one reader behind every task.
+
+    ``labels``: 'binary' reads detection labels (0 normal, 1 anomaly; for images the normal
+    class against the others), 'classes' keeps class values as they are (conditional training,
+    feature evaluation). ``need_labels`` and ``for_scoring``: see :func:`split_frame`. A 2-D
+    array file gives its array as the features."""
+    spec = spec or TableSpec()
+    path = Path(path)
+    if is_image_input(path):
+        return load_images(path, spec, need_labels, labels)
+    if path.suffix.lower() in ARRAY_SUFFIXES:
+        x, y = read_array_file(path)
+        if x.ndim < 2:
+            raise DataError(f"{path}: expected a 2-D table or a stack of images, got shape "
+                            f"{x.shape}")
+        return Loaded(x, None, y if labels == "classes" else None, str(path))
+    return split_frame(read_table(path), spec, str(path), need_labels, for_scoring, labels)
+
+
+def named_columns(loaded: Loaded) -> Loaded:
+    """A 2-D array's features as a table with columns x0, x1, ... (how a detector names them,
+    so its explanations and saved column list work as for a CSV)."""
+    if loaded.kind != "array" or loaded.is_images:
+        return loaded
+    frame = pd.DataFrame(loaded.features).rename(columns=lambda c: f"x{c}")
+    return Loaded(frame, None, None, loaded.source)
+
+
+def prepare_for_model(model: Any, loaded: Loaded, warn_extra: bool = True) -> Any:
+    """``loaded``'s features as ``model`` takes them: the kind checked (images for an image
+    model, a table for a table model) and a table's columns matched to the training ones, in
+    training order; errors name the source."""
+    check_input_kind(model, loaded.is_images, loaded.source)
+    if not isinstance(loaded.features, pd.DataFrame):
+        return loaded.features
+    if warn_extra:
+        return align_to_model(loaded.features, model, loaded.source)
+    expected = [str(c) for c in model.feature_names_in_]
+    return align_columns(loaded.features, expected, loaded.source, warn_extra=False)
+
+
+def split_frame(frame: pd.DataFrame, spec: TableSpec, source: str,
+                need_labels: bool = False, for_scoring: bool = False,
+                labels: str = "binary") -> Loaded:
+    """Split a table (or one chunk of it) into features, ids and labels as ``spec`` says.
+
+    ``for_scoring``: the data goes to an already fitted model, so it may lack the columns the
+    spec names that are not features: no id column gives a warning and output without ids, no
+    label column means no evaluation, and an excluded column needs no excluding (a missing
+    feature column is still an error, later). At fit time each named column must be there: a
+    mistyped label column would otherwise make the labels a feature."""
+    frame.columns = [str(c) for c in frame.columns]
+    names = list(frame.columns)
+    id_column = spec.id_column
+    if for_scoring and id_column is not None and id_column not in names:
+        warnings.warn(f"{source}: no column '{id_column}' (the id column at fit time); the "
+                      f"output has no id column, its rows are in input order", DataWarning,
+                      stacklevel=2)
+        id_column = None
+    require_columns([id_column], names, source, "--id-column")
+    if need_labels or not for_scoring:  # at fit time a typo would make the labels a feature
+        require_columns([spec.label_column], names, source, "--label-column")
+    require_columns(spec.columns or [], names, source, "--columns")
+    if not for_scoring:
+        require_columns(spec.exclude, names, source, "--exclude")
+    ids = frame[id_column] if id_column else None
+    marks = None
+    if spec.label_column and spec.label_column in names:
+        marks = binary_labels(frame[spec.label_column], spec.label_column, source) \
+            if labels == "binary" else frame[spec.label_column].to_numpy()
+    skip = {spec.id_column, spec.label_column, *spec.exclude}
+    chosen = spec.columns or [c for c in frame.columns if c not in skip]
+    features = frame[[c for c in chosen if c not in skip]]
+    return Loaded(features, ids, marks, source, frame=frame)
+
+
+def binary_labels(values: object, column: str, source: str) -> np.ndarray:
+    """Labels as 0/1 (1 = anomaly) in a float array, NaN where a row has no label (partly
+    labelled data is evaluated on its labelled rows); accepts 0/1, booleans and -1/1
+    (sklearn's -1 = outlier)."""
+    series = pd.Series(values)
+    known = series.notna().to_numpy()
+    if not known.any():
+        raise DataError(f"{source}: label column '{column}' is empty; fill it with 0 (normal) "
+                        "and 1 (anomaly)")
+    given = series[known]
+    uniques = set(given.unique().tolist())
+    if uniques <= {0, 1} or uniques <= {True, False}:
+        coded = given.astype(int).to_numpy()
+    elif uniques <= {-1, 1}:
+        coded = (given == -1).astype(int).to_numpy()
+    else:
+        shown = ", ".join(repr(v) for v in sorted(uniques, key=str)[:5])
+        raise DataError(
+            f"{source}: label column '{column}' must be binary (0 = normal, 1 = anomaly); "
+            f"found {len(uniques)} values: {shown}"
+        )
+    labels = np.full(len(series), np.nan)
+    labels[known] = coded
+    return labels

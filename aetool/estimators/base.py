@@ -1,0 +1,184 @@
+"""The shared base of aetool's scikit-learn estimators: input checks, preprocessing, training
+any registered variant, bundle manifests and how a trained model is run."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils import validation as sk_validation
+
+from aetool.data.arrays import ImagePreprocessor, preprocessor_from_dict
+from aetool.data.preprocess import TablePreprocessor, UnseenCategoryWarning, source_name
+from aetool.device import Inference
+from aetool.errors import AetoolError
+from aetool.plugins import get_variant
+from aetool.training import TrainConfig, fit_variant
+from aetool.variants.base import config_to_dict
+
+
+class AutoencoderEstimator(BaseEstimator):
+    """Shared by the aetool estimators: input checks, preprocessing and training a variant.
+
+    Parameters are stored as given (scikit-learn convention); learned state ends in ``_``.
+    ``variant`` is a registered name or a Variant class; ``variant_params`` sets its Config.
+    """
+
+    def __init__(
+        self,
+        variant: Any = "ae",
+        variant_params: dict[str, Any] | None = None,
+        epochs: int = 60,
+        batch_size: int = 128,
+        learning_rate: float = 1e-3,
+        max_steps: int = 300,
+        patience: int = 8,
+        random_state: int | None = 0,
+        device: str = "auto",
+        verbose: bool = False,
+    ) -> None:
+        self.variant = variant
+        self.variant_params = variant_params
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.max_steps = max_steps
+        self.patience = patience
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    # -- inputs --------------------------------------------------------------------------------
+    def _prepare(self, X: Any, reset: bool) -> tuple[np.ndarray, Any]:
+        """Validate ``X`` and turn it into the model's float32 input with the fitted preprocessor."""
+        if isinstance(X, pd.DataFrame):
+            sk_validation._check_feature_names(self, X, reset=reset)
+            sk_validation._check_n_features(self, X, reset=reset)
+            frame = X
+        else:
+            arr = np.asarray(X) if not hasattr(X, "toarray") else X
+            if getattr(arr, "ndim", 2) >= 3:
+                return self._prepare_images(arr, reset)
+            arr = sk_validation.validate_data(
+                self, X, reset=reset, ensure_all_finite="allow-nan", dtype=np.float64,
+                ensure_min_samples=2 if reset else 1,
+            )
+            frame = pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+        if reset:
+            self.preprocessor_ = TablePreprocessor.fit(frame, source=source_name("training data"),
+                                                       **self._table_options())
+        matrix, unseen = self.preprocessor_.transform(frame, source="data")
+        if unseen:
+            warnings.warn(UnseenCategoryWarning(source_name("data"), unseen), stacklevel=3)
+        return matrix, self.preprocessor_
+
+    def _table_options(self) -> dict[str, Any]:
+        """Extra :meth:`TablePreprocessor.fit` settings of this estimator."""
+        return {}
+
+    def _prepare_images(self, arr: np.ndarray, reset: bool) -> tuple[np.ndarray, Any]:
+        if reset:
+            self.preprocessor_ = ImagePreprocessor.fit(arr, source="training images")
+            self.n_features_in_ = int(np.prod(self.preprocessor_.shape))
+        return self.preprocessor_.transform(arr, source="images")[0], self.preprocessor_
+
+    # -- training --------------------------------------------------------------------------------
+    def _variant_class(self) -> type:
+        """The Variant class: given directly, or looked up once per call by its name."""
+        return self.variant if isinstance(self.variant, type) else get_variant(str(self.variant))
+
+    def _train_config(self) -> TrainConfig:
+        seed = 0 if self.random_state is None else int(
+            self.random_state if not isinstance(self.random_state, np.random.RandomState)
+            else self.random_state.randint(2**31 - 1)
+        )
+        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.learning_rate,
+                           max_steps=self.max_steps, patience=self.patience, seed=seed,
+                           device=self.device)
+
+    def _config_values(self, input_shape: tuple[int, ...], variant: type) -> dict[str, Any]:
+        """The variant settings this estimator trains with."""
+        return dict(self.variant_params or {})
+
+    def _adapt_model(self, model: Any) -> None:
+        """Adjust the built model before it trains (nothing by default)."""
+
+    def _fit_model(self, matrix: np.ndarray, variant: type, labels: np.ndarray | None = None,
+                   n_classes: int | None = None) -> Any:
+        try:
+            config = variant.make_config(self._config_values(matrix.shape[1:], variant))
+        except ValueError as exc:
+            raise AetoolError(str(exc)) from None
+        y = torch.from_numpy(labels) if labels is not None else None
+        model, result = fit_variant(variant, config, torch.from_numpy(matrix), y, n_classes,
+                                    self._train_config(), quiet=not self.verbose,
+                                    adapt=self._adapt_model)
+        self.variant_name_ = variant.name
+        self.config_ = config
+        self.history_ = result.history
+        self.model_ = model
+        return model
+
+    def _manifest(self, task: str) -> dict[str, Any]:
+        return {
+            "task": task,
+            "variant": self.variant_name_,
+            "config": config_to_dict(self.config_),
+            "input_shape": list(self.model_.input_shape),
+            "n_classes": self.model_.n_classes,
+            "preprocessing": self.preprocessor_.to_dict(),
+            "feature_names_in": [str(c) for c in getattr(self, "feature_names_in_", [])],
+            "n_features_in": int(self.n_features_in_),
+            "params": {k: v for k, v in self.get_params().items()
+                       if k != "variant" and isinstance(v, (int, float, str, bool, dict, type(None)))},
+            "history": self.history_,
+        }
+
+    @classmethod
+    def _rebuild(cls, manifest: dict[str, Any], model: Any, device: str) -> Any:
+        """An estimator of this class with the saved parameters and the learned state of a
+        loaded bundle (the shared part of every ``load``)."""
+        params = {k: v for k, v in manifest.get("params", {}).items()
+                  if k in cls._get_param_names()}
+        estimator = cls(variant=manifest["variant"], **{**params, "device": device})
+        estimator._restore(manifest, model)
+        return estimator
+
+    def _restore(self, manifest: dict[str, Any], model: Any) -> None:
+        self.model_ = model
+        self.variant_name_ = manifest["variant"]
+        self.config_ = self._variant_class().make_config(manifest["config"])
+        self.preprocessor_ = preprocessor_from_dict(manifest["preprocessing"])
+        self.history_ = manifest.get("history", [])
+        self.n_features_in_ = manifest["n_features_in"]
+        if manifest.get("feature_names_in"):
+            self.feature_names_in_ = np.asarray(manifest["feature_names_in"], dtype=object)
+
+    def set_inference(self, device: str = "auto", precision: str = "fp32",
+                      batch_size: int | str = "auto", compile_model: bool = False,
+                      inference: Inference | None = None) -> AutoencoderEstimator:
+        """How scoring runs: device, precision (fp32, bf16 or fp16 autocast), batch size
+        ('auto': 4096 rows on CPU, 65536 on GPUs) and ``torch.compile`` (pays only for long
+        runs: see docs/scale.md), or one :class:`aetool.device.Inference` with all four.
+        Learned state and the constructor's ``device`` (used for training) are untouched."""
+        settings = inference or Inference(device, precision, batch_size, compile_model)
+        self.inference_ = settings.resolved()
+        return self
+
+    def inference_settings(self) -> Inference:
+        """The settings scoring runs with: those of :meth:`set_inference`, else the training
+        device with batches of 4,096 rows in fp32."""
+        return getattr(self, "inference_", None) or Inference(self.device, batch_size=4096)
+
+    def _inference(self) -> dict[str, Any]:
+        """How :func:`aetool.scoring.run_batches` runs the model (see :meth:`set_inference`)."""
+        return self.inference_settings().run_options()
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags

@@ -1,0 +1,54 @@
+"""What is installed and what a bundle holds: the rows behind ``aetool variants``, ``aetool
+plugins`` and ``aetool info``. Torch-free, so these commands stay fast."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aetool.bundle import read_manifest
+from aetool.defaults import TABLE_DETECTION_DEFAULTS
+from aetool.plugins import get_registry
+
+
+def variant_rows() -> list[dict[str, Any]]:
+    """Each installed variant: name, summary, capabilities, settings with defaults, the plugin
+    and package it came from, and the settings that differ when it detects anomalies in
+    tables."""
+    registry = get_registry()
+    rows = []
+    for name in sorted(registry.variants):
+        info = registry.variants[name].describe()
+        owner = registry.plugins[registry.variant_owner[name]]
+        info["plugin"] = owner.name
+        info["package"] = owner.distribution
+        info["table_detection_settings"] = TABLE_DETECTION_DEFAULTS.get(name, {})
+        rows.append(info)
+    return rows
+
+
+def plugin_rows(show_all: bool) -> list[Any]:
+    """Installed plugins (the built-in ones too with ``show_all``), with what each provides
+    and any error met while loading it."""
+    return [p for p in get_registry().plugins.values() if show_all or not p.builtin]
+
+
+def bundle_manifest(bundle: str) -> dict[str, Any]:
+    """The validated manifest of ``bundle`` (nothing is built or loaded)."""
+    return read_manifest(bundle)
+
+
+def input_lines(manifest: dict[str, Any]) -> list[str]:
+    """What data a bundle expects: its feature columns and the fit-time id and label columns,
+    so a user preparing a file to score knows what it needs."""
+    lines = []
+    names = manifest.get("feature_names_in") or []
+    if names:
+        more = f", ... and {len(names) - 6} more" if len(names) > 6 else ""
+        lines.append(f"columns:     {len(names)} ({', '.join(names[:6])}{more})")
+    table = manifest.get("table") or {}
+    roles = [f"{role} {table[key]}" for role, key in (("id", "id_column"),
+                                                     ("label", "label_column"))
+             if table.get(key)]
+    if roles:
+        lines.append(f"also read:   {', '.join(roles)}")
+    return lines

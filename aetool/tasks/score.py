@@ -1,0 +1,46 @@
+"""``aetool score``: a saved detector over new data, on this machine (tables streamed chunk by
+chunk, images in one pass) or over a folder of parts on a Dask cluster."""
+
+from __future__ import annotations
+
+from aetool.data.output import check_output_file, table_output_kind
+from aetool.data.source import is_image_input
+from aetool.device import Inference
+from aetool.errors import AetoolError
+from aetool.tasks.detect import load_detector, load_table, score_table, write_scores
+from aetool.tasks.distributed import score_with_dask
+from aetool.tasks.stream import stream_score
+
+
+def run_score(bundle: str, data: str, output: str, inference: Inference, top_k: int = 3,
+              maps: str | None = None, chunk_rows: int | None = None,
+              threshold: float | None = None, contamination: float | str | None = None,
+              progress: bool = True) -> tuple[int, int]:
+    """``aetool score`` on one machine: images in one pass, tables streamed chunk by chunk;
+    returns the rows scored and flagged."""
+    table_output_kind(output)
+    check_output_file(output, (data,))
+    detector, spec = load_detector(bundle)
+    detector.set_inference(inference=inference)
+    detector.set_threshold(threshold, contamination)
+    if is_image_input(data):
+        table = load_table(data, spec)
+        frame = score_table(detector, table, top_k, maps)
+        write_scores(frame, output)
+        return len(frame), int(frame["is_anomaly"].sum())
+    if maps:
+        raise AetoolError(f"{data}: --maps needs images (a folder or an image array)")
+    return stream_score(detector, data, output, spec, top_k, chunk_rows, progress=progress)
+
+
+def run_score_dask(bundle: str, data: str, output: str, inference: Inference,
+                   scheduler: str | None, top_k: int, workers: int,
+                   threshold: float | None = None, contamination: float | str | None = None
+                   ) -> tuple[int, int, int, list[str]]:
+    """``aetool score --engine dask``: rows, parts and flagged rows, and the workers' warnings
+    (each said once)."""
+    done = score_with_dask(bundle, data, output, scheduler, inference, top_k, workers,
+                           threshold=threshold, contamination=contamination)
+    said = list(dict.fromkeys(m for *_, messages in done for m in messages))
+    return (sum(part[1] for part in done), len(done), sum(part[2] for part in done), said)
+
