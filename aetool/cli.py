@@ -483,15 +483,18 @@ def denoise_fit(clean: str, output: str, variant: str, noise: str, noise_units: 
                                   "the denoiser does not clean).")
 @click.option("--exclude", help="Tables: comma-separated columns to keep untouched (checked "
                                 "likewise); columns the denoiser was not trained on always are.")
+@click.option("--columns", help="Tables: clean only these of the trained columns (default: "
+                                "all of them); the others are written back as they came.")
 @inference_options
 def denoise_apply(bundle: str, noisy: str, output: str, reference: str | None, strict: bool,
-                  id_column: str | None, exclude: str | None, device: str, precision: str,
-                  batch_size: str, compile_model: bool) -> None:
+                  id_column: str | None, exclude: str | None, columns: str | None, device: str,
+                  precision: str, batch_size: str, compile_model: bool) -> None:
     """Denoise NOISY with a saved denoiser; columns, order, names and formats are kept."""
-    keep = [*task("settings").split(exclude), *([id_column] if id_column else [])]
+    settings = task("settings")
+    keep = [*settings.split(exclude), *([id_column] if id_column else [])]
     report = task("denoise").run_denoise_apply(
         bundle, noisy, output, _inference(device, precision, batch_size, compile_model),
-        reference, strict, keep)
+        reference, strict, keep, settings.split(columns) or None)
     click.echo(f"wrote {output}")
     for name, values in (report or {}).items():
         click.echo(f"{name:<9} " + "  ".join(f"{k.upper()} {v:.4g}" for k, v in values.items()))

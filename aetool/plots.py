@@ -58,19 +58,50 @@ def pr_figure(labels: np.ndarray, scores: np.ndarray, path: str | os.PathLike[st
     return save_figure(fig, path)
 
 
+HEAVY_TAIL_RATIO = 10.0  # (max - median) over (q90 - median) beyond which a linear axis hides the tail
+
+
+def score_axis_scale(scores: np.ndarray) -> str:
+    """'symlog' when the scores are heavy-tailed (the largest is more than HEAVY_TAIL_RATIO
+    times further from the median than the 90th percentile is), else 'linear': on a linear
+    axis a few scores of 400 squeeze every other bar into one."""
+    q50, q90 = np.quantile(scores, [0.5, 0.9])
+    spread = q90 - q50
+    tail = float(np.max(scores)) - q50
+    return "symlog" if spread > 0 and tail > HEAVY_TAIL_RATIO * spread else "linear"
+
+
+def _score_bins(scores: np.ndarray, scale: str, count: int = 50) -> tuple[np.ndarray, float]:
+    """Histogram bins equally wide on the axis the scores are drawn on, and the symlog
+    linear range (the typical spread of the scores)."""
+    if scale == "linear":
+        return np.histogram_bin_edges(scores, bins=count), 0.0
+    q10, q50, q90 = np.quantile(scores, [0.1, 0.5, 0.9])
+    linear = float(max(q90 - q10, abs(q50), 1e-6))
+    forward = np.sign(scores) * np.log1p(np.abs(scores) / linear)
+    edges = np.linspace(forward.min(), forward.max(), count + 1)
+    return np.sign(edges) * np.expm1(np.abs(edges)) * linear, linear
+
+
 def histogram_figure(scores: np.ndarray, threshold: float, path: str | os.PathLike[str],
                      labels: np.ndarray | None = None) -> Path:
+    """Histogram of anomaly scores (by label when given) with the threshold; heavy-tailed
+    scores on a symmetric log axis (see :func:`score_axis_scale`)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    bins = np.histogram_bin_edges(scores, bins=50)
+    scale = score_axis_scale(scores)
+    bins, linear = _score_bins(scores, scale)
     if labels is None:
         ax.hist(scores, bins=bins, color="tab:blue", alpha=0.8)
     else:
         ax.hist(scores[labels == 0], bins=bins, alpha=0.6, label="normal", color="tab:blue")
         ax.hist(scores[labels == 1], bins=bins, alpha=0.6, label="anomaly", color="tab:red")
         ax.legend()
+    if scale == "symlog":
+        ax.set_xscale("symlog", linthresh=linear)
     ax.axvline(threshold, color="black", linestyle="--", linewidth=1)
-    ax.set(xlabel="anomaly score", ylabel="rows", title="Anomaly scores (dashed: threshold)")
+    axis = "anomaly score" + (" (symmetric log scale)" if scale == "symlog" else "")
+    ax.set(xlabel=axis, ylabel="rows", title="Anomaly scores (dashed: threshold)")
     return save_figure(fig, path)
 
 

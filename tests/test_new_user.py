@@ -160,3 +160,132 @@ def test_a_folder_of_table_parts_is_named_as_such(table_csv, tmp_path):
     result = run("score", bundle, parts, "-o", tmp_path / "s.csv")
     assert result.exit_code == 2
     assert "holds 1 table file(s)" in result.stderr and "--engine dask" in result.stderr
+
+
+def _image_folder(root, n=24, size=12):
+    from PIL import Image
+
+    from tests.conftest import blob_images
+
+    for cls, seed in (("circles", 0), ("squares", 1)):
+        (root / cls).mkdir(parents=True)
+        for i, image in enumerate(blob_images(n // 2, size, seed=seed)):
+            Image.fromarray((image[0] * 255).astype(np.uint8)).save(root / cls / f"{i}.png")
+    return root
+
+
+def test_train_and_features_read_image_folders(tmp_path):
+    folder = _image_folder(tmp_path / "shapes")
+    bundle = tmp_path / "m"
+    result = run("train", folder, "--variant", "ae", "-o", bundle, *FAST)
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "codes.csv"
+    result = run("features", bundle, folder, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(out)) == 24
+    conditional = run("train", folder, "--variant", "cvae", "-o", tmp_path / "c", *FAST)
+    assert conditional.exit_code == 0, conditional.output  # class folders are the labels
+
+
+def test_features_to_npy_says_that_ids_and_labels_are_not_written(table_csv, tmp_path):
+    bundle = tmp_path / "m"
+    assert run("train", table_csv, "--exclude", "pixel_id,label", "-o", bundle,
+               *FAST).exit_code == 0
+    result = run("features", bundle, table_csv, "--id-column", "pixel_id", "--label-column",
+                 "label", "-o", tmp_path / "codes.npy")
+    assert result.exit_code == 0
+    assert "'pixel_id' and 'label' column(s) are not written" in result.stderr
+
+
+def test_heavy_tailed_scores_get_a_log_axis():
+    from aetool.plots import score_axis_scale
+
+    rng = np.random.default_rng(0)
+    typical = rng.normal(size=1000)
+    assert score_axis_scale(typical) == "linear"
+    assert score_axis_scale(np.concatenate([typical, [423.0, 300.0]])) == "symlog"
+
+
+def test_image_grid_titles_name_files_and_mark_labelled_anomalies():
+    from aetool.data.source import Loaded
+    from aetool.tasks.heatmaps import grid_titles
+
+    table = Loaded(np.zeros((3, 1, 4, 4)), pd.Series(["good/a.png", "crack/b.png",
+                                                      "good/a_very_long_file_name.png"],
+                                                     name="path"),
+                   np.array([0.0, 1.0, 0.0]), "folder")
+    titles = grid_titles(table, np.array([0.5, 3.0, 1.0]), np.array([1, 2, 0]))
+    assert titles[0] == ("b.png\n3.00", True)
+    assert titles[1][0].startswith("a_very_long_fil") and not titles[1][1]
+    assert titles[2] == ("a.png\n0.50", False)
+
+
+def test_evaluate_features_chart_starts_at_zero(tmp_path):
+    from aetool.tasks.features import accuracy_chart
+
+    captured = {}
+    import aetool.tasks.features as module
+
+    def keep(fig, path):
+        captured["ylim"] = fig.axes[0].get_ylim()
+        return path
+
+    table = pd.DataFrame({"method": ["raw", "ae"], "classifier": ["logreg"] * 2,
+                          "accuracy_mean": [0.6, 0.7], "accuracy_std": [0.01, 0.02]})
+    original = module.save_figure
+    module.save_figure = keep
+    try:
+        accuracy_chart(table, tmp_path / "c.png")
+    finally:
+        module.save_figure = original
+    assert captured["ylim"][0] == 0.0
+
+
+def test_detector_takes_sparse_input_and_a_code_size(tmp_path):
+    from scipy import sparse
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    from aetool import AutoencoderDetector
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"colour": rng.choice(["red", "blue", "green"], 120),
+                          "size": rng.normal(size=120)})
+    encode = ColumnTransformer([("onehot", OneHotEncoder(), ["colour"])],
+                               remainder="passthrough", sparse_threshold=1.0)
+    assert sparse.issparse(encode.fit_transform(frame))
+    pipeline = make_pipeline(encode, AutoencoderDetector(code_size=2, epochs=2, device="cpu"))
+    pipeline.fit(frame)
+    assert pipeline.predict(frame).shape == (120,)
+    assert pipeline[-1].model_.code_size == 2
+    assert AutoencoderDetector(code_size=3).get_params()["code_size"] == 3
+
+
+def test_many_constant_columns_are_counted_not_listed():
+    import warnings
+
+    from aetool import AutoencoderDetector
+
+    rng = np.random.default_rng(0)
+    pixels = np.zeros((60, 200))
+    pixels[:, :4] = rng.normal(size=(60, 4))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        AutoencoderDetector(epochs=1, device="cpu").fit(pixels)
+    said = [str(w.message) for w in caught if "constant" in str(w.message)]
+    assert len(said) == 1 and "and 191 more (196 of 200)" in said[0] and len(said[0]) < 200
+
+
+def test_denoise_apply_cleans_only_the_chosen_trained_columns(table_csv, tmp_path):
+    bundle, out = tmp_path / "den", tmp_path / "clean.csv"
+    assert run("denoise", "fit", table_csv, "--id-column", "pixel_id", "--exclude", "label",
+               "-o", bundle, *FAST).exit_code == 0
+    result = run("denoise", "apply", bundle, table_csv, "-o", out, "--columns", "f0,f1")
+    assert result.exit_code == 0, result.output
+    before, after = pd.read_csv(table_csv), pd.read_csv(out)
+    pd.testing.assert_frame_equal(before[["f2", "f3", "f4", "pixel_id"]],
+                                  after[["f2", "f3", "f4", "pixel_id"]])
+    assert not np.allclose(before["f0"], after["f0"])
+    wrong = run("denoise", "apply", bundle, table_csv, "-o", out, "--columns", "pixel_id")
+    assert wrong.exit_code == 2 and "not trained on column 'pixel_id'" in wrong.stderr

@@ -133,6 +133,20 @@ def align_to_model(frame: pd.DataFrame, model: Any, source: str) -> pd.DataFrame
                          unused=dropped)
 
 
+SHOWN_NAMES = 5
+
+
+def _warn_constant_columns(source: str, dropped: list[str], width: int) -> None:
+    """Say which constant columns were dropped: the first few names and a count, a short line
+    that stays the same from fold to fold of a cross-validation (Python then shows it once),
+    rather than a list of hundreds of pixel columns in every fold."""
+    names = ", ".join(dropped[:SHOWN_NAMES])
+    more = f" and {len(dropped) - SHOWN_NAMES} more ({len(dropped)} of {width})" \
+        if len(dropped) > SHOWN_NAMES else ""
+    warnings.warn(f"{source}: dropped constant column(s): {names}{more}", DataWarning,
+                  stacklevel=3)
+
+
 def _is_numeric(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
 
@@ -306,8 +320,7 @@ class TablePreprocessor:
                     f"if the column is an identifier, pass it as --id-column or --exclude it",
                     DataWarning, stacklevel=2)
         if prep.dropped:
-            warnings.warn(f"{source}: dropped constant column(s): {', '.join(prep.dropped)}",
-                          DataWarning, stacklevel=2)
+            _warn_constant_columns(source, prep.dropped, frame.shape[1])
         if not prep.order:
             raise DataError(f"{source}: every column is constant; nothing to learn from")
         return prep

@@ -55,6 +55,8 @@ class AutoencoderEstimator(BaseEstimator):
     # -- inputs --------------------------------------------------------------------------------
     def _prepare(self, X: Any, reset: bool) -> tuple[np.ndarray, Any]:
         """Validate ``X`` and turn it into the model's float32 input with the fitted preprocessor."""
+        if hasattr(X, "toarray") and hasattr(X, "nnz"):  # scipy sparse: autoencoders need dense
+            X = X.toarray()
         if isinstance(X, pd.DataFrame):
             sk_validation._check_feature_names(self, X, reset=reset)
             sk_validation._check_n_features(self, X, reset=reset)
@@ -181,4 +183,5 @@ class AutoencoderEstimator(BaseEstimator):
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
+        tags.input_tags.sparse = True  # made dense in _prepare: autoencoders need dense rows
         return tags

@@ -45,6 +45,9 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
     share of training codes the code distribution is estimated from (see
     :func:`aetool.scoring.core_codes`): 'auto' is 0.6 on tables, whose training data usually hold
     anomalies, and 1 (all codes) on images, whose training sets are usually curated normal ones.
+    ``code_size`` is the code's width (None: the variant's own default), settable like any other
+    parameter (``GridSearchCV``), without a ``variant_params`` dict. Sparse input (a
+    ``ColumnTransformer`` with a sparse one-hot encoder) is made dense.
     """
 
     def __init__(
@@ -56,6 +59,7 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
         trim: float = 0.0,
         log_views: bool = True,
         code_core: float | str = "auto",
+        code_size: int | None = None,
         variant_params: dict[str, Any] | None = None,
         epochs: int = 60,
         batch_size: int = 128,
@@ -74,6 +78,7 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
         self.trim = trim
         self.log_views = log_views
         self.code_core = code_core
+        self.code_size = code_size
 
     def _table_options(self) -> dict[str, Any]:
         return {"log_views": bool(self.log_views)}
@@ -83,7 +88,8 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
         row (``variant_params`` wins)."""
         name = variant.name
         defaults = TABLE_DETECTION_DEFAULTS.get(name, {}) if len(input_shape) == 1 else {}
-        return {**defaults, **(self.variant_params or {})}
+        width = {} if self.code_size is None else {"code_size": int(self.code_size)}
+        return {**defaults, **width, **(self.variant_params or {})}
 
     def _core_share(self, table: bool) -> float:
         """``code_core`` as a number: 'auto' is CORE_SHARE on tables and 1 (all codes) on images,

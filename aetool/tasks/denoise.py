@@ -97,7 +97,8 @@ def fit_denoiser(clean: str | Path, params: dict[str, Any], columns: list[str] |
 
 
 def apply_denoiser(denoiser: Denoiser, noisy: str | Path, out: str | Path, strict: bool = False,
-                   keep: Sequence[str] = ()) -> tuple[Loaded, Any]:
+                   keep: Sequence[str] = (), untouched: Sequence[str] = ()
+                   ) -> tuple[Loaded, Any]:
     """Denoise ``noisy`` into ``out``; returns the loaded input and the denoised data (for a
     quality report). ``keep``: columns (ids, --exclude) the user wants untouched; naming one
     the model cleans is an error rather than a silent change."""
@@ -106,7 +107,7 @@ def apply_denoiser(denoiser: Denoiser, noisy: str | Path, out: str | Path, stric
     loaded = load_input(noisy, denoiser.columns_, (), size, strict)
     if loaded.kind == "table":
         require_columns(keep, list(loaded.frame.columns), loaded.source, "--id-column/--exclude")
-        cleaned_too = [c for c in keep if c in (denoiser.columns_ or [])]
+        cleaned_too = [c for c in keep if c in (denoiser.columns_ or []) and c not in untouched]
         if cleaned_too:
             raise DataError(f"{loaded.source}: column '{cleaned_too[0]}' is one the denoiser was "
                             "trained to clean; retrain with it as --id-column or --exclude")
@@ -115,8 +116,9 @@ def apply_denoiser(denoiser: Denoiser, noisy: str | Path, out: str | Path, stric
         if loaded.kind == "table":
             part = align_columns(loaded.frame, denoiser.columns_, loaded.source, warn_extra=False)
             cleaned = loaded.frame.copy()
-            cleaned[denoiser.columns_] = _same_dtypes(
-                denoiser.transform(part)[denoiser.columns_], loaded.frame[denoiser.columns_])
+            written = [c for c in denoiser.columns_ if c not in untouched]
+            cleaned[written] = _same_dtypes(denoiser.transform(part)[written],
+                                            loaded.frame[written])
             write_table(cleaned, out)
         elif loaded.kind == "images":
             cleaned = denoiser.transform(loaded.features)
@@ -210,12 +212,22 @@ def run_denoise_fit(clean: str, output: str, variant: str, noise: str, noise_uni
 
 def run_denoise_apply(bundle: str, noisy: str, output: str, inference: Inference,
                       reference: str | None = None, strict: bool = False,
-                      keep: Sequence[str] = ()) -> dict[str, dict[str, float]] | None:
+                      keep: Sequence[str] = (), columns: list[str] | None = None
+                      ) -> dict[str, dict[str, float]] | None:
     """``aetool denoise apply``: check the output, denoise ``noisy`` into it and, with a clean
-    ``reference``, report MSE, PSNR and SSIM before and after."""
+    ``reference``, report MSE, PSNR and SSIM before and after. ``columns``: the trained
+    columns to clean (default: all); ``keep``: columns that must stay untouched."""
     check_denoise_output(noisy, output, tuple(p for p in (noisy, reference) if p))
     denoiser = Denoiser.load(bundle).set_inference(inference=inference)
-    loaded, cleaned = apply_denoiser(denoiser, noisy, output, strict, keep)
+    if columns:
+        trained = denoiser.columns_ or []
+        untrained = [c for c in columns if c not in trained]
+        if untrained:
+            raise DataError(f"{bundle}: the denoiser was not trained on column "
+                            f"'{untrained[0]}' (given as --columns); it cleans "
+                            f"{', '.join(trained) or 'images, not columns'}")
+    untouched = [c for c in (denoiser.columns_ or []) if columns and c not in columns]
+    loaded, cleaned = apply_denoiser(denoiser, noisy, output, strict, keep, untouched)
     if not reference:
         return None
     return reference_report(reference, loaded, cleaned, denoiser.columns_)

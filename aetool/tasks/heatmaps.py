@@ -63,6 +63,20 @@ def write_heat_maps(table: Any, details: dict[str, np.ndarray], folder: str | Pa
     return len(images)
 
 
+def grid_titles(table: Any, scores: np.ndarray, order: np.ndarray,
+                width: int = 16) -> list[tuple[str, bool]]:
+    """For each image shown: its file name (shortened to ``width``) and score as the title, and
+    whether it is a labelled anomaly (drawn in red)."""
+    titles = []
+    for index in order:
+        name = str(table.ids.iloc[index]) if table.ids is not None else f"#{index}"
+        name = Path(name).name
+        name = name if len(name) <= width else name[:width - 1] + "…"
+        marked = table.labels is not None and table.labels[index] == 1
+        titles.append((f"{name}\n{scores[index]:.2f}", bool(marked)))
+    return titles
+
+
 def most_anomalous_grid(detector: Any, table: Any, details: dict[str, np.ndarray],
                         path: str | Path, count: int = 8) -> Path:
     """Rows: the ``count`` most anomalous images, their reconstructions and heat maps."""
@@ -73,6 +87,7 @@ def most_anomalous_grid(detector: Any, table: Any, details: dict[str, np.ndarray
         recon = detector.model_.reconstruct(torch.from_numpy(matrix)).numpy()
     maps = pixel_maps(details["errors"])
     scale = _map_scale(maps)
+    titles = grid_titles(table, details["anomaly_score"], order)
     plt = _pyplot()
     fig, axes = plt.subplots(3, len(order), figsize=(1.4 * len(order), 4.6), squeeze=False)
     for col, index in enumerate(order):
@@ -81,11 +96,13 @@ def most_anomalous_grid(detector: Any, table: Any, details: dict[str, np.ndarray
             pixels = image[0] if image.shape[0] == 1 else np.transpose(image, (1, 2, 0))
             axes[row, col].imshow(pixels, cmap="gray", vmin=0, vmax=1)
         axes[2, col].imshow(overlay(matrix[col], maps[index], scale))
-        axes[0, col].set_title(f"{details['anomaly_score'][index]:.2f}", fontsize=7)
+        title, marked = titles[col]
+        axes[0, col].set_title(title, fontsize=6, color="tab:red" if marked else "black")
         for row in range(3):
             axes[row, col].axis("off")
     for row, label in enumerate(("image", "reconstruction", "error map")):
         axes[row, 0].text(-0.1, 0.5, label, transform=axes[row, 0].transAxes, rotation=90,
                           va="center", ha="right", fontsize=7)
-    fig.suptitle("Most anomalous images (title: anomaly score)", fontsize=9)
+    fig.suptitle("Most anomalous images (title: file and anomaly score; red: labelled "
+                 "anomaly)", fontsize=9)
     return save_figure(fig, path)
