@@ -263,6 +263,11 @@ def train(data: str, variant: str, output: str, settings: tuple[str, ...],
     last = model.history_[-1]
     click.echo(f"trained {model.variant_name_} for {len(model.history_)} epochs "
                f"(loss {last.get('val_loss', last['loss']):.4g}); saved {output}")
+    if model.stop_reason_:
+        click.echo(f"note: {model.stop_reason_}")
+    if getattr(model, "validation_nll_", None) is not None:
+        click.echo(f"held-out NLL: {model.validation_nll_:.2f} nats per sample "
+                   f"(importance-weighted, k={model.NLL_SAMPLES})")
 
 
 @cli.command()
@@ -287,6 +292,12 @@ def info(bundle: str, as_json: bool) -> None:
     click.echo(f"trained:     {len(history)} epochs, final loss "
                f"{last.get('val_loss', last.get('loss', float('nan'))):.4g}")
     click.echo(f"aetool:      {manifest.get('aetool_version')} on {manifest.get('created')}")
+    training = manifest.get("training") or {}
+    if training.get("stop_reason"):
+        click.echo(f"stopped:     {training['stop_reason']}")
+    if training.get("validation_nll") is not None:
+        click.echo(f"NLL:         {training['validation_nll']:.2f} nats per sample on held-out "
+                   "training rows (importance-weighted, k=100)")
     if "detector" in manifest:
         click.echo(f"threshold:   {manifest['detector']['threshold']:.4g}")
 
@@ -295,12 +306,18 @@ def info(bundle: str, as_json: bool) -> None:
 @click.argument("bundle", type=click.Path())
 @click.option("-n", "count", default=64, show_default=True, type=click.IntRange(min=1),
               help="Number of samples.")
-@click.option("--label", help="Class to sample (conditional variants).")
+@click.option("--label", help="Class to sample (conditional variants): a class name or value "
+                               "as trained, or its position among the classes.")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--output", "-o", required=True, type=click.Path(), help="PNG file.")
-def sample(bundle: str, count: int, label: str | None, seed: int, output: str) -> None:
-    """Draw samples from a generative bundle (vae, cvae) and write them as an image grid."""
-    task("train").run_sample(bundle, count, output, label=label, seed=seed)
+@click.option("--temperature", default=1.0, show_default=True, type=float,
+              help="Scale of the prior's standard deviation (below 1: typical samples).")
+@click.option("--output", "-o", required=True, type=click.Path(),
+              help="PNG file (a grid), or .npy / .npz arrays (npz: X and, with classes, y).")
+def sample(bundle: str, count: int, label: str | None, seed: int, temperature: float,
+           output: str) -> None:
+    """Draw samples from a generative bundle (vae, cvae) as an image grid or arrays."""
+    task("train").run_sample(bundle, count, output, label=label, seed=seed,
+                             temperature=temperature)
     click.echo(f"wrote {count} samples to {output}")
 
 

@@ -62,6 +62,8 @@ class TrainResult:
     best_epoch: int
     stopped_early: bool
     steps: int
+    stop_reason: str | None = None  # why training ran other than the epochs asked for
+    val_index: torch.Tensor | None = None  # the rows held out for early stopping
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -109,6 +111,10 @@ def train_model(
     noise_gen = torch.Generator(device=device)
     noise_gen.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
     epochs, patience = stretched_epochs(cfg, math.ceil(len(train_idx) / batch_size))
+    reason = None if epochs == cfg.epochs else (
+        f"trained up to {epochs} epochs instead of {cfg.epochs}: min_steps={cfg.min_steps} "
+        "optimiser steps on a small data set")
+    watched = "validation" if n_val else "training"
     bar = _progress(epochs, quiet)
     for epoch in range(1, epochs + 1):
         model.train()
@@ -156,14 +162,21 @@ def train_model(
             bad_epochs += 1
             if patience and bad_epochs >= patience:
                 stopped = True
+                reason = (f"stopped at epoch {epoch} of {epochs}: no {watched} improvement for "
+                          f"{patience} epochs (kept epoch {best_epoch})")
                 break
         if cfg.max_steps and steps >= cfg.max_steps:
+            if epoch < epochs:
+                reason = (f"stopped at epoch {epoch} of {epochs}: max_steps={cfg.max_steps} "
+                          "optimiser steps reached (--set max_steps=0 lifts the cap)")
             break
     bar.close()
+    if reason and not quiet:
+        print(reason, file=sys.stderr)
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
-    return TrainResult(history, best_epoch, stopped, steps)
+    return TrainResult(history, best_epoch, stopped, steps, reason, val_idx if n_val else None)
 
 
 @torch.no_grad()

@@ -32,7 +32,42 @@ class Autoencoder(AutoencoderEstimator):
             self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
             labels, n_classes = codes.astype(np.int64), len(self.classes_)
         self._fit_model(matrix, variant, labels, n_classes)
+        self.validation_nll_ = self._validation_nll(matrix, labels)
         return self
+
+    NLL_ROWS = 1000  # held-out rows the fit-time log-likelihood is estimated on
+    NLL_SAMPLES = 100  # importance samples per row (k of IWAE)
+
+    def _validation_nll(self, matrix: np.ndarray, labels: np.ndarray | None) -> float | None:
+        """The importance-weighted negative log-likelihood (nats per sample, k=100) on the
+        rows the trainer held out, for generative variants; None otherwise."""
+        rows = self._validation_rows
+        if rows is None or not hasattr(self.model_, "log_likelihood"):
+            return None
+        rows = rows[: self.NLL_ROWS].numpy()
+        y = labels[rows] if labels is not None else None
+        return float(-self._log_likelihood(matrix[rows], y, self.NLL_SAMPLES).mean())
+
+    def _log_likelihood(self, matrix: np.ndarray, codes: np.ndarray | None, k: int,
+                        batch: int = 256) -> np.ndarray:
+        torch.manual_seed(0)
+        self.model_.to("cpu").eval()
+        out = []
+        for start in range(0, len(matrix), batch):
+            xb = torch.from_numpy(matrix[start:start + batch])
+            yb = torch.from_numpy(codes[start:start + batch]) if codes is not None else None
+            out.append(self.model_.log_likelihood(xb, yb, k=k).numpy())
+        return np.concatenate(out) if out else np.zeros(0)
+
+    def log_likelihood(self, X: Any, labels: Any = None, k: int = 100) -> np.ndarray:
+        """log p(x) of each row of ``X`` in nats (the importance-weighted bound with ``k``
+        samples, Burda et al. 2016), in model space: images scaled to [0, 1], tables
+        standardised. Generative variants only."""
+        check_is_fitted(self)
+        if not hasattr(self.model_, "log_likelihood"):
+            raise AetoolError(f"variant '{self.variant_name_}' has no likelihood (not a VAE)")
+        matrix, _ = self._prepare(X, reset=False)
+        return self._log_likelihood(matrix, self._label_codes(labels), k)
 
     def transform(self, X: Any, labels: Any = None) -> np.ndarray:
         """The encoder's codes (for VAEs the posterior mean); conditional variants need the
@@ -55,28 +90,46 @@ class Autoencoder(AutoencoderEstimator):
                               f"{', '.join(map(str, self.classes_))}")
         return np.searchsorted(self.classes_, labels).astype(np.int64)
 
-    def sample(self, n: int, label: Any = None, seed: int = 0) -> np.ndarray:
-        """``n`` new samples in model space ([0, 1] for images), optionally of class ``label``."""
+    def class_index(self, label: Any) -> int:
+        """The index of class ``label``: a class name or value as trained (``7``, ``"crack"``),
+        or else a position among the classes (``0`` for the first)."""
+        classes = [str(c) for c in getattr(self, "classes_", [])]
+        if str(label) in classes:
+            return classes.index(str(label))
+        if str(label).isdigit() and int(label) < len(classes):
+            return int(label)
+        raise AetoolError(f"label '{label}' is not one of the model's classes: "
+                          f"{', '.join(classes) or 'none (not a conditional model)'}")
+
+    def sample(self, n: int, label: Any = None, seed: int = 0,
+               temperature: float = 1.0) -> np.ndarray:
+        """``n`` new samples in model space ([0, 1] for images), optionally of class ``label``
+        (see :meth:`class_index`); ``temperature`` scales the prior's standard deviation."""
         check_is_fitted(self)
+        if not temperature > 0:
+            raise AetoolError(f"temperature must be > 0, got {temperature}")
         generator = torch.Generator().manual_seed(seed)
         y = None
         if label is not None:
-            classes = [str(c) for c in getattr(self, "classes_", [])]
-            if str(label) not in classes:
-                raise AetoolError(f"label '{label}' is not one of the model's classes: "
-                                  f"{', '.join(classes) or 'none (not a conditional model)'}")
-            y = torch.full((n,), classes.index(str(label)), dtype=torch.long)
+            y = torch.full((n,), self.class_index(label), dtype=torch.long)
         self.model_.to("cpu")
         try:
-            out = self.model_.sample(n, y, generator)
+            if temperature == 1.0:
+                out = self.model_.sample(n, y, generator)
+            else:
+                out = self.model_.sample(n, y, generator, temperature=temperature)
         except NotImplementedError:
             raise AetoolError(f"variant '{self.variant_name_}' is not generative; "
                               "train a vae or cvae to sample") from None
+        except TypeError:
+            raise AetoolError(f"variant '{self.variant_name_}' does not take a temperature; "
+                              "sample without --temperature") from None
         return out.numpy()
 
     def save(self, path: str | Path, force: bool = False) -> Path:
         check_is_fitted(self)
         manifest = self._manifest("autoencoder")
+        manifest["training"]["validation_nll"] = getattr(self, "validation_nll_", None)
         if hasattr(self, "classes_"):
             manifest["classes"] = [c.item() if hasattr(c, "item") else c for c in self.classes_]
         return save_bundle(path, self.model_, manifest, force=force)
@@ -86,6 +139,7 @@ class Autoencoder(AutoencoderEstimator):
         manifest, model = load_bundle(path, device=device)
         with manifest_errors(str(path)):
             estimator = cls._rebuild(manifest, model, device)
+            estimator.validation_nll_ = (manifest.get("training") or {}).get("validation_nll")
             if "classes" in manifest:
                 estimator.classes_ = np.asarray(manifest["classes"])
         return estimator

@@ -35,7 +35,7 @@ class AutoencoderEstimator(BaseEstimator):
         epochs: int = 60,
         batch_size: int = 128,
         learning_rate: float = 1e-3,
-        max_steps: int = 300,
+        max_steps: int | None = None,
         patience: int = 8,
         random_state: int | None = 0,
         device: str = "auto",
@@ -99,8 +99,20 @@ class AutoencoderEstimator(BaseEstimator):
             else self.random_state.randint(2**31 - 1)
         )
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.learning_rate,
-                           max_steps=self.max_steps, patience=self.patience, seed=seed,
+                           max_steps=self._step_cap(), patience=self.patience, seed=seed,
                            device=self.device)
+
+    # With ``max_steps=None`` an estimator trains the epochs it is given; the detector keeps a
+    # step budget for its default epochs only (see AutoencoderDetector.STEP_BUDGET).
+    STEP_BUDGET: int = 0
+    DEFAULT_EPOCHS: int = 60
+
+    def _step_cap(self) -> int:
+        """``max_steps`` as given, or for None: STEP_BUDGET while ``epochs`` is left at its
+        default, no cap once the user chose the epochs (``epochs=20`` trains 20 epochs)."""
+        if self.max_steps is not None:
+            return int(self.max_steps)
+        return self.STEP_BUDGET if self.epochs == self.DEFAULT_EPOCHS else 0
 
     def _config_values(self, input_shape: tuple[int, ...], variant: type) -> dict[str, Any]:
         """The variant settings this estimator trains with."""
@@ -122,7 +134,9 @@ class AutoencoderEstimator(BaseEstimator):
         self.variant_name_ = variant.name
         self.config_ = config
         self.history_ = result.history
+        self.stop_reason_ = result.stop_reason
         self.model_ = model
+        self._validation_rows = result.val_index
         return model
 
     def _manifest(self, task: str) -> dict[str, Any]:
@@ -138,6 +152,7 @@ class AutoencoderEstimator(BaseEstimator):
             "params": {k: v for k, v in self.get_params().items()
                        if k != "variant" and isinstance(v, (int, float, str, bool, dict, type(None)))},
             "history": self.history_,
+            "training": {"stop_reason": getattr(self, "stop_reason_", None)},
         }
 
     @classmethod
@@ -156,6 +171,7 @@ class AutoencoderEstimator(BaseEstimator):
         self.config_ = self._variant_class().make_config(manifest["config"])
         self.preprocessor_ = preprocessor_from_dict(manifest["preprocessing"])
         self.history_ = manifest.get("history", [])
+        self.stop_reason_ = (manifest.get("training") or {}).get("stop_reason")
         self.n_features_in_ = manifest["n_features_in"]
         if manifest.get("feature_names_in"):
             self.feature_names_in_ = np.asarray(manifest["feature_names_in"], dtype=object)

@@ -45,6 +45,8 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
     share of training codes the code distribution is estimated from (see
     :func:`aetool.scoring.core_codes`): 'auto' is 0.6 on tables, whose training data usually hold
     anomalies, and 1 (all codes) on images, whose training sets are usually curated normal ones.
+    ``max_steps`` None caps training at 300 optimiser steps while ``epochs`` is left at 60 (the
+    budget measured for table detection); once ``epochs`` is set, it trains those epochs.
     ``code_size`` is the code's width (None: the variant's own default), settable like any other
     parameter (``GridSearchCV``), without a ``variant_params`` dict. Sparse input (a
     ``ColumnTransformer`` with a sparse one-hot encoder) is made dense.
@@ -64,7 +66,7 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
         epochs: int = 60,
         batch_size: int = 128,
         learning_rate: float = 1e-3,
-        max_steps: int = 300,
+        max_steps: int | None = None,
         patience: int = 8,
         random_state: int | None = 0,
         device: str = "auto",
@@ -79,6 +81,8 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
         self.log_views = log_views
         self.code_core = code_core
         self.code_size = code_size
+
+    STEP_BUDGET = 300  # measured for fast table detection (ODDS): 300 steps of the 60 epochs
 
     def _table_options(self) -> dict[str, Any]:
         return {"log_views": bool(self.log_views)}

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from aetool.bundle import check_bundle_output
-from aetool.data.output import check_output_file
+from aetool.data.output import atomic_output, check_output_file
 from aetool.data.source import TableSpec, load
 from aetool.errors import AetoolError
 from aetool.estimators import Autoencoder
@@ -29,20 +29,52 @@ def load_training_data(path: str | Path, label_column: str | None = None,
     return loaded.features, loaded.labels
 
 
+SAMPLE_SUFFIXES = (".png", ".npy", ".npz")
+
+
+def draw_samples(model: Autoencoder, n: int, label: Any = None, seed: int = 0,
+                 temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray | None]:
+    """``n`` samples in data units (images in [0, 1] as (N, C, H, W), table rows in each
+    column's own unit) and their class labels for a conditional model asked for one class, or
+    for all classes in turn."""
+    samples = model.sample(n, label=label, seed=seed, temperature=temperature)
+    if samples.ndim == 2:
+        samples = model.preprocessor_.inverse(samples).to_numpy(dtype=np.float32)
+    classes = getattr(model, "classes_", None)
+    if classes is None:
+        return samples, None
+    if label is not None:
+        return samples, np.asarray([classes[model.class_index(label)]] * n)
+    return samples, np.asarray([classes[i % len(classes)] for i in range(n)])
+
+
 def sample_grid(bundle: str | Path, n: int, out: str | Path, label: Any = None,
-                seed: int = 0) -> Path:
-    """Draw ``n`` samples from a generative bundle and write them as an image grid PNG."""
+                seed: int = 0, temperature: float = 1.0) -> Path:
+    """Draw ``n`` samples from a generative bundle and write them as an image grid PNG, or as
+    arrays (.npy: the samples; .npz: ``X`` the samples and ``y`` their labels)."""
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix not in SAMPLE_SUFFIXES:
+        raise AetoolError(f"{out}: samples are written as .png (a grid), .npy or .npz")
     model = Autoencoder.load(bundle)
-    samples = model.sample(n, label=label, seed=seed)
+    samples, labels = draw_samples(model, n, label, seed, temperature)
+    if suffix == ".npy":
+        with atomic_output(out, "wb") as handle:
+            np.save(handle, samples)
+        return out
+    if suffix == ".npz":
+        arrays = {"X": samples, **({"y": labels} if labels is not None else {})}
+        with atomic_output(out, "wb") as handle:
+            np.savez(handle, **arrays)
+        return out
     shape = samples.shape[1:]
     if len(shape) == 1:
         side = math.isqrt(int(shape[0]))
         if side * side != shape[0]:
             raise AetoolError(f"{bundle}: samples have {shape[0]} values, not a square image; "
-                              "sample grids need image-shaped data")
-        values = model.preprocessor_.inverse(samples).to_numpy(dtype=float)
-        lo, hi = values.min(), values.max()
-        samples = ((values - lo) / max(hi - lo, 1e-12)).reshape(n, side, side)
+                              "sample grids need image-shaped data (or write .npy/.npz)")
+        lo, hi = samples.min(), samples.max()
+        samples = ((samples - lo) / max(hi - lo, 1e-12)).reshape(n, side, side)
     return image_grid(samples, out, ncols=math.ceil(math.sqrt(n)))
 
 
@@ -58,9 +90,10 @@ def run_train(data: str, output: str, variant: str, settings: tuple[str, ...],
     return model
 
 
-def run_sample(bundle: str, count: int, output: str, label: Any = None, seed: int = 0) -> Path:
-    """``aetool sample``: ``count`` samples of a generative bundle as a PNG grid."""
+def run_sample(bundle: str, count: int, output: str, label: Any = None, seed: int = 0,
+               temperature: float = 1.0) -> Path:
+    """``aetool sample``: ``count`` samples of a generative bundle as a PNG grid or arrays."""
     check_output_file(output, (bundle,))
     if count < 1:
         raise AetoolError(f"-n must be at least 1, got {count}")
-    return sample_grid(bundle, count, output, label=label, seed=seed)
+    return sample_grid(bundle, count, output, label=label, seed=seed, temperature=temperature)

@@ -12,7 +12,16 @@ from aetool.variants.vae import VAEConfig
 
 @dataclasses.dataclass
 class CVAEConfig(VAEConfig):
-    """As the VAE; labels are one-hot encoded (never fed as raw integers)."""
+    """As the VAE; labels are one-hot encoded (never fed as raw integers). ``label_layers``:
+    'all' feeds the label to every decoder layer, 'input' only to the first."""
+
+    label_layers: str = "all"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.label_layers not in ("all", "input"):
+            raise ValueError(f"setting 'label_layers' must be all or input, got "
+                             f"'{self.label_layers}'")
 
 
 class ConditionalVAE(Variant):

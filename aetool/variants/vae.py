@@ -11,13 +11,26 @@ from aetool.variants.base import GENERATIVE, IMAGE, TABULAR, NetConfig, Variant
 
 @dataclasses.dataclass
 class VAEConfig(NetConfig):
-    """``beta`` weighs the KL term (1 is the ELBO); ``sigma`` is the decoder's standard deviation
-    (data units: [0, 1] for images, standardised for tables); backbone 'auto' is convolutional
-    on images."""
+    """``beta`` weighs the KL term (1 is the ELBO). ``likelihood``: 'auto' (Bernoulli for
+    images in [0, 1], Gaussian for tables), 'bernoulli', 'gaussian' with standard deviation
+    ``sigma`` (data units), or 'gaussian_learned' (σ learnt, starting at ``sigma``).
+    ``kl_warmup``: optimiser steps over which β rises from 0; ``free_bits``: nats per code unit
+    below which the KL is not pushed. Backbone 'auto' is convolutional on images."""
 
     backbone: str = "auto"
     beta: float = 1.0
     sigma: float = 0.1
+    likelihood: str = "auto"
+    kl_warmup: int = 0
+    free_bits: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.likelihood not in ("auto", "bernoulli", "gaussian", "gaussian_learned"):
+            raise ValueError("setting 'likelihood' must be auto, bernoulli, gaussian or "
+                             f"gaussian_learned, got '{self.likelihood}'")
+        if not self.sigma > 0:
+            raise ValueError(f"setting 'sigma' must be > 0, got {self.sigma}")
 
 
 class VariationalAutoencoder(Variant):
