@@ -32,6 +32,13 @@ MANIFEST_SCHEMA: dict[str, Any] = {
         "history": {"type": "array", "items": {"type": "object"}},
         "classes": {"type": "array"},
         "table": {"type": ["object", "null"]},
+        "code_prior": {
+            "type": ["object", "null"],
+            "required": ["weights", "means", "covariances"],
+            "properties": {"weights": {"type": "array", "items": {"type": "number"}},
+                           "means": {"type": "array", "items": {"type": "array"}},
+                           "covariances": {"type": "array", "items": {"type": "array"}}},
+        },
         "detector": {
             "type": "object",
             "required": ["scorer", "threshold"],

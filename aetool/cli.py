@@ -311,22 +311,31 @@ def info(bundle: str, as_json: bool) -> None:
 @click.option("--seed", default=0, show_default=True)
 @click.option("--temperature", default=1.0, show_default=True, type=float,
               help="Scale of the prior's standard deviation (below 1: typical samples).")
+@click.option("--prior", type=click.Choice(["fitted", "standard"]), default="fitted",
+              show_default=True,
+              help="fitted: codes from the mixture fitted to the training codes; standard: "
+                   "N(0, I).")
 @click.option("--output", "-o", required=True, type=click.Path(),
               help="PNG file (a grid), or .npy / .npz arrays (npz: X and, with classes, y).")
 def sample(bundle: str, count: int, label: str | None, seed: int, temperature: float,
-           output: str) -> None:
+           prior: str, output: str) -> None:
     """Draw samples from a generative bundle (vae, cvae) as an image grid or arrays."""
     task("train").run_sample(bundle, count, output, label=label, seed=seed,
-                             temperature=temperature)
+                             temperature=temperature, prior=prior)
     click.echo(f"wrote {count} samples to {output}")
 
 
 # -- detection ---------------------------------------------------------------------------------
-def _detector_settings(variant: str | None, contamination: float | str,
-                       threshold: float | None, threshold_from: str | None,
-                       settings: tuple[str, ...], device: str, quiet: bool) -> Any:
-    return task("detect").DetectorSettings(variant, contamination, threshold, threshold_from,
-                                           settings, device, quiet)
+def _detector_inputs(shared: dict[str, Any]) -> tuple[Any, Any]:
+    """The table spec and the detector settings from the options ``table_options`` and
+    ``detector_options`` add to a command."""
+    spec = task("settings").table_spec(
+        shared["columns"], shared["exclude"], shared["id_column"], shared["label_column"],
+        shared["image_size"], shared["normal_class"], shared["strict"])
+    options = task("detect").DetectorSettings(
+        shared["variant"], shared["contamination"], shared["threshold"],
+        shared["threshold_from"], shared["settings"], shared["device"], shared["quiet"])
+    return spec, options
 
 
 def _said_threshold(detector: Any, threshold_from: str | None) -> None:
@@ -350,19 +359,12 @@ def _said_threshold(detector: Any, threshold_from: str | None) -> None:
 @table_options
 @detector_options
 def detect(data: str, output: str, save_model: str | None, force: bool, top_features: int,
-           maps: str | None, plots: str | None, columns: str | None, exclude: str | None,
-           id_column: str | None, label_column: str | None, image_size: str | None,
-           normal_class: str | None, strict: bool, variant: str | None,
-           contamination: float | str, threshold: float | None, threshold_from: str | None,
-           settings: tuple[str, ...], device: str, quiet: bool) -> None:
+           maps: str | None, plots: str | None, **shared: Any) -> None:
     """Fit a detector on DATA (table, image folder or array) and score it in one step."""
-    spec = task("settings").table_spec(columns, exclude, id_column, label_column, image_size,
-                                       normal_class, strict)
-    options = _detector_settings(variant, contamination, threshold, threshold_from, settings,
-                                 device, quiet)
+    spec, options = _detector_inputs(shared)
     detector, result = task("detect").run_detect(data, output, spec, options, top_features,
                                                  maps, plots, save_model, force)
-    _said_threshold(detector, threshold_from)
+    _said_threshold(detector, options.threshold_from)
     click.echo(f"scored {result.rows} rows, {result.flagged} flagged as anomalies; "
                f"wrote {output}")
     if result.metrics is not None:
@@ -380,18 +382,11 @@ def detect(data: str, output: str, save_model: str | None, force: bool, top_feat
 @FORCE
 @table_options
 @detector_options
-def fit(data: str, output: str, sample_rows: int | None, force: bool, columns: str | None,
-        exclude: str | None, id_column: str | None, label_column: str | None,
-        image_size: str | None, normal_class: str | None, strict: bool, variant: str | None,
-        contamination: float | str, threshold: float | None, threshold_from: str | None,
-        settings: tuple[str, ...], device: str, quiet: bool) -> None:
+def fit(data: str, output: str, sample_rows: int | None, force: bool, **shared: Any) -> None:
     """Train a detector on DATA (table, image folder or array) and save it as a bundle."""
-    spec = task("settings").table_spec(columns, exclude, id_column, label_column, image_size,
-                                       normal_class, strict)
-    options = _detector_settings(variant, contamination, threshold, threshold_from, settings,
-                                 device, quiet)
+    spec, options = _detector_inputs(shared)
     detector = task("detect").run_fit(data, output, spec, options, sample_rows, force)
-    _said_threshold(detector, threshold_from)
+    _said_threshold(detector, options.threshold_from)
     click.echo(f"saved detector ({detector.variant_name_}, threshold "
                f"{detector.threshold_:.4g}) to {output}")
 

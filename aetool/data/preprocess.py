@@ -61,13 +61,18 @@ _SOURCE: ContextVar[str | None] = ContextVar("aetool_data_source", default=None)
 
 
 @contextlib.contextmanager
-def data_source(name: str) -> Iterator[None]:
-    """Name the file being processed, so errors raised deeper down can say which file it is."""
-    token = _SOURCE.set(name)
+def _scoped(var: ContextVar[Any], value: Any) -> Iterator[None]:
+    """``var`` set to ``value`` inside the block, restored after it."""
+    token = var.set(value)
     try:
         yield
     finally:
-        _SOURCE.reset(token)
+        var.reset(token)
+
+
+def data_source(name: str) -> contextlib.AbstractContextManager[None]:
+    """Name the file being processed, so errors raised deeper down can say which file it is."""
+    return _scoped(_SOURCE, name)
 
 
 def source_name(default: str) -> str:
@@ -77,15 +82,10 @@ def source_name(default: str) -> str:
 _FIRST_ROW: ContextVar[int] = ContextVar("aetool_first_row", default=0)
 
 
-@contextlib.contextmanager
-def rows_from(offset: int) -> Iterator[None]:
+def rows_from(offset: int) -> contextlib.AbstractContextManager[None]:
     """The data rows being processed start after ``offset`` rows of the file (a streamed
     chunk), so a row named in an error is the row of the file, not of the chunk."""
-    token = _FIRST_ROW.set(offset)
-    try:
-        yield
-    finally:
-        _FIRST_ROW.reset(token)
+    return _scoped(_FIRST_ROW, offset)
 
 
 def _file_row(position: int) -> int:

@@ -33,7 +33,44 @@ class Autoencoder(AutoencoderEstimator):
             labels, n_classes = codes.astype(np.int64), len(self.classes_)
         self._fit_model(matrix, variant, labels, n_classes)
         self.validation_nll_ = self._validation_nll(matrix, labels)
+        self.code_prior_ = self._fit_code_prior(matrix, labels)
         return self
+
+    PRIOR_COMPONENTS = 20  # at most; one per 100 training rows below that
+    PRIOR_ROWS = 20000  # training codes the fitted prior is estimated from, at most
+
+    def _fit_code_prior(self, matrix: np.ndarray, labels: np.ndarray | None
+                        ) -> dict[str, Any] | None:
+        """A Gaussian mixture fitted to the training codes (the aggregate posterior), for
+        generative variants: sampling from it lands where the decoder was trained, where the
+        standard normal prior also reaches codes no image had (Ghosh et al. 2020). On MNIST it
+        raised the classifier score of VAE samples from 6.7 to 9.0 (bench/generative.py)."""
+        if not hasattr(self.model_, "log_likelihood") or len(matrix) < 2:
+            return None
+        from sklearn.mixture import GaussianMixture
+
+        rows = matrix[: self.PRIOR_ROWS]
+        codes = run_batches(self.model_, rows, _codes,
+                            labels[: self.PRIOR_ROWS] if labels is not None else None,
+                            **self._inference())["codes"]
+        components = max(1, min(self.PRIOR_COMPONENTS, len(codes) // 100))
+        mixture = GaussianMixture(components, covariance_type="full", reg_covar=1e-4,
+                                  random_state=0).fit(codes)
+        return {"weights": mixture.weights_.tolist(), "means": mixture.means_.tolist(),
+                "covariances": mixture.covariances_.tolist()}
+
+    def _prior_codes(self, n: int, temperature: float, generator: torch.Generator
+                     ) -> torch.Tensor:
+        """``n`` codes from the fitted prior, the spread of each component scaled by
+        ``temperature``."""
+        prior = self.code_prior_
+        weights = torch.tensor(prior["weights"], dtype=torch.float64)
+        means = torch.tensor(prior["means"], dtype=torch.float64)
+        chol = torch.linalg.cholesky(torch.tensor(prior["covariances"], dtype=torch.float64))
+        picks = torch.multinomial(weights, n, replacement=True, generator=generator)
+        eps = torch.randn((n, means.shape[1]), generator=generator, dtype=torch.float64)
+        z = means[picks] + temperature * torch.einsum("nij,nj->ni", chol[picks], eps)
+        return z.float()
 
     NLL_ROWS = 1000  # held-out rows the fit-time log-likelihood is estimated on
     NLL_SAMPLES = 100  # importance samples per row (k of IWAE)
@@ -101,18 +138,28 @@ class Autoencoder(AutoencoderEstimator):
         raise AetoolError(f"label '{label}' is not one of the model's classes: "
                           f"{', '.join(classes) or 'none (not a conditional model)'}")
 
-    def sample(self, n: int, label: Any = None, seed: int = 0,
-               temperature: float = 1.0) -> np.ndarray:
+    def sample(self, n: int, label: Any = None, seed: int = 0, temperature: float = 1.0,
+               prior: str = "fitted") -> np.ndarray:
         """``n`` new samples in model space ([0, 1] for images), optionally of class ``label``
-        (see :meth:`class_index`); ``temperature`` scales the prior's standard deviation."""
+        (see :meth:`class_index`). ``prior``: 'fitted' draws codes from the mixture fitted to
+        the training codes (when the model has one), 'standard' from N(0, I);
+        ``temperature`` scales the prior's spread."""
         check_is_fitted(self)
         if not temperature > 0:
             raise AetoolError(f"temperature must be > 0, got {temperature}")
+        if prior not in ("fitted", "standard"):
+            raise AetoolError(f"prior must be 'fitted' or 'standard', got '{prior}'")
         generator = torch.Generator().manual_seed(seed)
         y = None
         if label is not None:
             y = torch.full((n,), self.class_index(label), dtype=torch.long)
         self.model_.to("cpu")
+        if prior == "fitted" and getattr(self, "code_prior_", None):
+            if y is None and hasattr(self, "classes_"):
+                y = torch.arange(n) % len(self.classes_)
+            with torch.no_grad():
+                return self.model_.decode(self._prior_codes(n, temperature, generator),
+                                          y).numpy()
         try:
             if temperature == 1.0:
                 out = self.model_.sample(n, y, generator)
@@ -130,6 +177,7 @@ class Autoencoder(AutoencoderEstimator):
         check_is_fitted(self)
         manifest = self._manifest("autoencoder")
         manifest["training"]["validation_nll"] = getattr(self, "validation_nll_", None)
+        manifest["code_prior"] = getattr(self, "code_prior_", None)
         if hasattr(self, "classes_"):
             manifest["classes"] = [c.item() if hasattr(c, "item") else c for c in self.classes_]
         return save_bundle(path, self.model_, manifest, force=force)
@@ -140,6 +188,7 @@ class Autoencoder(AutoencoderEstimator):
         with manifest_errors(str(path)):
             estimator = cls._rebuild(manifest, model, device)
             estimator.validation_nll_ = (manifest.get("training") or {}).get("validation_nll")
+            estimator.code_prior_ = manifest.get("code_prior")
             if "classes" in manifest:
                 estimator.classes_ = np.asarray(manifest["classes"])
         return estimator

@@ -33,11 +33,12 @@ SAMPLE_SUFFIXES = (".png", ".npy", ".npz")
 
 
 def draw_samples(model: Autoencoder, n: int, label: Any = None, seed: int = 0,
-                 temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray | None]:
+                 temperature: float = 1.0, prior: str = "fitted"
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
     """``n`` samples in data units (images in [0, 1] as (N, C, H, W), table rows in each
     column's own unit) and their class labels for a conditional model asked for one class, or
     for all classes in turn."""
-    samples = model.sample(n, label=label, seed=seed, temperature=temperature)
+    samples = model.sample(n, label=label, seed=seed, temperature=temperature, prior=prior)
     if samples.ndim == 2:
         samples = model.preprocessor_.inverse(samples).to_numpy(dtype=np.float32)
     classes = getattr(model, "classes_", None)
@@ -49,7 +50,7 @@ def draw_samples(model: Autoencoder, n: int, label: Any = None, seed: int = 0,
 
 
 def sample_grid(bundle: str | Path, n: int, out: str | Path, label: Any = None,
-                seed: int = 0, temperature: float = 1.0) -> Path:
+                seed: int = 0, temperature: float = 1.0, prior: str = "fitted") -> Path:
     """Draw ``n`` samples from a generative bundle and write them as an image grid PNG, or as
     arrays (.npy: the samples; .npz: ``X`` the samples and ``y`` their labels)."""
     out = Path(out)
@@ -57,7 +58,7 @@ def sample_grid(bundle: str | Path, n: int, out: str | Path, label: Any = None,
     if suffix not in SAMPLE_SUFFIXES:
         raise AetoolError(f"{out}: samples are written as .png (a grid), .npy or .npz")
     model = Autoencoder.load(bundle)
-    samples, labels = draw_samples(model, n, label, seed, temperature)
+    samples, labels = draw_samples(model, n, label, seed, temperature, prior)
     if suffix == ".npy":
         with atomic_output(out, "wb") as handle:
             np.save(handle, samples)
@@ -91,9 +92,10 @@ def run_train(data: str, output: str, variant: str, settings: tuple[str, ...],
 
 
 def run_sample(bundle: str, count: int, output: str, label: Any = None, seed: int = 0,
-               temperature: float = 1.0) -> Path:
+               temperature: float = 1.0, prior: str = "fitted") -> Path:
     """``aetool sample``: ``count`` samples of a generative bundle as a PNG grid or arrays."""
     check_output_file(output, (bundle,))
     if count < 1:
         raise AetoolError(f"-n must be at least 1, got {count}")
-    return sample_grid(bundle, count, output, label=label, seed=seed, temperature=temperature)
+    return sample_grid(bundle, count, output, label=label, seed=seed, temperature=temperature,
+                       prior=prior)

@@ -1,0 +1,149 @@
+"""Generative variants (issue #24): likelihoods, a label the CVAE cannot ignore, settings that
+mean what they say, sampling to arrays, and the importance-weighted log-likelihood."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from aetool import Autoencoder, AutoencoderDetector
+from aetool.cli import cli
+from aetool.models.vae import CVAE, VAE, LabelledConvDecoder, LabelledMLPDecoder
+from aetool.variants.cvae import CVAEConfig
+from aetool.variants.vae import VAEConfig
+from tests.conftest import blob_images, low_rank_table
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_epochs_mean_what_they_say():
+    x = low_rank_table(2000, d=6)
+    model = Autoencoder(epochs=7, patience=0, batch_size=32, device="cpu").fit(x)
+    assert len(model.history_) == 7 and model.stop_reason_ is None
+    capped = Autoencoder(epochs=7, patience=0, batch_size=32, max_steps=100, device="cpu").fit(x)
+    assert len(capped.history_) == 2
+    assert "max_steps=100" in capped.stop_reason_
+    detector = AutoencoderDetector(batch_size=32, patience=0, device="cpu").fit(x)
+    assert len(detector.history_) < 60 and "max_steps=300" in detector.stop_reason_
+
+
+def test_early_stop_and_caps_are_printed_with_their_reason(tmp_path):
+    data = tmp_path / "x.npy"
+    np.save(data, low_rank_table(400, d=6))
+    result = run("train", data, "-o", tmp_path / "m", "--set", "epochs=200", "--set",
+                 "patience=1", "--set", "lr=0.05", "-q")
+    assert result.exit_code == 0, result.output
+    assert "note: stopped at epoch" in result.output
+    assert "no validation improvement for 1 epochs" in result.output
+    info = run("info", tmp_path / "m")
+    assert "stopped:     stopped at epoch" in info.output
+
+
+@pytest.mark.parametrize("shape,expected", [((1, 8, 8), "bernoulli"), ((6,), "gaussian")])
+def test_likelihood_follows_the_data(shape, expected):
+    model = VAE(shape, VAEConfig(code_size=2))
+    assert model.likelihood == expected
+    with pytest.raises(ValueError, match="bernoulli"):
+        VAE((6,), VAEConfig(likelihood="bernoulli"))
+    learnt = VAE(shape, VAEConfig(likelihood="gaussian_learned", sigma=0.2))
+    assert "log_sigma" in dict(learnt.named_parameters())
+
+
+def test_bernoulli_reconstructions_are_probabilities_and_the_loss_is_in_nats():
+    images = torch.from_numpy(blob_images(16, 8))
+    model = VAE((1, 8, 8), VAEConfig(code_size=2))
+    out = model(images)
+    recon = out["recon"].detach()
+    assert float(recon.min()) >= 0 and float(recon.max()) <= 1
+    _total, parts = model.loss(images, out)
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(
+        out["raw"], images, reduction="sum") / len(images)
+    assert float(parts["reconstruction"]) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_the_cvae_decoder_sees_the_label_at_every_layer():
+    mlp = CVAE((6,), CVAEConfig(hidden=[16, 8], code_size=2), n_classes=3)
+    assert isinstance(mlp.decoder, LabelledMLPDecoder)
+    assert all(layer.in_features in (2 + 3, 8 + 3, 16 + 3) for layer in mlp.decoder.layers)
+    conv = CVAE((1, 8, 8), CVAEConfig(code_size=2), n_classes=3)
+    assert isinstance(conv.decoder, LabelledConvDecoder)
+    z = torch.zeros(3, 2)
+    outputs = conv.decode(z, torch.tensor([0, 1, 2]))
+    assert not torch.allclose(outputs[0], outputs[1])
+    old = CVAE((6,), CVAEConfig(label_layers="input", code_size=2), n_classes=3)
+    assert not isinstance(old.decoder, LabelledMLPDecoder)
+
+
+def test_kl_warmup_and_free_bits():
+    model = VAE((6,), VAEConfig(code_size=2, kl_warmup=10))
+    model.train()
+    x = torch.from_numpy(low_rank_table(8, d=6))
+    first = float(model.regularizers(x, model(x))["kl"])
+    assert first == 0.0  # step 0 of the warm-up
+    model.train_steps = 5
+    assert model.kl_weight() == pytest.approx(0.5)
+    model.eval()
+    assert model.kl_weight() == 1.0  # validation sees the full ELBO
+    free = VAE((6,), VAEConfig(code_size=2, free_bits=5.0))
+    out = free(x)
+    assert float(free.regularizers(x, out)["kl"]) >= 10.0 - 1e-6  # 2 units x 5 nats at least
+
+
+def test_importance_weighted_likelihood_is_at_least_the_elbo():
+    images = blob_images(200, 8)
+    model = Autoencoder(variant="vae", epochs=3, device="cpu").fit(images)
+    matrix = torch.from_numpy(images[:16])
+    torch.manual_seed(0)
+    iwae = model.model_.log_likelihood(matrix, k=200)
+    elbo = torch.stack([model.model_.log_likelihood(matrix, k=1) for _ in range(200)]).mean(0)
+    assert (iwae >= elbo - 0.5).all()
+    assert np.isfinite(model.validation_nll_) and model.validation_nll_ > 0
+
+
+def test_sample_writes_arrays_takes_class_names_positions_and_temperature(tmp_path):
+    images = (blob_images(120, 8) * 255).astype(np.uint8)
+    data = tmp_path / "shapes.npz"
+    np.savez(data, X=images[:, 0], y=np.repeat(np.array(["dot", "ring", "bar"]), 40))
+    bundle = tmp_path / "cvae"
+    assert run("train", data, "--variant", "cvae", "-o", bundle, "--set", "epochs=2",
+               "-q").exit_code == 0
+    out = tmp_path / "s.npz"
+    result = run("sample", bundle, "-n", "6", "--label", "ring", "-o", out)
+    assert result.exit_code == 0, result.output
+    with np.load(out) as saved:
+        assert saved["X"].shape == (6, 1, 8, 8) and list(saved["y"]) == ["ring"] * 6
+        assert saved["X"].min() >= 0 and saved["X"].max() <= 1
+    assert run("sample", bundle, "-n", "4", "--label", "1", "-o", tmp_path / "b.npz").exit_code == 0
+    with np.load(tmp_path / "b.npz") as saved:
+        assert list(saved["y"]) == ["dot"] * 4  # position 1 of the sorted classes bar, dot, ring
+    cold = run("sample", bundle, "-n", "4", "--temperature", "0.01", "-o", tmp_path / "c.npy")
+    assert cold.exit_code == 0
+    assert np.load(tmp_path / "c.npy").shape == (4, 1, 8, 8)
+    wrong = run("sample", bundle, "-n", "2", "--label", "star", "-o", tmp_path / "d.npy")
+    assert wrong.exit_code == 2 and "not one of the model's classes" in wrong.stderr
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["training"]["validation_nll"] > 0
+    assert "NLL:" in run("info", bundle).output
+
+
+def test_samples_come_from_the_prior_fitted_to_the_training_codes(tmp_path):
+    images = blob_images(300, 8)
+    model = Autoencoder(variant="vae", epochs=2, device="cpu").fit(images)
+    prior = model.code_prior_
+    assert len(prior["weights"]) == 3  # one component per 100 training rows, at most 20
+    assert abs(sum(prior["weights"]) - 1) < 1e-6
+    fitted = model.sample(8, seed=1)
+    standard = model.sample(8, seed=1, prior="standard")
+    assert fitted.shape == standard.shape == (8, 1, 8, 8)
+    assert not np.allclose(fitted, standard)
+    model.save(tmp_path / "vae")
+    again = Autoencoder.load(tmp_path / "vae")
+    np.testing.assert_allclose(again.sample(8, seed=1), fitted, atol=1e-6)
+    with pytest.raises(Exception, match="prior must be"):
+        model.sample(2, prior="uniform")
