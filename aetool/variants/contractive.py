@@ -1,4 +1,4 @@
-"""Contractive autoencoder: penalty λ‖J_f(x)‖²_F, the exact Frobenius norm of the encoder Jacobian."""
+"""Contractive autoencoder: penalty λ‖J_f(x)‖²_F on the encoder Jacobian, exact or estimated."""
 
 from __future__ import annotations
 
@@ -12,9 +12,20 @@ from aetool.variants.base import DENOISING, IMAGE, TABULAR, Variant
 
 @dataclasses.dataclass
 class ContractiveConfig(AEConfig):
-    """``lam``: weight λ of the Jacobian penalty (the default tanh activation suits it)."""
+    """``lam``: weight λ of the Jacobian penalty (the default tanh activation suits it).
+    ``jacobian``: 'exact' (one vector-Jacobian product per code unit and sample), 'estimate'
+    (Hutchinson: E‖Jᵀv‖² over one random v per sample, unbiased, one product), or 'auto':
+    exact with the fully connected backbone, where it is cheap, estimated with the
+    convolutional one, where the exact term costs a backward pass per code unit."""
 
     lam: float = 0.01
+    jacobian: str = "auto"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.jacobian not in ("auto", "exact", "estimate"):
+            raise ValueError(f"setting 'jacobian' must be auto, exact or estimate, got "
+                             f"'{self.jacobian}'")
 
 
 class ContractiveAutoencoder(Variant):
