@@ -39,7 +39,7 @@ NLL_IMAGES = 1000
 CONFIGS: dict[str, tuple[str, dict]] = {
     "vae defaults": ("vae", {}),
     "cvae defaults": ("cvae", {}),
-    "cvae label at input only": ("cvae", {"label_layers": "input"}),
+    "cvae label at every decoder layer": ("cvae", {"label_layers": "all"}),
     "cvae gaussian sigma 0.1 (old likelihood)": ("cvae", {"likelihood": "gaussian"}),
     "cvae kl warm-up 2000 steps": ("cvae", {"kl_warmup": 2000}),
     "cvae free bits 0.25": ("cvae", {"free_bits": 0.25}),

@@ -45,6 +45,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--digits", default="0,1,2,3,4,5,6,7,8,9")
     parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--output", default="mnist_oneclass",
+                        help="results name (trials: use another, so the full run stays)")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     x_train, y_train, x_test, y_test = load_mnist()
@@ -64,16 +66,16 @@ def main() -> None:
     means["deep_svdd_published"] = float(np.mean([r["deep_svdd_published"] for r in rows]))
     print()
     print_table([*rows, {"digit": "mean", **means}], ["digit", *methods, "deep_svdd_published"])
-    write_json("mnist_oneclass.json", {"machine": machine(), "protocol": "train on one digit of "
+    write_json(f"{args.output}.json", {"machine": machine(), "protocol": "train on one digit of "
                "mnist_train10k (about 1,000 images), ROC-AUC on the 10,000 official test images",
                "per_digit": rows, "mean": means})
-    figure(rows, methods)
-    if "aetool conv" in methods:
+    figure(rows, methods, args.output)
+    if "aetool conv" in methods and args.output == "mnist_oneclass":
         heat_map_examples(x_train[y_train == digits[0]], x_test, y_test, digits[0])
-    print(f"\nwrote {RESULTS / 'mnist_oneclass.json'} and figures")
+    print(f"\nwrote {RESULTS / (args.output + '.json')} and figures")
 
 
-def figure(rows: list[dict], methods: list[str]) -> None:
+def figure(rows: list[dict], methods: list[str], name: str = "mnist_oneclass") -> None:
     from aetool.plots import _pyplot, save_figure
 
     plt = _pyplot()
@@ -86,7 +88,7 @@ def figure(rows: list[dict], methods: list[str]) -> None:
     ax.set(ylim=(0.5, 1.0), xlabel="normal digit", ylabel="ROC-AUC",
            title="One-class MNIST (Deep SVDD: published, ~6x more training data)")
     ax.legend(fontsize=7, ncol=3, loc="lower right")
-    save_figure(fig, RESULTS / "mnist_oneclass.png")
+    save_figure(fig, RESULTS / f"{name}.png")
 
 
 def heat_map_examples(train: np.ndarray, test: np.ndarray, labels: np.ndarray, digit: int) -> None:

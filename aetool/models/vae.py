@@ -222,8 +222,8 @@ class LabelledConvDecoder(nn.Module):
 
 
 class CVAE(VAE):
-    """Conditional VAE: the one-hot label joins the encoder input and, with ``label_layers``
-    'all' (the default), every layer of the decoder; 'input' feeds it to the first only."""
+    """Conditional VAE: the one-hot label joins the encoder input and the decoder's first
+    layer (``label_layers`` 'input', the default) or every decoder layer ('all')."""
 
     def __init__(self, input_shape: tuple[int, ...], config: Any, n_classes: int | None = None):
         if not n_classes or n_classes < 2:

@@ -13,9 +13,12 @@ from aetool.variants.vae import VAEConfig
 @dataclasses.dataclass
 class CVAEConfig(VAEConfig):
     """As the VAE; labels are one-hot encoded (never fed as raw integers). ``label_layers``:
-    'all' feeds the label to every decoder layer, 'input' only to the first."""
+    'input' feeds the label to the decoder's first layer (with the code), 'all' to every
+    decoder layer. 'input' is the default: on MNIST it drew the asked-for digit more often
+    (conditional accuracy 0.925 against 0.902) and tied on scikit-learn's digits (1.000 both),
+    bench/generative.py."""
 
-    label_layers: str = "all"
+    label_layers: str = "input"
 
     def __post_init__(self) -> None:
         super().__post_init__()
