@@ -186,7 +186,7 @@ def model_from_bundle_bytes(manifest: dict[str, Any], weights: bytes, device: st
         raise BundleError(f"{where}: the manifest names variant '{name}' but the weights were "
                           f"saved for '{saved_for}'; the manifest was edited, re-save the bundle")
     try:
-        config = variant.make_config(manifest.get("config", {}))
+        config = variant.config_from_bundle(manifest.get("config", {}))
     except (ValueError, TypeError) as exc:
         raise BundleError(f"{where}: settings in the manifest do not fit variant '{name}' "
                           f"({exc})") from None

@@ -150,3 +150,19 @@ def test_samples_come_from_the_prior_fitted_to_the_training_codes(tmp_path):
     np.testing.assert_allclose(again.sample(8, seed=1), fitted, atol=1e-6)
     with pytest.raises(Exception, match="prior must be"):
         model.sample(2, prior="uniform")
+
+
+def test_a_vae_bundle_from_before_the_likelihood_setting_loads_as_it_was_trained(tmp_path):
+    images = blob_images(120, 8)
+    model = Autoencoder(variant="vae", epochs=1, device="cpu",
+                        variant_params={"likelihood": "gaussian"}).fit(images)
+    model.save(tmp_path / "old")
+    path = tmp_path / "old" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    del manifest["config"]["likelihood"]  # what a bundle written before this setting holds
+    for key in ("kl_warmup", "free_bits"):
+        del manifest["config"][key]
+    path.write_text(json.dumps(manifest))
+    again = Autoencoder.load(tmp_path / "old")
+    assert again.model_.likelihood == "gaussian"
+    np.testing.assert_allclose(again.transform(images[:4]), model.transform(images[:4]), atol=1e-6)

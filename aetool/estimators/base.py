@@ -168,7 +168,7 @@ class AutoencoderEstimator(BaseEstimator):
     def _restore(self, manifest: dict[str, Any], model: Any) -> None:
         self.model_ = model
         self.variant_name_ = manifest["variant"]
-        self.config_ = self._variant_class().make_config(manifest["config"])
+        self.config_ = self._variant_class().config_from_bundle(manifest["config"])
         self.preprocessor_ = preprocessor_from_dict(manifest["preprocessing"])
         self.history_ = manifest.get("history", [])
         self.stop_reason_ = (manifest.get("training") or {}).get("stop_reason")

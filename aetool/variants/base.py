@@ -62,6 +62,9 @@ class Variant:
     summary: ClassVar[str] = ""
     capabilities: ClassVar[frozenset[str]] = frozenset({TABULAR})
     Config: ClassVar[type] = NetConfig
+    # Settings a bundle saved before the setting existed was trained with, where that differs
+    # from today's default (e.g. the VAE's Gaussian likelihood before 'likelihood' existed).
+    bundle_defaults: ClassVar[dict[str, Any]] = {}
 
     @classmethod
     def build(
@@ -84,6 +87,12 @@ class Variant:
     def make_config(cls, values: dict[str, Any] | None = None) -> Any:
         """A Config from a dict of (possibly string) values; unknown keys are an error."""
         return config_from_dict(cls.Config, values or {}, owner=f"variant '{cls.name}'")
+
+    @classmethod
+    def config_from_bundle(cls, values: dict[str, Any] | None) -> Any:
+        """The Config a saved bundle was trained with: its settings over ``bundle_defaults``,
+        so a bundle from before a setting existed loads as it was trained."""
+        return cls.make_config({**cls.bundle_defaults, **(values or {})})
 
     @classmethod
     def describe(cls) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 from aetool.hookspecs import hookimpl
 from aetool.variants.base import CONDITIONAL, GENERATIVE, IMAGE, TABULAR, Variant
@@ -32,6 +32,7 @@ class ConditionalVAE(Variant):
     summary = "conditional VAE; one-hot labels, class-conditional sampling"
     capabilities = frozenset({TABULAR, IMAGE, GENERATIVE, CONDITIONAL})
     Config = CVAEConfig
+    bundle_defaults: ClassVar[dict[str, Any]] = {"likelihood": "gaussian"}  # saved before it
 
     @classmethod
     def build(cls, input_shape: tuple[int, ...], config: Any, n_classes: int | None = None) -> Any:

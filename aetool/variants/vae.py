@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 from aetool.hookspecs import hookimpl
 from aetool.variants.base import GENERATIVE, IMAGE, TABULAR, NetConfig, Variant
@@ -38,6 +38,7 @@ class VariationalAutoencoder(Variant):
     summary = "variational autoencoder; deterministic scoring with the posterior mean"
     capabilities = frozenset({TABULAR, IMAGE, GENERATIVE})
     Config = VAEConfig
+    bundle_defaults: ClassVar[dict[str, Any]] = {"likelihood": "gaussian"}  # saved before it
 
     @classmethod
     def build(cls, input_shape: tuple[int, ...], config: Any, n_classes: int | None = None) -> Any:
