@@ -120,7 +120,7 @@ def sample_figure(rows: list[dict], dataset: str, path) -> None:
 
     plt = _pyplot()
     shown = [r for r in rows if r["method"] in DEFAULT_CONFIGS]
-    fig, axes = plt.subplots(len(shown), 1, figsize=(10, 1.2 * len(shown) + 0.3), squeeze=False)
+    fig, axes = plt.subplots(len(shown), 1, figsize=(6, 4.2 * len(shown)), squeeze=False)
     for ax, row in zip(axes[:, 0], shown):
         grid = row["_samples"].reshape(-1, PER_CLASS, *row["_samples"].shape[-2:])[:, :8]
         tiles = np.concatenate([np.concatenate(list(cls), axis=0) for cls in grid], axis=1)
