@@ -158,7 +158,7 @@ def train_model(
         if best_state is None or monitored < best_loss - 1e-7 * abs(best_loss):
             best_loss, best_epoch, bad_epochs = monitored, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
-        else:
+        elif not warming_up(model):  # a KL warm-up makes the full objective worse at first
             bad_epochs += 1
             if patience and bad_epochs >= patience:
                 stopped = True
@@ -177,6 +177,13 @@ def train_model(
         model.load_state_dict(best_state)
     model.eval()
     return TrainResult(history, best_epoch, stopped, steps, reason, val_idx if n_val else None)
+
+
+def warming_up(model: Any) -> bool:
+    """Whether ``model`` is still in a warm-up (e.g. a VAE's KL weight still rising), during
+    which early stopping does not count epochs without improvement."""
+    check = getattr(model, "warming_up", None)
+    return bool(check()) if callable(check) else False
 
 
 @torch.no_grad()

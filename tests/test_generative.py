@@ -166,3 +166,10 @@ def test_a_vae_bundle_from_before_the_likelihood_setting_loads_as_it_was_trained
     again = Autoencoder.load(tmp_path / "old")
     assert again.model_.likelihood == "gaussian"
     np.testing.assert_allclose(again.transform(images[:4]), model.transform(images[:4]), atol=1e-6)
+
+
+def test_early_stopping_waits_for_the_kl_warmup():
+    images = blob_images(200, 8)
+    model = Autoencoder(variant="vae", epochs=12, patience=1, batch_size=32, device="cpu",
+                        variant_params={"kl_warmup": 10_000}).fit(images)
+    assert len(model.history_) == 12  # the warm-up outlasts training: no early stop

@@ -126,6 +126,10 @@ class VAE(AutoencoderModule):
         sq = F.mse_loss(recon, x, reduction="none").flatten(1).sum(dim=1)
         return (sq / (2.0 * self.config.sigma**2)).mean()
 
+    def warming_up(self) -> bool:
+        """True while the KL weight is still rising (the trainer then does not stop early)."""
+        return self.train_steps < int(getattr(self.config, "kl_warmup", 0))
+
     def kl_weight(self) -> float:
         """β, ramped up linearly over the first ``kl_warmup`` training steps (full β when
         evaluating, so early stopping watches the real objective)."""
