@@ -123,13 +123,19 @@ def load_images(path: str | Path, spec: TableSpec, need_labels: bool = False,
         marks = _normal_labels(found.classes, normal, str(path), need_labels) \
             if normal else None
         return Loaded(found.images, ids, marks, str(path), found.sizes, folder=True)
-    x, y = read_array_file(path)
+    return _image_array(*read_array_file(path), spec, str(path), need_labels, labels)
+
+
+def _image_array(x: np.ndarray, y: np.ndarray | None, spec: TableSpec, source: str,
+                 need_labels: bool, labels: str) -> Loaded:
+    """An image stack read from an array file, rows named by position."""
+    ids = pd.Series(np.arange(len(x)), name="index")
     if labels == "classes":
-        return Loaded(x, pd.Series(np.arange(len(x)), name="index"), y, str(path))
+        return Loaded(x, ids, y, source)
     marks = None
     if spec.normal_class is not None and y is not None:
-        marks = _normal_labels(y, spec.normal_class, str(path), need_labels)
-    return Loaded(x, pd.Series(np.arange(len(x)), name="index"), marks, str(path))
+        marks = _normal_labels(y, spec.normal_class, source, need_labels)
+    return Loaded(x, ids, marks, source)
 
 
 def load(path: str | Path, spec: TableSpec | None = None, *, need_labels: bool = False,
@@ -143,10 +149,12 @@ def load(path: str | Path, spec: TableSpec | None = None, *, need_labels: bool =
     array file gives its array as the features."""
     spec = spec or TableSpec()
     path = Path(path)
-    if is_image_input(path):
+    if is_image_source(path):
         return load_images(path, spec, need_labels, labels)
     if path.suffix.lower() in ARRAY_SUFFIXES:
-        x, y = read_array_file(path)
+        x, y = read_array_file(path)  # read once: its shape says whether it holds images
+        if x.ndim >= 3:
+            return _image_array(x, y, spec, str(path), need_labels, labels)
         if x.ndim < 2:
             raise DataError(f"{path}: expected a 2-D table or a stack of images, got shape "
                             f"{x.shape}")

@@ -20,8 +20,8 @@ from aetool.data.output import (
     check_output_folder,
     write_table,
 )
-from aetool.data.preprocess import align_columns, check_input_kind, data_source
-from aetool.data.source import Loaded, TableSpec, load
+from aetool.data.preprocess import data_source
+from aetool.data.source import Loaded, TableSpec, load, prepare_for_model
 from aetool.data.tables import require_columns
 from aetool.device import Inference
 from aetool.errors import AetoolError, DataError
@@ -111,20 +111,19 @@ def apply_denoiser(denoiser: Denoiser, noisy: str | Path, out: str | Path, stric
         if cleaned_too:
             raise DataError(f"{loaded.source}: column '{cleaned_too[0]}' is one the denoiser was "
                             "trained to clean; retrain with it as --id-column or --exclude")
-    check_input_kind(denoiser, loaded.is_images, loaded.source)
+    part = prepare_for_model(denoiser, loaded, warn_extra=False)
     with data_source(loaded.source):
         if loaded.kind == "table":
-            part = align_columns(loaded.frame, denoiser.columns_, loaded.source, warn_extra=False)
             cleaned = loaded.frame.copy()
             written = [c for c in denoiser.columns_ if c not in untouched]
             cleaned[written] = _same_dtypes(denoiser.transform(part)[written],
                                             loaded.frame[written])
             write_table(cleaned, out)
         elif loaded.kind == "images":
-            cleaned = denoiser.transform(loaded.features)
+            cleaned = denoiser.transform(part)
             _write_image_folder(cleaned, list(loaded.ids), Path(out))
         else:
-            cleaned = denoiser.transform(loaded.features)
+            cleaned = denoiser.transform(part)
             with atomic_output(out, "wb") as handle:
                 np.save(handle, cleaned)
     return loaded, cleaned
@@ -134,18 +133,22 @@ def check_denoise_output(noisy: str | Path, out: str | Path, inputs: tuple[str, 
     """Before any work: images go to a new (or empty) folder that holds no input; tables and
     arrays to a file that is not an input and not read-only."""
     if is_image_source(noisy):
-        if Path(out).exists() and not Path(out).is_dir():
-            raise DataError(f"{out}: is a file; denoised images go to a new folder")
-        if Path(out).is_dir() and any(Path(out).iterdir()):
-            raise DataError(f"{out}: output folder exists and is not empty; choose a new folder")
+        _refuse_filled_folder(Path(out))
         check_output_folder(out, inputs, replaceable=lambda folder: False)
     else:
         check_output_file(out, inputs)
 
 
-def _write_image_folder(images: np.ndarray, names: list[str], out: Path) -> None:
-    if out.exists() and any(out.iterdir()):
+def _refuse_filled_folder(out: Path) -> None:
+    """Denoised images go to a new or empty folder, never into one that holds anything."""
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out}: is a file; denoised images go to a new folder")
+    if out.is_dir() and any(out.iterdir()):
         raise DataError(f"{out}: output folder exists and is not empty; choose a new folder")
+
+
+def _write_image_folder(images: np.ndarray, names: list[str], out: Path) -> None:
+    _refuse_filled_folder(out)
     atomic_directory(out, lambda tmp: write_images(images, names, tmp))
 
 

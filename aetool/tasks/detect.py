@@ -13,12 +13,12 @@ import pandas as pd
 
 from aetool import plots as figures
 from aetool.bundle import check_bundle_output
+from aetool.data.images import is_image_source
 from aetool.data.output import check_output_file, table_output_kind, write_table
 from aetool.data.preprocess import data_source
 from aetool.data.source import (
     Loaded,
     TableSpec,
-    is_image_input,
     load,
     named_columns,
     prepare_for_model,
@@ -276,7 +276,7 @@ def run_fit(data: str, output: str, spec: TableSpec, options: DetectorSettings,
     if sample_rows is None:
         table = load_table(data, spec)
     else:
-        if is_image_input(data) or Path(data).suffix.lower() in ARRAY_SUFFIXES:
+        if is_image_source(data) or Path(data).suffix.lower() in ARRAY_SUFFIXES:
             raise AetoolError(f"{data}: --sample-rows is for CSV and Parquet tables")
         table = split_frame(sample_table(data, sample_rows), spec, data)
     detector = fit_loaded(table, spec, options)
