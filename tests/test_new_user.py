@@ -289,3 +289,17 @@ def test_denoise_apply_cleans_only_the_chosen_trained_columns(table_csv, tmp_pat
     assert not np.allclose(before["f0"], after["f0"])
     wrong = run("denoise", "apply", bundle, table_csv, "-o", out, "--columns", "pixel_id")
     assert wrong.exit_code == 2 and "not trained on column 'pixel_id'" in wrong.stderr
+
+
+def test_a_two_dimensional_array_that_fit_accepts_can_be_scored(tmp_path):
+    rows = tmp_path / "rows.npy"
+    np.save(rows, low_rank_table(80, d=4))
+    bundle, out = tmp_path / "m", tmp_path / "s.csv"
+    assert run("fit", rows, "-o", bundle, *FAST).exit_code == 0
+    result = run("score", bundle, rows, "-o", out)
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out)
+    assert len(frame) == 80 and list(frame.columns)[:3] == ["anomaly_score",
+                                                            "anomaly_probability", "is_anomaly"]
+    maps = run("score", bundle, rows, "-o", out, "--maps", tmp_path / "maps")
+    assert maps.exit_code == 2 and "--maps needs images" in maps.stderr

@@ -65,16 +65,6 @@ class Loaded:
         return "table" if isinstance(self.features, pd.DataFrame) else "array"
 
 
-def is_image_input(path: str | Path) -> bool:
-    """A folder, or an array file holding a stack of images (3 or 4 dimensions)."""
-    path = Path(path)
-    if is_image_source(path):
-        return True
-    if path.suffix.lower() in ARRAY_SUFFIXES and path.is_file():
-        return read_array_file(path)[0].ndim >= 3
-    return False
-
-
 def _normal_labels(classes: Any, normal: str, source: str, need: bool) -> np.ndarray | None:
     """0 for the normal class, 1 for the others; None for a flat folder unless labels are
     needed (then, as for an unknown class name, an error)."""

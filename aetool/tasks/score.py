@@ -3,8 +3,11 @@ chunk, images in one pass) or over a folder of parts on a Dask cluster."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from aetool.data.images import is_image_source
 from aetool.data.output import check_output_file, table_output_kind
-from aetool.data.source import is_image_input
+from aetool.data.tables import ARRAY_SUFFIXES
 from aetool.device import Inference
 from aetool.errors import AetoolError
 from aetool.tasks.detect import load_detector, load_table, score_table, write_scores
@@ -16,20 +19,21 @@ def run_score(bundle: str, data: str, output: str, inference: Inference, top_k: 
               maps: str | None = None, chunk_rows: int | None = None,
               threshold: float | None = None, contamination: float | str | None = None,
               progress: bool = True) -> tuple[int, int]:
-    """``aetool score`` on one machine: images in one pass, tables streamed chunk by chunk;
-    returns the rows scored and flagged."""
+    """``aetool score`` on one machine: image folders and .npy/.npz arrays in one pass, CSV and
+    Parquet tables streamed chunk by chunk; returns the rows scored and flagged."""
     table_output_kind(output)
     check_output_file(output, (data,))
     detector, spec = load_detector(bundle)
     detector.set_inference(inference=inference)
     detector.set_threshold(threshold, contamination)
-    if is_image_input(data):
-        table = load_table(data, spec)
+    in_memory = is_image_source(data) or Path(data).suffix.lower() in ARRAY_SUFFIXES
+    table = load_table(data, spec) if in_memory else None
+    if maps and (table is None or not table.is_images):
+        raise AetoolError(f"{data}: --maps needs images (a folder or an image array)")
+    if table is not None:  # image folders and array files (images or rows) in one pass
         frame = score_table(detector, table, top_k, maps)
         write_scores(frame, output)
         return len(frame), int(frame["is_anomaly"].sum())
-    if maps:
-        raise AetoolError(f"{data}: --maps needs images (a folder or an image array)")
     return stream_score(detector, data, output, spec, top_k, chunk_rows, progress=progress)
 
 
