@@ -46,13 +46,18 @@ def _sha256(path: Path) -> str:
 PICKLE_SCAN_BYTES = 16 << 20  # protocol-0/1 pickles are text-like: parse at most this much
 
 
+def _has_pickle_magic(head: bytes) -> bool:
+    """Protocol-2+ pickles start with 0x80; torch.save writes a zip archive (PK\\x03\\x04)."""
+    return head[:1] == b"\x80" or head[:4] == b"PK\x03\x04"
+
+
 def _looks_like_pickle(path: Path) -> bool:
     """Protocol-2+ pickles start with 0x80 and torch.save writes a zip archive (PK\\x03\\x04);
     protocol 0 and 1 have no magic, so the file counts as a pickle when its start parses as a
     pickle opcode stream that reaches STOP."""
     with open(path, "rb") as handle:
         head = handle.read(PICKLE_SCAN_BYTES)
-    if head[:1] == b"\x80" or head[:4] == b"PK\x03\x04":
+    if _has_pickle_magic(head):
         return True
     try:
         for opcode, _, _ in pickletools.genops(head):
@@ -152,7 +157,7 @@ def read_bundle_bytes(path: str | os.PathLike[str]) -> tuple[dict[str, Any], byt
     if not weights.is_file():
         raise BundleError(f"{weights}: missing weights file; the bundle is incomplete")
     data = weights.read_bytes()
-    if data[:1] == b"\x80" or data[:4] == b"PK\x03\x04":
+    if _has_pickle_magic(data):
         raise BundleError(
             f"{weights}: is a pickle/torch.save file, not safetensors; aetool never loads pickles"
         )

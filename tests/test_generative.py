@@ -173,3 +173,14 @@ def test_early_stopping_waits_for_the_kl_warmup():
     model = Autoencoder(variant="vae", epochs=12, patience=1, batch_size=32, device="cpu",
                         variant_params={"kl_warmup": 10_000}).fit(images)
     assert len(model.history_) == 12  # the warm-up outlasts training: no early stop
+
+
+def test_the_likelihood_estimate_repeats_and_leaves_the_random_state_alone():
+    images = blob_images(200, 8)
+    model = Autoencoder(variant="vae", epochs=1, device="cpu").fit(images)
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    first = model.log_likelihood(images[:8], k=10)
+    assert torch.equal(torch.rand(3), expected_next)
+    np.testing.assert_array_equal(first, model.log_likelihood(images[:8], k=10))

@@ -87,13 +87,15 @@ class Autoencoder(AutoencoderEstimator):
 
     def _log_likelihood(self, matrix: np.ndarray, codes: np.ndarray | None, k: int,
                         batch: int = 256) -> np.ndarray:
-        torch.manual_seed(0)
+        """Seeded, so the estimate repeats, without touching the caller's random state."""
         self.model_.to("cpu").eval()
         out = []
-        for start in range(0, len(matrix), batch):
-            xb = torch.from_numpy(matrix[start:start + batch])
-            yb = torch.from_numpy(codes[start:start + batch]) if codes is not None else None
-            out.append(self.model_.log_likelihood(xb, yb, k=k).numpy())
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            for start in range(0, len(matrix), batch):
+                xb = torch.from_numpy(matrix[start:start + batch])
+                yb = torch.from_numpy(codes[start:start + batch]) if codes is not None else None
+                out.append(self.model_.log_likelihood(xb, yb, k=k).numpy())
         return np.concatenate(out) if out else np.zeros(0)
 
     def log_likelihood(self, X: Any, labels: Any = None, k: int = 100) -> np.ndarray:

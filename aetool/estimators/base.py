@@ -3,6 +3,7 @@ any registered variant, bundle manifests and how a trained model is run."""
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from typing import Any
 
@@ -105,14 +106,15 @@ class AutoencoderEstimator(BaseEstimator):
     # With ``max_steps=None`` an estimator trains the epochs it is given; the detector keeps a
     # step budget for its default epochs only (see AutoencoderDetector.STEP_BUDGET).
     STEP_BUDGET: int = 0
-    DEFAULT_EPOCHS: int = 60
 
     def _step_cap(self) -> int:
-        """``max_steps`` as given, or for None: STEP_BUDGET while ``epochs`` is left at its
-        default, no cap once the user chose the epochs (``epochs=20`` trains 20 epochs)."""
+        """``max_steps`` as given, or for None: STEP_BUDGET while ``epochs`` is left at the
+        constructor's default, no cap once the user chose the epochs (``epochs=20`` trains 20
+        epochs)."""
         if self.max_steps is not None:
             return int(self.max_steps)
-        return self.STEP_BUDGET if self.epochs == self.DEFAULT_EPOCHS else 0
+        default = inspect.signature(type(self).__init__).parameters["epochs"].default
+        return self.STEP_BUDGET if self.epochs == default else 0
 
     def _config_values(self, input_shape: tuple[int, ...], variant: type) -> dict[str, Any]:
         """The variant settings this estimator trains with."""
