@@ -4,6 +4,8 @@ with one-line errors for bad files."""
 from __future__ import annotations
 
 import bz2
+import codecs
+import contextlib
 import csv
 import difflib
 import gzip
@@ -107,8 +109,6 @@ def _not_utf8(path: Path, offset: int) -> DataError:
 def _first_bad_utf8_offset(path: Path) -> int | None:
     """The byte offset of the first byte that is not UTF-8 (of the decompressed text), found
     by decoding the file block by block: pandas reports offsets within its own buffer."""
-    import codecs
-
     decoder = codecs.getincrementaldecoder("utf-8")()
     done = 0
     with _open_bytes(path) as handle:
@@ -177,6 +177,23 @@ def require_columns(named: Iterable[str | None], present: Sequence[str], source:
         raise DataError(f"{source}: no column '{column}' (given as {given_as}); {hint}")
 
 
+@contextlib.contextmanager
+def _csv_errors(path: Path) -> Iterator[None]:
+    """pandas' CSV errors as one-line DataErrors naming the file, for whole and chunked reads;
+    a bad byte is reported at its offset in the file, not in pandas' buffer."""
+    try:
+        yield
+    except UnicodeDecodeError as exc:
+        offset = _first_bad_utf8_offset(path)
+        raise _not_utf8(path, exc.start if offset is None else offset) from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: no columns found; it needs a header row and data rows") from None
+    except pd.errors.ParserError as exc:
+        raise DataError(f"{path}: malformed CSV ({str(exc).splitlines()[0]})") from None
+    except DAMAGED_FILE_ERRORS as exc:
+        raise _damaged(path, exc) from None
+
+
 def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read a whole CSV or Parquet table; raises DataError with the file name on any problem."""
     path = Path(path)
@@ -188,16 +205,8 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
             raise DataError(f"{path}: unreadable Parquet file ({type(exc).__name__})") from None
     else:
         options = csv_options(path)
-        try:
+        with _csv_errors(path):
             frame = pd.read_csv(path, encoding="utf-8", **options)
-        except UnicodeDecodeError as exc:
-            raise _not_utf8(path, _first_bad_utf8_offset(path) or exc.start) from None
-        except pd.errors.EmptyDataError:
-            raise DataError(f"{path}: no columns found; it needs a header row and data rows") from None
-        except pd.errors.ParserError as exc:
-            raise DataError(f"{path}: malformed CSV ({str(exc).splitlines()[0]})") from None
-        except DAMAGED_FILE_ERRORS as exc:
-            raise _damaged(path, exc) from None
     if frame.shape[0] == 0:
         raise DataError(f"{path}: has a header but no data rows")
     return frame
@@ -215,14 +224,8 @@ def iter_table_chunks(path: str | os.PathLike[str], chunk_rows: int) -> Iterator
             yield batch.to_pandas()
         return
     options = csv_options(path)
-    try:
+    with _csv_errors(path):  # a bad byte or a ragged row may sit deep in the file
         yield from pd.read_csv(path, encoding="utf-8", chunksize=chunk_rows, **options)
-    except UnicodeDecodeError as exc:
-        raise _not_utf8(path, _first_bad_utf8_offset(path) or exc.start) from None
-    except pd.errors.ParserError as exc:  # a row with extra fields deep in the file
-        raise DataError(f"{path}: malformed CSV ({str(exc).splitlines()[0]})") from None
-    except DAMAGED_FILE_ERRORS as exc:
-        raise _damaged(path, exc) from None
 
 
 def sample_table(path: str | os.PathLike[str], n_rows: int, seed: int = 0,
