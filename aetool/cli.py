@@ -447,6 +447,30 @@ def evaluate(bundle: str, data: str, label_column: str | None, normal_class: str
         click.echo(f"figures in {plots}")
 
 
+@cli.command()
+@click.argument("bundle", type=click.Path())
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
+              help="The ONNX file to write.")
+@click.option("--check", "check_data", type=click.Path(),
+              help="Score this data with aetool and with the exported model; print the "
+                   "largest differences.")
+@click.option("--label-column", help="--check on a conditional model: the class column.")
+def export(bundle: str, output: str, check_data: str | None, label_column: str | None) -> None:
+    """Export a detector or autoencoder BUNDLE to ONNX: preprocessing, model, score, threshold
+    and column contract in one graph (needs pip install 'aetool[onnx]')."""
+    result = task("export").run_export(bundle, output, check_data, label_column)
+    click.echo(f"wrote {result.path} ({result.size / 1e6:.2f} MB, {result.task}); inputs: "
+               f"{', '.join(result.inputs)}")
+    if check_data:
+        click.echo(f"checked on {result.rows_checked} rows of {check_data} (onnxruntime vs "
+                   "aetool):")
+        for diff in result.differences:
+            click.echo(f"  {diff.output:<20} max abs {diff.absolute:.3g}  max rel "
+                       f"{diff.relative:.3g}")
+        if result.flag_mismatches is not None:
+            click.echo(f"  {'is_anomaly':<20} {result.flag_mismatches} rows differ")
+
+
 # -- denoising ---------------------------------------------------------------------------------
 @cli.group(cls=AetoolGroup)
 def denoise() -> None:

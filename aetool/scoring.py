@@ -113,8 +113,9 @@ def run_batches(model: Any, x: np.ndarray, per_batch: BatchFn, y: np.ndarray | N
             xb = (host.pin_memory() if pin else host).to(dev, non_blocking=True)
             yb = labels.to(dev) if labels is not None else None
             for key, value in step(xb, yb).items():
-                if key not in gathered:
-                    gathered[key] = np.empty((x.shape[0], *value.shape[1:]), np.float32)
+                if key not in gathered:  # float32, or float64 for an image's error mean
+                    dtype = np.float64 if value.dtype == torch.float64 else np.float32
+                    gathered[key] = np.empty((x.shape[0], *value.shape[1:]), dtype)
                 torch.from_numpy(gathered[key][sl]).copy_(value[:rows])
     return gathered
 
@@ -153,8 +154,13 @@ def score_rows(model: Any, scorer: Scorer, x: np.ndarray, keep_errors: bool = Fa
 
 
 def _recon_distance(squared: Any, weights: Any) -> Any:
-    """Per-row reconstruction distance: weighted mean (tables) or plain mean (images)."""
-    return squared @ weights if weights is not None else squared.mean(1)
+    """Per-row reconstruction distance: weighted mean (tables) or plain mean (images). An
+    image's mean over thousands of pixels is summed in float64 (except on Apple's MPS, which
+    has none): in float32 its rounding moved scores by more than torch and onnxruntime differ
+    in the model itself (bench/onnx_export.py); a table's few features keep float32."""
+    if weights is not None:
+        return squared @ weights
+    return squared.to(torch.float32 if squared.device.type == "mps" else torch.float64).mean(1)
 
 
 def _code_distance(code: Any, code_mean: Any, factor: Any) -> Any:

@@ -26,7 +26,14 @@ from aetool.bundle import load_bundle
 from aetool.estimators import Autoencoder, AutoencoderDetector
 from aetool.plugins import get_registry
 from aetool.training import TrainConfig, train_model
-from aetool.variants.base import CONDITIONAL, GENERATIVE, IMAGE, TABULAR, config_to_dict
+from aetool.variants.base import (
+    CONDITIONAL,
+    EXPORTABLE,
+    GENERATIVE,
+    IMAGE,
+    TABULAR,
+    config_to_dict,
+)
 
 TABLE_SHAPE = (8,)
 IMAGE_SHAPES = ((1, 12, 12), (3, 10, 14))
@@ -205,6 +212,59 @@ def check_sampling(variant: type) -> None:
         raise ConformanceError(f"variant '{variant.name}': sample returned {tuple(samples.shape)}")
 
 
+# relative, against max(|score|, 1). onnxruntime's fp32 kernels sum in another order than
+# torch's (ulps per layer), and the code distance amplifies that by 1/smallest code spread: on
+# the kit's small models of random rows it reached 1.6e-5; trained detectors stay near 1e-5
+# (tests/test_export.py, bench/onnx_export.py on ODDS).
+EXPORT_TOLERANCE = 1e-4
+
+
+def check_export(variant: type) -> None:
+    """Variants that declare the 'onnx' capability export a detector (an autoencoder for
+    conditional ones) whose onnxruntime outputs on held-out rows match aetool's: scores within
+    EXPORT_TOLERANCE, the same flags wherever the score is not within that tolerance of the
+    threshold. Skipped when the variant does not declare it or onnx is not installed."""
+    from importlib.util import find_spec
+
+    if EXPORTABLE not in variant.capabilities or not all(
+            find_spec(name) for name in ("onnx", "onnxruntime", "onnxscript")):
+        return
+    from aetool.export import onnx as onnx_export
+
+    _ensure_registered(variant)
+    for shape in _shapes(variant):
+        data = _data(shape)
+        train, held_out = data[: len(data) * 5 // 8], data[len(data) * 5 // 8:]
+        if CONDITIONAL in variant.capabilities:
+            y = np.arange(len(data)) % 2
+            model = Autoencoder(variant=variant.name, epochs=20, max_steps=60,
+                                device="cpu").fit(train, y[: len(train)])
+            graph = onnx_export.export_model(model, "autoencoder")
+            contract = onnx_export.metadata(graph)["contract"]
+            labels = y[len(train):]
+            got = onnx_export.run(graph, onnx_export.feeds(contract, held_out, labels))["code"]
+            expected, outputs = model.transform(held_out, labels), "codes"
+        else:
+            model = AutoencoderDetector(variant=variant.name, epochs=20, max_steps=60,
+                                        device="cpu").fit(train)
+            graph = onnx_export.export_model(model, "detect")
+            contract = onnx_export.metadata(graph)["contract"]
+            out = onnx_export.run(graph, onnx_export.feeds(contract, held_out))
+            details = model.anomaly_details(held_out, explain=False)
+            expected, outputs = details["anomaly_score"], "scores"
+            clear = np.abs(expected - model.threshold_) > EXPORT_TOLERANCE * max(
+                1.0, abs(model.threshold_))
+            if not np.array_equal(out["is_anomaly"][clear], details["is_anomaly"][clear]):
+                raise ConformanceError(f"variant '{variant.name}': exported is_anomaly differs "
+                                       f"from aetool's on inputs of shape {shape}")
+            got = out["anomaly_score"]
+        gap = np.abs(np.asarray(got, np.float64) - expected) / np.maximum(np.abs(expected), 1.0)
+        if not gap.max() <= EXPORT_TOLERANCE:
+            raise ConformanceError(f"variant '{variant.name}': exported {outputs} differ from "
+                                   f"aetool's by {gap.max():.2g} (relative) on inputs of "
+                                   f"shape {shape}")
+
+
 CHECKS: tuple[Callable[[type], None], ...] = (
     check_declaration,
     check_config_round_trip,
@@ -214,6 +274,7 @@ CHECKS: tuple[Callable[[type], None], ...] = (
     check_bundle_round_trip,
     check_detector,
     check_sampling,
+    check_export,
 )
 
 

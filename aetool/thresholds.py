@@ -73,17 +73,24 @@ def threshold_from_training(train_quantiles: list[float] | np.ndarray,
     return float(np.interp(1.0 - float(share), levels, grid))
 
 
-def anomaly_probability(scores: np.ndarray, threshold: float,
-                        train_quantiles: list[float] | np.ndarray) -> np.ndarray:
-    """P(anomaly) by a logistic link in the score, fixed by two anchors: exactly 0.5 at the
-    threshold (so ``probability > 0.5`` is ``is_anomaly``) and PROBABILITY_AT_MEDIAN at the
-    median training score. Monotone in the score; it moves with the threshold."""
+def probability_scale(threshold: float, train_quantiles: list[float] | np.ndarray) -> float:
+    """The logistic scale of :func:`anomaly_probability`: the score distance from the threshold
+    to the median training score maps to PROBABILITY_AT_MEDIAN (the spread when the threshold
+    sits at or below the median). Shared with the ONNX export, which computes the same link."""
     grid = np.asarray(train_quantiles, dtype=np.float64)
     levels = np.linspace(0.0, 1.0, grid.size)
     q1, median, q3 = np.interp([0.25, 0.5, 0.75], levels, grid)
     width = threshold - median
     if not width > 0:  # a threshold at or below the typical score: use the spread instead
         width = (q3 - q1) or 1.0
-    scale = width / np.log((1 - PROBABILITY_AT_MEDIAN) / PROBABILITY_AT_MEDIAN)
+    return float(width / np.log((1 - PROBABILITY_AT_MEDIAN) / PROBABILITY_AT_MEDIAN))
+
+
+def anomaly_probability(scores: np.ndarray, threshold: float,
+                        train_quantiles: list[float] | np.ndarray) -> np.ndarray:
+    """P(anomaly) by a logistic link in the score, fixed by two anchors: exactly 0.5 at the
+    threshold (so ``probability > 0.5`` is ``is_anomaly``) and PROBABILITY_AT_MEDIAN at the
+    median training score. Monotone in the score; it moves with the threshold."""
+    scale = probability_scale(threshold, train_quantiles)
     z = np.clip((np.asarray(scores, dtype=np.float64) - threshold) / scale, -700, 700)
     return 1.0 / (1.0 + np.exp(-z))

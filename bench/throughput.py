@@ -5,7 +5,10 @@
   matmuls of the same shapes (no bias, no activation), fp32 and bf16;
 - end-to-end CSV -> CSV rows/s with ``aetool score`` (streaming) fp32 and bf16, against the I/O
   limit: pandas read_csv + to_csv of the same file with no model;
-- peak RSS of ``aetool score`` streaming 200,000 and 2,000,000 rows (fresh processes).
+- peak RSS of ``aetool score`` streaming 200,000 and 2,000,000 rows (fresh processes);
+- ONNX (``--only onnx``, results in throughput_onnx.json): the exported detector in
+  onnxruntime on CPU against aetool's torch eager fp32, both from raw values to scores (the
+  exported graph also computes every feature's share of the error), same batch sizes.
 
 Model-only figures are best-of-5 rounds that run every contender in turn, so the machine's
 drift in speed hits all of them alike.
@@ -159,6 +162,41 @@ def peak_rss(bundle: Path, data: Path, out: Path) -> float:
     return float(result.stdout.strip().splitlines()[-1])
 
 
+def onnx_contest(detector, frame, batches=BATCHES) -> list[dict[str, Any]]:
+    """Rows/s from raw values to scores: aetool (table preprocessing + torch eager fp32) and the
+    exported graph in onnxruntime (2 threads, like torch here), best of ROUNDS rounds."""
+    import onnxruntime
+
+    from aetool.export import onnx as onnx_export
+    from aetool.scoring import score_rows
+
+    graph = onnx_export.export_model(detector, "detect")
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 2
+    session = onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+    raw = frame.to_numpy(np.float64)
+
+    def torch_run(batch: int) -> Callable[[], Any]:
+        def run() -> None:
+            matrix, _ = detector.preprocessor_.transform(frame)
+            score_rows(detector.model_, detector.scorer_, matrix, batch_size=batch)
+        return run
+
+    def onnx_run(batch: int) -> Callable[[], Any]:
+        def run() -> None:
+            for start in range(0, len(raw), batch):
+                session.run(["anomaly_score"], {"numeric": raw[start:start + batch]})
+        return run
+
+    candidates = {}
+    for b in batches:
+        candidates["torch eager fp32", b] = torch_run(b)
+        candidates["onnxruntime fp32", b] = onnx_run(b)
+    best = contest(candidates)
+    return [{"what": f"{name} raw -> scores (batch {b})", "batch": b,
+             "rows_per_s": rate(len(raw), seconds)} for (name, b), seconds in best.items()]
+
+
 def main() -> None:
     import pandas as pd
     import torch
@@ -170,6 +208,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--only", choices=["onnx"], help="run one section")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     results: dict = {"machine": machine(), "rows": args.rows, "columns": COLUMNS}
@@ -182,6 +221,17 @@ def main() -> None:
         detector.table_spec_ = TableSpec()
         bundle = work / "model"
         detector.save(bundle)
+        if args.only == "onnx":
+            rows = onnx_contest(detector, pd.DataFrame(data[:args.rows], columns=columns))
+            print_table(rows, ["what", "rows_per_s"])
+            by = {(r["what"].split(" raw")[0], r["batch"]): r["rows_per_s"] for r in rows}
+            ratio = {b: by["onnxruntime fp32", b] / by["torch eager fp32", b] for b in BATCHES}
+            print("onnxruntime / torch: " + ", ".join(f"batch {b}: {v:.2f}x"
+                                                      for b, v in ratio.items()))
+            write_json("throughput_onnx.json", {"machine": machine(), "rows": args.rows,
+                                                "columns": COLUMNS, "rows_detail": rows,
+                                                "onnx_over_torch": ratio})
+            return
         matrix, _ = detector._prepare(pd.DataFrame(data, columns=columns), reset=False)
         hidden = detector.config_.hidden
         width = matrix.shape[1]  # the model's input: columns plus their log views

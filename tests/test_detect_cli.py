@@ -474,3 +474,25 @@ def test_trim_outside_its_range_is_refused(train_csv, tmp_path):
         "error: trim must be in [0, 0.5) (the share of training rows to leave out of the refit), "
         "got 0.7"]
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_detector_fitted_on_an_array_scores_a_csv_by_position(tmp_path):
+    """A bundle saved from AutoencoderDetector.fit(ndarray) has no column names: the CLI takes
+    a CSV's columns in order (it raised AttributeError before), and a wrong width is one line."""
+    from aetool import AutoencoderDetector
+
+    table = low_rank_table(120, 5)
+    detector = AutoencoderDetector(epochs=2).fit(table)
+    detector.save(tmp_path / "b")
+    pd.DataFrame(table, columns=[f"c{i}" for i in range(5)]).to_csv(tmp_path / "t.csv", index=False)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["score", str(tmp_path / "b"), str(tmp_path / "t.csv"),
+                                 "-o", str(tmp_path / "s.csv"), "-q"])
+    assert result.exit_code == 0, result.output
+    scores = pd.read_csv(tmp_path / "s.csv")["anomaly_score"].to_numpy()
+    np.testing.assert_allclose(scores, -detector.score_samples(table), rtol=1e-4)  # CSV digits
+    pd.DataFrame(table[:, :4]).to_csv(tmp_path / "narrow.csv", index=False)
+    narrow = runner.invoke(cli, ["score", str(tmp_path / "b"), str(tmp_path / "narrow.csv"),
+                                 "-o", str(tmp_path / "n.csv"), "-q"])
+    assert narrow.exit_code == 2
+    assert "has 4 feature columns; the model was fitted on an array of 5" in narrow.output

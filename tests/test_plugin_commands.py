@@ -40,7 +40,7 @@ def test_scaffolded_plugin_installs_and_passes_the_kit(tmp_path):
                             str(package / "tests")], capture_output=True, text=True, env=env,
                            cwd=tmp_path)
     assert tests.returncode == 0, tests.stdout[-2000:]
-    assert "8 passed" in tests.stdout
+    assert "9 passed" in tests.stdout  # the kit, export included
 
 
 def test_new_refuses_bad_names_and_existing_folders(tmp_path):

@@ -129,6 +129,12 @@ def align_to_model(frame: pd.DataFrame, model: Any, source: str) -> pd.DataFrame
     """``frame``'s columns matched to the ones ``model`` was fitted on (see align_columns); the
     columns its preprocessing dropped as constant may be absent."""
     dropped = getattr(getattr(model, "preprocessor_", None), "dropped", ())
+    if not hasattr(model, "feature_names_in_"):  # fitted on an unnamed array: by position
+        width = int(getattr(model, "n_features_in_", frame.shape[1]))
+        if frame.shape[1] != width:
+            raise DataError(f"{source}: has {frame.shape[1]} feature columns; the model was "
+                            f"fitted on an array of {width} unnamed columns, taken in order")
+        return frame.to_numpy()  # unnamed, as the model was fitted
     return align_columns(frame, [str(c) for c in model.feature_names_in_], source,
                          unused=dropped)
 

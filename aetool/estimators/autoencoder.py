@@ -21,6 +21,8 @@ class Autoencoder(AutoencoderEstimator):
     """Any variant trained on ``X`` (labels ``y`` only for conditional variants), with
     ``transform`` (codes), ``reconstruct``, ``sample`` and bundle save/load."""
 
+    EXPORT_TASK = "autoencoder"
+
     def fit(self, X: Any, y: Any = None) -> Autoencoder:
         variant = self._variant_class()
         matrix, _ = self._prepare(X, reset=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -177,6 +178,22 @@ class AutoencoderEstimator(BaseEstimator):
         self.n_features_in_ = manifest["n_features_in"]
         if manifest.get("feature_names_in"):
             self.feature_names_in_ = np.asarray(manifest["feature_names_in"], dtype=object)
+
+    # the bundle task whose ONNX graph :meth:`to_onnx` writes ('detect', 'autoencoder'); None:
+    # this estimator does not export
+    EXPORT_TASK: str | None = None
+
+    def to_onnx(self, path: str | Path) -> Path:
+        """Write the fitted estimator as one ONNX graph: preprocessing, model and (detectors)
+        score, probability and threshold, for onnxruntime without aetool or torch; needs
+        ``pip install 'aetool[onnx]'`` (see docs/deploy.md)."""
+        from aetool.export.onnx import export_model, write_onnx
+
+        sk_validation.check_is_fitted(self)
+        if self.EXPORT_TASK is None:
+            raise AetoolError(f"{type(self).__name__} does not export to ONNX; export an "
+                              "AutoencoderDetector or an Autoencoder")
+        return write_onnx(export_model(self, self.EXPORT_TASK), path)
 
     def set_inference(self, device: str = "auto", precision: str = "fp32",
                       batch_size: int | str = "auto", compile_model: bool = False,

@@ -82,6 +82,7 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
         self.code_core = code_core
         self.code_size = code_size
 
+    EXPORT_TASK = "detect"
     STEP_BUDGET = 300  # measured for fast table detection (ODDS): 300 steps of the 60 epochs
 
     def _table_options(self) -> dict[str, Any]:

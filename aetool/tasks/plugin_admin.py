@@ -131,7 +131,7 @@ def scaffold_plugin(name: str, directory: Path) -> Path:
             import dataclasses
             from typing import Any
 
-            from aetool.api import IMAGE, TABULAR, NetConfig, Variant, hookimpl
+            from aetool.api import EXPORTABLE, IMAGE, TABULAR, NetConfig, Variant, hookimpl
 
 
             @dataclasses.dataclass
@@ -144,7 +144,7 @@ def scaffold_plugin(name: str, directory: Path) -> Path:
             class {class_name}(Variant):
                 name = "{name}"
                 summary = "the {name} autoencoder (scaffolded; describe it in one line)"
-                capabilities = frozenset({{TABULAR, IMAGE}})
+                capabilities = frozenset({{TABULAR, IMAGE, EXPORTABLE}})
                 Config = {class_name}Config
 
                 @classmethod

@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 from aetool.hookspecs import hookimpl
-from aetool.variants.base import DENOISING, IMAGE, TABULAR, NetConfig, Variant
+from aetool.variants.base import DENOISING, EXPORTABLE, IMAGE, TABULAR, NetConfig, Variant
 
 
 @dataclasses.dataclass
@@ -19,7 +19,7 @@ class AEConfig(NetConfig):
 class PlainAutoencoder(Variant):
     name = "ae"
     summary = "plain autoencoder; reconstruction error plus an L2 weight penalty"
-    capabilities = frozenset({TABULAR, IMAGE, DENOISING})
+    capabilities = frozenset({TABULAR, IMAGE, DENOISING, EXPORTABLE})
     Config = AEConfig
 
     @classmethod

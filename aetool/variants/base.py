@@ -20,7 +20,8 @@ IMAGE = "image"
 GENERATIVE = "generative"
 CONDITIONAL = "conditional"
 DENOISING = "denoising"
-CAPABILITIES = (TABULAR, IMAGE, GENERATIVE, CONDITIONAL, DENOISING)
+EXPORTABLE = "onnx"  # exports to ONNX with scores equal to aetool's (aetool.testing checks)
+CAPABILITIES = (TABULAR, IMAGE, GENERATIVE, CONDITIONAL, DENOISING, EXPORTABLE)
 
 
 @dataclasses.dataclass

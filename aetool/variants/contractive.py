@@ -7,7 +7,7 @@ from typing import Any
 
 from aetool.hookspecs import hookimpl
 from aetool.variants.ae import AEConfig
-from aetool.variants.base import DENOISING, IMAGE, TABULAR, Variant
+from aetool.variants.base import DENOISING, EXPORTABLE, IMAGE, TABULAR, Variant
 
 
 @dataclasses.dataclass
@@ -31,7 +31,7 @@ class ContractiveConfig(AEConfig):
 class ContractiveAutoencoder(Variant):
     name = "contractive"
     summary = "contractive autoencoder; penalises the encoder Jacobian's Frobenius norm"
-    capabilities = frozenset({TABULAR, IMAGE, DENOISING})
+    capabilities = frozenset({TABULAR, IMAGE, DENOISING, EXPORTABLE})
     Config = ContractiveConfig
 
     @classmethod

@@ -7,7 +7,7 @@ from typing import Any
 
 from aetool.hookspecs import hookimpl
 from aetool.variants.ae import AEConfig
-from aetool.variants.base import DENOISING, IMAGE, Variant
+from aetool.variants.base import DENOISING, EXPORTABLE, IMAGE, Variant
 
 
 @dataclasses.dataclass
@@ -21,7 +21,7 @@ class ConvConfig(AEConfig):
 class ConvAutoencoder(Variant):
     name = "conv"
     summary = "convolutional autoencoder for grey or RGB images of any size"
-    capabilities = frozenset({IMAGE, DENOISING})
+    capabilities = frozenset({IMAGE, DENOISING, EXPORTABLE})
     Config = ConvConfig
 
     @classmethod

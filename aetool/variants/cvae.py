@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any, ClassVar
 
 from aetool.hookspecs import hookimpl
-from aetool.variants.base import CONDITIONAL, GENERATIVE, IMAGE, TABULAR, Variant
+from aetool.variants.base import CONDITIONAL, EXPORTABLE, GENERATIVE, IMAGE, TABULAR, Variant
 from aetool.variants.vae import VAEConfig
 
 
@@ -30,7 +30,7 @@ class CVAEConfig(VAEConfig):
 class ConditionalVAE(Variant):
     name = "cvae"
     summary = "conditional VAE; one-hot labels, class-conditional sampling"
-    capabilities = frozenset({TABULAR, IMAGE, GENERATIVE, CONDITIONAL})
+    capabilities = frozenset({TABULAR, IMAGE, GENERATIVE, CONDITIONAL, EXPORTABLE})
     Config = CVAEConfig
     bundle_defaults: ClassVar[dict[str, Any]] = {"likelihood": "gaussian"}  # saved before it
 

@@ -8,7 +8,7 @@ from typing import Any
 from aetool.hookspecs import hookimpl
 from aetool.noise import parse_noise
 from aetool.variants.ae import AEConfig
-from aetool.variants.base import DENOISING, IMAGE, TABULAR, Variant
+from aetool.variants.base import DENOISING, EXPORTABLE, IMAGE, TABULAR, Variant
 
 
 @dataclasses.dataclass
@@ -21,7 +21,7 @@ class DAEConfig(AEConfig):
 class DenoisingAutoencoder(Variant):
     name = "dae"
     summary = "denoising autoencoder; trained to undo Gaussian, masking or salt-and-pepper noise"
-    capabilities = frozenset({TABULAR, IMAGE, DENOISING})
+    capabilities = frozenset({TABULAR, IMAGE, DENOISING, EXPORTABLE})
     Config = DAEConfig
 
     @classmethod

@@ -7,7 +7,7 @@ from typing import Any
 
 from aetool.hookspecs import hookimpl
 from aetool.variants.ae import AEConfig
-from aetool.variants.base import IMAGE, TABULAR, Variant
+from aetool.variants.base import EXPORTABLE, IMAGE, TABULAR, Variant
 
 
 @dataclasses.dataclass
@@ -21,7 +21,7 @@ class SparseConfig(AEConfig):
 class SparseAutoencoder(Variant):
     name = "sparse"
     summary = "sparse autoencoder; KL penalty pulls mean code activations towards rho"
-    capabilities = frozenset({TABULAR, IMAGE})
+    capabilities = frozenset({TABULAR, IMAGE, EXPORTABLE})
     Config = SparseConfig
 
     @classmethod

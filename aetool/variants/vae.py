@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any, ClassVar
 
 from aetool.hookspecs import hookimpl
-from aetool.variants.base import GENERATIVE, IMAGE, TABULAR, NetConfig, Variant
+from aetool.variants.base import EXPORTABLE, GENERATIVE, IMAGE, TABULAR, NetConfig, Variant
 
 
 @dataclasses.dataclass
@@ -36,7 +36,7 @@ class VAEConfig(NetConfig):
 class VariationalAutoencoder(Variant):
     name = "vae"
     summary = "variational autoencoder; deterministic scoring with the posterior mean"
-    capabilities = frozenset({TABULAR, IMAGE, GENERATIVE})
+    capabilities = frozenset({TABULAR, IMAGE, GENERATIVE, EXPORTABLE})
     Config = VAEConfig
     bundle_defaults: ClassVar[dict[str, Any]] = {"likelihood": "gaussian"}  # saved before it
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from aetool.api import GENERATIVE, IMAGE, TABULAR, NetConfig, Variant, hookimpl
+from aetool.api import EXPORTABLE, GENERATIVE, IMAGE, TABULAR, NetConfig, Variant, hookimpl
 
 __version__ = "0.1.0"
 
@@ -31,7 +31,7 @@ class BetaVAEConfig(NetConfig):
 class BetaVAE(Variant):
     name = "betavae"
     summary = "beta-VAE; KL weight beta, optional capacity annealing (Burgess et al.)"
-    capabilities = frozenset({TABULAR, IMAGE, GENERATIVE})
+    capabilities = frozenset({TABULAR, IMAGE, GENERATIVE, EXPORTABLE})
     Config = BetaVAEConfig
 
     @classmethod

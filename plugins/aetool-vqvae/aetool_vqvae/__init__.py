@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from aetool.api import DENOISING, IMAGE, TABULAR, NetConfig, Variant, hookimpl
+from aetool.api import DENOISING, EXPORTABLE, IMAGE, TABULAR, NetConfig, Variant, hookimpl
 
 __version__ = "0.1.0"
 
@@ -32,7 +32,7 @@ class VQVAEConfig(NetConfig):
 class VQVAE(Variant):
     name = "vqvae"
     summary = "VQ-VAE; learned codebook, commitment loss, straight-through gradients"
-    capabilities = frozenset({TABULAR, IMAGE, DENOISING})
+    capabilities = frozenset({TABULAR, IMAGE, DENOISING, EXPORTABLE})
     Config = VQVAEConfig
 
     @classmethod

@@ -20,8 +20,10 @@ class VectorQuantizer(nn.Module):
         nn.init.uniform_(self.codebook.weight, -1.0 / n_codes, 1.0 / n_codes)
 
     def nearest(self, z: torch.Tensor) -> torch.Tensor:
-        """Index of the nearest codebook vector for each row of ``z`` (rows, code_dim)."""
-        return torch.cdist(z, self.codebook.weight).argmin(dim=1)
+        """Index of the nearest codebook vector for each row of ``z`` (rows, code_dim): squared
+        distances from the differences themselves (cdist's switch to a matrix product above 25
+        rows depends on the batch size, which an exported graph cannot)."""
+        return (z[:, None, :] - self.codebook.weight[None]).square().sum(-1).argmin(dim=1)
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         index = self.nearest(z)

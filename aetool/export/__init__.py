@@ -1,0 +1,1 @@
+"""ONNX export: fitted detectors and autoencoders as self-contained graphs (see docs/deploy.md)."""
