@@ -194,6 +194,9 @@ def variants(as_json: bool) -> None:
         if row["table_detection_settings"]:
             changed = ", ".join(f"{k}={v}" for k, v in row["table_detection_settings"].items())
             click.echo(f"{'':<12} as a table anomaly detector: {changed}")
+        if row["image_denoising_settings"]:
+            changed = ", ".join(f"{k}={v}" for k, v in row["image_denoising_settings"].items())
+            click.echo(f"{'':<12} as an image denoiser: {changed}")
 
 
 @cli.group(cls=AetoolGroup, invoke_without_command=True)

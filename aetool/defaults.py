@@ -10,3 +10,9 @@ from typing import Any
 # 0.842 -> 0.848 (5e-4: 0.844, 3e-3: 0.846, 1e-2: 0.826). Images keep the variant's default
 # (not measured there). See docs/benchmarks.md.
 TABLE_DETECTION_DEFAULTS: dict[str, dict[str, Any]] = {"ae": {"weight_penalty": 1e-3}}
+
+# Image denoising: settings over the variant's defaults when the input is images (the backbone
+# is already convolutional there). Empty until a candidate wins on two image sets: ReLU with a
+# 512-wide code, the expert flags of docs/denoise.md, gained 2-4 dB on MNIST but lost 1.2 dB on
+# ELPV cells (bench/denoise_defaults.py, docs/benchmarks.md "Denoising defaults on images").
+IMAGE_DENOISING_DEFAULTS: dict[str, dict[str, Any]] = {}

@@ -190,3 +190,25 @@ def test_denoise_bad_input(tmp_path):
                                           str(tmp_path / "x.csv"), "-o", str(tmp_path / "o.csv")])
     assert not_bundle.exit_code == 2 and "not an aetool bundle" in not_bundle.stderr
     assert not (tmp_path / "o.csv").exists() and not (tmp_path / "b").exists()
+
+
+def test_image_denoising_defaults_apply_to_images_only_and_yield_to_the_user(monkeypatch):
+    """Settings in aetool.defaults.IMAGE_DENOISING_DEFAULTS apply to images only, the user's
+    win, and `aetool variants` shows them (the table is empty until a candidate wins on two
+    image sets: bench/denoise_defaults.py)."""
+    import aetool.defaults
+    from aetool.tasks.catalog import variant_rows
+
+    chosen = {"dae": {"activation": "relu", "code_size": 48}}
+    monkeypatch.setattr(aetool.defaults, "IMAGE_DENOISING_DEFAULTS", chosen)
+    images = blob_images(40, 12)
+    on_images = Denoiser(variant="dae", epochs=1, max_steps=2).fit(images)
+    assert on_images.config_.activation == "relu" and on_images.config_.code_size == 48
+    assert on_images.config_.backbone == "auto"
+    on_table = Denoiser(variant="dae", epochs=1, max_steps=2).fit(low_rank_table(60, 6))
+    assert on_table.config_.activation == "tanh" and on_table.config_.code_size == 0
+    mine = Denoiser(variant="dae", epochs=1, max_steps=2,
+                    variant_params={"code_size": 64}).fit(images)
+    assert mine.config_.code_size == 64 and mine.config_.activation == "relu"
+    assert {row["name"]: row for row in variant_rows()}["dae"]["image_denoising_settings"] \
+        == chosen["dae"]

@@ -17,6 +17,7 @@ import torch
 from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from aetool import defaults
 from aetool.bundle import load_bundle, manifest_errors, save_bundle
 from aetool.errors import AetoolError, BundleError, SettingError
 from aetool.estimators.base import AutoencoderEstimator
@@ -87,10 +88,12 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
         if "noise" in fields:
             values["noise"] = self.noise
         user = self.variant_params or {}
-        if ("backbone" in fields and "backbone" not in user
-                and len(getattr(self.preprocessor_, "shape", ())) == 3):
+        images = len(getattr(self.preprocessor_, "shape", ())) == 3
+        if "backbone" in fields and "backbone" not in user and images:
             values["backbone"] = "auto"  # convolutional on images unless told otherwise
-        values.update(self.variant_params or {})
+        if images:  # what the denoising benchmark proved on images (aetool.defaults)
+            values.update(defaults.IMAGE_DENOISING_DEFAULTS.get(variant.name, {}))
+        values.update(user)
         return values
 
     def fit(self, X: Any, y: Any = None) -> Denoiser:

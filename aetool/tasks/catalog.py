@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aetool import defaults
 from aetool.bundle import read_manifest
 from aetool.defaults import TABLE_DETECTION_DEFAULTS
 from aetool.plugins import get_registry
@@ -13,7 +14,7 @@ from aetool.plugins import get_registry
 def variant_rows() -> list[dict[str, Any]]:
     """Each installed variant: name, summary, capabilities, settings with defaults, the plugin
     and package it came from, and the settings that differ when it detects anomalies in
-    tables."""
+    tables or denoises images."""
     registry = get_registry()
     rows = []
     for name in sorted(registry.variants):
@@ -22,6 +23,7 @@ def variant_rows() -> list[dict[str, Any]]:
         info["plugin"] = owner.name
         info["package"] = owner.distribution
         info["table_detection_settings"] = TABLE_DETECTION_DEFAULTS.get(name, {})
+        info["image_denoising_settings"] = defaults.IMAGE_DENOISING_DEFAULTS.get(name, {})
         rows.append(info)
     return rows
 
