@@ -130,6 +130,11 @@ def squared_errors_and_codes(xb: Any, code: Any, recon: Any) -> dict[str, Any]:
     return {"errors": (recon.float() - xb).square_(), "codes": code.float()}
 
 
+def reconstructions(xb: Any, code: Any, recon: Any) -> dict[str, Any]:
+    """The model's reconstructions, in fp32, for :func:`run_batches`."""
+    return {"recon": recon.float()}
+
+
 def model_outputs(model: Any, x: np.ndarray, y: np.ndarray | None = None,
                   batch_size: int = 4096, device: str = "cpu",
                   precision: str = "fp32") -> tuple[np.ndarray, np.ndarray]:

@@ -224,13 +224,10 @@ def check_export(variant: type) -> None:
     conditional ones) whose onnxruntime outputs on held-out rows match aetool's: scores within
     EXPORT_TOLERANCE, the same flags wherever the score is not within that tolerance of the
     threshold. Skipped when the variant does not declare it or onnx is not installed."""
-    from importlib.util import find_spec
-
-    if EXPORTABLE not in variant.capabilities or not all(
-            find_spec(name) for name in ("onnx", "onnxruntime", "onnxscript")):
-        return
     from aetool.export import onnx as onnx_export
 
+    if EXPORTABLE not in variant.capabilities or onnx_export.missing_packages():
+        return
     _ensure_registered(variant)
     for shape in _shapes(variant):
         data = _data(shape)
@@ -239,17 +236,14 @@ def check_export(variant: type) -> None:
             y = np.arange(len(data)) % 2
             model = Autoencoder(variant=variant.name, epochs=20, max_steps=60,
                                 device="cpu").fit(train, y[: len(train)])
-            graph = onnx_export.export_model(model, "autoencoder")
-            contract = onnx_export.metadata(graph)["contract"]
             labels = y[len(train):]
-            got = onnx_export.run(graph, onnx_export.feeds(contract, held_out, labels))["code"]
+            got = onnx_export.run_on(onnx_export.export_model(model, "autoencoder"), held_out,
+                                     labels)["code"]
             expected, outputs = model.transform(held_out, labels), "codes"
         else:
             model = AutoencoderDetector(variant=variant.name, epochs=20, max_steps=60,
                                         device="cpu").fit(train)
-            graph = onnx_export.export_model(model, "detect")
-            contract = onnx_export.metadata(graph)["contract"]
-            out = onnx_export.run(graph, onnx_export.feeds(contract, held_out))
+            out = onnx_export.run_on(onnx_export.export_model(model, "detect"), held_out)
             details = model.anomaly_details(held_out, explain=False)
             expected, outputs = details["anomaly_score"], "scores"
             clear = np.abs(expected - model.threshold_) > EXPORT_TOLERANCE * max(
@@ -258,10 +252,10 @@ def check_export(variant: type) -> None:
                 raise ConformanceError(f"variant '{variant.name}': exported is_anomaly differs "
                                        f"from aetool's on inputs of shape {shape}")
             got = out["anomaly_score"]
-        gap = np.abs(np.asarray(got, np.float64) - expected) / np.maximum(np.abs(expected), 1.0)
-        if not gap.max() <= EXPORT_TOLERANCE:
+        gap = onnx_export.relative_gap(got, expected)
+        if not gap <= EXPORT_TOLERANCE:
             raise ConformanceError(f"variant '{variant.name}': exported {outputs} differ from "
-                                   f"aetool's by {gap.max():.2g} (relative) on inputs of "
+                                   f"aetool's by {gap:.2g} (relative) on inputs of "
                                    f"shape {shape}")
 
 

@@ -20,20 +20,16 @@ import warnings
 import numpy as np
 from common import SHARED, machine, print_table, require, write_json
 
-
-def gap(got, expected) -> float:
-    got = np.asarray(got, np.float64).reshape(np.shape(expected))
-    return float((np.abs(got - expected) / np.maximum(np.abs(expected), 1.0)).max())
+from aetool.export.onnx import relative_gap as gap
 
 
 def compare(detector, features) -> dict[str, float]:
     from aetool.export import onnx as onnx_export
 
-    graph = onnx_export.export_model(detector, "detect")
-    contract = onnx_export.metadata(graph)["contract"]
-    got = onnx_export.run(graph, onnx_export.feeds(contract, features))
+    got = onnx_export.run_on(onnx_export.export_model(detector, "detect"), features)
     expected = detector.anomaly_details(features)
-    return {"_onnx_scores": got["anomaly_score"], "score_rel": gap(got["anomaly_score"], expected["anomaly_score"]),
+    return {"_onnx_scores": got["anomaly_score"],
+            "score_rel": gap(got["anomaly_score"], expected["anomaly_score"]),
             "probability_abs": float(np.abs(got["anomaly_probability"]
                                             - expected["anomaly_probability"]).max()),
             "contributions_abs": float(np.abs(got["contributions"].reshape(
@@ -124,9 +120,8 @@ def main() -> None:
         if "conditional" in variant.capabilities:
             labels = np.arange(2000) % 2
             model = Autoencoder(variant=name, epochs=20, random_state=0).fit(train, labels)
-            graph = onnx_export.export_model(model, "autoencoder")
-            contract = onnx_export.metadata(graph)["contract"]
-            got = onnx_export.run(graph, onnx_export.feeds(contract, test, labels[:1000]))
+            got = onnx_export.run_on(onnx_export.export_model(model, "autoencoder"), test,
+                                     labels[:1000])
             variants.append({"set": f"{name} table (codes)",
                              "score_rel": gap(got["code"], model.transform(test, labels[:1000])),
                              "rows": len(test)})

@@ -38,15 +38,11 @@ def mixed_table(n: int = 300, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
-def relative_gap(got: np.ndarray, expected: np.ndarray) -> float:
-    got = np.asarray(got, np.float64).reshape(np.shape(expected))
-    return float((np.abs(got - expected) / np.maximum(np.abs(expected), 1.0)).max())
+relative_gap = onnx_export.relative_gap
 
 
 def exported_details(detector, features):
-    graph = onnx_export.export_model(detector, "detect")
-    contract = onnx_export.metadata(graph)["contract"]
-    return onnx_export.run(graph, onnx_export.feeds(contract, features))
+    return onnx_export.run_on(onnx_export.export_model(detector, "detect"), features)
 
 
 @pytest.mark.parametrize("variant", ["ae", "dae", "sparse", "contractive", "vae", "betavae",

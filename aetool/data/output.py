@@ -204,7 +204,8 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def _inside(path: Path, folder: Path) -> bool:
+def is_inside(path: Path, folder: Path) -> bool:
+    """True when ``path`` lies within ``folder`` (links resolved)."""
     try:
         Path(os.path.realpath(path)).relative_to(os.path.realpath(folder))
     except ValueError:
@@ -245,7 +246,7 @@ def check_output_folder(path: str | os.PathLike[str], inputs: Sequence[str | os.
     hold or be any input, and may replace only an empty folder or one ``replaceable`` accepts."""
     path = Path(os.path.abspath(path))
     for given in inputs:
-        if _inside(given, path) or _same_file(path, Path(given)):
+        if is_inside(given, path) or _same_file(path, Path(given)):
             raise OutputError(f"{path}: holds the input {given}; writing there would remove "
                               "it, so choose a new output name")
     check_replaceable_folder(path, replaceable, force)

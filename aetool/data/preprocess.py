@@ -333,6 +333,16 @@ class TablePreprocessor:
 
     # -- applying --------------------------------------------------------------------------------
     @property
+    def numeric_columns(self) -> list[str]:
+        """The numeric columns, in training order."""
+        return [c for c in self.order if c in self.numeric]
+
+    @property
+    def categorical_columns(self) -> list[str]:
+        """The categorical (one-hot) columns, in training order."""
+        return [c for c in self.order if c in self.categorical]
+
+    @property
     def feature_names(self) -> list[str]:
         """Names of the encoded features: numeric columns, then ``column=category``."""
         names: list[str] = []

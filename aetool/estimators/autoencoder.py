@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 from aetool.bundle import load_bundle, manifest_errors, save_bundle
 from aetool.errors import AetoolError, DataError
 from aetool.estimators.base import AutoencoderEstimator
-from aetool.scoring import run_batches
+from aetool.scoring import reconstructions, run_batches
 from aetool.variants.base import CONDITIONAL
 
 
@@ -118,6 +118,15 @@ class Autoencoder(AutoencoderEstimator):
         out = run_batches(self.model_, matrix, _codes, self._label_codes(labels),
                           **self._inference())
         return out.get("codes", np.zeros((len(matrix), 0), np.float32))
+
+    def reconstruct(self, X: Any, labels: Any = None) -> np.ndarray:
+        """The model's reconstructions of ``X`` in model space ([0, 1] images, standardised
+        tables); conditional variants need the class ``labels`` of the rows."""
+        check_is_fitted(self)
+        matrix, _ = self._prepare(X, reset=False)
+        out = run_batches(self.model_, matrix, reconstructions, self._label_codes(labels),
+                          **self._inference())
+        return out.get("recon", np.empty_like(matrix))
 
     def _label_codes(self, labels: Any) -> np.ndarray | None:
         if not hasattr(self, "classes_"):

@@ -22,7 +22,7 @@ from aetool.bundle import load_bundle, manifest_errors, save_bundle
 from aetool.errors import AetoolError, BundleError, SettingError
 from aetool.estimators.base import AutoencoderEstimator
 from aetool.noise import InDataUnits
-from aetool.scoring import run_batches
+from aetool.scoring import reconstructions, run_batches
 from aetool.variants.base import DENOISING
 
 
@@ -110,7 +110,7 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
     def _denoised_model_units(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
         matrix, _ = self._prepare(X, reset=False)
-        out = run_batches(self.model_, matrix, _reconstruction, **self._inference())
+        out = run_batches(self.model_, matrix, reconstructions, **self._inference())
         return out["recon"] if out else np.empty_like(matrix)
 
     def transform(self, X: Any) -> Any:
@@ -153,6 +153,3 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
             denoiser.columns_ = manifest["denoise"].get("columns")
         return denoiser
 
-
-def _reconstruction(xb: Any, code: Any, recon: Any) -> dict[str, Any]:
-    return {"recon": recon.float()}

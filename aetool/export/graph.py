@@ -34,8 +34,8 @@ class TableInput(nn.Module):
     def __init__(self, preprocessor: Any) -> None:
         super().__init__()
         prep = preprocessor
-        self.numeric_columns = [c for c in prep.order if c in prep.numeric]
-        self.categorical_columns = [c for c in prep.order if c in prep.categorical]
+        self.numeric_columns = prep.numeric_columns
+        self.categorical_columns = prep.categorical_columns
         stats = [prep.numeric[c] for c in self.numeric_columns]
         self.register_buffer("fill", _double([s["fill"] for s in stats]))
         self.register_buffer("mean", _double([s["mean"] for s in stats]))

@@ -34,14 +34,23 @@ LABEL_INPUT = "label"
 CODES = "category_codes"  # the traced graph's int64 input the LabelEncoders feed
 
 
-def require_onnx() -> None:
-    """A one-line error when the optional packages are missing (``pip install aetool[onnx]``)."""
+ONNX_PACKAGES = ("onnx", "onnxruntime", "onnxscript")  # the 'onnx' extra
+
+
+def missing_packages() -> list[str]:
+    """The packages of the 'onnx' extra that cannot be imported."""
     missing = []
-    for name in ("onnx", "onnxruntime", "onnxscript"):
+    for name in ONNX_PACKAGES:
         try:
             __import__(name)
         except ImportError:
             missing.append(name)
+    return missing
+
+
+def require_onnx() -> None:
+    """A one-line error when the optional packages are missing (``pip install aetool[onnx]``)."""
+    missing = missing_packages()
     if missing:
         raise AetoolError(f"ONNX export needs {', '.join(missing)}; install them with "
                           f"pip install 'aetool[onnx]'")
@@ -62,8 +71,8 @@ def input_names(prep: Any, conditional: bool = False) -> list[str]:
     if hasattr(prep, "shape"):
         names = [IMAGE_INPUT]
     else:
-        names = [NUMERIC_INPUT] if any(c in prep.numeric for c in prep.order) else []
-        names += [c for c in prep.order if c in prep.categorical]
+        names = [NUMERIC_INPUT] if prep.numeric_columns else []
+        names += prep.categorical_columns
     return names + ([LABEL_INPUT] if conditional else [])
 
 
@@ -78,14 +87,14 @@ def _contract(estimator: Any, kind: str, outputs: tuple[str, ...]) -> dict[str, 
                                             "values": f"raw pixels (divided by {prep.scale:g} "
                                                       "inside the graph)"}}
     else:
-        numeric = [c for c in prep.order if c in prep.numeric]
+        numeric = prep.numeric_columns
         contract["inputs"] = {}
         if numeric:
             contract["inputs"][NUMERIC_INPUT] = {"dtype": "float64", "shape": ["N", len(numeric)],
                                                  "columns": numeric,
                                                  "missing": "NaN (imputed with the training "
                                                             "median)"}
-        for column in (c for c in prep.order if c in prep.categorical):
+        for column in prep.categorical_columns:
             contract["inputs"][column] = {"dtype": "string", "shape": ["N"],
                                           "categories": prep.categorical[column],
                                           "missing": "empty string"}
@@ -172,7 +181,7 @@ def _add_category_inputs(model: Any, prep: Any) -> None:
     from onnx import TensorProto, helper
 
     graph = model.graph
-    columns = [c for c in prep.order if c in prep.categorical]
+    columns = prep.categorical_columns
     kept = [i for i in graph.input if i.name != CODES]
     del graph.input[:]
     graph.input.extend(kept)
@@ -240,7 +249,7 @@ def export_model(estimator: Any, kind: str, bundle: str | Path | None = None) ->
     names = input_names(prep, conditional)
     estimator.model_.to("cpu")
     model = _trace(graph, names, outputs)
-    if any(c in prep.categorical for c in getattr(prep, "order", [])):
+    if getattr(prep, "categorical_columns", None):
         _add_category_inputs(model, prep)
     _metadata(model, estimator, _contract(estimator, kind, outputs), extra)
     onnx.checker.check_model(model)
@@ -299,6 +308,20 @@ def feeds(contract: dict[str, Any], features: Any, labels: np.ndarray | None = N
     if LABEL_INPUT in inputs:
         out[LABEL_INPUT] = np.asarray(labels, dtype=np.int64)
     return out
+
+
+def run_on(path_or_bytes: str | Path | bytes, features: Any,
+           labels: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Run an exported model on raw ``features`` fed by its own contract (see :func:`feeds`)."""
+    return run(path_or_bytes, feeds(metadata(path_or_bytes)["contract"], features, labels))
+
+
+def relative_gap(got: Any, expected: Any) -> float:
+    """Largest difference relative to max(|expected|, 1), so values near zero do not inflate
+    it: the measure the export's exactness is stated in."""
+    expected = np.asarray(expected, dtype=np.float64)
+    got = np.asarray(got, dtype=np.float64).reshape(expected.shape)
+    return float((np.abs(got - expected) / np.maximum(np.abs(expected), 1.0)).max(initial=0.0))
 
 
 def run(path_or_bytes: str | Path | bytes, inputs: dict[str, np.ndarray]

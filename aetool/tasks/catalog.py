@@ -7,7 +7,6 @@ from typing import Any
 
 from aetool import defaults
 from aetool.bundle import read_manifest
-from aetool.defaults import TABLE_DETECTION_DEFAULTS
 from aetool.plugins import get_registry
 
 
@@ -22,7 +21,7 @@ def variant_rows() -> list[dict[str, Any]]:
         owner = registry.plugins[registry.variant_owner[name]]
         info["plugin"] = owner.name
         info["package"] = owner.distribution
-        info["table_detection_settings"] = TABLE_DETECTION_DEFAULTS.get(name, {})
+        info["table_detection_settings"] = defaults.TABLE_DETECTION_DEFAULTS.get(name, {})
         info["image_denoising_settings"] = defaults.IMAGE_DENOISING_DEFAULTS.get(name, {})
         rows.append(info)
     return rows

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from aetool.bundle import read_manifest
-from aetool.data.output import _inside, check_output_file
+from aetool.data.output import check_output_file, is_inside
 from aetool.data.source import TableSpec, load, prepare_for_model
 from aetool.errors import AetoolError, OutputError
 from aetool.export import onnx as onnx_export
@@ -58,7 +58,7 @@ def load_estimator(bundle: str | Path) -> tuple[Any, str, TableSpec]:
 
 def check_export_output(output: str | Path, bundle: str | Path, data: str | None) -> None:
     """The ONNX file may not land inside the bundle, nor on the checked data file."""
-    if _inside(Path(output), Path(bundle)):
+    if is_inside(Path(output), Path(bundle)):
         raise OutputError(f"{output}: is inside the bundle {bundle}; write the ONNX file "
                           "elsewhere (aetool never changes a bundle it reads)")
     check_output_file(output, (bundle, *((data,) if data else ())))
@@ -89,34 +89,23 @@ def compare(estimator: Any, task: str, data: bytes, path: str, spec: TableSpec,
         spec = TableSpec(**{**spec.to_dict(), "label_column": label_column})
     loaded = load(path, spec, for_scoring=True, labels="classes" if conditional else "binary")
     features = prepare_for_model(estimator, loaded)
-    contract = onnx_export.metadata(data)["contract"]
     labels = None
     if conditional:
         if loaded.labels is None:
             raise AetoolError(f"{path}: checking a conditional model needs the class labels "
                               "(--label-column, or class folders)")
-        labels = estimator._label_codes(loaded.labels)
-    got = onnx_export.run(data, onnx_export.feeds(contract, features, labels))
+        labels = loaded.labels
+    got = onnx_export.run_on(data, features, estimator._label_codes(labels) if conditional
+                             else None)
     if task == "detect":
         expected = estimator.anomaly_details(features)
         result.flag_mismatches = int((got["is_anomaly"] != expected["is_anomaly"]).sum())
     else:
-        expected = {"code": estimator.transform(features, loaded.labels if conditional else None),
-                    "reconstruction": _reconstruction(estimator, features, labels)}
+        expected = {"code": estimator.transform(features, labels),
+                    "reconstruction": estimator.reconstruct(features, labels)}
     for name in COMPARED[task]:
         ours = np.asarray(expected[name], dtype=np.float64)
-        theirs = np.asarray(got[name], dtype=np.float64).reshape(ours.shape)
-        gap = np.abs(theirs - ours)
-        result.differences.append(Difference(
-            name, float(gap.max(initial=0.0)),
-            float((gap / np.maximum(np.abs(ours), 1.0)).max(initial=0.0))))
+        gap = np.abs(np.asarray(got[name], dtype=np.float64).reshape(ours.shape) - ours)
+        result.differences.append(Difference(name, float(gap.max(initial=0.0)),
+                                             onnx_export.relative_gap(got[name], ours)))
     result.rows_checked = len(expected[COMPARED[task][0]])
-
-
-def _reconstruction(estimator: Any, features: Any, labels: np.ndarray | None) -> np.ndarray:
-    from aetool.scoring import run_batches
-
-    matrix, _ = estimator._prepare(features, reset=False)
-    out = run_batches(estimator.model_, matrix, lambda x, code, recon: {"recon": recon.float()},
-                      labels, **estimator._inference())
-    return out["recon"]
