@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import signal
 import sys
 import warnings
@@ -417,6 +418,9 @@ def score(bundle: str, data: str, output: str, top_features: int, maps: str | No
           chunk_rows: int | None, engine: str, scheduler: str | None, workers: int,
           threshold: float | None, contamination: float | str | None, quiet: bool) -> None:
     """Score DATA with a saved detector bundle; tables are streamed chunk by chunk."""
+    # torch's OpenMP threads share the cores with the stream's reader, encoder and writer
+    # threads; spinning between operations they burnt a third more CPU (bench/score_e2e.py)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     inference = _inference(device, precision, batch_size, compile_model)
     scoring = task("score")
     if engine == "dask":

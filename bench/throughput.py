@@ -6,6 +6,9 @@
 - end-to-end CSV -> CSV rows/s with ``aetool score`` (streaming) fp32 and bf16, against the I/O
   limit: pandas read_csv + to_csv of the same file with no model;
 - peak RSS of ``aetool score`` streaming 200,000 and 2,000,000 rows (fresh processes);
+- end to end (``--only e2e``, results in throughput_e2e.json; see bench/score_e2e.py): whole
+  ``aetool score`` processes, CSV and Parquet, against pandas doing the same I/O alone; start-up
+  on 10 rows against ``import torch``; peak RSS 200k vs 2M rows; streamed = in-memory scores;
 - ONNX (``--only onnx``, results in throughput_onnx.json): the exported detector in
   onnxruntime on CPU against aetool's torch eager fp32, both from raw values to scores (the
   exported graph also computes every feature's share of the error), same batch sizes.
@@ -14,6 +17,7 @@ Model-only figures are best-of-5 rounds that run every contender in turn, so the
 drift in speed hits all of them alike.
 
     python bench/throughput.py            # about 10 minutes on 2 CPU cores
+    python bench/throughput.py --only e2e # about 10 minutes
 """
 
 from __future__ import annotations
@@ -197,6 +201,26 @@ def onnx_contest(detector, frame, batches=BATCHES) -> list[dict[str, Any]]:
              "rows_per_s": rate(len(raw), seconds)} for (name, b), seconds in best.items()]
 
 
+def end_to_end_section(work: Path, data: np.ndarray, columns: list[str], bundle: Path,
+                       detector: Any, device: str) -> None:
+    """``--only e2e``: see bench/score_e2e.py; results in throughput_e2e.json."""
+    import score_e2e
+
+    found = score_e2e.end_to_end(work, data, columns, bundle, device)
+    print_table(found["table"], ["what", "seconds", "rows_per_s", "vs_peer"])
+    startup = found["startup_seconds"]
+    print("start-up: " + ", ".join(f"{k} {v:.2f} s" for k, v in startup.items())
+          + f"; ratio {found['startup_ratio']:.2f}")
+    found["exact_fp32"] = score_e2e.streamed_equals_in_memory(detector, data, columns, work)
+    print(f"streamed fp32 scores equal in-memory ones: {found['exact_fp32']}")
+    found["csv_readers_seconds"] = score_e2e.readers(work / "table.csv")
+    print(f"CSV readers, whole file: {found['csv_readers_seconds']}")
+    found["peak_rss_mib"] = score_e2e.rss_ratio(work, bundle, peak_rss)
+    print(f"peak RSS: {found['peak_rss_mib']}")
+    write_json("throughput_e2e.json", {"machine": machine(), "rows": len(data),
+                                       "columns": COLUMNS, "device": device, **found})
+
+
 def main() -> None:
     import pandas as pd
     import torch
@@ -208,7 +232,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--skip-memory", action="store_true")
-    parser.add_argument("--only", choices=["onnx"], help="run one section")
+    parser.add_argument("--only", choices=["onnx", "e2e"], help="run one section")
+    parser.add_argument("--device", default="auto",
+                        help="e2e: the --device of aetool score (cuda on a GPU machine)")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     results: dict = {"machine": machine(), "rows": args.rows, "columns": COLUMNS}
@@ -221,6 +247,9 @@ def main() -> None:
         detector.table_spec_ = TableSpec()
         bundle = work / "model"
         detector.save(bundle)
+        if args.only == "e2e":
+            end_to_end_section(work, data, columns, bundle, detector, args.device)
+            return
         if args.only == "onnx":
             rows = onnx_contest(detector, pd.DataFrame(data[:args.rows], columns=columns))
             print_table(rows, ["what", "rows_per_s"])

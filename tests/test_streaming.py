@@ -82,15 +82,15 @@ def test_interrupted_stream_leaves_no_output(fitted, monkeypatch):
     root = fitted[0]
     detector = AutoencoderDetector.load(root / "model")
     calls = {"n": 0}
-    original = detector.anomaly_details
+    original = detector.details_of_encoded
 
-    def failing(features, **kwargs):
+    def failing(matrix, **kwargs):
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt
-        return original(features, **kwargs)
+        return original(matrix, **kwargs)
 
-    monkeypatch.setattr(detector, "anomaly_details", failing)
+    monkeypatch.setattr(detector, "details_of_encoded", failing)
     out = root / "partial.csv"
     with pytest.raises(KeyboardInterrupt):
         stream_score(detector, root / "data.csv", out, chunk_rows=1000, progress=False)

@@ -1,21 +1,29 @@
 """The scikit-learn estimators, in one wing: AutoencoderDetector (outliers), Autoencoder (any
-variant), Denoiser, EncoderTransformer (features), and the explanations they share."""
+variant), Denoiser, EncoderTransformer (features), and the explanations they share. Names are
+imported on first use, so the scikit-learn-free parts (:mod:`aetool.estimators.saved`) load
+without scikit-learn."""
 
-from aetool.estimators.autoencoder import Autoencoder
-from aetool.estimators.base import AutoencoderEstimator
-from aetool.estimators.denoiser import Denoiser
-from aetool.estimators.detector import TABLE_DETECTION_DEFAULTS, AutoencoderDetector
-from aetool.estimators.encoder import EncoderTransformer, TableEncoder
-from aetool.estimators.explain import column_shares, top_features
+from __future__ import annotations
 
-__all__ = [
-    "TABLE_DETECTION_DEFAULTS",
-    "Autoencoder",
-    "AutoencoderDetector",
-    "AutoencoderEstimator",
-    "Denoiser",
-    "EncoderTransformer",
-    "TableEncoder",
-    "column_shares",
-    "top_features",
-]
+import importlib
+from typing import Any
+
+_HOMES = {
+    "Autoencoder": "autoencoder",
+    "AutoencoderEstimator": "base",
+    "Denoiser": "denoiser",
+    "AutoencoderDetector": "detector",
+    "TABLE_DETECTION_DEFAULTS": "detector",
+    "EncoderTransformer": "encoder",
+    "TableEncoder": "encoder",
+    "column_shares": "explain",
+    "top_features": "explain",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'aetool.estimators' has no attribute '{name}'")
+    return getattr(importlib.import_module(f"aetool.estimators.{_HOMES[name]}"), name)

@@ -14,16 +14,17 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import validation as sk_validation
 
-from aetool.data.arrays import ImagePreprocessor, preprocessor_from_dict
+from aetool.data.arrays import ImagePreprocessor
 from aetool.data.preprocess import TablePreprocessor, UnseenCategoryWarning, source_name
-from aetool.device import Inference
 from aetool.errors import AetoolError
+from aetool.estimators.inference import InferenceSettings
+from aetool.estimators.saved import restore_fitted_state
 from aetool.plugins import get_variant
 from aetool.training import TrainConfig, fit_variant
 from aetool.variants.base import config_to_dict
 
 
-class AutoencoderEstimator(BaseEstimator):
+class AutoencoderEstimator(InferenceSettings, BaseEstimator):
     """Shared by the aetool estimators: input checks, preprocessing and training a variant.
 
     Parameters are stored as given (scikit-learn convention); learned state ends in ``_``.
@@ -169,15 +170,7 @@ class AutoencoderEstimator(BaseEstimator):
         return estimator
 
     def _restore(self, manifest: dict[str, Any], model: Any) -> None:
-        self.model_ = model
-        self.variant_name_ = manifest["variant"]
-        self.config_ = self._variant_class().config_from_bundle(manifest["config"])
-        self.preprocessor_ = preprocessor_from_dict(manifest["preprocessing"])
-        self.history_ = manifest.get("history", [])
-        self.stop_reason_ = (manifest.get("training") or {}).get("stop_reason")
-        self.n_features_in_ = manifest["n_features_in"]
-        if manifest.get("feature_names_in"):
-            self.feature_names_in_ = np.asarray(manifest["feature_names_in"], dtype=object)
+        restore_fitted_state(self, manifest, model)
 
     # the bundle task whose ONNX graph :meth:`to_onnx` writes ('detect', 'autoencoder'); None:
     # this estimator does not export
@@ -194,26 +187,6 @@ class AutoencoderEstimator(BaseEstimator):
             raise AetoolError(f"{type(self).__name__} does not export to ONNX; export an "
                               "AutoencoderDetector or an Autoencoder")
         return write_onnx(export_model(self, self.EXPORT_TASK), path)
-
-    def set_inference(self, device: str = "auto", precision: str = "fp32",
-                      batch_size: int | str = "auto", compile_model: bool = False,
-                      inference: Inference | None = None) -> AutoencoderEstimator:
-        """How scoring runs: device, precision (fp32, bf16 or fp16 autocast), batch size
-        ('auto': 4096 rows on CPU, 65536 on GPUs) and ``torch.compile`` (pays only for long
-        runs: see docs/scale.md), or one :class:`aetool.device.Inference` with all four.
-        Learned state and the constructor's ``device`` (used for training) are untouched."""
-        settings = inference or Inference(device, precision, batch_size, compile_model)
-        self.inference_ = settings.resolved()
-        return self
-
-    def inference_settings(self) -> Inference:
-        """The settings scoring runs with: those of :meth:`set_inference`, else the training
-        device with batches of 4,096 rows in fp32."""
-        return getattr(self, "inference_", None) or Inference(self.device, batch_size=4096)
-
-    def _inference(self) -> dict[str, Any]:
-        """How :func:`aetool.scoring.run_batches` runs the model (see :meth:`set_inference`)."""
-        return self.inference_settings().run_options()
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

@@ -13,23 +13,25 @@ from sklearn.base import OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from aetool.bundle import load_bundle, manifest_errors, save_bundle
-from aetool.data.source import TableSpec
 from aetool.defaults import TABLE_DETECTION_DEFAULTS
-from aetool.errors import AetoolError, BundleError, DataError, SettingError
+from aetool.errors import AetoolError, DataError, SettingError
 from aetool.estimators.base import AutoencoderEstimator
 from aetool.estimators.explain import top_features
-from aetool.scoring import CORE_SHARE, Scorer, model_outputs, score_rows
+from aetool.estimators.saved import (
+    DetectorScoring,
+    check_detector_bundle,
+    restore_detector_state,
+)
+from aetool.scoring import CORE_SHARE, Scorer, model_outputs
 from aetool.thresholds import (
-    anomaly_probability,
     check_contamination,
     contamination_threshold,
-    threshold_from_training,
 )
 from aetool.training import seed_everything, train_model
 from aetool.variants.base import CONDITIONAL
 
 
-class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
+class AutoencoderDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     """Outlier detector from an autoencoder's reconstruction (and code) with the conventions of
     scikit-learn's IsolationForest: ``score_samples`` (lower = more abnormal),
     ``decision_function`` (negative = outlier), ``predict`` (+1 inlier / -1 outlier).
@@ -155,41 +157,10 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
         self.offset_ = -self.threshold_
         return scores
 
-    def set_threshold(self, threshold: float | None = None,
-                      contamination: float | str | None = None) -> AutoencoderDetector:
-        """Move the threshold of a fitted detector without retraining: to a fixed score, or to
-        the ``contamination`` quantile of the saved training scores (the same value fitting
-        with that contamination gives). The probabilities follow the new threshold."""
+    def _check_fitted(self) -> None:
         check_is_fitted(self)
-        if threshold is not None and contamination is not None:
-            raise SettingError("give a threshold or a contamination, not both")
-        if threshold is not None:
-            self.threshold_ = float(threshold)
-        elif contamination is not None:
-            self.threshold_ = threshold_from_training(self.scorer_.train_quantiles, contamination)
-        self.offset_ = -self.threshold_
-        return self
 
-    # -- scoring ---------------------------------------------------------------------------------
-    def anomaly_details(self, X: Any, explain: bool = True) -> dict[str, np.ndarray]:
-        """Scores, probabilities and labels for ``X`` in one pass; with ``explain`` also the
-        per-element squared errors and each feature's share of them ('contributions')."""
-        check_is_fitted(self)
-        matrix, _ = self._prepare(X, reset=False)
-        scores, errors = score_rows(self.model_, self.scorer_, matrix, keep_errors=explain,
-                                    **self._inference())
-        details = {
-            "anomaly_score": scores,
-            "anomaly_probability": anomaly_probability(scores, self.threshold_,
-                                                       self.scorer_.train_quantiles),
-            "score_percentile": self.scorer_.percentile(scores),
-            "is_anomaly": scores > self.threshold_,
-        }
-        if explain:
-            details["errors"] = errors
-            details["contributions"] = self.scorer_.contributions(errors)
-        return details
-
+    # -- scoring (anomaly_details, set_threshold: DetectorScoring) -------------------------------
     def score_samples(self, X: Any) -> np.ndarray:
         """The opposite of the anomaly score: lower means more abnormal."""
         return -self.anomaly_details(X, explain=False)["anomaly_score"]
@@ -235,13 +206,8 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator):
     def from_bundle(cls, manifest: dict[str, Any], model: Any, device: str = "cpu",
                     where: str = "bundle") -> AutoencoderDetector:
         """A detector from a loaded manifest and model (used by :meth:`load` and by workers)."""
-        if manifest.get("task") != "detect":
-            raise BundleError(f"{where}: holds a '{manifest.get('task')}' model, not a detector")
+        check_detector_bundle(manifest, where)
         with manifest_errors(where):
             detector = cls._rebuild(manifest, model, device)
-            detector.scorer_ = Scorer.from_dict(manifest["detector"]["scorer"])
-            detector.threshold_ = float(manifest["detector"]["threshold"])
-            detector.offset_ = -detector.threshold_
-            if manifest.get("table"):
-                detector.table_spec_ = TableSpec(**manifest["table"])
+            restore_detector_state(detector, manifest)
         return detector

@@ -14,30 +14,26 @@ import pandas as pd
 from aetool import plots as figures
 from aetool.bundle import check_bundle_output
 from aetool.data.images import is_image_source
-from aetool.data.output import check_output_file, table_output_kind, write_table
+from aetool.data.output import check_output_file, table_output_kind
 from aetool.data.preprocess import data_source
 from aetool.data.source import (
     Loaded,
     TableSpec,
-    load,
-    named_columns,
-    prepare_for_model,
     split_frame,
 )
 from aetool.data.tables import ARRAY_SUFFIXES, sample_table
 from aetool.errors import AetoolError, DataError
-from aetool.estimators import AutoencoderDetector, column_shares, top_features
+from aetool.estimators import AutoencoderDetector, column_shares
 from aetool.plots import explanation_heatmap
-from aetool.tasks.heatmaps import most_anomalous_grid, write_heat_maps
+from aetool.tasks.heatmaps import most_anomalous_grid
+from aetool.tasks.scores_table import (
+    details_for,
+    load_table,
+    scored_with_details,
+    write_scores,
+)
 from aetool.tasks.settings import parse_settings
 from aetool.thresholds import best_f1_threshold, labelled_rows
-
-
-def load_table(path: str | Path, spec: TableSpec, need_labels: bool = False,
-               for_scoring: bool = False) -> Loaded:
-    """Read ``path`` for a detector: :func:`aetool.data.source.load` with detection labels, a
-    2-D array's columns named x0, x1, ..."""
-    return named_columns(load(path, spec, need_labels=need_labels, for_scoring=for_scoring))
 
 
 def load_threshold_table(path: str, spec: TableSpec) -> Loaded:
@@ -93,51 +89,6 @@ def load_detector(bundle: str | Path) -> tuple[Any, TableSpec]:
     """A saved detector and the table spec (id, label, feature columns) it was fitted with."""
     detector = AutoencoderDetector.load(bundle)
     return detector, getattr(detector, "table_spec_", TableSpec())
-
-
-def details_for(detector: Any, table: Loaded, explain: bool = True
-                ) -> dict[str, np.ndarray]:
-    """Score a loaded table with ``detector``, matching its columns to the training ones
-    (``explain``: also per-element errors and per-feature shares)."""
-    features = prepare_for_model(detector, table)
-    with data_source(table.source):
-        return detector.anomaly_details(features, explain=explain)
-
-
-def format_top_features(items: list[tuple[str, float]]) -> str:
-    return "; ".join(f"{name} ({share:.0%})" for name, share in items)
-
-
-def score_table(detector: Any, table: Loaded, top_k: int = 3,
-                maps: str | Path | None = None) -> pd.DataFrame:
-    """The output table: id (or image path), anomaly_score, anomaly_probability, is_anomaly and,
-    for tables, top_features; ``maps`` writes per-pixel heat maps for images."""
-    return scored_with_details(detector, table, top_k, maps)[0]
-
-
-def scored_with_details(detector: Any, table: Loaded, top_k: int = 3,
-                        maps: str | Path | None = None, explain: bool = False
-                        ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """:func:`score_table` and the details it came from, so evaluation and figures need no
-    second pass over the data; ``explain`` keeps the per-element errors even when the table
-    does not need them (figures do)."""
-    details = details_for(detector, table, explain=explain or maps is not None
-                          or (top_k > 0 and not table.is_images))
-    if maps is not None:
-        if not table.is_images:
-            raise DataError(f"{table.source}: --maps needs images (a folder or an image array)")
-
-        write_heat_maps(table, details, maps)
-    out = pd.DataFrame()
-    if table.ids is not None:
-        out[table.ids.name] = table.ids.to_numpy()
-    out["anomaly_score"] = details["anomaly_score"]
-    out["anomaly_probability"] = details["anomaly_probability"]
-    out["is_anomaly"] = details["is_anomaly"].astype(int)
-    if top_k > 0 and not table.is_images:
-        tops = top_features(details["contributions"], detector.preprocessor_, top_k)
-        out["top_features"] = [format_top_features(t) for t in tops]
-    return out, details
 
 
 def metrics(labels: np.ndarray, scores: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
@@ -228,10 +179,6 @@ def explain_most_anomalous(detector: Any, table: Loaded, details: dict[str, np.n
     marked = table.labels[shares.attrs["positions"]] == 1 if table.labels is not None else None
     return explanation_heatmap(shares.to_numpy(), list(shares.index), list(shares.columns),
                                path, marked)
-
-
-def write_scores(frame: pd.DataFrame, out: str | Path) -> Path:
-    return write_table(frame, out)
 
 
 @dataclass

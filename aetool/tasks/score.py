@@ -7,11 +7,12 @@ from pathlib import Path
 
 from aetool.data.images import is_image_source
 from aetool.data.output import check_output_file, table_output_kind
+from aetool.data.source import TableSpec
 from aetool.data.tables import ARRAY_SUFFIXES
 from aetool.device import Inference
 from aetool.errors import AetoolError
-from aetool.tasks.detect import load_detector, load_table, score_table, write_scores
-from aetool.tasks.distributed import score_with_dask
+from aetool.estimators.saved import SavedDetector
+from aetool.tasks.scores_table import load_table, score_table, write_scores
 from aetool.tasks.stream import stream_score
 
 
@@ -23,7 +24,8 @@ def run_score(bundle: str, data: str, output: str, inference: Inference, top_k: 
     Parquet tables streamed chunk by chunk; returns the rows scored and flagged."""
     table_output_kind(output)
     check_output_file(output, (data,))
-    detector, spec = load_detector(bundle)
+    detector = SavedDetector.load(bundle)  # scores as AutoencoderDetector, without sklearn
+    spec = getattr(detector, "table_spec_", TableSpec())
     detector.set_inference(inference=inference)
     detector.set_threshold(threshold, contamination)
     in_memory = is_image_source(data) or Path(data).suffix.lower() in ARRAY_SUFFIXES
@@ -43,6 +45,8 @@ def run_score_dask(bundle: str, data: str, output: str, inference: Inference,
                    ) -> tuple[int, int, int, list[str]]:
     """``aetool score --engine dask``: rows, parts and flagged rows, and the workers' warnings
     (each said once)."""
+    from aetool.tasks.distributed import score_with_dask
+
     done = score_with_dask(bundle, data, output, scheduler, inference, top_k, workers,
                            threshold=threshold, contamination=contamination)
     said = list(dict.fromkeys(m for *_, messages in done for m in messages))

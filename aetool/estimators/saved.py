@@ -1,0 +1,141 @@
+"""A saved detector that scores without scikit-learn: the state every fitted estimator restores
+from a bundle, the detector's scoring methods, and :class:`SavedDetector`, which ``aetool score``
+loads so that a short job does not pay scikit-learn's import (a second, see docs/scale.md)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from aetool.bundle import load_bundle, manifest_errors
+from aetool.data.arrays import preprocessor_from_dict
+from aetool.data.preprocess import UnseenCategoryWarning, source_name
+from aetool.data.source import TableSpec
+from aetool.errors import BundleError, DataError, SettingError
+from aetool.estimators.inference import InferenceSettings
+from aetool.plugins import get_variant
+from aetool.scoring import Scorer, score_rows
+from aetool.thresholds import anomaly_probability, threshold_from_training
+
+
+def restore_fitted_state(target: Any, manifest: dict[str, Any], model: Any) -> None:
+    """Set what every fitted estimator learnt (model, variant and its settings, preprocessing,
+    training history, input width and names) from a loaded bundle's manifest."""
+    target.model_ = model
+    target.variant_name_ = manifest["variant"]
+    target.config_ = get_variant(manifest["variant"]).config_from_bundle(manifest["config"])
+    target.preprocessor_ = preprocessor_from_dict(manifest["preprocessing"])
+    target.history_ = manifest.get("history", [])
+    target.stop_reason_ = (manifest.get("training") or {}).get("stop_reason")
+    target.n_features_in_ = manifest["n_features_in"]
+    if manifest.get("feature_names_in"):
+        target.feature_names_in_ = np.asarray(manifest["feature_names_in"], dtype=object)
+
+
+def check_detector_bundle(manifest: dict[str, Any], where: str) -> None:
+    if manifest.get("task") != "detect":
+        raise BundleError(f"{where}: holds a '{manifest.get('task')}' model, not a detector")
+
+
+def restore_detector_state(target: Any, manifest: dict[str, Any]) -> None:
+    """Set the detector's own learnt state (scorer, threshold, table spec) from a manifest."""
+    target.scorer_ = Scorer.from_dict(manifest["detector"]["scorer"])
+    target.threshold_ = float(manifest["detector"]["threshold"])
+    target.offset_ = -target.threshold_
+    if manifest.get("table"):
+        target.table_spec_ = TableSpec(**manifest["table"])
+
+
+class DetectorScoring(InferenceSettings):
+    """Scores, probabilities, flags and explanations of a fitted detector, and moving its
+    threshold: shared by AutoencoderDetector and SavedDetector, so both score alike. The class
+    that mixes it in provides ``_prepare`` (input to the model's float32 matrix)."""
+
+    def _check_fitted(self) -> None:
+        """Raise if the detector has not learnt its state (a loaded one always has)."""
+
+    def set_threshold(self, threshold: float | None = None,
+                      contamination: float | str | None = None) -> Any:
+        """Move the threshold of a fitted detector without retraining: to a fixed score, or to
+        the ``contamination`` quantile of the saved training scores (the same value fitting
+        with that contamination gives). The probabilities follow the new threshold."""
+        self._check_fitted()
+        if threshold is not None and contamination is not None:
+            raise SettingError("give a threshold or a contamination, not both")
+        if threshold is not None:
+            self.threshold_ = float(threshold)
+        elif contamination is not None:
+            self.threshold_ = threshold_from_training(self.scorer_.train_quantiles, contamination)
+        self.offset_ = -self.threshold_
+        return self
+
+    def anomaly_details(self, X: Any, explain: bool = True) -> dict[str, np.ndarray]:
+        """Scores, probabilities and labels for ``X`` in one pass; with ``explain`` also the
+        per-element squared errors and each feature's share of them ('contributions')."""
+        self._check_fitted()  # encode() inlined: warnings point at the caller's line
+        return self.details_of_encoded(self._prepare(X, reset=False)[0], explain)
+
+    def encode(self, X: Any) -> np.ndarray:
+        """``X`` as the model's float32 input (the first half of :meth:`anomaly_details`; a
+        stream encodes the next chunk in one thread while the model scores this one)."""
+        self._check_fitted()
+        return self._prepare(X, reset=False)[0]
+
+    def details_of_encoded(self, matrix: np.ndarray, explain: bool = True
+                           ) -> dict[str, np.ndarray]:
+        """:meth:`anomaly_details` of rows already :meth:`encode`-d."""
+        scores, errors = score_rows(self.model_, self.scorer_, matrix, keep_errors=explain,
+                                    **self._inference())
+        details = {
+            "anomaly_score": scores,
+            "anomaly_probability": anomaly_probability(scores, self.threshold_,
+                                                       self.scorer_.train_quantiles),
+            "score_percentile": self.scorer_.percentile(scores),
+            "is_anomaly": scores > self.threshold_,
+        }
+        if explain:
+            details["errors"] = errors
+            details["contributions"] = self.scorer_.contributions(errors)
+        return details
+
+
+class SavedDetector(DetectorScoring):
+    """A detector bundle loaded for scoring only: the same scores as
+    ``AutoencoderDetector.load`` gives, without importing scikit-learn. Tables are taken with
+    the training columns (by name, or by position for a detector fitted on an unnamed array)."""
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = device
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu") -> SavedDetector:
+        """The detector saved in bundle ``path`` (by ``aetool fit`` or ``save``)."""
+        manifest, model = load_bundle(path, device=device)
+        check_detector_bundle(manifest, str(path))
+        detector = cls(device)
+        with manifest_errors(str(path)):
+            restore_fitted_state(detector, manifest, model)
+            restore_detector_state(detector, manifest)
+        return detector
+
+    def _prepare(self, X: Any, reset: bool = False) -> tuple[np.ndarray, Any]:
+        """``X`` (a table with the training columns, an array of rows or of images) as the
+        model's float32 input."""
+        if isinstance(X, pd.DataFrame):
+            frame = X
+        else:
+            arr = np.asarray(X)
+            if arr.ndim >= 3:
+                return self.preprocessor_.transform(arr, source="images")[0], self.preprocessor_
+            if arr.ndim != 2 or arr.shape[1] != self.n_features_in_:
+                raise DataError(f"{source_name('data')}: expected rows of "
+                                f"{self.n_features_in_} values, got shape {arr.shape}")
+            frame = pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+        matrix, unseen = self.preprocessor_.transform(frame, source="data")
+        if unseen:
+            warnings.warn(UnseenCategoryWarning(source_name("data"), unseen), stacklevel=3)
+        return matrix, self.preprocessor_
