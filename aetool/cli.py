@@ -198,6 +198,10 @@ def variants(as_json: bool) -> None:
         if row["image_denoising_settings"]:
             changed = ", ".join(f"{k}={v}" for k, v in row["image_denoising_settings"].items())
             click.echo(f"{'':<12} as an image denoiser: {changed}")
+        if row["image_denoising_candidates"]:
+            shown = "; ".join(f"{name} ({', '.join(f'{k}={v}' for k, v in s.items()) or 'own'})"
+                              for name, s in row["image_denoising_candidates"].items())
+            click.echo(f"{'':<12} image denoiser chosen by validation PSNR among: {shown}")
 
 
 @cli.group(cls=AetoolGroup, invoke_without_command=True)
@@ -498,19 +502,31 @@ def denoise() -> None:
 @click.option("--exclude", help="Comma-separated columns to leave untouched.")
 @click.option("--id-column", help="Column that names rows; passed through untouched.")
 @click.option("--image-size", help="Resize images to H,W.")
+@click.option("--selection", type=click.Choice(["auto", "off"]), default="auto",
+              show_default=True,
+              help="Images: train the variant's candidate settings and keep the best by PSNR "
+                   "on held-out clean images (auto), or train its own settings only (off).")
 @STRICT
 @SETTINGS
 @FORCE
 @QUIET
 def denoise_fit(clean: str, output: str, variant: str, noise: str, noise_units: str,
                 columns: str | None, exclude: str | None, id_column: str | None,
-                image_size: str | None, strict: bool, settings: tuple[str, ...], force: bool,
-                quiet: bool) -> None:
+                image_size: str | None, selection: str, strict: bool,
+                settings: tuple[str, ...], force: bool, quiet: bool) -> None:
     """Train a denoiser on CLEAN data (or on noisy data when no clean data exists)."""
     spec = task("settings").table_spec(columns, exclude, id_column, None, image_size,
                                        None, strict)
     denoiser = task("denoise").run_denoise_fit(clean, output, variant, noise, noise_units,
-                                               settings, spec, force, quiet)
+                                               settings, spec, force, quiet, selection)
+    choice = getattr(denoiser, "choice_", None)
+    if choice and choice.get("chosen"):
+        measured = ", ".join(f"{name} {db:.2f} dB"
+                             for name, db in choice["validation_psnr_db"].items())
+        click.echo(f"chose '{choice['chosen']}' by PSNR on {choice['validation_images']} "
+                   f"held-out clean images with {noise}: {measured}")
+    elif choice:
+        click.echo(choice["why"])
     units = " in data units" if noise_units == "data" else ""
     click.echo(f"saved denoiser ({denoiser.variant_name_}, noise {noise}{units}) to {output}")
 

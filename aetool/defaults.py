@@ -16,3 +16,13 @@ TABLE_DETECTION_DEFAULTS: dict[str, dict[str, Any]] = {"ae": {"weight_penalty": 
 # 512-wide code, the expert flags of docs/denoise.md, gained 2-4 dB on MNIST but lost 1.2 dB on
 # ELPV cells (bench/denoise_defaults.py, docs/benchmarks.md "Denoising defaults on images").
 IMAGE_DENOISING_DEFAULTS: dict[str, dict[str, Any]] = {}
+
+# Image denoising candidates that `Denoiser(selection="auto")` (the default of `aetool denoise
+# fit` on images) trains side by side, keeping the one with the best PSNR on held-out clean
+# images corrupted with the training noise: on MNIST the flags win by 2-4 dB, on ELPV cells the
+# variant's own settings by 0.2-1.2 dB, so neither is the default and the user's data decides
+# (bench/denoise_defaults.py).
+IMAGE_DENOISING_CANDIDATES: dict[str, dict[str, dict[str, Any]]] = {
+    "dae": {"default": {}, "relu": {"activation": "relu"},
+            "relu + code 512": {"activation": "relu", "code_size": 512}},
+}

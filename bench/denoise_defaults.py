@@ -9,16 +9,28 @@ test cells scored. PSNR in dB on [0, 1] pixels, Gaussian noise clipped to [0, 1]
 BM3D (the `bm3d` package, told the true σ) is the strong classical anchor beside the median
 filter; `--peers-only` recomputes the peers and merges them into the saved results.
 
+`--selection` runs what a user runs, on PNG folders through the CLI: `aetool denoise fit
+TRAIN/ --noise gaussian:SIGMA` (which on images chooses among the candidates by PSNR on 10% of
+the clean images held out, `selection=auto`), then `aetool denoise apply BUNDLE NOISY/ -o OUT/`
+on the noisy test images saved as 8-bit PNGs; PSNR of the written PNGs against the clean ones,
+beside the median filter on the same PNGs and BM3D from the saved run (float inputs). Results
+in denoise_image_selection.json.
+
     python bench/denoise_defaults.py     # about 40 minutes on 2 CPU cores
     python bench/denoise_defaults.py --peers-only     # about 13 minutes
+    python bench/denoise_defaults.py --selection      # about 30 minutes
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import subprocess
+import tempfile
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 from common import RESULTS, SHARED, machine, print_table, require, write_json
@@ -54,13 +66,76 @@ def peers(test: np.ndarray, noisy: np.ndarray, sigma: float) -> dict[str, float]
             "BM3D": psnr(test, np.clip(cleaned, 0, 1))}
 
 
+def _png_folder(images: np.ndarray, folder: Path) -> Path:
+    from aetool.data.images import write_images
+
+    write_images(np.rint(images * 255).astype(np.uint8),
+                 [f"{i:05d}.png" for i in range(len(images))], folder)
+    return folder
+
+
+def _read_pngs(folder: Path) -> np.ndarray:
+    from aetool.data.images import read_image_folder
+
+    return read_image_folder(folder).images.astype(np.float32) / 255
+
+
+def selection_through_cli() -> None:
+    """``--selection``: see the module docs."""
+    from scipy.ndimage import median_filter
+
+    saved = json.loads((RESULTS / "denoise_image_defaults.json").read_text())["rows"]
+    work = Path(tempfile.mkdtemp(prefix="aetool-denoise-"))
+    rows = []
+    try:
+        for name, (train, test) in image_sets().items():
+            clean_test = np.rint(test * 255) / 255  # what an 8-bit PNG holds
+            train_dir = _png_folder(train, work / name / "train")
+            for sigma in (0.3, 0.5):
+                noisy = np.clip(test + np.random.default_rng(0).normal(scale=sigma,
+                                                                       size=test.shape), 0, 1)
+                noisy_dir = _png_folder(noisy, work / name / f"noisy{sigma}")
+                noisy = _read_pngs(noisy_dir)
+                bundle, out = work / name / f"model{sigma}", work / name / f"out{sigma}"
+                start = time.perf_counter()
+                fit = subprocess.run(["aetool", "denoise", "fit", str(train_dir), "-o",
+                                      str(bundle), "--noise", f"gaussian:{sigma}", "-q"],
+                                     check=True, capture_output=True, text=True)
+                seconds = time.perf_counter() - start
+                subprocess.run(["aetool", "denoise", "apply", str(bundle), str(noisy_dir), "-o",
+                                str(out)], check=True, capture_output=True)
+                choice = json.loads((bundle / "manifest.json").read_text())["denoise"]["choice"]
+                old = next(r for r in saved if (r["set"], r["sigma"]) == (name, sigma))
+                row = {"set": name, "sigma": sigma, "noisy PNG": psnr(clean_test, noisy),
+                       "median 3x3": psnr(clean_test, median_filter(noisy, size=(1, 1, 3, 3))),
+                       "BM3D (saved run)": old["BM3D"],
+                       "aetool (selection=auto)": psnr(clean_test, _read_pngs(out)),
+                       "chosen": choice["chosen"], "validation PSNR": choice[
+                           "validation_psnr_db"], "fit s": round(seconds, 1),
+                       "said": fit.stdout.strip().splitlines()[0]}
+                best_peer = max(row["median 3x3"], row["BM3D (saved run)"])
+                row["gain over best peer dB"] = row["aetool (selection=auto)"] - best_peer
+                print(row, flush=True)
+                rows.append(row)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print_table(rows, ["set", "sigma", "median 3x3", "BM3D (saved run)",
+                       "aetool (selection=auto)", "chosen", "gain over best peer dB"])
+    write_json("denoise_image_selection.json", {"machine": machine(), "rows": rows})
+
+
 def main() -> None:
     from aetool import Denoiser
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--peers-only", action="store_true",
                         help="recompute the classical peers into the saved results")
+    parser.add_argument("--selection", action="store_true",
+                        help="aetool denoise fit/apply on PNG folders, selection=auto")
     args = parser.parse_args()
+    if args.selection:
+        selection_through_cli()
+        return
     warnings.filterwarnings("ignore")
     saved = RESULTS / "denoise_image_defaults.json"
     previous = json.loads(saved.read_text()) if args.peers_only else {}
@@ -78,7 +153,7 @@ def main() -> None:
             for label, params in CANDIDATES.items():
                 start = time.perf_counter()
                 model = Denoiser(variant="dae", noise=f"gaussian:{sigma}", variant_params=params,
-                                 device="cpu").fit(train)
+                                 device="cpu", selection="off").fit(train)
                 row[label] = psnr(test, np.clip(model.transform(noisy), 0, 1))
                 row[f"{label} fit s"] = time.perf_counter() - start
                 print(row, flush=True)

@@ -212,3 +212,63 @@ def test_image_denoising_defaults_apply_to_images_only_and_yield_to_the_user(mon
     assert mine.config_.code_size == 64 and mine.config_.activation == "relu"
     assert {row["name"]: row for row in variant_rows()}["dae"]["image_denoising_settings"] \
         == chosen["dae"]
+
+
+# -- choosing image settings by validation PSNR (issue 19) ------------------------------------
+
+CHOOSE_FAST = {"epochs": 1, "batch_size": 64, "min_steps": 0, "device": "cpu"}
+
+
+def test_image_denoiser_keeps_the_candidate_with_the_best_validation_psnr(tmp_path):
+    from aetool.defaults import IMAGE_DENOISING_CANDIDATES
+    from aetool.estimators.denoiser import psnr
+
+    images = blob_images(220, size=8)
+    denoiser = Denoiser(noise="gaussian:0.3", **CHOOSE_FAST).fit(images)
+    choice = denoiser.choice_
+    measured = choice["validation_psnr_db"]
+    assert list(measured) == list(IMAGE_DENOISING_CANDIDATES["dae"])
+    assert choice["chosen"] == max(measured, key=measured.get)
+    for key, value in IMAGE_DENOISING_CANDIDATES["dae"][choice["chosen"]].items():
+        assert getattr(denoiser.config_, key) == value
+    # the model kept is the chosen one: the same held-out images give the recorded PSNR
+    held = choice["validation_images"]
+    assert held == 22
+    order = np.random.default_rng(0).permutation(len(images))
+    clean = images[np.sort(order[:held])]
+    noisy = parse_noise("gaussian:0.3").apply(torch.from_numpy(clean),
+                                              torch.Generator().manual_seed(0)).clamp(0, 1)
+    assert psnr(clean, denoiser.transform(noisy.numpy())) == \
+        pytest.approx(measured[choice["chosen"]], abs=1e-3)
+    denoiser.save(tmp_path / "bundle")
+    assert Denoiser.load(tmp_path / "bundle").choice_ == choice
+
+
+@pytest.mark.parametrize(("params", "count", "reason"), [
+    ({"selection": "off"}, 220, None),
+    ({"variant_params": {"activation": "relu"}}, 220, "variant_params sets activation"),
+    ({}, 150, "150 images, fewer than 200"),
+])
+def test_no_choice_when_off_chosen_by_the_user_or_too_few_images(params, count, reason):
+    denoiser = Denoiser(noise="gaussian:0.3", **CHOOSE_FAST, **params).fit(
+        blob_images(count, size=8))
+    if reason is None:
+        assert denoiser.choice_ is None
+    else:
+        assert denoiser.choice_ == {"chosen": None, "why": f"no choice: {reason}"}
+
+
+def test_denoise_fit_says_what_it_chose(tmp_path):
+    for i, image in enumerate((blob_images(210, size=8) * 255).astype(np.uint8)):
+        (tmp_path / "clean").mkdir(exist_ok=True)
+        Image.fromarray(image[0]).save(tmp_path / "clean" / f"{i:03d}.png")
+    common = [str(tmp_path / "clean"), "--set", "epochs=1", "--set", "min_steps=0", "-q"]
+    chosen = CliRunner().invoke(cli, ["denoise", "fit", *common, "-o", str(tmp_path / "a")])
+    assert chosen.exit_code == 0, chosen.output
+    assert "by PSNR on 21 held-out clean images with gaussian:0.3: default" in chosen.output
+    plain = CliRunner().invoke(cli, ["denoise", "fit", *common, "-o", str(tmp_path / "b"),
+                                     "--selection", "off"])
+    assert plain.exit_code == 0 and "chose" not in plain.output
+    listed = CliRunner().invoke(cli, ["variants"])
+    assert "image denoiser chosen by validation PSNR among: default (own); relu " \
+           "(activation=relu); relu + code 512 (activation=relu, code_size=512)" in listed.output

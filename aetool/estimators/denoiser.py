@@ -9,6 +9,7 @@ clean training data. ``transform(X_noisy)`` returns data in the input's units an
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -21,9 +22,19 @@ from aetool import defaults
 from aetool.bundle import load_bundle, manifest_errors, save_bundle
 from aetool.errors import AetoolError, BundleError, SettingError
 from aetool.estimators.base import AutoencoderEstimator
-from aetool.noise import InDataUnits
+from aetool.noise import InDataUnits, parse_noise
 from aetool.scoring import reconstructions, run_batches
 from aetool.variants.base import DENOISING
+
+# what _fit_model learns: kept from the chosen candidate
+FITTED_STATE = ("model_", "config_", "history_", "stop_reason_", "variant_name_",
+                "_validation_rows")
+
+
+def psnr(clean: np.ndarray, estimate: np.ndarray) -> float:
+    """Mean over images of the PSNR in dB of ``estimate`` against ``clean`` ([0, 1] pixels)."""
+    squared = ((clean - np.clip(estimate, 0.0, 1.0)) ** 2).reshape(len(clean), -1).mean(axis=1)
+    return float(np.mean(10.0 * np.log10(1.0 / np.maximum(squared, 1e-12))))
 
 
 class Denoiser(TransformerMixin, AutoencoderEstimator):
@@ -32,8 +43,17 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
     masking:p, salt_pepper:p), in model units: [0, 1] for images, standard deviations for tables
     (``noise_units="std"``) or, with ``noise_units="data"``, each column's own unit (σ = 0.3
     volts on every column, when that is what the sensor adds). ``min_steps``: small tables get
-    more epochs, so that training makes at least this many optimiser steps.
+    more epochs, so that training makes at least this many optimiser steps. ``selection``
+    'auto': on images, train each of the variant's candidate settings
+    (``aetool.defaults.IMAGE_DENOISING_CANDIDATES``) on 90% of the clean images and keep the one
+    with the best PSNR on the other 10%, corrupted with ``noise`` (``choice_`` says what was
+    chosen and why); 'off' trains the variant's settings only. A choice needs at least
+    MIN_IMAGES_TO_CHOOSE images and is skipped when ``variant_params`` sets what the candidates
+    vary.
     """
+
+    MIN_IMAGES_TO_CHOOSE = 200
+    VALIDATION_SHARE = 0.1
 
     def __init__(
         self,
@@ -50,12 +70,14 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
         verbose: bool = False,
         noise_units: str = "std",
         min_steps: int = 500,
+        selection: str = "auto",
     ) -> None:
         super().__init__(variant, variant_params, epochs, batch_size, learning_rate, max_steps,
                          patience, random_state, device, verbose)
         self.noise = noise
         self.noise_units = noise_units
         self.min_steps = min_steps
+        self.selection = selection
 
     def _train_config(self) -> Any:
         config = super()._train_config()
@@ -93,6 +115,7 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
             values["backbone"] = "auto"  # convolutional on images unless told otherwise
         if images:  # what the denoising benchmark proved on images (aetool.defaults)
             values.update(defaults.IMAGE_DENOISING_DEFAULTS.get(variant.name, {}))
+            values.update(getattr(self, "_candidate", {}))
         values.update(user)
         return values
 
@@ -102,10 +125,70 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
         if DENOISING not in variant.capabilities:
             raise AetoolError(f"variant '{variant.name}' cannot denoise (no 'denoising' "
                               "capability); use dae, contractive or a denoising plugin")
+        if self.selection not in ("auto", "off"):
+            raise SettingError(f"selection must be 'auto' or 'off', not '{self.selection}'")
         matrix, _ = self._prepare(X, reset=True)
         self._check_noise_units(variant)
-        self._fit_model(matrix, variant)
+        candidates = self._candidates(variant, matrix)
+        if candidates is None:
+            self._fit_model(matrix, variant)
+        else:
+            self._choose(matrix, variant, candidates)
         return self
+
+    def _candidates(self, variant: type, matrix: np.ndarray) -> dict[str, dict] | None:
+        """The candidate settings to choose among, or None (with ``choice_`` saying why)."""
+        self.choice_: dict[str, Any] | None = None
+        table = defaults.IMAGE_DENOISING_CANDIDATES.get(variant.name)
+        if self.selection == "off" or matrix.ndim != 4 or not table:
+            return None
+        varied = {key for settings in table.values() for key in settings}
+        given = varied & set(self.variant_params or {})
+        if given or len(matrix) < self.MIN_IMAGES_TO_CHOOSE:
+            why = (f"variant_params sets {', '.join(sorted(given))}" if given else
+                   f"{len(matrix)} images, fewer than {self.MIN_IMAGES_TO_CHOOSE}")
+            self.choice_ = {"chosen": None, "why": f"no choice: {why}"}
+            return None
+        return table
+
+    def _choose(self, matrix: np.ndarray, variant: type,
+                candidates: dict[str, dict[str, Any]]) -> None:
+        """Train every candidate on most of ``matrix`` and keep the model with the best PSNR on
+        the held-out rest, corrupted with the training noise and clipped to [0, 1] like a saved
+        image (seeded, so the same data gives the same choice)."""
+        seed = self._train_config().seed
+        order = np.random.default_rng(seed).permutation(len(matrix))
+        held = max(1, round(self.VALIDATION_SHARE * len(matrix)))
+        train, clean = matrix[np.sort(order[held:])], matrix[np.sort(order[:held])]
+        generator = torch.Generator().manual_seed(seed)
+        noisy = self._noise_model().apply(torch.from_numpy(clean), generator)
+        noisy = noisy.clamp(0.0, 1.0).numpy()
+        scores: dict[str, float] = {}
+        seconds: dict[str, float] = {}
+        kept: dict[str, Any] = {}
+        try:
+            for name, settings in candidates.items():
+                self._candidate = settings  # read by _config_values
+                start = time.perf_counter()
+                model = self._fit_model(train, variant)
+                seconds[name] = round(time.perf_counter() - start, 1)
+                out = run_batches(model, noisy, reconstructions, **self._inference())["recon"]
+                value = round(psnr(clean, out), 3)
+                if value > max(scores.values(), default=-np.inf):  # best so far: keep it
+                    kept = {k: getattr(self, k) for k in FITTED_STATE}
+                scores[name] = value
+        finally:
+            del self._candidate
+        for key, value in kept.items():
+            setattr(self, key, value)
+        chosen = max(scores, key=scores.__getitem__)  # ties: the first, the variant's own
+        self.choice_ = {"chosen": chosen, "settings": candidates[chosen],
+                        "validation_psnr_db": scores, "fit_seconds": seconds,
+                        "validation_images": held,
+                        "why": f"best PSNR on {held} held-out clean images with {self.noise}"}
+
+    def _noise_model(self) -> Any:
+        return parse_noise(self.noise)
 
     def _denoised_model_units(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
@@ -139,7 +222,8 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
         check_is_fitted(self)
         manifest = self._manifest("denoise")
         manifest["denoise"] = {"noise": self.noise, "noise_units": self.noise_units,
-                               "columns": getattr(self, "columns_", None)}
+                               "columns": getattr(self, "columns_", None),
+                               "choice": getattr(self, "choice_", None)}
         return save_bundle(path, self.model_, manifest, force=force)
 
     @classmethod
@@ -151,5 +235,6 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
         with manifest_errors(str(path)):
             denoiser = cls._rebuild(manifest, model, device)
             denoiser.columns_ = manifest["denoise"].get("columns")
+            denoiser.choice_ = manifest["denoise"].get("choice")
         return denoiser
 

@@ -23,6 +23,7 @@ def variant_rows() -> list[dict[str, Any]]:
         info["package"] = owner.distribution
         info["table_detection_settings"] = defaults.TABLE_DETECTION_DEFAULTS.get(name, {})
         info["image_denoising_settings"] = defaults.IMAGE_DENOISING_DEFAULTS.get(name, {})
+        info["image_denoising_candidates"] = defaults.IMAGE_DENOISING_CANDIDATES.get(name, {})
         rows.append(info)
     return rows
 

@@ -195,7 +195,7 @@ def reference_report(reference: str | Path, noisy: Loaded, cleaned: Any,
 
 def run_denoise_fit(clean: str, output: str, variant: str, noise: str, noise_units: str,
                     settings: tuple[str, ...], spec: TableSpec, force: bool = False,
-                    quiet: bool = False) -> Denoiser:
+                    quiet: bool = False, selection: str = "auto") -> Denoiser:
     """``aetool denoise fit``: check the output and the noise model, train, save."""
     check_bundle_output(output, (clean,), force)
     try:
@@ -203,9 +203,9 @@ def run_denoise_fit(clean: str, output: str, variant: str, noise: str, noise_uni
     except ValueError as exc:
         raise AetoolError(str(exc)) from None
     variant_cls, params = parse_settings(settings, variant, Denoiser,
-                                         options={"noise", "noise_units"})
+                                         options={"noise", "noise_units", "selection"})
     params.update(variant=variant_cls, noise=noise, noise_units=noise_units,
-                  verbose=not quiet)
+                  verbose=not quiet, selection=selection)
     left_out = [*spec.exclude, *([spec.id_column] if spec.id_column else [])]
     size = tuple(spec.image_size) if spec.image_size else None
     denoiser = fit_denoiser(clean, params, spec.columns, left_out, size, spec.strict)
