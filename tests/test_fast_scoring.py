@@ -150,7 +150,7 @@ def test_encoding_leaves_the_callers_frame_alone_and_refuses_infinities():
 class Groups:
     """A preprocessor's feature groups: columns, one-hot codes of 'colour', then log views."""
 
-    feature_groups = ["a", "colour", "colour", "colour", "b", "c", "a", "b"]
+    feature_groups = ("a", "colour", "colour", "colour", "b", "c", "a", "b")
 
 
 def row_by_row(contributions: np.ndarray, top_k: int) -> list[str]:
