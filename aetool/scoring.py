@@ -370,7 +370,7 @@ class Scorer:
 
     def contributions(self, errors: np.ndarray) -> np.ndarray:
         """Each feature's share of the (normalised) reconstruction error; rows sum to 1."""
-        flat = self._weighted(errors.reshape(errors.shape[0], -1))
+        flat = self._weighted(errors.reshape(errors.shape[0], int(np.prod(errors.shape[1:]))))
         return flat / (flat.sum(axis=1, keepdims=True) + EPS)
 
     def combine(self, recon_raw: np.ndarray, latent_raw: np.ndarray | None,

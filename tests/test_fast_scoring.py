@@ -269,3 +269,13 @@ def test_a_failing_writer_stops_the_run_and_leaves_no_output(bundle, monkeypatch
         stream.stream_score(detector, root / "data.csv", out, chunk_rows=500, progress=False)
     assert not out.exists()
     assert not [p for p in root.iterdir() if p.name.startswith(".never.csv")]
+
+
+def test_a_header_without_rows_is_a_clean_error_and_writes_nothing(bundle):
+    root, frame = bundle
+    (root / "empty.csv").write_text(",".join(frame.columns) + "\n")
+    result = CliRunner().invoke(cli, ["score", str(root / "model"), str(root / "empty.csv"),
+                                      "-o", str(root / "empty_scores.csv"), "-q"])
+    assert result.exit_code == 2
+    assert "empty.csv: has a header but no data rows" in result.stderr
+    assert "Traceback" not in result.output and not (root / "empty_scores.csv").exists()

@@ -30,6 +30,7 @@ from aetool.data.preprocess import (
 )
 from aetool.data.source import Loaded, TableSpec, prepare_for_model, split_frame
 from aetool.data.tables import ChunkReader
+from aetool.errors import DataError
 from aetool.tasks.scores_table import scores_frame
 
 # 8 batches of 4,096 rows: a 100-column chunk's arrays stay under glibc's 32 MiB mmap threshold,
@@ -187,6 +188,8 @@ def stream_score(detector: Any, data: str | Path, out: str | Path, spec: TableSp
                 bar.update(rows)
             if written is not None:
                 written.result()
+            if rows == 0:  # as a whole read says it; the partial output is discarded
+                raise DataError(f"{data}: has a header but no data rows")
         finally:
             if written is not None:
                 written.cancel()
