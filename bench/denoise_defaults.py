@@ -35,13 +35,10 @@ from pathlib import Path
 import numpy as np
 from common import RESULTS, SHARED, machine, print_table, require, write_json
 
+from aetool.estimators.denoiser import psnr  # the PSNR denoise fit chooses settings by
+
 CANDIDATES = {"default": None, "relu": {"activation": "relu"},
               "relu + code 512": {"activation": "relu", "code_size": 512}}
-
-
-def psnr(clean: np.ndarray, estimate: np.ndarray) -> float:
-    return float(np.mean([10 * np.log10(1.0 / np.mean((c - e) ** 2))
-                          for c, e in zip(clean, estimate)]))
 
 
 def image_sets() -> dict[str, tuple[np.ndarray, np.ndarray]]:

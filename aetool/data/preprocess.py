@@ -12,7 +12,6 @@ state is applied identically at scoring time.
 from __future__ import annotations
 
 import contextlib
-import functools
 import re
 import warnings
 from collections import Counter
@@ -385,9 +384,8 @@ class TablePreprocessor:
             views = matrix[:, width - len(self.log_views):]
             for start in range(0, len(frame), ROWS_PER_BLOCK):  # temporaries stay in cache
                 rows = slice(start, start + ROWS_PER_BLOCK)
-                arrays["check"] = functools.partial(self._check_finite_block, columns=numeric,
-                                                    first_row=start, source=source)
-                self._encode_numeric(values[rows], target[rows], views[rows], arrays)
+                missing = self._check_finite_block(values[rows], numeric, start, source)
+                self._encode_numeric(values[rows], missing, target[rows], views[rows], arrays)
             if staging is not None:  # categorical columns sit between the numeric ones
                 matrix[:, where] = staging
         for column in self.categorical_columns:
@@ -416,14 +414,14 @@ class TablePreprocessor:
             "view_scale": np.asarray([v["scale"] for v in self.log_views.values()]),
         }
 
-    def _encode_numeric(self, values: np.ndarray, numeric: np.ndarray, views: np.ndarray,
-                        arrays: dict[str, Any]) -> None:
-        """Rows of the numeric columns (float64, NaN where missing; left as they are) encoded
-        into ``numeric`` and ``views`` (float32 places in the matrix): filled, standardised,
-        log views, clipped (``arrays["check"]`` refuses infinite values and says whether
-        any are missing). Each step is the arithmetic of the column-by-column form, so the
-        float32 results are the same bits."""
-        if arrays["check"](values):
+    @staticmethod
+    def _encode_numeric(values: np.ndarray, missing: bool, numeric: np.ndarray,
+                        views: np.ndarray, arrays: dict[str, Any]) -> None:
+        """Rows of the numeric columns (float64, NaN where missing if ``missing``; left as they
+        are) encoded into ``numeric`` and ``views`` (float32 places in the matrix): filled,
+        standardised, log views, clipped. Each step is the arithmetic of the column-by-column
+        form, so the float32 results are the same bits."""
+        if missing:
             values = np.where(np.isnan(values), arrays["fill"], values)
         if views.shape[1]:
             logged = arrays["logged"]

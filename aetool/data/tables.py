@@ -49,15 +49,17 @@ def _check_file(path: Path) -> None:
         raise DataError(f"{path}: spreadsheets are not read; save the sheet as CSV or Parquet")
 
 
-def _open_bytes(path: Path) -> IO[bytes]:
+def _open_bytes(path: Path, raw: IO[bytes] | None = None) -> IO[bytes]:
     """The file's bytes, decompressed for .gz, .bz2, .xz and single-file .zip (as pandas reads
-    them), so the delimiter can be sniffed from compressed files too."""
+    them), so the delimiter can be sniffed from compressed files too; read through ``raw``, the
+    file already open, when given (a stream counts the compressed bytes it has read)."""
+    source = raw if raw is not None else path
     suffix = path.suffix.lower()
     if suffix in COMPRESSED_CSV_OPENERS:
-        return COMPRESSED_CSV_OPENERS[suffix](path, "rb")
+        return COMPRESSED_CSV_OPENERS[suffix](source, "rb")
     if suffix == ".zip":
         try:
-            archive = zipfile.ZipFile(path)
+            archive = zipfile.ZipFile(source)
         except zipfile.BadZipFile:
             raise DataError(f"{path}: not a valid zip file") from None
         with archive:  # the open member keeps the file open after the archive closes
@@ -66,7 +68,7 @@ def _open_bytes(path: Path) -> IO[bytes]:
                 raise DataError(f"{path}: a zipped table must hold exactly one file, this "
                                 f"holds {len(members)}")
             return archive.open(members[0])
-    return open(path, "rb")
+    return raw if raw is not None else open(path, "rb")
 
 
 DECIMAL_COMMA = re.compile(r"[-+]?\d*,\d+(?:[eE][-+]?\d+)?")  # 3,14 as continental Europe writes it
@@ -240,7 +242,7 @@ class ChunkReader:
         options = csv_options(self.path)
         with open(self.path, "rb") as raw:
             self._raw = raw
-            with _csv_errors(self.path), _decompressed(self.path, raw) as text:
+            with _csv_errors(self.path), _open_bytes(self.path, raw) as text:
                 yield from pd.read_csv(text, encoding="utf-8", chunksize=self.chunk_rows,
                                        **options)
 
@@ -253,26 +255,6 @@ class ChunkReader:
             done += batch.num_rows
             self._parquet_share = done / total
             yield batch.to_pandas(split_blocks=True)  # zero-copy columns: 4x faster here
-
-
-def _decompressed(path: Path, raw: IO[bytes]) -> contextlib.AbstractContextManager[IO[bytes]]:
-    """The bytes of CSV ``path`` read through its open handle ``raw``: decompressed for .gz,
-    .bz2, .xz and single-file .zip, as pandas would from the name."""
-    suffix = path.suffix.lower()
-    if suffix in (".gz", ".bz2", ".xz"):
-        return {".gz": lambda: gzip.GzipFile(fileobj=raw), ".bz2": lambda: bz2.BZ2File(raw),
-                ".xz": lambda: lzma.LZMAFile(raw)}[suffix]()
-    if suffix == ".zip":
-        try:
-            archive = zipfile.ZipFile(raw)
-        except zipfile.BadZipFile:
-            raise DataError(f"{path}: not a valid zip file") from None
-        members = [m for m in archive.namelist() if not m.endswith("/")]
-        if len(members) != 1:
-            raise DataError(f"{path}: a zipped table must hold exactly one file, this holds "
-                            f"{len(members)}")
-        return archive.open(members[0])
-    return contextlib.nullcontext(raw)
 
 
 def iter_table_chunks(path: str | os.PathLike[str], chunk_rows: int) -> Iterator[pd.DataFrame]:

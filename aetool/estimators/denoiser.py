@@ -161,7 +161,7 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
         held = max(1, round(self.VALIDATION_SHARE * len(matrix)))
         train, clean = matrix[np.sort(order[held:])], matrix[np.sort(order[:held])]
         generator = torch.Generator().manual_seed(seed)
-        noisy = self._noise_model().apply(torch.from_numpy(clean), generator)
+        noisy = parse_noise(self.noise).apply(torch.from_numpy(clean), generator)
         noisy = noisy.clamp(0.0, 1.0).numpy()
         scores: dict[str, float] = {}
         seconds: dict[str, float] = {}
@@ -186,9 +186,6 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
                         "validation_psnr_db": scores, "fit_seconds": seconds,
                         "validation_images": held,
                         "why": f"best PSNR on {held} held-out clean images with {self.noise}"}
-
-    def _noise_model(self) -> Any:
-        return parse_noise(self.noise)
 
     def _denoised_model_units(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
