@@ -195,6 +195,9 @@ def variants(as_json: bool) -> None:
         if row["table_detection_settings"]:
             changed = ", ".join(f"{k}={v}" for k, v in row["table_detection_settings"].items())
             click.echo(f"{'':<12} as a table anomaly detector: {changed}")
+        if row["image_generation_settings"]:
+            changed = ", ".join(f"{k}={v}" for k, v in row["image_generation_settings"].items())
+            click.echo(f"{'':<12} trained on images (train, sample): {changed}")
         if row["image_denoising_settings"]:
             changed = ", ".join(f"{k}={v}" for k, v in row["image_denoising_settings"].items())
             click.echo(f"{'':<12} as an image denoiser: {changed}")

@@ -48,6 +48,10 @@ CONFIGS: dict[str, tuple[str, dict]] = {
     "vae mlp 400, code 20 (the seed's design)": (
         "vae", {"backbone": "mlp", "hidden": [400], "code_size": 20}),
     "betavae defaults (plugin)": ("betavae", {}),
+    # the unconditional VAE's KL floor on images (aetool.defaults.IMAGE_GENERATION_DEFAULTS)
+    "vae without free bits (previous default)": ("vae", {"free_bits": 0.0}),
+    "vae free bits 0.25": ("vae", {"free_bits": 0.25}),
+    "vae kl warm-up 1000 steps, no free bits": ("vae", {"free_bits": 0.0, "kl_warmup": 1000}),
 }
 NOT_GENERATIVE = {"vqvae": "the VQ-VAE plugin has no prior over its codebook, so it cannot "
                            "draw samples (it is registered as tabular, image, denoising)"}
@@ -120,6 +124,8 @@ def sample_figure(rows: list[dict], dataset: str, path) -> None:
 
     plt = _pyplot()
     shown = [r for r in rows if r["method"] in DEFAULT_CONFIGS]
+    if not shown:  # a run of alternatives only: no figure
+        return
     fig, axes = plt.subplots(len(shown), 1, figsize=(6, 4.2 * len(shown)), squeeze=False)
     for ax, row in zip(axes[:, 0], shown):
         grid = row["_samples"].reshape(-1, PER_CLASS, *row["_samples"].shape[-2:])[:, :8]

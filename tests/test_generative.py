@@ -184,3 +184,28 @@ def test_the_likelihood_estimate_repeats_and_leaves_the_random_state_alone():
     first = model.log_likelihood(images[:8], k=10)
     assert torch.equal(torch.rand(3), expected_next)
     np.testing.assert_array_equal(first, model.log_likelihood(images[:8], k=10))
+
+
+def test_an_image_vae_keeps_free_bits_unless_told_and_tables_and_the_cvae_do_not():
+    """aetool.defaults.IMAGE_GENERATION_DEFAULTS: 0.5 free bits for the unconditional VAE on
+    images (bench/generative.py), under the user's settings; shown by `aetool variants`."""
+    from aetool.defaults import IMAGE_GENERATION_DEFAULTS
+    from aetool.tasks.catalog import variant_rows
+
+    images = blob_images(40, 8)
+    quick = {"epochs": 1, "patience": 0, "device": "cpu"}
+    floor = IMAGE_GENERATION_DEFAULTS["vae"]["free_bits"]
+    assert floor == 0.5
+    assert Autoencoder(variant="vae", **quick).fit(images).config_.free_bits == floor
+    told = Autoencoder(variant="vae", variant_params={"free_bits": 0.0}, **quick).fit(images)
+    assert told.config_.free_bits == 0.0
+    table = Autoencoder(variant="vae", **quick).fit(low_rank_table(64, d=6))
+    assert table.config_.free_bits == 0.0
+    labels = np.arange(40) % 2
+    assert Autoencoder(variant="cvae", **quick).fit(images, labels).config_.free_bits == 0.0
+    detector = AutoencoderDetector(variant="vae", **quick).fit(images)
+    assert detector.config_.free_bits == 0.0  # detection keeps the variant's default
+    rows = {row["name"]: row for row in variant_rows()}
+    assert rows["vae"]["image_generation_settings"] == {"free_bits": floor}
+    assert rows["cvae"]["image_generation_settings"] == {}
+    assert "trained on images (train, sample): free_bits=0.5" in run("variants").output

@@ -23,6 +23,14 @@ class Autoencoder(AutoencoderEstimator):
 
     EXPORT_TASK = "autoencoder"
 
+    def _config_values(self, input_shape: tuple[int, ...], variant: type) -> dict[str, Any]:
+        """The variant's settings, over the image-generation defaults when the input is images
+        (``variant_params`` wins)."""
+        from aetool.defaults import IMAGE_GENERATION_DEFAULTS
+
+        defaults = IMAGE_GENERATION_DEFAULTS.get(variant.name, {}) if len(input_shape) == 3 else {}
+        return {**defaults, **(self.variant_params or {})}
+
     def fit(self, X: Any, y: Any = None) -> Autoencoder:
         variant = self._variant_class()
         matrix, _ = self._prepare(X, reset=True)

@@ -13,7 +13,7 @@ from aetool.plugins import get_registry
 def variant_rows() -> list[dict[str, Any]]:
     """Each installed variant: name, summary, capabilities, settings with defaults, the plugin
     and package it came from, and the settings that differ when it detects anomalies in
-    tables or denoises images."""
+    tables, trains on images or denoises images."""
     registry = get_registry()
     rows = []
     for name in sorted(registry.variants):
@@ -22,6 +22,7 @@ def variant_rows() -> list[dict[str, Any]]:
         info["plugin"] = owner.name
         info["package"] = owner.distribution
         info["table_detection_settings"] = defaults.TABLE_DETECTION_DEFAULTS.get(name, {})
+        info["image_generation_settings"] = defaults.IMAGE_GENERATION_DEFAULTS.get(name, {})
         info["image_denoising_settings"] = defaults.IMAGE_DENOISING_DEFAULTS.get(name, {})
         info["image_denoising_candidates"] = defaults.IMAGE_DENOISING_CANDIDATES.get(name, {})
         rows.append(info)
