@@ -454,7 +454,7 @@ def score(bundle: str, data: str, output: str, top_features: int, maps: str | No
 def evaluate(bundle: str, data: str, label_column: str | None, normal_class: str | None,
              plots: str | None, threshold: float | None,
              contamination: float | str | None) -> None:
-    """Evaluate a saved detector on labelled DATA: ROC-AUC, PR-AUC, F1, precision@n."""
+    """Evaluate a saved detector on labelled DATA: ROC-AUC, PR-AUC, F1-max, F1, precision@n."""
     _print_metrics(task("detect").run_evaluate(bundle, data, label_column, normal_class, plots,
                                                threshold, contamination))
     if plots:

@@ -496,3 +496,18 @@ def test_a_detector_fitted_on_an_array_scores_a_csv_by_position(tmp_path):
                                  "-o", str(tmp_path / "n.csv"), "-q"])
     assert narrow.exit_code == 2
     assert "has 4 feature columns; the model was fitted on an array of 5" in narrow.output
+
+
+def test_f1_max_is_the_best_f1_over_all_thresholds():
+    """The threshold-free F1 anomalib reports: checked against a brute-force sweep."""
+    from sklearn.metrics import f1_score
+
+    from aetool.tasks.detect import metrics
+
+    rng = np.random.default_rng(0)
+    labels = (rng.random(200) < 0.3).astype(int)
+    scores = labels * 0.8 + rng.random(200)
+    brute = max(f1_score(labels, (scores >= t).astype(int)) for t in scores)
+    result = metrics(labels, scores, (scores > 1.2).astype(int))
+    assert result["f1_max"] == pytest.approx(brute)
+    assert result["f1_max"] >= result["f1_at_threshold"]

@@ -92,10 +92,12 @@ def load_detector(bundle: str | Path) -> tuple[Any, TableSpec]:
 
 
 def metrics(labels: np.ndarray, scores: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    """ROC-AUC, PR-AUC, F1/precision/recall at the threshold and precision@n (n = anomalies)."""
+    """ROC-AUC, PR-AUC (average precision), F1-max (the best F1 over all thresholds, as
+    anomalib reports it), F1/precision/recall at the threshold and precision@n (n = anomalies)."""
     from sklearn.metrics import (
         average_precision_score,
         f1_score,
+        precision_recall_curve,
         precision_score,
         recall_score,
         roc_auc_score,
@@ -110,11 +112,20 @@ def metrics(labels: np.ndarray, scores: np.ndarray, predicted: np.ndarray) -> di
         "anomalies": n_pos,
         "roc_auc": float(roc_auc_score(labels, scores)),
         "pr_auc": float(average_precision_score(labels, scores)),
+        "f1_max": f1_max(labels, scores, precision_recall_curve),
         "f1_at_threshold": float(f1_score(labels, predicted, zero_division=0)),
         "precision_at_threshold": float(precision_score(labels, predicted, zero_division=0)),
         "recall_at_threshold": float(recall_score(labels, predicted, zero_division=0)),
         "precision_at_n": float(labels[top].mean()),
     }
+
+
+def f1_max(labels: np.ndarray, scores: np.ndarray, curve: Any) -> float:
+    """The best F1 over every threshold of the precision-recall ``curve`` (threshold-free, so
+    detectors compare without choosing a contamination)."""
+    precision, recall, _ = curve(labels, scores)
+    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+    return float(f1.max())
 
 
 def evaluate_table(detector: Any, table: Loaded, plots: str | Path | None = None,

@@ -78,7 +78,7 @@ def grid_titles(table: Any, scores: np.ndarray, order: np.ndarray,
 
 
 def most_anomalous_grid(detector: Any, table: Any, details: dict[str, np.ndarray],
-                        path: str | Path, count: int = 8) -> Path:
+                        path: str | Path, count: int = 12) -> Path:
     """Rows: the ``count`` most anomalous images, their reconstructions and heat maps."""
     order = np.argsort(-details["anomaly_score"])[:count]
     matrix, _ = detector._prepare(table.features[order], reset=False)

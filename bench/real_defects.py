@@ -1,0 +1,115 @@
+"""Real defects (issue #18): image anomaly detection on photographs where a defect covers a
+small part of a normal-looking image.
+
+Sets (from ../shared/datasets, normal training images only; test folders normal/ and defect/):
+ELPV solar cells at 64x64 and at their native 150x150, magnetic tiles (mtile) at 128x128.
+Rows: aetool's default image detector through the CLI (`aetool fit train/ --image-size H,W`,
+`aetool evaluate BUNDLE test/ --normal-class normal --plots`), the peers of
+bench/defect_peers.py on the same resized pixels, and the ideas of bench/defect_ideas.py.
+Metrics: image ROC-AUC, AUPR (average precision, defect = positive) and F1-max.
+
+    python bench/real_defects.py                          # all sets, about 40 minutes on 2 cores
+    python bench/real_defects.py --sets elpv64 --rows cli,ideas
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from common import RESULTS, SHARED, machine, print_table, require, write_json
+from defect_ideas import IDEAS
+from defect_peers import PEERS
+
+SETS = {"elpv64": ("elpv", (64, 64)), "elpv150": ("elpv", (150, 150)),
+        "mtile128": ("mtile", (128, 128))}
+
+
+def load(folder: Path, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Training images, test images and test labels (1 = defect), resized as the CLI does."""
+    from aetool.data.images import read_image_folder
+
+    train = read_image_folder(folder / "train", size).images
+    test = read_image_folder(folder / "test", size)
+    labels = np.array([c == "defect" for c in test.classes], dtype=int)
+    return train, test.images, labels
+
+
+def image_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
+
+    from aetool.tasks.detect import f1_max
+
+    return {"roc_auc": float(roc_auc_score(labels, scores)),
+            "aupr": float(average_precision_score(labels, scores)),
+            "f1_max": f1_max(labels, scores, precision_recall_curve)}
+
+
+def cli_default(name: str, folder: Path, size: tuple[int, int]) -> dict[str, float]:
+    """The user's path: fit on the training folder, evaluate on the test folder, with plots;
+    the most-anomalous figure is kept as bench/results/real_defects_<set>.png."""
+    shape = f"{size[0]},{size[1]}"
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        subprocess.run(["aetool", "fit", str(folder / "train"), "--image-size", shape,
+                        "-o", f"{tmp}/model", "-q"], check=True)
+        fit_s = time.perf_counter() - start
+        out = subprocess.run(["aetool", "evaluate", f"{tmp}/model", str(folder / "test"),
+                              "--normal-class", "normal", "--plots", f"{tmp}/plots"],
+                             check=True, capture_output=True, text=True).stdout
+        shutil.copy(f"{tmp}/plots/most_anomalous.png", RESULTS / f"real_defects_{name}.png")
+    printed = dict(part.split("=") for part in out.split() if "=" in part)
+    return {"roc_auc": float(printed["roc_auc"]), "aupr": float(printed["pr_auc"]),
+            "f1_max": float(printed["f1_max"]), "seconds": fit_s}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sets", default=",".join(SETS))
+    parser.add_argument("--rows", default="cli,peers,ideas", help="any of cli, peers, ideas")
+    parser.add_argument("--skip", default="", help="method names to leave out, ';'-separated")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    kinds = args.rows.split(",")
+    path = RESULTS / "real_defects.json"
+    results = json.loads(path.read_text())["results"] if path.exists() else {}
+    for name in args.sets.split(","):
+        root, size = SETS[name]
+        folder = require(SHARED / root)
+        train, test, labels = load(folder, size)
+        rows = results[name] = []  # a set measured again replaces its rows
+        if "cli" in kinds:
+            rows.append({"method": "aetool default (CLI: fit, evaluate)", "kind": "aetool",
+                         **cli_default(name, folder, size)})
+            save(results)
+        methods = ({**PEERS} if "peers" in kinds else {}) | (IDEAS if "ideas" in kinds else {})
+        for method, func in methods.items():
+            if method in args.skip.split(";"):
+                continue
+            start = time.perf_counter()
+            scores = func(train, test)
+            rows.append({"method": method, "kind": "peer" if method in PEERS else "idea",
+                         **image_metrics(labels, scores),
+                         "seconds": time.perf_counter() - start})
+            print(name, rows[-1], flush=True)
+            save(results)  # after every row: a long run keeps what it measured
+        print_table(rows, ["method", "kind", "roc_auc", "aupr", "f1_max", "seconds"])
+        sys.stdout.flush()
+
+
+def save(results: dict) -> None:
+    write_json("real_defects.json", {"protocol": __doc__, "machine": machine(),
+                                     "results": results})
+
+
+if __name__ == "__main__":
+    main()
