@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.nn import functional as F
+from defect_peers import nearest_distances, patch_grid
 
 
 def standardised(images: np.ndarray) -> np.ndarray:
@@ -18,35 +18,20 @@ def standardised(images: np.ndarray) -> np.ndarray:
     return (x - mean) / (x.std(axis=(1, 2, 3), keepdims=True) + 1e-6)
 
 
-def patch_grid(x: np.ndarray, size: int, stride: int) -> torch.Tensor:
-    """(N, P, C*size*size) patches on a regular grid, row-major over the grid."""
-    return F.unfold(torch.from_numpy(x), kernel_size=size, stride=stride).transpose(1, 2).contiguous()
-
-
-def _nearest(queries: torch.Tensor, bank: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
-    bank_sq = (bank ** 2).sum(1)
-    out = []
-    for start in range(0, len(queries), chunk):
-        q = queries[start:start + chunk]
-        d2 = (q ** 2).sum(1, keepdim=True) - 2 * q @ bank.T + bank_sq
-        out.append(d2.min(dim=1).values.clamp(min=0).sqrt())
-    return torch.cat(out)
-
-
 def patch_distances(train: torch.Tensor, test: torch.Tensor, grid: tuple[int, int],
                     reach: int | None) -> torch.Tensor:
     """(N_test, P) distance of each test patch to the nearest training patch: at any position
     (``reach`` None) or within ``reach`` grid steps of its own position."""
     n, p, dim = test.shape
     if reach is None:
-        return _nearest(test.reshape(-1, dim), train.reshape(-1, train.shape[2])).view(n, p)
+        return nearest_distances(test.reshape(-1, dim), train.reshape(-1, train.shape[2])).view(n, p)
     rows, cols = grid
     out = torch.empty(n, p)
     for j in range(p):
         r, c = divmod(j, cols)
         near = [rr * cols + cc for rr in range(max(0, r - reach), min(rows, r + reach + 1))
                 for cc in range(max(0, c - reach), min(cols, c + reach + 1))]
-        out[:, j] = _nearest(test[:, j], train[:, near].reshape(-1, train.shape[2]))
+        out[:, j] = nearest_distances(test[:, j], train[:, near].reshape(-1, train.shape[2]))
     return out
 
 
@@ -65,7 +50,7 @@ def top_mean(distances: torch.Tensor, k: int = 5) -> np.ndarray:
 def patch_knn(train: np.ndarray, test: np.ndarray, normalise: bool = True,
               reach: int | None = None) -> np.ndarray:
     """Patch kNN on pixels (optionally of standardised images), top-5 mean of the patch map."""
-    prep = standardised if normalise else (lambda x: x.astype(np.float32) / 255.0)
+    prep = standardised if normalise else (lambda x: x.astype(np.float32) / 255.0)  # as peers
     size, stride, grid = _geometry(train)
     return top_mean(patch_distances(patch_grid(prep(train), size, stride),
                                     patch_grid(prep(test), size, stride), grid, reach))
@@ -91,20 +76,11 @@ def patch_code_knn(train: np.ndarray, test: np.ndarray, reach: int | None = 1,
     return top_mean(patch_distances(codes(bank), codes(queries), grid, reach))
 
 
-def _blur(maps: torch.Tensor, sigma: float) -> torch.Tensor:
-    radius = max(1, int(3 * sigma + 0.5))
-    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
-    kernel = torch.exp(-x ** 2 / (2 * sigma ** 2))
-    kernel = kernel / kernel.sum()
-    m = F.pad(maps[:, None], (radius, radius, 0, 0), mode="reflect")
-    m = F.conv2d(m, kernel.view(1, 1, 1, -1))
-    m = F.pad(m, (0, 0, radius, radius), mode="reflect")
-    return F.conv2d(m, kernel.view(1, 1, -1, 1))[:, 0]
-
-
 def conv_error_map_max(train: np.ndarray, test: np.ndarray) -> np.ndarray:
     """aetool's conv detector, but the image score is the maximum of its error map, smoothed
     (σ = H/32) and standardised per pixel by the training maps, instead of the mean error."""
+    from scipy.ndimage import gaussian_filter
+
     from aetool import AutoencoderDetector
 
     detector = AutoencoderDetector(variant="conv", device="cpu").fit(train)
@@ -115,7 +91,9 @@ def conv_error_map_max(train: np.ndarray, test: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             errors = torch.cat([(model(x[i:i + 256])["recon"] - x[i:i + 256]).pow(2).sum(1)
                                 for i in range(0, len(x), 256)])
-        return _blur(errors, images.shape[-2] / 32)
+        sigma = images.shape[-2] / 32  # smoothed within each map, mirrored at its borders
+        return torch.from_numpy(gaussian_filter(errors.numpy(), (0, sigma, sigma),
+                                                mode="mirror", truncate=3.0))
 
     reference = maps(train)
     centre, spread = reference.mean(0), reference.std(0) + 1e-6

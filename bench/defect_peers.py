@@ -42,14 +42,26 @@ def pyod_autoencoder(train: np.ndarray, test: np.ndarray) -> np.ndarray:
     return AutoEncoder(verbose=0).fit(_flat(train)).decision_function(_flat(test))
 
 
-def _patches(images: np.ndarray, size: int, stride: int) -> np.ndarray:
-    """(N, P, C*size*size) float32 patches on a regular grid."""
+def patch_grid(x: np.ndarray, size: int, stride: int):
+    """(N, P, C*size*size) float patches of float images on a regular grid, row-major."""
     import torch
     from torch.nn import functional as F
 
-    x = torch.from_numpy(images.astype(np.float32) / 255.0)
-    cols = F.unfold(x, kernel_size=size, stride=stride)  # (N, C*size*size, P)
-    return cols.transpose(1, 2).contiguous().numpy()
+    return F.unfold(torch.from_numpy(x), kernel_size=size, stride=stride).transpose(1, 2).contiguous()
+
+
+def nearest_distances(queries, bank, chunk: int = 4096):
+    """Euclidean distance of each query row to its nearest bank row, a few thousand queries
+    per matrix product."""
+    import torch
+
+    bank_sq = (bank ** 2).sum(1)
+    out = torch.empty(len(queries))
+    for start in range(0, len(queries), chunk):
+        q = queries[start:start + chunk]
+        d2 = (q ** 2).sum(1, keepdim=True) - 2 * q @ bank.T + bank_sq
+        out[start:start + chunk] = d2.min(dim=1).values.clamp(min=0).sqrt()
+    return out
 
 
 _LAST: dict[tuple[int, int], np.ndarray] = {}  # the max and top-5 rows share one distance run
@@ -59,20 +71,12 @@ def patch_knn_pixels(train: np.ndarray, test: np.ndarray, size: int = 16, stride
                      top: int = 1) -> np.ndarray:
     """Each test patch's distance to the nearest training patch at any position; the image
     score is the mean of its ``top`` largest (1: the maximum)."""
-    import torch
-
     key = (id(train), id(test))
     if key not in _LAST:
         _LAST.clear()
-        bank = torch.from_numpy(_patches(train, size, stride)).flatten(0, 1)
-        bank_sq = (bank ** 2).sum(1)
-        queries = torch.from_numpy(_patches(test, size, stride))
-        flat = queries.flatten(0, 1)
-        nearest = torch.empty(len(flat))
-        for start in range(0, len(flat), 4096):  # a few thousand patches per matrix product
-            q = flat[start:start + 4096]
-            d2 = (q ** 2).sum(1, keepdim=True) - 2 * q @ bank.T + bank_sq
-            nearest[start:start + 4096] = d2.min(dim=1).values.clamp(min=0).sqrt()
+        bank = patch_grid(train.astype(np.float32) / 255.0, size, stride).flatten(0, 1)
+        queries = patch_grid(test.astype(np.float32) / 255.0, size, stride)
+        nearest = nearest_distances(queries.flatten(0, 1), bank)
         _LAST[key] = nearest.view(queries.shape[0], queries.shape[1]).numpy()
     distances = np.sort(_LAST[key], axis=1)[:, ::-1]
     return distances[:, :top].mean(axis=1)

@@ -44,13 +44,13 @@ def load(folder: Path, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, n
 
 
 def image_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-    from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
+    from sklearn.metrics import average_precision_score, roc_auc_score
 
     from aetool.tasks.detect import f1_max
 
     return {"roc_auc": float(roc_auc_score(labels, scores)),
             "aupr": float(average_precision_score(labels, scores)),
-            "f1_max": f1_max(labels, scores, precision_recall_curve)}
+            "f1_max": f1_max(labels, scores)}
 
 
 def cli_default(name: str, folder: Path, size: tuple[int, int]) -> dict[str, float]:
@@ -62,13 +62,13 @@ def cli_default(name: str, folder: Path, size: tuple[int, int]) -> dict[str, flo
         subprocess.run(["aetool", "fit", str(folder / "train"), "--image-size", shape,
                         "-o", f"{tmp}/model", "-q"], check=True)
         fit_s = time.perf_counter() - start
-        out = subprocess.run(["aetool", "evaluate", f"{tmp}/model", str(folder / "test"),
-                              "--normal-class", "normal", "--plots", f"{tmp}/plots"],
-                             check=True, capture_output=True, text=True).stdout
+        subprocess.run(["aetool", "evaluate", f"{tmp}/model", str(folder / "test"),
+                        "--normal-class", "normal", "--plots", f"{tmp}/plots"],
+                       check=True, capture_output=True)
         shutil.copy(f"{tmp}/plots/most_anomalous.png", RESULTS / f"real_defects_{name}.png")
-    printed = dict(part.split("=") for part in out.split() if "=" in part)
-    return {"roc_auc": float(printed["roc_auc"]), "aupr": float(printed["pr_auc"]),
-            "f1_max": float(printed["f1_max"]), "seconds": fit_s}
+        saved = json.loads(Path(f"{tmp}/plots/metrics.json").read_text())
+    return {"roc_auc": saved["roc_auc"], "aupr": saved["pr_auc"], "f1_max": saved["f1_max"],
+            "seconds": fit_s}
 
 
 def main() -> None:

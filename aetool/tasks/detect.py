@@ -97,7 +97,6 @@ def metrics(labels: np.ndarray, scores: np.ndarray, predicted: np.ndarray) -> di
     from sklearn.metrics import (
         average_precision_score,
         f1_score,
-        precision_recall_curve,
         precision_score,
         recall_score,
         roc_auc_score,
@@ -112,7 +111,7 @@ def metrics(labels: np.ndarray, scores: np.ndarray, predicted: np.ndarray) -> di
         "anomalies": n_pos,
         "roc_auc": float(roc_auc_score(labels, scores)),
         "pr_auc": float(average_precision_score(labels, scores)),
-        "f1_max": f1_max(labels, scores, precision_recall_curve),
+        "f1_max": f1_max(labels, scores),
         "f1_at_threshold": float(f1_score(labels, predicted, zero_division=0)),
         "precision_at_threshold": float(precision_score(labels, predicted, zero_division=0)),
         "recall_at_threshold": float(recall_score(labels, predicted, zero_division=0)),
@@ -120,10 +119,12 @@ def metrics(labels: np.ndarray, scores: np.ndarray, predicted: np.ndarray) -> di
     }
 
 
-def f1_max(labels: np.ndarray, scores: np.ndarray, curve: Any) -> float:
-    """The best F1 over every threshold of the precision-recall ``curve`` (threshold-free, so
+def f1_max(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The best F1 over every threshold of the precision-recall curve (threshold-free, so
     detectors compare without choosing a contamination)."""
-    precision, recall, _ = curve(labels, scores)
+    from sklearn.metrics import precision_recall_curve
+
+    precision, recall, _ = precision_recall_curve(labels, scores)
     f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
     return float(f1.max())
 
