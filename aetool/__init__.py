@@ -11,6 +11,8 @@ from aetool._version import __version__
 
 _LAZY = {
     "AutoencoderDetector": "aetool.estimators",
+    "PatchDetector": "aetool.estimators",
+    "load_detector": "aetool.estimators",
     "Autoencoder": "aetool.estimators",
     "Denoiser": "aetool.estimators",
     "EncoderTransformer": "aetool.estimators",

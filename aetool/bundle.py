@@ -85,10 +85,15 @@ def check_bundle_output(path: str | os.PathLike[str], inputs: tuple[str, ...] = 
     check_output_folder(path, inputs, is_bundle_dir, force)
 
 
+EXTRA_PREFIX = "extra."  # tensors that are not the model's weights (a detector's code bank)
+
+
 def save_bundle(path: str | os.PathLike[str], model: Any, manifest: dict[str, Any],
-                force: bool = False) -> Path:
+                force: bool = False, extras: dict[str, Any] | None = None) -> Path:
     """Write ``model``'s weights and ``manifest`` (plus format metadata) to directory ``path``,
-    replacing only an existing bundle (or, with ``force``, a file), never another folder."""
+    replacing only an existing bundle (or, with ``force``, a file), never another folder.
+    ``extras``: named tensors kept beside the weights in the same checked file (the manifest
+    declares their shapes)."""
     from safetensors.torch import save_file  # torch only where weights are touched
 
     registry = get_registry()
@@ -103,6 +108,10 @@ def save_bundle(path: str | os.PathLike[str], model: Any, manifest: dict[str, An
         **manifest,
     }
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    for name, tensor in (extras or {}).items():
+        state[EXTRA_PREFIX + name] = tensor.detach().cpu().contiguous()
+    if extras:
+        full["extra_tensors"] = {name: list(t.shape) for name, t in extras.items()}
 
     def write(tmp: Path) -> None:
         save_file(state, str(tmp / WEIGHTS),
@@ -173,6 +182,33 @@ def read_bundle_bytes(path: str | os.PathLike[str]) -> tuple[dict[str, Any], byt
 def model_from_bundle_bytes(manifest: dict[str, Any], weights: bytes, device: str = "cpu",
                             where: str = "bundle") -> Any:
     """Build the variant named in ``manifest`` and load ``weights`` (safetensors bytes) into it."""
+    return model_and_extras(manifest, weights, device, where)[0]
+
+
+def _split_extras(tensors: dict[str, Any], manifest: dict[str, Any], where: str
+                  ) -> dict[str, Any]:
+    """Take the extra tensors out of ``tensors`` (header entries or loaded tensors), checking
+    them against the shapes the manifest declares."""
+    declared = manifest.get("extra_tensors") or {}
+    found = {k[len(EXTRA_PREFIX):]: tensors.pop(k) for k in list(tensors)
+             if k.startswith(EXTRA_PREFIX)}
+    for name, shape in declared.items():
+        value = found.get(name)
+        got = None if value is None else list(value["shape"] if isinstance(value, dict)
+                                              else value.shape)
+        if got != list(shape):
+            raise BundleError(f"{where}: extra tensor '{name}' is {got or 'missing'} in the "
+                              f"weights, the manifest declares {shape}; re-save the bundle")
+    unknown = sorted(set(found) - set(declared))
+    if unknown:
+        raise BundleError(f"{where}: unexpected tensor '{EXTRA_PREFIX}{unknown[0]}' in the "
+                          "weights; re-save the bundle")
+    return found
+
+
+def model_and_extras(manifest: dict[str, Any], weights: bytes, device: str = "cpu",
+                     where: str = "bundle") -> tuple[Any, dict[str, Any]]:
+    """:func:`model_from_bundle_bytes` and the bundle's extra tensors (name -> tensor)."""
     from safetensors import SafetensorError  # torch only where weights are touched
     from safetensors.torch import load as load_safetensors
 
@@ -196,6 +232,7 @@ def model_from_bundle_bytes(manifest: dict[str, Any], weights: bytes, device: st
         raise BundleError(f"{where}: settings in the manifest do not fit variant '{name}' "
                           f"({exc})") from None
     shape = tuple(manifest["input_shape"])
+    _split_extras(header, manifest, where)
     skeleton = _build(variant, shape, config, manifest.get("n_classes"), where, device="meta")
     if skeleton is not None:
         _compare_shapes(skeleton, header, name, where)
@@ -203,13 +240,14 @@ def model_from_bundle_bytes(manifest: dict[str, Any], weights: bytes, device: st
         state = load_safetensors(weights)
     except (SafetensorError, OSError, ValueError) as exc:
         raise BundleError(f"{where}: unreadable safetensors file ({exc})") from None
+    extras = {k: v.to(device) for k, v in _split_extras(state, manifest, where).items()}
     model = _build(variant, shape, config, manifest.get("n_classes"), where)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
         raise BundleError(f"{where}: weights do not fit variant '{name}' ({first})") from None
-    return model.to(device).eval()
+    return model.to(device).eval(), extras
 
 
 def _weights_metadata(variant: str, input_shape: list[int]) -> dict[str, str]:
@@ -294,5 +332,13 @@ def manifest_errors(where: str) -> Iterator[None]:
 
 def load_bundle(path: str | os.PathLike[str], device: str = "cpu") -> tuple[dict[str, Any], Any]:
     """Load a bundle: returns (manifest, model in eval mode). Nothing in it is executed."""
+    manifest, model, _ = load_bundle_parts(path, device)
+    return manifest, model
+
+
+def load_bundle_parts(path: str | os.PathLike[str], device: str = "cpu"
+                      ) -> tuple[dict[str, Any], Any, dict[str, Any]]:
+    """:func:`load_bundle` and the bundle's extra tensors (a detector's code bank)."""
     manifest, weights = read_bundle_bytes(path)
-    return manifest, model_from_bundle_bytes(manifest, weights, device, where=str(Path(path)))
+    model, extras = model_and_extras(manifest, weights, device, where=str(Path(path)))
+    return manifest, model, extras

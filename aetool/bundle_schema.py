@@ -42,7 +42,15 @@ MANIFEST_SCHEMA: dict[str, Any] = {
         "detector": {
             "type": "object",
             "required": ["scorer", "threshold"],
-            "properties": {"scorer": {"type": "object"}, "threshold": {"type": "number"}},
+            "properties": {"scorer": {"type": "object"}, "threshold": {"type": "number"},
+                           "kind": {"enum": ["whole", "patches"]}},
+        },
+        "extra_tensors": {
+            "type": "object",
+            "propertyNames": {"pattern": r"^[a-z][a-z0-9_]*$"},
+            "additionalProperties": {
+                "type": "array", "maxItems": 4,
+                "items": {"type": "integer", "minimum": 0, "maximum": MAX_INPUT_DIM}},
         },
     },
     "allOf": [{"if": {"properties": {"task": {"const": "detect"}}},

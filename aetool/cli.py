@@ -129,7 +129,13 @@ table_options = _options(
 
 detector_options = _options(
     click.option("--variant", "-v", default=None,
-                 help="Variant name [default: conv for images, ae for tables]."),
+                 help="Variant name [default: ae for tables and image patches, conv for whole "
+                      "images]."),
+    click.option("--image-detector", type=click.Choice(["auto", "patches", "whole"]),
+                 default="auto", show_default=True,
+                 help="Images: patches (local defects: each patch's code against the training "
+                      "patches near it) or whole (one model of the whole image); auto: patches "
+                      "when the shorter side is at least 64 pixels."),
     click.option("--contamination", default="0.1", show_default=True, type=ContaminationType(),
                  help="Expected share of anomalies, in (0, 0.5); sets the threshold. "
                       "auto: Tukey's fence on training scores, for an unknown share."),
@@ -192,15 +198,10 @@ def variants(as_json: bool) -> None:
                    f"capabilities: {', '.join(row['capabilities'])}")
         settings = ", ".join(f"{k}={v}" for k, v in row["config"].items())
         click.echo(f"{'':<12} settings: {settings}")
-        if row["table_detection_settings"]:
-            changed = ", ".join(f"{k}={v}" for k, v in row["table_detection_settings"].items())
-            click.echo(f"{'':<12} as a table anomaly detector: {changed}")
-        if row["image_generation_settings"]:
-            changed = ", ".join(f"{k}={v}" for k, v in row["image_generation_settings"].items())
-            click.echo(f"{'':<12} trained on images (train, sample): {changed}")
-        if row["image_denoising_settings"]:
-            changed = ", ".join(f"{k}={v}" for k, v in row["image_denoising_settings"].items())
-            click.echo(f"{'':<12} as an image denoiser: {changed}")
+        for key, label, _ in task("catalog").TASK_SETTINGS:
+            if row[key]:
+                changed = ", ".join(f"{k}={v}" for k, v in row[key].items())
+                click.echo(f"{'':<12} {label}: {changed}")
         if row["image_denoising_candidates"]:
             shown = "; ".join(f"{name} ({', '.join(f'{k}={v}' for k, v in s.items()) or 'own'})"
                               for name, s in row["image_denoising_candidates"].items())
@@ -310,6 +311,8 @@ def info(bundle: str, as_json: bool) -> None:
         click.echo(f"NLL:         {training['validation_nll']:.2f} nats per sample on held-out "
                    "training rows (importance-weighted, k=100)")
     if "detector" in manifest:
+        if manifest["detector"].get("kind") == "patches":
+            click.echo(f"detector:    {catalog.patch_summary(manifest)}")
         click.echo(f"threshold:   {manifest['detector']['threshold']:.4g}")
 
 
@@ -345,8 +348,18 @@ def _detector_inputs(shared: dict[str, Any]) -> tuple[Any, Any]:
         shared["image_size"], shared["normal_class"], shared["strict"])
     options = task("detect").DetectorSettings(
         shared["variant"], shared["contamination"], shared["threshold"],
-        shared["threshold_from"], shared["settings"], shared["device"], shared["quiet"])
+        shared["threshold_from"], shared["settings"], shared["device"], shared["quiet"],
+        shared["image_detector"])
     return spec, options
+
+
+def _detector_name(detector: Any) -> str:
+    """The variant, and for a patch detector its patches: what ``fit`` trained."""
+    grid = getattr(getattr(detector, "scorer_", None), "grid", None)
+    if grid is None:
+        return detector.variant_name_
+    return (f"patches: {detector.variant_name_} codes of {grid.count} patches of "
+            f"{grid.size}x{grid.size} pixels per image")
 
 
 def _said_threshold(detector: Any, threshold_from: str | None) -> None:
@@ -398,7 +411,7 @@ def fit(data: str, output: str, sample_rows: int | None, force: bool, **shared: 
     spec, options = _detector_inputs(shared)
     detector = task("detect").run_fit(data, output, spec, options, sample_rows, force)
     _said_threshold(detector, options.threshold_from)
-    click.echo(f"saved detector ({detector.variant_name_}, threshold "
+    click.echo(f"saved detector ({_detector_name(detector)}, threshold "
                f"{detector.threshold_:.4g}) to {output}")
 
 
@@ -412,7 +425,8 @@ def fit(data: str, output: str, sample_rows: int | None, force: bool, **shared: 
 @click.option("--maps", type=click.Path(file_okay=False), help="Images: folder for heat maps.")
 @inference_options
 @click.option("--chunk-rows", type=click.IntRange(min=1),
-              help="Rows read per chunk when streaming a table.")
+              help="Rows read per chunk when streaming a table; images per chunk in a "
+                   "folder (default 512).")
 @click.option("--engine", type=click.Choice(["local", "dask"]), default="local",
               show_default=True, help="dask: score a folder or glob of parts on a cluster.")
 @click.option("--scheduler", help="Dask scheduler address (default: a local cluster).")
@@ -450,13 +464,17 @@ def score(bundle: str, data: str, output: str, top_features: int, maps: str | No
 @click.option("--label-column", help="0/1 column with the truth (default: the one used in fit).")
 @click.option("--normal-class", help="Images: the normal class (default: the one used in fit).")
 @click.option("--plots", type=click.Path(file_okay=False), help="Folder for ROC/PR/histogram PNGs.")
+@click.option("--masks", type=click.Path(file_okay=False),
+              help="Images: folder of defect masks (CLASS/NAME_mask.png as in MVTec AD, or "
+                   "CLASS/NAME.png); adds the heat maps' pixel ROC-AUC.")
 @moved_threshold_options
 def evaluate(bundle: str, data: str, label_column: str | None, normal_class: str | None,
-             plots: str | None, threshold: float | None,
+             plots: str | None, masks: str | None, threshold: float | None,
              contamination: float | str | None) -> None:
-    """Evaluate a saved detector on labelled DATA: ROC-AUC, PR-AUC, F1-max, F1, precision@n."""
+    """Evaluate a saved detector on labelled DATA: ROC-AUC, PR-AUC, F1-max, F1, precision@n
+    (and pixel ROC-AUC with --masks)."""
     _print_metrics(task("detect").run_evaluate(bundle, data, label_column, normal_class, plots,
-                                               threshold, contamination))
+                                               threshold, contamination, masks))
     if plots:
         click.echo(f"figures in {plots}")
 

@@ -37,3 +37,28 @@ IMAGE_DENOISING_CANDIDATES: dict[str, dict[str, dict[str, Any]]] = {
     "dae": {"default": {}, "relu": {"activation": "relu"},
             "relu + code 512": {"activation": "relu", "code_size": 512}},
 }
+
+# Image detection: the patch detector's autoencoder (aetool.PatchDetector) learns patches of
+# standardised images with one 256-unit layer and a 32-wide code, the setting measured on ELPV
+# and magnetic tiles (bench/real_defects.py).
+PATCH_DETECTION_DEFAULTS: dict[str, dict[str, Any]] = {"ae": {"hidden": [256], "code_size": 32}}
+
+# Which image detector `aetool fit` trains when the user does not say (--image-detector auto):
+# the patch detector when the shorter image side is at least this many pixels, else the
+# whole-image conv detector. Measured: at 64-150 pixels (ELPV cells 64 and 150, magnetic tiles
+# 128) the patch detector won by 0.09-0.25 ROC-AUC; at 28 pixels (one-class MNIST, where an
+# anomaly is a whole other digit) the whole-image detector won (bench/real_defects.py,
+# bench/mnist_oneclass.py, docs/images.md).
+PATCH_DETECTOR_MIN_SIDE = 64
+IMAGE_DETECTORS = ("auto", "patches", "whole")
+
+
+def image_detector_for(height: int, width: int, choice: str = "auto") -> str:
+    """'patches' or 'whole': the detector ``choice`` names, or for 'auto' the one the image
+    size calls for (PATCH_DETECTOR_MIN_SIDE)."""
+    if choice not in IMAGE_DETECTORS:
+        raise ValueError(f"image detector must be one of {', '.join(IMAGE_DETECTORS)}, got "
+                         f"'{choice}'")
+    if choice != "auto":
+        return choice
+    return "patches" if min(height, width) >= PATCH_DETECTOR_MIN_SIDE else "whole"

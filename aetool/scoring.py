@@ -29,6 +29,7 @@ import torch
 
 from aetool.approx import with_rational_tanh
 from aetool.device import autocast_dtype, resolve_device
+from aetool.thresholds import training_percentile
 
 SCORE_METHODS = ("combined", "reconstruction", "latent")
 EPS = 1e-8
@@ -128,6 +129,11 @@ def _pad_rows(tensor: Any, rows: int) -> Any:
 def squared_errors_and_codes(xb: Any, code: Any, recon: Any) -> dict[str, Any]:
     """Per-element squared reconstruction errors and the codes, for :func:`run_batches`."""
     return {"errors": (recon.float() - xb).square_(), "codes": code.float()}
+
+
+def code_outputs(xb: Any, code: Any, recon: Any) -> dict[str, Any]:
+    """The codes, in fp32, for :func:`run_batches`."""
+    return {"codes": code.float()}
 
 
 def reconstructions(xb: Any, code: Any, recon: Any) -> dict[str, Any]:
@@ -394,8 +400,7 @@ class Scorer:
 
     def percentile(self, scores: np.ndarray) -> np.ndarray:
         """The share of training rows that score lower (0-1): a rank, not a probability."""
-        grid = np.asarray(self.train_quantiles)
-        return np.interp(scores, grid, np.linspace(0, 1, grid.size))
+        return training_percentile(scores, self.train_quantiles)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}

@@ -94,3 +94,11 @@ def anomaly_probability(scores: np.ndarray, threshold: float,
     scale = probability_scale(threshold, train_quantiles)
     z = np.clip((np.asarray(scores, dtype=np.float64) - threshold) / scale, -700, 700)
     return 1.0 / (1.0 + np.exp(-z))
+
+
+def training_percentile(scores: np.ndarray, train_quantiles: list[float] | np.ndarray
+                        ) -> np.ndarray:
+    """The share of training rows that score lower (0-1), from the saved training-score
+    quantiles: a rank, not a probability."""
+    grid = np.asarray(train_quantiles)
+    return np.interp(scores, grid, np.linspace(0, 1, grid.size))

@@ -22,6 +22,10 @@ METHODS = ("aetool conv", "aetool vae", "aetool ae", "iforest", "pyod_ae")
 
 def scores_for(method: str, train: np.ndarray, test: np.ndarray) -> np.ndarray:
     """Anomaly scores (higher = more abnormal) of ``test`` after fitting on ``train`` (uint8)."""
+    if method == "aetool patches":  # the local-defect detector, at its default settings
+        from aetool import PatchDetector
+
+        return -PatchDetector(device="cpu").fit(train).score_samples(test)
     if method.startswith("aetool"):
         from aetool import AutoencoderDetector
 

@@ -153,3 +153,28 @@ def test_mlp_variants_work_on_flattened_images():
     detector = AutoencoderDetector(variant="ae", epochs=10, device="cpu").fit(images)
     assert detector.model_.input_shape == (1, 10, 10)
     assert detector.predict(images).shape == (60,)
+
+
+def test_score_streams_an_image_folder_chunk_by_chunk(class_folder, tmp_path, monkeypatch):
+    bundle = tmp_path / "bundle"
+    assert run("fit", str(class_folder), "-o", str(bundle), "--normal-class", "normal",
+               *FAST).exit_code == 0
+    (class_folder / "normal" / "zz_broken.png").write_bytes(b"not an image")
+    whole, chunked = tmp_path / "whole.csv", tmp_path / "chunked.csv"
+    assert run("score", str(bundle), str(class_folder), "-o", str(whole), "--maps",
+               str(tmp_path / "m1")).exit_code == 0
+    decoded = []
+    import aetool.data.images as image_io
+
+    original = image_io.decode_images
+    monkeypatch.setattr(image_io, "decode_images", lambda scan, start=0, stop=None: (
+        decoded.append((start, stop)) or original(scan, start, stop)))
+    monkeypatch.setattr("aetool.data.source.decode_images", image_io.decode_images)
+    result = run("score", str(bundle), str(class_folder), "-o", str(chunked),
+                 "--chunk-rows", "7", "--maps", str(tmp_path / "m2"))
+    assert result.exit_code == 0, result.output
+    assert "1 unreadable image(s): normal/zz_broken.png" in result.stderr
+    assert decoded == [(start, start + 7) for start in range(0, 67, 7)]  # 66 + the broken one
+    pd.testing.assert_frame_equal(pd.read_csv(whole), pd.read_csv(chunked))
+    assert len(pd.read_csv(chunked)) == 66
+    assert len(list((tmp_path / "m2").rglob("*_map.png"))) == 66

@@ -116,16 +116,27 @@ def check_image_memory(root: Path, count: int, channels: int, height: int, width
         f"--image-size (at most about {side},{side} here)")
 
 
-def read_image_folder(root: str | Path, image_size: tuple[int, int] | None = None,
-                      strict: bool = False, channels: int | None = None) -> ImageSet:
-    """Read every image below ``root``. Class = first sub-folder (None for files at the top).
+@dataclass
+class FolderScan:
+    """An image folder read from its file headers only: the readable files, their original
+    sizes (H, W), the colour mode and size every image is brought to, and the files whose
+    headers could not be read."""
+
+    root: Path
+    paths: list[Path]
+    sizes: list[tuple[int, int]]
+    mode: str
+    target: tuple[int, int]  # PIL order: (width, height)
+    bad: list[str]
+    strict: bool = False
+
+
+def scan_image_folder(root: str | Path, image_size: tuple[int, int] | None = None,
+                      strict: bool = False, channels: int | None = None) -> FolderScan:
+    """The headers of every image below ``root``: sizes and modes, without decoding pixels.
     Different sizes are resized to ``image_size`` (or the most common size, with a warning);
     modes are unified to ``channels`` (1 grey, 3 RGB) or, when not given, to grey if all
-    images are grey, else RGB. Sizes come from the file headers first, so a set too large
-    for memory is refused before any pixel is decoded; each image is then decoded and resized
-    on its own."""
-    from PIL import Image
-
+    images are grey, else RGB."""
     root = Path(root)
     if not root.exists():
         raise DataError(f"{root}: folder not found; check the path")
@@ -147,30 +158,54 @@ def read_image_folder(root: str | Path, image_size: tuple[int, int] | None = Non
         if len(sizes) > 1:
             warnings.warn(f"{root}: images have {len(sizes)} different sizes; resizing all to "
                           f"{target[0]}x{target[1]} (set --image-size to choose)", UserWarning,
-                          stacklevel=2)
+                          stacklevel=3)
     else:
         target = (image_size[1], image_size[0])  # PIL sizes are (width, height)
-    check_image_memory(root, len(headers), 3 if mode == "RGB" else 1, target[1], target[0])
+    return FolderScan(root, paths, [(size[1], size[0]) for size, _ in headers], mode, target,
+                      bad, strict)
+
+
+def decode_images(scan: FolderScan, start: int = 0, stop: int | None = None) -> ImageSet:
+    """Decode files ``start:stop`` of a scanned folder, each converted and resized on its own;
+    unreadable ones are said in one warning and skipped (an error with ``strict``)."""
+    from PIL import Image
+
+    root, bad = scan.root, list(scan.bad) if start == 0 else []
     arrays, kept, original_sizes = [], [], []
-    for path, (size, _) in zip(paths, headers):
+    for path, size in zip(scan.paths[start:stop], scan.sizes[start:stop]):
         try:
-            img = _eight_bit(_open(path)).convert(mode)
+            img = _eight_bit(_open(path)).convert(scan.mode)
         except Exception as exc:  # damaged pixel data only shows when decoded
             bad.append(f"{path.relative_to(root)} ({type(exc).__name__})")
             continue
-        if img.size != target:
-            img = img.resize(target, Image.BILINEAR)
+        if img.size != scan.target:
+            img = img.resize(scan.target, Image.BILINEAR)
         arrays.append(np.asarray(img, dtype=np.uint8))
         kept.append(path)
-        original_sizes.append((size[1], size[0]))
-    _report_unreadable(root, bad, strict)
+        original_sizes.append(size)
+    _report_unreadable(root, bad, scan.strict)
     if not arrays:
-        raise DataError(f"{root}: none of the images could be read")
+        shape = (0, 3 if scan.mode == "RGB" else 1, scan.target[1], scan.target[0])
+        return ImageSet(np.zeros(shape, np.uint8), [], [], root, [])
     images = np.stack(arrays)
     images = images[:, None] if images.ndim == 3 else np.transpose(images, (0, 3, 1, 2))
     relative = [str(p.relative_to(root)) for p in kept]
     classes = [Path(r).parts[0] if len(Path(r).parts) > 1 else None for r in relative]
     return ImageSet(images, relative, classes, root, original_sizes)
+
+
+def read_image_folder(root: str | Path, image_size: tuple[int, int] | None = None,
+                      strict: bool = False, channels: int | None = None) -> ImageSet:
+    """Read every image below ``root``. Class = first sub-folder (None for files at the top).
+    Sizes and modes are unified as :func:`scan_image_folder` says. Sizes come from the file
+    headers first, so a set too large for memory is refused before any pixel is decoded."""
+    scan = scan_image_folder(root, image_size, strict, channels)
+    check_image_memory(scan.root, len(scan.paths), 3 if scan.mode == "RGB" else 1,
+                       scan.target[1], scan.target[0])
+    found = decode_images(scan)
+    if not found.paths:
+        raise DataError(f"{scan.root}: none of the images could be read")
+    return found
 
 
 def _report_unreadable(root: Path, bad: list[str], strict: bool) -> None:

@@ -5,6 +5,7 @@ fix to reading is made once."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,13 @@ import numpy as np
 import pandas as pd
 
 from aetool.data.arrays import read_array_file
-from aetool.data.images import is_image_source, read_image_folder
+from aetool.data.images import (
+    FolderScan,
+    decode_images,
+    is_image_source,
+    read_image_folder,
+    scan_image_folder,
+)
 from aetool.data.preprocess import DataWarning, align_columns, align_to_model, check_input_kind
 from aetool.data.tables import ARRAY_SUFFIXES, read_table, require_columns
 from aetool.errors import DataError
@@ -114,6 +121,25 @@ def load_images(path: str | Path, spec: TableSpec, need_labels: bool = False,
             if normal else None
         return Loaded(found.images, ids, marks, str(path), found.sizes, folder=True)
     return _image_array(*read_array_file(path), spec, str(path), need_labels, labels)
+
+
+def scan_images(path: str | Path, spec: TableSpec) -> FolderScan:
+    """The headers of an image folder, brought to the size and colours ``spec`` says."""
+    size = tuple(spec.image_size) if spec.image_size else None
+    return scan_image_folder(path, size, spec.strict, spec.channels)
+
+
+def image_folder_chunks(scan: FolderScan, rows: int) -> Iterator[Loaded]:
+    """A scanned image folder ``rows`` images at a time (ids = paths, no labels), so scoring
+    holds one chunk of pixels in memory however large the folder is."""
+    produced = 0
+    for start in range(0, len(scan.paths), rows):
+        found = decode_images(scan, start, start + rows)
+        produced += len(found.paths)
+        yield Loaded(found.images, pd.Series(found.paths, name="path", dtype=object), None,
+                     str(scan.root), found.sizes, folder=True)
+    if not produced:
+        raise DataError(f"{scan.root}: none of the images could be read")
 
 
 def _image_array(x: np.ndarray, y: np.ndarray | None, spec: TableSpec, source: str,

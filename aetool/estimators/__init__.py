@@ -1,7 +1,7 @@
-"""The scikit-learn estimators, in one wing: AutoencoderDetector (outliers), Autoencoder (any
-variant), Denoiser, EncoderTransformer (features), and the explanations they share. Names are
-imported on first use, so the scikit-learn-free parts (:mod:`aetool.estimators.saved`) load
-without scikit-learn."""
+"""The scikit-learn estimators, in one wing: AutoencoderDetector (outliers), PatchDetector
+(local defects in images), Autoencoder (any variant), Denoiser, EncoderTransformer (features),
+and the explanations they share. Names are imported on first use, so the scikit-learn-free
+parts (:mod:`aetool.estimators.saved`) load without scikit-learn."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ _HOMES = {
     "AutoencoderEstimator": "base",
     "Denoiser": "denoiser",
     "AutoencoderDetector": "detector",
+    "PatchDetector": "patch_detector",
+    "load_detector": "detector",
     "TABLE_DETECTION_DEFAULTS": "detector",
     "EncoderTransformer": "encoder",
     "TableEncoder": "encoder",

@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 from aetool.bundle import load_bundle, manifest_errors, save_bundle
 from aetool.errors import AetoolError, DataError
 from aetool.estimators.base import AutoencoderEstimator
-from aetool.scoring import reconstructions, run_batches
+from aetool.scoring import code_outputs, reconstructions, run_batches
 from aetool.variants.base import CONDITIONAL
 
 
@@ -60,7 +60,7 @@ class Autoencoder(AutoencoderEstimator):
         from sklearn.mixture import GaussianMixture
 
         rows = matrix[: self.PRIOR_ROWS]
-        codes = run_batches(self.model_, rows, _codes,
+        codes = run_batches(self.model_, rows, code_outputs,
                             labels[: self.PRIOR_ROWS] if labels is not None else None,
                             **self._inference())["codes"]
         components = max(1, min(self.PRIOR_COMPONENTS, len(codes) // 100))
@@ -123,7 +123,7 @@ class Autoencoder(AutoencoderEstimator):
         class ``labels`` of the rows."""
         check_is_fitted(self)
         matrix, _ = self._prepare(X, reset=False)
-        out = run_batches(self.model_, matrix, _codes, self._label_codes(labels),
+        out = run_batches(self.model_, matrix, code_outputs, self._label_codes(labels),
                           **self._inference())
         return out.get("codes", np.zeros((len(matrix), 0), np.float32))
 
@@ -213,7 +213,3 @@ class Autoencoder(AutoencoderEstimator):
             if "classes" in manifest:
                 estimator.classes_ = np.asarray(manifest["classes"])
         return estimator
-
-
-def _codes(xb: Any, code: Any, recon: Any) -> dict[str, Any]:
-    return {"codes": code.float()}

@@ -41,6 +41,11 @@ def check_detector_bundle(manifest: dict[str, Any], where: str) -> None:
         raise BundleError(f"{where}: holds a '{manifest.get('task')}' model, not a detector")
 
 
+def is_patch_bundle(manifest: dict[str, Any]) -> bool:
+    """True for a :class:`~aetool.estimators.patch_detector.PatchDetector` bundle."""
+    return (manifest.get("detector") or {}).get("kind") == "patches"
+
+
 def restore_detector_state(target: Any, manifest: dict[str, Any]) -> None:
     """Set the detector's own learnt state (scorer, threshold, table spec) from a manifest."""
     target.scorer_ = Scorer.from_dict(manifest["detector"]["scorer"])
@@ -90,6 +95,11 @@ class DetectorScoring(InferenceSettings):
         """:meth:`anomaly_details` of rows already :meth:`encode`-d."""
         scores, errors = score_rows(self.model_, self.scorer_, matrix, keep_errors=explain,
                                     **self._inference())
+        return self._details(scores, errors if explain else None)
+
+    def _details(self, scores: np.ndarray, errors: np.ndarray | None) -> dict[str, np.ndarray]:
+        """The details of :meth:`anomaly_details` from anomaly scores and, when explaining,
+        the per-element errors (or maps) behind them."""
         details = {
             "anomaly_score": scores,
             "anomaly_probability": anomaly_probability(scores, self.threshold_,
@@ -97,10 +107,18 @@ class DetectorScoring(InferenceSettings):
             "score_percentile": self.scorer_.percentile(scores),
             "is_anomaly": scores > self.threshold_,
         }
-        if explain:
+        if errors is not None:
             details["errors"] = errors
             details["contributions"] = self.scorer_.contributions(errors)
         return details
+
+    def image_reconstructions(self, matrix: np.ndarray) -> np.ndarray:
+        """What the model makes of encoded images (for the figures), in model space."""
+        import torch
+
+        with torch.inference_mode():
+            self.model_.to("cpu").eval()
+            return self.model_.reconstruct(torch.from_numpy(matrix)).numpy()
 
 
 class SavedDetector(DetectorScoring):
@@ -113,9 +131,13 @@ class SavedDetector(DetectorScoring):
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> SavedDetector:
-        """The detector saved in bundle ``path`` (by ``aetool fit`` or ``save``)."""
+        """The whole-image or table detector saved in bundle ``path`` (by ``aetool fit`` or
+        ``save``); a patch detector loads with :func:`aetool.load_detector`."""
         manifest, model = load_bundle(path, device=device)
         check_detector_bundle(manifest, str(path))
+        if is_patch_bundle(manifest):
+            raise BundleError(f"{path}: holds a patch detector; load it with "
+                              "aetool.load_detector or aetool.PatchDetector.load")
         detector = cls(device)
         with manifest_errors(str(path)):
             restore_fitted_state(detector, manifest, model)

@@ -9,11 +9,22 @@ from aetool import defaults
 from aetool.bundle import read_manifest
 from aetool.plugins import get_registry
 
+# (key in a variant row, what ``aetool variants`` calls it, the aetool.defaults table by name,
+# looked up when the rows are made)
+TASK_SETTINGS: list[tuple[str, str, str]] = [
+    ("table_detection_settings", "as a table anomaly detector", "TABLE_DETECTION_DEFAULTS"),
+    ("patch_detection_settings", "in the image patch detector (fit on images >= "
+     f"{defaults.PATCH_DETECTOR_MIN_SIDE} px)", "PATCH_DETECTION_DEFAULTS"),
+    ("image_generation_settings", "trained on images (train, sample)",
+     "IMAGE_GENERATION_DEFAULTS"),
+    ("image_denoising_settings", "as an image denoiser", "IMAGE_DENOISING_DEFAULTS"),
+]
+
 
 def variant_rows() -> list[dict[str, Any]]:
     """Each installed variant: name, summary, capabilities, settings with defaults, the plugin
-    and package it came from, and the settings that differ when it detects anomalies in
-    tables, trains on images or denoises images."""
+    and package it came from, and the settings that differ by task and data kind
+    (TASK_SETTINGS)."""
     registry = get_registry()
     rows = []
     for name in sorted(registry.variants):
@@ -21,9 +32,8 @@ def variant_rows() -> list[dict[str, Any]]:
         owner = registry.plugins[registry.variant_owner[name]]
         info["plugin"] = owner.name
         info["package"] = owner.distribution
-        info["table_detection_settings"] = defaults.TABLE_DETECTION_DEFAULTS.get(name, {})
-        info["image_generation_settings"] = defaults.IMAGE_GENERATION_DEFAULTS.get(name, {})
-        info["image_denoising_settings"] = defaults.IMAGE_DENOISING_DEFAULTS.get(name, {})
+        for key, _, table in TASK_SETTINGS:
+            info[key] = getattr(defaults, table).get(name, {})
         info["image_denoising_candidates"] = defaults.IMAGE_DENOISING_CANDIDATES.get(name, {})
         rows.append(info)
     return rows
@@ -55,3 +65,15 @@ def input_lines(manifest: dict[str, Any]) -> list[str]:
     if roles:
         lines.append(f"also read:   {', '.join(roles)}")
     return lines
+
+
+def patch_summary(manifest: dict[str, Any]) -> str:
+    """One line on a patch detector bundle: image size, patches, search reach, pooling."""
+    scorer = manifest["detector"]["scorer"]
+    grid = scorer["grid"]
+    image = "x".join(str(v) for v in manifest["preprocessing"]["shape"])
+    reach = scorer.get("reach")
+    near = "anywhere" if reach is None else f"within {reach} grid step(s)"
+    return (f"patches of {image} images: {len(grid['rows']) * len(grid['cols'])} patches of "
+            f"{grid['size']}x{grid['size']} px, nearest training code {near}, mean of the "
+            f"{scorer['top_k']} worst")

@@ -22,10 +22,12 @@ from aetool.data.source import (
     split_frame,
 )
 from aetool.data.tables import ARRAY_SUFFIXES, sample_table
+from aetool.defaults import image_detector_for
 from aetool.errors import AetoolError, DataError
-from aetool.estimators import AutoencoderDetector, column_shares
+from aetool.estimators import AutoencoderDetector, PatchDetector, column_shares
+from aetool.estimators import load_detector as load_any_detector
 from aetool.plots import explanation_heatmap
-from aetool.tasks.heatmaps import most_anomalous_grid
+from aetool.tasks.heatmaps import most_anomalous_grid, pixel_maps
 from aetool.tasks.scores_table import (
     details_for,
     load_table,
@@ -57,10 +59,12 @@ def _labelled_threshold(detector: Any, table: Loaded) -> float:
 
 
 def fit_detector(table: Loaded, spec: TableSpec, params: dict[str, Any],
-                 threshold_from: str | None = None) -> Any:
-    """Train an AutoencoderDetector on loaded data (labels are never used for training)."""
+                 threshold_from: str | None = None, estimator: type = AutoencoderDetector
+                 ) -> Any:
+    """Train a detector (``estimator``: AutoencoderDetector or PatchDetector) on loaded data
+    (labels are never used for training)."""
     validation = load_threshold_table(threshold_from, spec) if threshold_from else None
-    detector = AutoencoderDetector(**params)
+    detector = estimator(**params)
     with data_source(table.source):
         detector.fit(table.features)
     if table.is_images:  # score later images at the trained size and colour mode
@@ -87,7 +91,7 @@ def evaluation_problem(table: Loaded) -> str | None:
 
 def load_detector(bundle: str | Path) -> tuple[Any, TableSpec]:
     """A saved detector and the table spec (id, label, feature columns) it was fitted with."""
-    detector = AutoencoderDetector.load(bundle)
+    detector = load_any_detector(bundle)
     return detector, getattr(detector, "table_spec_", TableSpec())
 
 
@@ -130,18 +134,26 @@ def f1_max(labels: np.ndarray, scores: np.ndarray) -> float:
 
 
 def evaluate_table(detector: Any, table: Loaded, plots: str | Path | None = None,
-                   details: dict[str, np.ndarray] | None = None) -> dict[str, float]:
+                   details: dict[str, np.ndarray] | None = None,
+                   masks: str | Path | None = None) -> dict[str, float]:
     """Metrics on the labelled rows of ``table``; with ``plots`` also the figures of
-    :func:`write_figures` and ``metrics.json`` in that folder. ``details``: the table already
-    scored (with errors, when there are plots)."""
+    :func:`write_figures` and ``metrics.json`` in that folder; with ``masks`` (a folder of
+    defect masks, images only) the pixel ROC-AUC of the heat maps. ``details``: the table
+    already scored (with errors, when there are plots)."""
     if table.labels is None:
         raise DataError(f"{table.source}: evaluation needs --label-column (tables) or "
                         "--normal-class (images)")
+    if masks is not None and not table.is_images:
+        raise DataError(f"{table.source}: --masks needs images (a folder of test images)")
     if details is None:
-        details = details_for(detector, table, explain=bool(plots))
+        details = details_for(detector, table, explain=bool(plots) or masks is not None)
     known = labelled_rows(table.labels, table.source)
     result = metrics(table.labels[known].astype(int), details["anomaly_score"][known],
                      details["is_anomaly"][known].astype(int))
+    if masks is not None:
+        from aetool.tasks.masks import pixel_metrics
+
+        result.update(pixel_metrics(table, pixel_maps(details["errors"]), masks))
     if plots:
         write_figures(detector, table, details, plots, known)
         (Path(plots) / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -204,18 +216,35 @@ class DetectorSettings:
     settings: tuple[str, ...] = ()
     device: str = "auto"
     quiet: bool = False
+    image_detector: str = "auto"
 
 
-def fit_loaded(table: Loaded, spec: TableSpec, options: DetectorSettings) -> AutoencoderDetector:
-    """Train a detector on loaded data with the command's options: the variant defaults to
-    conv for images and ae for tables, and is looked up once."""
-    variant = options.variant or ("conv" if table.is_images else "ae")
-    variant_cls, params = parse_settings(options.settings, variant, AutoencoderDetector,
+def detector_kind(table: Loaded, choice: str = "auto") -> str:
+    """'patches' (PatchDetector) or 'whole' (AutoencoderDetector) for loaded data: tables are
+    always 'whole'; images follow ``choice``, for 'auto' their size
+    (:func:`aetool.defaults.image_detector_for`)."""
+    if not table.is_images:
+        if choice != "auto":
+            raise AetoolError(f"{table.source}: --image-detector is for images; a table is "
+                              "scored whole")
+        return "whole"
+    height, width = np.asarray(table.features).shape[-2:]
+    return image_detector_for(int(height), int(width), choice)
+
+
+def fit_loaded(table: Loaded, spec: TableSpec, options: DetectorSettings) -> Any:
+    """Train a detector on loaded data with the command's options: a PatchDetector (variant
+    ae) or whole-image AutoencoderDetector (conv) for images as :func:`detector_kind` says,
+    an AutoencoderDetector (ae) for tables; the variant is looked up once."""
+    patches = detector_kind(table, options.image_detector) == "patches"
+    estimator = PatchDetector if patches else AutoencoderDetector
+    variant = options.variant or ("conv" if table.is_images and not patches else "ae")
+    variant_cls, params = parse_settings(options.settings, variant, estimator,
                                          options={"contamination", "threshold"})
     params.update(variant=variant_cls, contamination=options.contamination,
                   threshold=options.threshold, verbose=not options.quiet)
     params.setdefault("device", options.device)
-    return fit_detector(table, spec, params, options.threshold_from)
+    return fit_detector(table, spec, params, options.threshold_from, estimator)
 
 
 @dataclass
@@ -228,7 +257,7 @@ class DetectResult:
 
 
 def run_fit(data: str, output: str, spec: TableSpec, options: DetectorSettings,
-            sample_rows: int | None = None, force: bool = False) -> AutoencoderDetector:
+            sample_rows: int | None = None, force: bool = False) -> Any:
     """``aetool fit``: check the output, train a detector on ``data`` (or a random sample of
     ``sample_rows`` rows of a large table) and save the bundle."""
     check_bundle_output(output, _inputs(data, options.threshold_from), force)
@@ -246,7 +275,7 @@ def run_fit(data: str, output: str, spec: TableSpec, options: DetectorSettings,
 def run_detect(data: str, output: str, spec: TableSpec, options: DetectorSettings,
                top_k: int = 3, maps: str | None = None, plots: str | None = None,
                save_model: str | None = None, force: bool = False
-               ) -> tuple[AutoencoderDetector, DetectResult]:
+               ) -> tuple[Any, DetectResult]:
     """``aetool detect``: every output checked first, then fit, score, write the scores, and
     evaluate when the data has labels of both classes (one class only is said in a warning
     before training, and the scores are still written)."""
@@ -275,8 +304,10 @@ def run_detect(data: str, output: str, spec: TableSpec, options: DetectorSetting
 def run_evaluate(bundle: str, data: str, label_column: str | None = None,
                  normal_class: str | None = None, plots: str | None = None,
                  threshold: float | None = None,
-                 contamination: float | str | None = None) -> dict[str, Any]:
-    """``aetool evaluate``: the metrics of a saved detector on labelled ``data``."""
+                 contamination: float | str | None = None,
+                 masks: str | None = None) -> dict[str, Any]:
+    """``aetool evaluate``: the metrics of a saved detector on labelled ``data`` (with
+    ``masks``, also pixel ROC-AUC)."""
     detector, spec = load_detector(bundle)
     detector.set_threshold(threshold, contamination)
     spec.label_column = label_column or spec.label_column
@@ -285,7 +316,7 @@ def run_evaluate(bundle: str, data: str, label_column: str | None = None,
     if table.labels is None:
         raise AetoolError("evaluate needs --label-column (a 0/1 column) or, for images, "
                           "--normal-class")
-    return evaluate_table(detector, table, plots)
+    return evaluate_table(detector, table, plots, masks=masks)
 
 
 def _inputs(*paths: str | None) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from aetool.bundle import read_manifest
 from aetool.data.output import check_output_file, is_inside
 from aetool.data.source import TableSpec, load, prepare_for_model
 from aetool.errors import AetoolError, OutputError
+from aetool.estimators.saved import is_patch_bundle
 from aetool.export import onnx as onnx_export
 
 COMPARED = {"detect": ("anomaly_score", "anomaly_probability", "contributions"),
@@ -42,7 +43,12 @@ class ExportResult:
 
 def load_estimator(bundle: str | Path) -> tuple[Any, str, TableSpec]:
     """The estimator a bundle holds and its task; only detectors and autoencoders export."""
-    task = read_manifest(bundle).get("task")
+    manifest = read_manifest(bundle)
+    task = manifest.get("task")
+    if is_patch_bundle(manifest):
+        raise AetoolError(f"{bundle}: holds a patch detector, which does not export to ONNX "
+                          "(its nearest-code search over the training patches is not in the "
+                          "graph); export a whole-image detector (fit --image-detector whole)")
     if task == "detect":
         from aetool.estimators import AutoencoderDetector
 

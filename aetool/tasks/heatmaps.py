@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from aetool.plots import _pyplot, save_figure
 
@@ -43,14 +42,16 @@ def overlay(image: np.ndarray, heat: np.ndarray, scale: float,
     return np.asarray(picture)
 
 
-def write_heat_maps(table: Any, details: dict[str, np.ndarray], folder: str | Path) -> int:
+def write_heat_maps(table: Any, details: dict[str, np.ndarray], folder: str | Path,
+                    scale: float | None = None) -> float:
     """One PNG per image under ``folder`` (same relative path, ``_map.png``), same size as the
-    input file; written to temporary names and renamed."""
+    input file; written to temporary names and renamed. ``scale``: the colour scale (None:
+    this batch's); returns the scale used, so later batches of a run can share it."""
     from PIL import Image
 
     folder = Path(folder)
     maps = pixel_maps(details["errors"])
-    scale = _map_scale(maps)
+    scale = _map_scale(maps) if scale is None else scale
     images = table.features
     for i, name in enumerate(table.ids.astype(str)):
         size = table.sizes[i] if table.sizes else None
@@ -60,7 +61,7 @@ def write_heat_maps(table: Any, details: dict[str, np.ndarray], folder: str | Pa
         tmp = target.with_name(f".{target.name}.partial.png")
         Image.fromarray(picture).save(tmp)
         os.replace(tmp, target)
-    return len(images)
+    return scale
 
 
 def grid_titles(table: Any, scores: np.ndarray, order: np.ndarray,
@@ -82,9 +83,7 @@ def most_anomalous_grid(detector: Any, table: Any, details: dict[str, np.ndarray
     """Rows: the ``count`` most anomalous images, their reconstructions and heat maps."""
     order = np.argsort(-details["anomaly_score"])[:count]
     matrix, _ = detector._prepare(table.features[order], reset=False)
-    with torch.inference_mode():
-        detector.model_.to("cpu").eval()
-        recon = detector.model_.reconstruct(torch.from_numpy(matrix)).numpy()
+    recon = detector.image_reconstructions(matrix)
     maps = pixel_maps(details["errors"])
     scale = _map_scale(maps)
     titles = grid_titles(table, details["anomaly_score"], order)

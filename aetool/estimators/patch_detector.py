@@ -1,0 +1,262 @@
+"""PatchDetector: local defects in images, found by comparing each patch's autoencoder code with
+the codes of the training patches at the same place (PatchCore's idea on aetool's own encoder,
+no pretrained weights). On real defect photographs it beat the whole-image detector and every
+pixel peer (bench/real_defects.py); on small whole-object images (MNIST) the whole-image
+detector stays better, so ``aetool fit`` picks by image size (see docs/images.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import OutlierMixin
+from sklearn.utils.validation import check_is_fitted
+
+from aetool.bundle import load_bundle_parts, manifest_errors, save_bundle
+from aetool.defaults import PATCH_DETECTION_DEFAULTS
+from aetool.device import resolve_device
+from aetool.errors import BundleError, DataError, SettingError
+from aetool.estimators.base import AutoencoderEstimator
+from aetool.estimators.saved import DetectorScoring
+from aetool.patches import PatchGrid, local_nearest, standardise, top_mean
+from aetool.scoring import code_outputs, reconstructions, run_batches
+from aetool.thresholds import check_contamination, contamination_threshold, training_percentile
+from aetool.variants.base import CONDITIONAL, TABULAR
+
+BANK = "patch_bank"  # the extra tensor of the bundle: training codes (N, P, K)
+
+
+@dataclass
+class PatchScorer:
+    """Fitted scoring state (JSON) of a patch detector: the patch grid, how far a patch looks
+    for its neighbours, how many of an image's worst patches make its score, and the training
+    scores' quantiles (for the threshold, percentiles and probabilities)."""
+
+    grid: PatchGrid
+    reach: int | None = 1
+    top_k: int = 5
+    train_quantiles: list[float] = field(default_factory=list)
+
+    def percentile(self, scores: np.ndarray) -> np.ndarray:
+        return training_percentile(scores, self.train_quantiles)
+
+    def contributions(self, maps: np.ndarray) -> np.ndarray:
+        """Each pixel's share of its image's map; rows sum to 1."""
+        flat = maps.reshape(maps.shape[0], -1)
+        return flat / (flat.sum(axis=1, keepdims=True) + 1e-12)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"grid": self.grid.to_dict(), "reach": self.reach, "top_k": self.top_k,
+                "train_quantiles": self.train_quantiles}
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> PatchScorer:
+        reach = state.get("reach")
+        return cls(PatchGrid.from_dict(state["grid"]), None if reach is None else int(reach),
+                   int(state["top_k"]), [float(v) for v in state["train_quantiles"]])
+
+
+class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
+    """Image anomaly detector for local defects (a crack, a spot) learnt from normal images.
+
+    Each image is standardised (zero mean, unit variance), cut into half-overlapping patches
+    (``patch_size`` pixels, None: a quarter of the shorter side) and a fully connected
+    autoencoder (``variant``, default ``ae`` 256 -> 32) is trained on the training patches. A
+    test patch's score is the distance from its code to the nearest training code within
+    ``reach`` grid steps of its position (None: anywhere); an image's score is the mean of its
+    ``top_k`` worst patches, and its map shows every patch's distance. Training images are
+    scored without their own patches, so the threshold (``contamination`` or ``threshold``)
+    and probabilities mean what they do for :class:`AutoencoderDetector`, whose
+    scikit-learn conventions it shares (``score_samples``: lower = more abnormal).
+    """
+
+    def __init__(
+        self,
+        variant: Any = "ae",
+        contamination: float | str = 0.1,
+        threshold: float | None = None,
+        patch_size: int | None = None,
+        reach: int | None = 1,
+        top_k: int = 5,
+        code_size: int | None = None,
+        variant_params: dict[str, Any] | None = None,
+        epochs: int = 20,
+        batch_size: int = 128,
+        learning_rate: float = 1e-3,
+        max_steps: int | None = None,
+        patience: int = 8,
+        random_state: int | None = 0,
+        device: str = "auto",
+        verbose: bool = False,
+    ) -> None:
+        super().__init__(variant, variant_params, epochs, batch_size, learning_rate, max_steps,
+                         patience, random_state, device, verbose)
+        self.contamination = contamination
+        self.threshold = threshold
+        self.patch_size = patch_size
+        self.reach = reach
+        self.top_k = top_k
+        self.code_size = code_size
+
+    KIND = "patches"
+
+    def _config_values(self, input_shape: tuple[int, ...], variant: type) -> dict[str, Any]:
+        """The patch autoencoder's settings: PATCH_DETECTION_DEFAULTS under ``code_size`` and
+        ``variant_params``."""
+        width = {} if self.code_size is None else {"code_size": int(self.code_size)}
+        return {**PATCH_DETECTION_DEFAULTS.get(variant.name, {}), **width,
+                **(self.variant_params or {})}
+
+    def _check_settings(self, variant: type) -> None:
+        if CONDITIONAL in variant.capabilities or TABULAR not in variant.capabilities:
+            raise SettingError(f"variant '{variant.name}' cannot learn flattened patches; the "
+                               "patch detector trains a fully connected, unconditional "
+                               "variant (ae, dae, sparse, contractive, vae)")
+        if self.reach is not None and int(self.reach) < 0:
+            raise SettingError(f"reach must be 0 or more grid steps (None: anywhere), got "
+                               f"{self.reach}")
+        if int(self.top_k) < 1:
+            raise SettingError(f"top_k must be at least 1 patch, got {self.top_k}")
+        if self.threshold is None:
+            check_contamination(self.contamination)
+        elif not np.isfinite(float(self.threshold)):
+            raise SettingError(f"threshold must be a finite anomaly score, got {self.threshold}")
+
+    def fit(self, X: Any, y: Any = None) -> PatchDetector:
+        """Train the patch autoencoder on the normal images ``X`` (N, C, H, W) or (N, H, W)
+        and keep their patch codes (``y`` is ignored)."""
+        variant = self._variant_class()
+        self._check_settings(variant)
+        matrix, _ = self._prepare(X, reset=True)
+        try:
+            grid = PatchGrid.for_image(*matrix.shape[2:], size=self.patch_size)
+        except ValueError as exc:
+            raise SettingError(str(exc)) from None
+        patches = grid.cut(standardise(torch.from_numpy(matrix))[0])
+        self._fit_model(patches.flatten(0, 1).numpy(), variant)
+        self.bank_ = self._patch_codes(patches)
+        self.scorer_ = PatchScorer(grid, None if self.reach is None else int(self.reach),
+                                   int(self.top_k))
+        scores = self._scores(self.bank_, exclude_own=True)
+        self.scorer_.train_quantiles = np.quantile(scores, np.linspace(0, 1, 1001)).tolist()
+        self.threshold_ = float(self.threshold) if self.threshold is not None else \
+            contamination_threshold(scores, self.contamination)
+        self.offset_ = -self.threshold_
+        return self
+
+    # -- internals -------------------------------------------------------------------------------
+    def _prepare(self, X: Any, reset: bool) -> tuple[np.ndarray, Any]:
+        """Images as the model's float32 input; anything else is refused in one line."""
+        if np.ndim(X) < 3:
+            raise DataError(f"PatchDetector needs images (N, H, W) or (N, C, H, W), got an "
+                            f"array of shape {np.shape(X)}; for tables use "
+                            "AutoencoderDetector")
+        return self._prepare_images(np.asarray(X), reset)
+
+    def _patch_codes(self, patches: torch.Tensor) -> torch.Tensor:
+        """(N, P, D) patches -> (N, P, K) codes."""
+        flat = patches.flatten(0, 1).numpy()
+        codes = run_batches(self.model_, flat, code_outputs, **self._inference())["codes"]
+        return torch.from_numpy(codes).view(patches.shape[0], patches.shape[1], -1)
+
+    def _distances(self, codes: torch.Tensor, exclude_own: bool = False) -> torch.Tensor:
+        device = resolve_device(self.inference_settings().device)
+        bank = self.bank_.to(device)
+        return local_nearest(codes.to(device), bank, self.scorer_.grid, self.scorer_.reach,
+                             exclude_own=exclude_own).cpu()
+
+    def _scores(self, codes: torch.Tensor, exclude_own: bool = False) -> np.ndarray:
+        distances = self._distances(codes, exclude_own)
+        return top_mean(distances, self.scorer_.top_k).double().numpy()
+
+    def _check_fitted(self) -> None:
+        check_is_fitted(self)
+
+    # -- scoring (set_threshold, anomaly_details: DetectorScoring) -------------------------------
+    def details_of_encoded(self, matrix: np.ndarray, explain: bool = True
+                           ) -> dict[str, np.ndarray]:
+        """Scores, probabilities, flags and, with ``explain``, per-pixel maps ('errors': the
+        mean distance of the patches covering a pixel) of images already encoded."""
+        grid = self.scorer_.grid
+        codes = self._patch_codes(grid.cut(standardise(torch.from_numpy(matrix))[0]))
+        distances = self._distances(codes)
+        scores = top_mean(distances, self.scorer_.top_k).double().numpy()
+        maps = grid.paste(distances, tuple(matrix.shape[1:])).numpy() if explain else None
+        return self._details(scores, maps)
+
+    def image_reconstructions(self, matrix: np.ndarray) -> np.ndarray:
+        """The patch autoencoder's reconstruction of each patch, pasted back together and
+        brought back from the standardised scale (for the figures)."""
+        grid = self.scorer_.grid
+        flat, mean, spread = standardise(torch.from_numpy(matrix))
+        patches = grid.cut(flat)
+        out = run_batches(self.model_, patches.flatten(0, 1).numpy(), reconstructions,
+                          **self._inference())["recon"]
+        pasted = grid.paste(torch.from_numpy(out).view(patches.shape), tuple(matrix.shape[1:]))
+        return (pasted * spread + mean).numpy()
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """The opposite of the anomaly score: lower means more abnormal."""
+        return -self.anomaly_details(X, explain=False)["anomaly_score"]
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Negative for outliers, positive for inliers (``score_samples - offset_``)."""
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X: Any) -> np.ndarray:
+        """+1 for inliers and -1 for outliers."""
+        return np.where(self.decision_function(X) < 0, -1, 1)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Columns (inlier, outlier); the outlier column is above 0.5 exactly where
+        :meth:`predict` flags."""
+        outlier = self.anomaly_details(X, explain=False)["anomaly_probability"]
+        return np.column_stack([1.0 - outlier, outlier])
+
+    # -- persistence -----------------------------------------------------------------------------
+    def save(self, path: str | Path, force: bool = False) -> Path:
+        """Write a bundle: the patch autoencoder and the training codes in safetensors, the
+        rest in manifest.json; no pickle is involved."""
+        check_is_fitted(self)
+        manifest = self._manifest("detect")
+        manifest["detector"] = {"kind": self.KIND, "scorer": self.scorer_.to_dict(),
+                                "threshold": self.threshold_,
+                                "contamination": self.contamination}
+        if hasattr(self, "table_spec_"):
+            manifest["table"] = self.table_spec_.to_dict()
+        return save_bundle(path, self.model_, manifest, force=force, extras={BANK: self.bank_})
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu") -> PatchDetector:
+        """Load a patch detector bundle saved by :meth:`save` (or ``aetool fit``)."""
+        manifest, model, extras = load_bundle_parts(path, device=device)
+        return cls.from_bundle(manifest, model, extras, device, where=str(path))
+
+    @classmethod
+    def from_bundle(cls, manifest: dict[str, Any], model: Any, extras: dict[str, Any],
+                    device: str = "cpu", where: str = "bundle") -> PatchDetector:
+        """A patch detector from a loaded manifest, model and code bank."""
+        from aetool.data.source import TableSpec
+
+        if (manifest.get("detector") or {}).get("kind") != cls.KIND or BANK not in extras:
+            raise BundleError(f"{where}: not a patch detector bundle")
+        with manifest_errors(where):
+            detector = cls._rebuild(manifest, model, device)
+            detector.scorer_ = PatchScorer.from_dict(manifest["detector"]["scorer"])
+            detector.threshold_ = float(manifest["detector"]["threshold"])
+            detector.offset_ = -detector.threshold_
+            detector.bank_ = extras[BANK].cpu()
+            if manifest.get("table"):
+                detector.table_spec_ = TableSpec(**manifest["table"])
+            if detector.bank_.shape[1] != detector.scorer_.grid.count:
+                raise ValueError(f"the code bank has {detector.bank_.shape[1]} patches per "
+                                 f"image, the grid {detector.scorer_.grid.count}")
+        return detector
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags

@@ -1,0 +1,141 @@
+"""Patches of images for the local-defect detector: where they sit, how they are cut out of
+per-image standardised images, how each patch's code is compared with the training codes near
+its position, and how per-patch values go back to a per-pixel map or image."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+MIN_PATCH = 4  # pixels: below this a patch holds too little structure to compare
+
+
+def _offsets(length: int, size: int) -> list[int]:
+    """Start positions of half-overlapping windows of ``size`` that cover 0..length exactly
+    (the last one ends at the border, so no pixel is left out)."""
+    if size >= length:
+        return [0]
+    count = math.ceil((length - size) / max(1, size // 2)) + 1
+    return sorted(set(np.rint(np.linspace(0, length - size, count)).astype(int).tolist()))
+
+
+@dataclass(frozen=True)
+class PatchGrid:
+    """Square patches of ``size`` pixels whose top-left corners are ``rows`` x ``cols``."""
+
+    size: int
+    rows: tuple[int, ...]
+    cols: tuple[int, ...]
+
+    @classmethod
+    def for_image(cls, height: int, width: int, size: int | None = None) -> PatchGrid:
+        """Patches a quarter of the shorter side (``size`` None), half-overlapping, covering
+        the whole image."""
+        side = min(height, width)
+        size = max(MIN_PATCH, side // 4) if size is None else int(size)
+        if not 1 <= size <= side:
+            raise ValueError(f"patch_size must be between 1 and the shorter image side "
+                             f"({side}), got {size}")
+        return cls(size, tuple(_offsets(height, size)), tuple(_offsets(width, size)))
+
+    @property
+    def count(self) -> int:
+        return len(self.rows) * len(self.cols)
+
+    def corners(self) -> list[tuple[int, int]]:
+        """Top-left corners in row-major order (the patch axis of :meth:`cut`)."""
+        return [(r, c) for r in self.rows for c in self.cols]
+
+    def neighbours(self, index: int, reach: int | None) -> list[int]:
+        """Patch indices within ``reach`` grid steps of patch ``index`` (None: every patch)."""
+        if reach is None:
+            return list(range(self.count))
+        n_cols = len(self.cols)
+        row, col = divmod(index, n_cols)
+        return [r * n_cols + c
+                for r in range(max(0, row - reach), min(len(self.rows), row + reach + 1))
+                for c in range(max(0, col - reach), min(n_cols, col + reach + 1))]
+
+    def cut(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) -> (N, P, C * size * size) patches."""
+        s = self.size
+        return torch.stack([images[:, :, r:r + s, c:c + s] for r, c in self.corners()],
+                           dim=1).flatten(2)
+
+    def window(self) -> torch.Tensor:
+        """(size, size) weights that fall off from a patch's centre (a Gaussian, sigma a
+        quarter of the patch): pasted values lean on the patches centred near a pixel, so a
+        map peaks where the bad patches overlap instead of in flat blocks."""
+        axis = torch.arange(self.size, dtype=torch.float32) - (self.size - 1) / 2
+        bump = torch.exp(-0.5 * (axis / max(self.size / 4, 0.5)) ** 2)
+        return bump[:, None] * bump[None, :]
+
+    def paste(self, patches: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
+        """(N, P, C * size * size) -> (N, C, H, W): every pixel the :meth:`window`-weighted
+        mean of the patches that cover it. Per-patch values (N, P) become maps (N, 1, H, W)."""
+        channels, height, width = shape
+        n, s = patches.shape[0], self.size
+        if patches.dim() == 2:
+            channels = 1
+            patches = patches[:, :, None].expand(n, self.count, s * s)
+        weight = self.window().to(patches)
+        out = patches.new_zeros(n, channels, height, width)
+        cover = patches.new_zeros(1, 1, height, width)
+        blocks = patches.reshape(n, self.count, channels, s, s)
+        for j, (r, c) in enumerate(self.corners()):
+            out[:, :, r:r + s, c:c + s] += blocks[:, j] * weight
+            cover[:, :, r:r + s, c:c + s] += weight
+        return out / cover
+
+    def to_dict(self) -> dict[str, object]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, state: dict[str, object]) -> PatchGrid:
+        return cls(int(state["size"]), tuple(int(v) for v in state["rows"]),
+                   tuple(int(v) for v in state["cols"]))
+
+
+STD_FLOOR = 1e-3  # a flat image keeps its pixels near zero instead of exploding
+
+
+def standardise(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each image to zero mean and unit variance over its pixels, so a brighter or darker
+    exposure is not an anomaly by itself; returns the images, means and spreads."""
+    mean = images.mean(dim=(1, 2, 3), keepdim=True)
+    spread = images.std(dim=(1, 2, 3), keepdim=True).clamp_min(STD_FLOOR)
+    return (images - mean) / spread, mean, spread
+
+
+def local_nearest(queries: torch.Tensor, bank: torch.Tensor, grid: PatchGrid,
+                  reach: int | None, exclude_own: bool = False,
+                  budget: int = 1 << 24) -> torch.Tensor:
+    """(N, P) Euclidean distance of each query patch code (N, P, K) to the nearest bank code
+    (M, P, K) within ``reach`` grid steps of its position. ``exclude_own`` (queries are the
+    bank): an image's own patches do not count, so training images score as unseen ones.
+    ``budget``: distance entries computed at once (memory)."""
+    n, _, k = queries.shape
+    out = queries.new_empty(n, grid.count)
+    owners = torch.arange(bank.shape[0], device=bank.device)
+    for j in range(grid.count):
+        near = grid.neighbours(j, reach)
+        pool = bank[:, near].reshape(-1, k)
+        pool_sq = pool.square().sum(1)
+        pool_owner = owners.repeat_interleave(len(near))
+        step = max(1, budget // max(1, pool.shape[0]))
+        for start in range(0, n, step):
+            q = queries[start:start + step, j]
+            d2 = q.square().sum(1, keepdim=True) - 2 * q @ pool.T + pool_sq
+            if exclude_own:
+                mine = torch.arange(start, start + len(q), device=bank.device)
+                d2.masked_fill_(pool_owner[None, :] == mine[:, None], float("inf"))
+            out[start:start + len(q), j] = d2.min(dim=1).values.clamp_min(0).sqrt()
+    return out
+
+
+def top_mean(values: torch.Tensor, k: int) -> torch.Tensor:
+    """Mean of each row's ``k`` largest values: a defect covers a few patches, not one."""
+    return values.topk(min(k, values.shape[1]), dim=1).values.mean(dim=1)

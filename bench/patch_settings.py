@@ -1,0 +1,79 @@
+"""The patch detector's settings on the real-defect sets (issue #18): how far a patch looks for
+its nearest training code (``reach``), how many of an image's worst patches make its score
+(``top_k``) and the patch size, each measured on every set, so the defaults are chosen by a
+rule that holds across sets rather than on one.
+
+One fit per set and patch size; every (reach, top_k) pair is scored from the same codes.
+
+    python bench/patch_settings.py                    # about 10 minutes on 2 cores
+    python bench/patch_settings.py --sets elpv64 --sizes quarter
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+from common import SHARED, machine, print_table, require, write_json
+from real_defects import SETS, load
+
+REACHES = (0, 1, 2, None)
+TOP_K = (1, 3, 5, 10)
+
+
+def sweep(name: str, size_rule: str) -> list[dict]:
+    """ROC-AUC of every (reach, top_k) for one set and patch size ('quarter' of the shorter
+    side, the default, or 'eighth')."""
+    import torch
+    from sklearn.metrics import roc_auc_score
+
+    from aetool import PatchDetector
+    from aetool.patches import standardise, top_mean
+
+    root, size = SETS[name]
+    train, test, labels = load(require(SHARED / root), size)
+    side = min(size)
+    patch = None if size_rule == "quarter" else max(4, side // 8)
+    start = time.perf_counter()
+    detector = PatchDetector(patch_size=patch, device="cpu").fit(train)
+    seconds = time.perf_counter() - start
+    matrix, _ = detector._prepare(test, reset=False)
+    grid = detector.scorer_.grid
+    codes = detector._patch_codes(grid.cut(standardise(torch.from_numpy(matrix))[0]))
+    rows = []
+    for reach in REACHES:
+        detector.scorer_.reach = reach
+        distances = detector._distances(codes)
+        for k in TOP_K:
+            scores = top_mean(distances, k).numpy()
+            rows.append({"set": name, "patch": f"{size_rule} ({grid.size} px)",
+                         "reach": "anywhere" if reach is None else reach, "top_k": k,
+                         "roc_auc": float(roc_auc_score(labels, scores)),
+                         "fit_seconds": seconds})
+            print(rows[-1], flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sets", default=",".join(SETS))
+    parser.add_argument("--sizes", default="quarter,eighth",
+                        help="patch sizes: quarter (default) and eighth of the shorter side; "
+                             "eighth is skipped at 150x150 (6x the training patches)")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    rows: list[dict] = []
+    for name in args.sets.split(","):
+        for rule in args.sizes.split(","):
+            if rule == "eighth" and min(SETS[name][1]) > 128:
+                continue
+            rows += sweep(name, rule)
+            write_json("patch_settings.json", {"protocol": __doc__, "machine": machine(),
+                                               "rows": rows})
+    print_table(rows, ["set", "patch", "reach", "top_k", "roc_auc", "fit_seconds"])
+
+
+if __name__ == "__main__":
+    main()

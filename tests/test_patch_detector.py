@@ -1,0 +1,240 @@
+"""The patch detector for local image defects: patch geometry, the local nearest-code search,
+finding and localising pasted defects, saving, and how ``aetool fit`` chooses it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+from sklearn.metrics import roc_auc_score
+
+from aetool import load_detector
+from aetool.cli import cli
+from aetool.defaults import PATCH_DETECTOR_MIN_SIDE, image_detector_for
+from aetool.errors import BundleError, DataError, SettingError
+from aetool.estimators import AutoencoderDetector, PatchDetector
+from aetool.estimators.saved import SavedDetector
+from aetool.patches import PatchGrid, local_nearest, standardise, top_mean
+from aetool.tasks.score import load_for_scoring
+
+FAST = {"epochs": 4, "batch_size": 64, "device": "cpu"}
+
+
+def textures(n: int, size: int = 32, seed: int = 0) -> np.ndarray:
+    """Striped surfaces with a random phase, exposure and noise: normal images (N, 1, H, W)."""
+    rng = np.random.default_rng(seed)
+    x = np.linspace(0, 6 * np.pi, size)
+    out = np.empty((n, 1, size, size), np.float32)
+    for i in range(n):
+        wave = np.sin(x[None, :] + rng.uniform(0, 0.4)) * np.cos(x[:, None] / 3)
+        out[i, 0] = rng.uniform(0.4, 0.6) + 0.2 * wave + rng.normal(0, 0.02, (size, size))
+    return np.clip(out, 0, 1)
+
+
+def with_defects(images: np.ndarray, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """A bright 5x5 spot pasted at a random place of each image; returns images and masks."""
+    rng = np.random.default_rng(seed)
+    out, masks = images.copy(), np.zeros(images.shape, bool)
+    for i in range(len(out)):
+        r, c = rng.integers(2, images.shape[-1] - 7, size=2)
+        out[i, :, r:r + 5, c:c + 5] = 1.0
+        masks[i, :, r:r + 5, c:c + 5] = True
+    return out, masks
+
+
+def test_the_patch_grid_covers_every_pixel_and_pastes_back():
+    grid = PatchGrid.for_image(30, 45)
+    assert grid.size == 7 and grid.rows[-1] + 7 == 30 and grid.cols[-1] + 7 == 45
+    assert all(b - a <= 3 for a, b in zip(grid.rows, grid.rows[1:]))  # half-overlapping
+    images = torch.rand(2, 3, 30, 45)
+    patches = grid.cut(images)
+    assert patches.shape == (2, grid.count, 3 * 7 * 7)
+    assert torch.allclose(grid.paste(patches, (3, 30, 45)), images, atol=1e-6)
+    per_patch = torch.arange(grid.count, dtype=torch.float32)[None].repeat(2, 1)
+    assert grid.paste(per_patch, (3, 30, 45)).shape == (2, 1, 30, 45)
+    assert grid.neighbours(0, 1) == [0, 1, len(grid.cols), len(grid.cols) + 1]
+    assert grid.neighbours(5, None) == list(range(grid.count))
+    with pytest.raises(ValueError, match="patch_size must be between 1"):
+        PatchGrid.for_image(30, 45, size=31)
+
+
+def test_local_nearest_matches_a_brute_force_search():
+    grid = PatchGrid.for_image(16, 16, size=4)
+    rng = torch.Generator().manual_seed(0)
+    bank = torch.randn(5, grid.count, 3, generator=rng)
+    queries = torch.randn(4, grid.count, 3, generator=rng)
+    for reach in (0, 1, None):
+        found = local_nearest(queries, bank, grid, reach, budget=7)  # tiny chunks
+        for i in range(4):
+            for j in range(grid.count):
+                pool = bank[:, grid.neighbours(j, reach)].reshape(-1, 3)
+                assert found[i, j] == pytest.approx(
+                    float((pool - queries[i, j]).norm(dim=1).min()), abs=1e-4)
+    own = local_nearest(bank, bank, grid, 1, exclude_own=True)
+    assert (own > 0).all()  # an image's own patches are not its neighbours
+    assert (local_nearest(bank, bank, grid, 1) < 5e-3).all()  # itself, up to rounding
+    assert top_mean(torch.tensor([[1.0, 5.0, 3.0]]), 2).item() == 4.0
+    flat, mean, spread = standardise(torch.rand(3, 1, 8, 8) * 0.2 + 0.5)
+    assert torch.allclose(flat.mean(dim=(1, 2, 3)), torch.zeros(3), atol=1e-5)
+    assert torch.allclose(flat * spread + mean, flat * spread + mean)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return PatchDetector(**FAST).fit(textures(40))
+
+
+def test_pasted_defects_are_found_and_localised(fitted):
+    normal = textures(30, seed=5)
+    defective, masks = with_defects(textures(30, seed=6))
+    test = np.concatenate([normal, defective])
+    truth = np.r_[np.zeros(30), np.ones(30)]
+    details = fitted.anomaly_details(test)
+    assert roc_auc_score(truth, details["anomaly_score"]) > 0.95
+    maps = details["errors"][30:, 0]
+    hottest = np.stack(np.divmod(maps.reshape(30, -1).argmax(axis=1), 32), axis=1)
+    centres = np.array([np.argwhere(mask[0]).mean(axis=0) for mask in masks])
+    off = np.abs(hottest - centres).max(axis=1)
+    size = fitted.scorer_.grid.size  # maps resolve a defect to about a patch
+    assert (off < size).mean() > 0.9  # the map points at the spot, not at the stripes
+    pixel_auc = roc_auc_score(masks[:, 0].ravel(), maps.ravel())
+    assert pixel_auc > 0.9
+    flagged = details["anomaly_probability"] > 0.5
+    assert (flagged == details["is_anomaly"]).all()
+    assert (fitted.predict(test) == np.where(details["is_anomaly"], -1, 1)).all()
+    assert details["anomaly_score"][:30].mean() < fitted.threshold_ < \
+        details["anomaly_score"][30:].mean()
+
+
+def test_training_images_are_scored_without_their_own_patches(fitted):
+    quantiles = np.asarray(fitted.scorer_.train_quantiles)
+    assert quantiles[500] > 0  # leave-one-image-out: never a zero distance to itself
+    larger = PatchDetector(**FAST).fit(textures(150))
+    unseen = -larger.score_samples(textures(400, seed=9))  # more normal images
+    assert np.mean(unseen > larger.threshold_) == pytest.approx(0.1, abs=0.05)  # contamination
+    assert fitted.bank_.shape == (40, fitted.scorer_.grid.count, 32)
+    assert fitted.model_.input_shape == (8 * 8,) or list(fitted.model_.input_shape) == [64]
+
+
+def test_a_saved_patch_detector_scores_the_same_when_loaded(fitted, tmp_path):
+    test = with_defects(textures(10, seed=3))[0]
+    fitted.save(tmp_path / "b")
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert manifest["detector"]["kind"] == "patches"
+    assert manifest["extra_tensors"] == {"patch_bank": [40, fitted.scorer_.grid.count, 32]}
+    for loaded in (load_detector(tmp_path / "b"), load_for_scoring(str(tmp_path / "b")),
+                   PatchDetector.load(tmp_path / "b")):
+        assert isinstance(loaded, PatchDetector)
+        assert np.array_equal(loaded.score_samples(test), fitted.score_samples(test))
+    for loader in (AutoencoderDetector.load, SavedDetector.load):
+        with pytest.raises(BundleError, match="holds a patch detector; load it with"):
+            loader(tmp_path / "b")
+    manifest["extra_tensors"]["patch_bank"] = [41, fitted.scorer_.grid.count, 32]
+    (tmp_path / "b" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="extra tensor 'patch_bank' is"):
+        load_detector(tmp_path / "b")
+
+
+def test_bad_settings_fail_before_training():
+    images = textures(6)
+    with pytest.raises(SettingError, match="variant 'conv' cannot learn flattened patches"):
+        PatchDetector(variant="conv", **FAST).fit(images)
+    with pytest.raises(SettingError, match="top_k must be at least 1"):
+        PatchDetector(top_k=0, **FAST).fit(images)
+    with pytest.raises(SettingError, match="patch_size must be between 1"):
+        PatchDetector(patch_size=40, **FAST).fit(images)
+
+
+def test_the_size_rule_picks_patches_for_photographs_and_whole_for_small_images():
+    assert image_detector_for(PATCH_DETECTOR_MIN_SIDE, 300) == "patches"
+    assert image_detector_for(28, 28) == "whole"
+    assert image_detector_for(28, 28, "patches") == "patches"
+    with pytest.raises(ValueError, match="image detector must be one of"):
+        image_detector_for(28, 28, "both")
+
+
+def _folder_of(root, images: np.ndarray, name: str = "{}"):
+    """(N, 1, H, W) images in [0, 1] as PNG files ``name`` (formatted with the index)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for i, image in enumerate(images):
+        Image.fromarray((image[0] * 255).astype(np.uint8)).save(
+            root / f"{name.format(i) if '{' in name else name}.png")
+    return root
+
+
+def _folder(root, size: int, n: int = 24):
+    return _folder_of(root, textures(n, size=size))
+
+
+def test_fit_on_a_folder_of_photographs_trains_the_patch_detector(tmp_path):
+    folder = _folder(tmp_path / "cells", PATCH_DETECTOR_MIN_SIDE)
+    fast = ["--set", "epochs=2", "--set", "batch_size=256", "-q"]
+    result = CliRunner().invoke(cli, ["fit", str(folder), "-o", str(tmp_path / "b"), *fast])
+    assert result.exit_code == 0, result.output
+    assert "patches: ae codes of 49 patches of 16x16 pixels per image" in result.output
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert manifest["detector"]["kind"] == "patches" and manifest["config"]["code_size"] == 32
+    scored = tmp_path / "s.csv"
+    result = CliRunner().invoke(cli, ["score", str(tmp_path / "b"), str(folder), "-o",
+                                      str(scored), "--maps", str(tmp_path / "maps")])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(scored)) == 24 and len(list((tmp_path / "maps").glob("*.png"))) == 24
+    whole = CliRunner().invoke(cli, ["fit", str(folder), "-o", str(tmp_path / "w"),
+                                     "--image-detector", "whole", *fast])
+    assert whole.exit_code == 0, whole.output
+    assert json.loads((tmp_path / "w" / "manifest.json").read_text())["variant"] == "conv"
+    wrong = CliRunner().invoke(cli, ["fit", str(folder), "-o", str(tmp_path / "c"),
+                                     "--variant", "conv", "--image-detector", "patches", *fast])
+    assert wrong.exit_code == 2 and not (tmp_path / "c").exists()
+    assert wrong.stderr.strip().splitlines()[-1].startswith(
+        "error: variant 'conv' cannot learn flattened patches")
+    table = tmp_path / "t.csv"
+    pd.DataFrame({"a": np.arange(10.0), "b": np.arange(10.0) ** 2}).to_csv(table, index=False)
+    on_table = CliRunner().invoke(cli, ["fit", str(table), "-o", str(tmp_path / "t"),
+                                        "--image-detector", "patches", *fast])
+    assert on_table.exit_code == 2
+    assert "--image-detector is for images" in on_table.stderr
+
+
+def test_evaluate_with_masks_reports_the_pixel_roc_auc(tmp_path):
+    normal = textures(8, size=64, seed=5)
+    defective, masks = with_defects(textures(8, size=64, seed=6))
+    for split, images in (("normal", normal), ("crack", defective)):
+        _folder_of(tmp_path / "test" / split, images)
+    for i, mask in enumerate(masks):  # MVTec AD's names; one defect image has no mask
+        if i:
+            _folder_of(tmp_path / "gt" / "crack", mask[None].astype(np.float32), f"{i}_mask")
+    train = _folder(tmp_path / "train", 64)
+    fast = ["--set", "epochs=2", "--set", "batch_size=256", "-q"]
+    assert CliRunner().invoke(cli, ["fit", str(train), "-o", str(tmp_path / "b"),
+                                    *fast]).exit_code == 0
+    result = CliRunner().invoke(cli, ["evaluate", str(tmp_path / "b"), str(tmp_path / "test"),
+                                      "--normal-class", "normal", "--masks",
+                                      str(tmp_path / "gt")])
+    assert result.exit_code == 0, result.output
+    assert "no mask for 1 anomalous image(s) (e.g. crack/0.png)" in result.stderr
+    values = dict(item.split("=") for item in result.stdout.split())
+    assert values["pixel_images"] == "15" and float(values["pixel_roc_auc"]) > 0.8
+    missing = CliRunner().invoke(cli, ["evaluate", str(tmp_path / "b"), str(tmp_path / "test"),
+                                       "--normal-class", "normal", "--masks",
+                                       str(tmp_path / "none")])
+    assert missing.exit_code == 2 and "mask folder not found" in missing.stderr
+
+
+def test_info_describes_a_patch_bundle_and_export_refuses_it(fitted, tmp_path):
+    fitted.save(tmp_path / "b")
+    info = CliRunner().invoke(cli, ["info", str(tmp_path / "b")])
+    assert info.exit_code == 0
+    assert ("detector:    patches of 1x32x32 images: 49 patches of 8x8 px, nearest training "
+            "code within 1 grid step(s), mean of the 5 worst") in info.output
+    export = CliRunner().invoke(cli, ["export", str(tmp_path / "b"), "-o",
+                                      str(tmp_path / "m.onnx")])
+    assert export.exit_code == 2 and not (tmp_path / "m.onnx").exists()
+    assert "holds a patch detector, which does not export to ONNX" in export.stderr
+    with pytest.raises(DataError, match="PatchDetector needs images"):
+        fitted.score_samples(np.zeros((3, 5)))
