@@ -86,8 +86,9 @@ def figure(rows: list[dict], methods: list[str], name: str = "mnist_oneclass") -
     fig, ax = plt.subplots(figsize=(8, 3.6))
     digits = [r["digit"] for r in rows]
     width = 0.8 / (len(methods) + 1)
-    for i, name in enumerate([*methods, "deep_svdd_published"]):
-        ax.bar(np.arange(len(digits)) + i * width, [r[name] for r in rows], width, label=name)
+    for i, method in enumerate([*methods, "deep_svdd_published"]):
+        ax.bar(np.arange(len(digits)) + i * width, [r[method] for r in rows], width,
+               label=method)
     ax.set_xticks(np.arange(len(digits)) + 0.4 - width / 2, [str(d) for d in digits])
     ax.set(ylim=(0.5, 1.0), xlabel="normal digit", ylabel="ROC-AUC",
            title="One-class MNIST (Deep SVDD: published, ~6x more training data)")

@@ -1,0 +1,119 @@
+"""Features at default settings on images (issue #19, item 1): which backbone should `aetool
+train --variant V --set code_size=W` use on images when the user names nothing else?
+
+Each variant (ae, dae, sparse, contractive) at widths 32 and 256 is trained as `aetool train`
+does (the `Autoencoder` estimator, its default epochs), once with the fully connected backbone
+(today's default: the image is flattened) and once convolutional; its codes go to a logistic
+probe, beside PCA of the same width and raw pixels.
+
+- MNIST: trained on the 10,000 shared training images, probe fitted on their codes, accuracy
+  on the official 10,000 test images.
+- ELPV solar cells at 64x64: trained on the 1,000 normal training cells; probe normal vs
+  defect by 5-fold cross-validation on the 1,223 test cells' codes (stratified, seeded);
+  accuracy. PCA is fitted on the training cells.
+
+    python bench/features_defaults.py                    # about 40 minutes on 2 cores
+    python bench/features_defaults.py --sets elpv64 --variants ae
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+from common import SHARED, load_mnist, machine, print_table, require, write_json
+
+VARIANTS = ("ae", "dae", "sparse", "contractive")
+WIDTHS = (32, 256)
+BACKBONES = ("mlp", "conv")
+
+
+def probe_accuracy(train: np.ndarray, train_y: np.ndarray, test: np.ndarray | None,
+                   test_y: np.ndarray | None) -> float:
+    """Logistic probe on standardised features: test accuracy, or (``test`` None) 5-fold
+    cross-validated accuracy on ``train``."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000))
+    if test is None:
+        folds = StratifiedKFold(5, shuffle=True, random_state=0)
+        return float(cross_val_score(model, train, train_y, cv=folds).mean())
+    return float(model.fit(train, train_y).score(test, test_y))
+
+
+def load_set(name: str) -> dict:
+    """fit: images the autoencoder learns; probe: (features source, labels) for the probe."""
+    if name == "mnist":
+        x_train, y_train, x_test, y_test = load_mnist()
+        return {"fit": x_train, "probe_train": (x_train, y_train), "probe_test": (x_test, y_test)}
+    from real_defects import load
+
+    train, test, labels = load(require(SHARED / "elpv"), (64, 64))
+    return {"fit": train, "probe_train": (test, labels), "probe_test": None}
+
+
+def measure(name: str, data: dict, method: str, codes) -> dict:
+    """The probe accuracy of ``codes`` (a function from images to features)."""
+    images, labels = data["probe_train"]
+    start = time.perf_counter()
+    if data["probe_test"] is None:
+        accuracy = probe_accuracy(codes(images), labels, None, None)
+    else:
+        test, test_labels = data["probe_test"]
+        accuracy = probe_accuracy(codes(images), labels, codes(test), test_labels)
+    return {"set": name, "method": method, "accuracy": accuracy,
+            "probe_seconds": time.perf_counter() - start}
+
+
+def flat(images: np.ndarray) -> np.ndarray:
+    return images.reshape(len(images), -1).astype(np.float32) / 255.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sets", default="elpv64,mnist")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    from sklearn.decomposition import PCA
+
+    from aetool import Autoencoder
+
+    rows: list[dict] = []
+
+    def keep(row: dict) -> None:
+        rows.append(row)
+        print(row, flush=True)
+        write_json("features_defaults.json", {"protocol": __doc__, "machine": machine(),
+                                              "rows": rows})
+
+    for name in args.sets.split(","):
+        data = load_set(name)
+        keep({**measure(name, data, "raw pixels", flat), "width": int(flat(data["fit"][:1]).shape[1])})
+        for width in WIDTHS:
+            if width < flat(data["fit"][:1]).shape[1] and width < len(data["fit"]):
+                pca = PCA(width, random_state=0).fit(flat(data["fit"]))
+                keep({**measure(name, data, f"pca-{width}", lambda x, p=pca: p.transform(flat(x))),
+                      "width": width})
+        for variant in args.variants.split(","):
+            for width in WIDTHS:
+                for backbone in BACKBONES:
+                    model = Autoencoder(variant=variant, device="cpu", variant_params={
+                        "code_size": width, "backbone": backbone})
+                    start = time.perf_counter()
+                    model.fit(data["fit"])
+                    fit_s = time.perf_counter() - start
+                    keep({**measure(name, data, f"{variant}-{width} {backbone}", model.transform),
+                          "width": width, "variant": variant, "backbone": backbone,
+                          "epochs": len(model.history_), "fit_seconds": fit_s})
+    print_table(rows, ["set", "method", "width", "accuracy", "epochs", "fit_seconds"])
+
+
+if __name__ == "__main__":
+    main()
