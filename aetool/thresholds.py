@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 from aetool.data.preprocess import DataWarning
-from aetool.errors import DataError
+from aetool.errors import DataError, SettingError
 
 
 def check_contamination(value: float | str) -> float | str:
@@ -102,3 +102,21 @@ def training_percentile(scores: np.ndarray, train_quantiles: list[float] | np.nd
     quantiles: a rank, not a probability."""
     grid = np.asarray(train_quantiles)
     return np.interp(scores, grid, np.linspace(0, 1, grid.size))
+
+
+def check_threshold_settings(threshold: float | None, contamination: float | str) -> None:
+    """Before training: a fixed ``threshold`` must be a finite score, else ``contamination``
+    must be a share in (0, 0.5) or 'auto' (an error that says which value is wrong)."""
+    if threshold is None:
+        check_contamination(contamination)
+    elif not np.isfinite(float(threshold)):
+        raise SettingError(f"threshold must be a finite anomaly score, got {threshold}")
+
+
+def fitted_threshold(train_scores: np.ndarray, threshold: float | None,
+                     contamination: float | str) -> float:
+    """The threshold a detector keeps: the fixed ``threshold``, else the ``contamination``
+    threshold of its training scores."""
+    if threshold is not None:
+        return float(threshold)
+    return contamination_threshold(train_scores, contamination)

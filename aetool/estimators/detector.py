@@ -24,10 +24,7 @@ from aetool.estimators.saved import (
     restore_detector_state,
 )
 from aetool.scoring import CORE_SHARE, Scorer, model_outputs
-from aetool.thresholds import (
-    check_contamination,
-    contamination_threshold,
-)
+from aetool.thresholds import check_threshold_settings, fitted_threshold
 from aetool.training import seed_everything, train_model
 from aetool.variants.base import CONDITIONAL
 
@@ -123,10 +120,7 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         if not 0.0 <= float(self.trim) < 0.5:
             raise DataError(f"trim must be in [0, 0.5) (the share of training rows to leave out "
                             f"of the refit), got {self.trim}")
-        if self.threshold is None:
-            check_contamination(self.contamination)  # before training, not after
-        elif not np.isfinite(float(self.threshold)):
-            raise SettingError(f"threshold must be a finite anomaly score, got {self.threshold}")
+        check_threshold_settings(self.threshold, self.contamination)  # before training
         self._core_share(table=True)  # a bad value fails before training
         matrix, _ = self._prepare(X, reset=True)
         self._fit_model(matrix, variant)
@@ -151,36 +145,14 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
                                               self._core_share(table=matrix.ndim == 2))
         except ValueError as exc:
             raise AetoolError(str(exc)) from None
-        if self.threshold is not None:
-            self.threshold_ = float(self.threshold)
-        else:
-            self.threshold_ = contamination_threshold(scores, self.contamination)
+        self.threshold_ = fitted_threshold(scores, self.threshold, self.contamination)
         self.offset_ = -self.threshold_
         return scores
 
     def _check_fitted(self) -> None:
         check_is_fitted(self)
 
-    # -- scoring (anomaly_details, set_threshold: DetectorScoring) -------------------------------
-    def score_samples(self, X: Any) -> np.ndarray:
-        """The opposite of the anomaly score: lower means more abnormal."""
-        return -self.anomaly_details(X, explain=False)["anomaly_score"]
-
-    def decision_function(self, X: Any) -> np.ndarray:
-        """Negative for outliers, positive for inliers (``score_samples - offset_``)."""
-        return self.score_samples(X) - self.offset_
-
-    def predict(self, X: Any) -> np.ndarray:
-        """+1 for inliers and -1 for outliers."""
-        return np.where(self.decision_function(X) < 0, -1, 1)
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Columns (inlier, outlier): the outlier column is ``anomaly_probability``, above 0.5
-        exactly for the rows :meth:`predict` flags (PyOD's layout, so code written for it
-        works)."""
-        outlier = self.anomaly_details(X, explain=False)["anomaly_probability"]
-        return np.column_stack([1.0 - outlier, outlier])
-
+    # -- scoring (anomaly_details, score_samples, predict, ...: DetectorScoring) -----------------
     def explain(self, X: Any, top_k: int = 3) -> list[list[tuple[str, float]]]:
         """For each row, the ``top_k`` input columns by their share of the reconstruction error."""
         details = self.anomaly_details(X)

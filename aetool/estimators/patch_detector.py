@@ -23,7 +23,7 @@ from aetool.estimators.base import AutoencoderEstimator
 from aetool.estimators.saved import DetectorScoring
 from aetool.patches import PatchGrid, local_nearest, standardise, top_mean
 from aetool.scoring import code_outputs, reconstructions, run_batches
-from aetool.thresholds import check_contamination, contamination_threshold, training_percentile
+from aetool.thresholds import check_threshold_settings, fitted_threshold, training_percentile
 from aetool.variants.base import CONDITIONAL, TABULAR
 
 BANK = "patch_bank"  # the extra tensor of the bundle: training codes (N, P, K)
@@ -120,10 +120,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
                                f"{self.reach}")
         if int(self.top_k) < 1:
             raise SettingError(f"top_k must be at least 1 patch, got {self.top_k}")
-        if self.threshold is None:
-            check_contamination(self.contamination)
-        elif not np.isfinite(float(self.threshold)):
-            raise SettingError(f"threshold must be a finite anomaly score, got {self.threshold}")
+        check_threshold_settings(self.threshold, self.contamination)
 
     def fit(self, X: Any, y: Any = None) -> PatchDetector:
         """Train the patch autoencoder on the normal images ``X`` (N, C, H, W) or (N, H, W)
@@ -142,8 +139,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
                                    int(self.top_k))
         scores = self._scores(self.bank_, exclude_own=True)
         self.scorer_.train_quantiles = np.quantile(scores, np.linspace(0, 1, 1001)).tolist()
-        self.threshold_ = float(self.threshold) if self.threshold is not None else \
-            contamination_threshold(scores, self.contamination)
+        self.threshold_ = fitted_threshold(scores, self.threshold, self.contamination)
         self.offset_ = -self.threshold_
         return self
 
@@ -175,7 +171,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     def _check_fitted(self) -> None:
         check_is_fitted(self)
 
-    # -- scoring (set_threshold, anomaly_details: DetectorScoring) -------------------------------
+    # -- scoring (set_threshold, anomaly_details, score_samples, predict: DetectorScoring) -----
     def details_of_encoded(self, matrix: np.ndarray, explain: bool = True
                            ) -> dict[str, np.ndarray]:
         """Scores, probabilities, flags and, with ``explain``, per-pixel maps ('errors': the
@@ -197,24 +193,6 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
                           **self._inference())["recon"]
         pasted = grid.paste(torch.from_numpy(out).view(patches.shape), tuple(matrix.shape[1:]))
         return (pasted * spread + mean).numpy()
-
-    def score_samples(self, X: Any) -> np.ndarray:
-        """The opposite of the anomaly score: lower means more abnormal."""
-        return -self.anomaly_details(X, explain=False)["anomaly_score"]
-
-    def decision_function(self, X: Any) -> np.ndarray:
-        """Negative for outliers, positive for inliers (``score_samples - offset_``)."""
-        return self.score_samples(X) - self.offset_
-
-    def predict(self, X: Any) -> np.ndarray:
-        """+1 for inliers and -1 for outliers."""
-        return np.where(self.decision_function(X) < 0, -1, 1)
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Columns (inlier, outlier); the outlier column is above 0.5 exactly where
-        :meth:`predict` flags."""
-        outlier = self.anomaly_details(X, explain=False)["anomaly_probability"]
-        return np.column_stack([1.0 - outlier, outlier])
 
     # -- persistence -----------------------------------------------------------------------------
     def save(self, path: str | Path, force: bool = False) -> Path:

@@ -78,6 +78,25 @@ class DetectorScoring(InferenceSettings):
         self.offset_ = -self.threshold_
         return self
 
+    def score_samples(self, X: Any) -> np.ndarray:
+        """The opposite of the anomaly score: lower means more abnormal."""
+        return -self.anomaly_details(X, explain=False)["anomaly_score"]
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Negative for outliers, positive for inliers (``score_samples - offset_``)."""
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X: Any) -> np.ndarray:
+        """+1 for inliers and -1 for outliers."""
+        return np.where(self.decision_function(X) < 0, -1, 1)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Columns (inlier, outlier): the outlier column is ``anomaly_probability``, above 0.5
+        exactly for the rows :meth:`predict` flags (PyOD's layout, so code written for it
+        works)."""
+        outlier = self.anomaly_details(X, explain=False)["anomaly_probability"]
+        return np.column_stack([1.0 - outlier, outlier])
+
     def anomaly_details(self, X: Any, explain: bool = True) -> dict[str, np.ndarray]:
         """Scores, probabilities and labels for ``X`` in one pass; with ``explain`` also the
         per-element squared errors and each feature's share of them ('contributions')."""
