@@ -23,13 +23,11 @@ class Autoencoder(AutoencoderEstimator):
 
     EXPORT_TASK = "autoencoder"
 
-    def _config_values(self, input_shape: tuple[int, ...], variant: type) -> dict[str, Any]:
-        """The variant's settings, over the image-generation defaults when the input is images
-        (``variant_params`` wins)."""
+    def _task_defaults(self, images: bool) -> dict[str, dict[str, Any]]:
+        """On images, the image-generation defaults (IMAGE_GENERATION_DEFAULTS)."""
         from aetool.defaults import IMAGE_GENERATION_DEFAULTS
 
-        defaults = IMAGE_GENERATION_DEFAULTS.get(variant.name, {}) if len(input_shape) == 3 else {}
-        return {**defaults, **(self.variant_params or {})}
+        return IMAGE_GENERATION_DEFAULTS if images else {}
 
     def fit(self, X: Any, y: Any = None) -> Autoencoder:
         variant = self._variant_class()

@@ -118,9 +118,18 @@ class AutoencoderEstimator(InferenceSettings, BaseEstimator):
         default = inspect.signature(type(self).__init__).parameters["epochs"].default
         return self.STEP_BUDGET if self.epochs == default else 0
 
+    def _task_defaults(self, images: bool) -> dict[str, dict[str, Any]]:
+        """Settings by variant name that this estimator's task uses on images or on tables
+        (the tables of :mod:`aetool.defaults`); none by default."""
+        return {}
+
     def _config_values(self, input_shape: tuple[int, ...], variant: type) -> dict[str, Any]:
-        """The variant settings this estimator trains with."""
-        return dict(self.variant_params or {})
+        """The variant settings this estimator trains with: its task's defaults for the data
+        kind, under ``code_size`` (for estimators that have it), under ``variant_params``."""
+        defaults = self._task_defaults(len(input_shape) == 3).get(variant.name, {})
+        code_size = getattr(self, "code_size", None)
+        width = {} if code_size is None else {"code_size": int(code_size)}
+        return {**defaults, **width, **(self.variant_params or {})}
 
     def _adapt_model(self, model: Any) -> None:
         """Adjust the built model before it trains (nothing by default)."""

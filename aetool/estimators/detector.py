@@ -88,13 +88,9 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     def _table_options(self) -> dict[str, Any]:
         return {"log_views": bool(self.log_views)}
 
-    def _config_values(self, input_shape: tuple[int, ...], variant: type) -> dict[str, Any]:
-        """The variant's settings, over the table-detection defaults when the input is a table
-        row (``variant_params`` wins)."""
-        name = variant.name
-        defaults = TABLE_DETECTION_DEFAULTS.get(name, {}) if len(input_shape) == 1 else {}
-        width = {} if self.code_size is None else {"code_size": int(self.code_size)}
-        return {**defaults, **width, **(self.variant_params or {})}
+    def _task_defaults(self, images: bool) -> dict[str, dict[str, Any]]:
+        """Table detection's settings (TABLE_DETECTION_DEFAULTS); images keep the variant's."""
+        return {} if images else TABLE_DETECTION_DEFAULTS
 
     def _core_share(self, table: bool) -> float:
         """``code_core`` as a number: 'auto' is CORE_SHARE on tables and 1 (all codes) on images,

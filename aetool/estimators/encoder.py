@@ -57,8 +57,9 @@ class EncoderTransformer(TransformerMixin, Autoencoder):
         self._fit_model(matrix, variant)
         return self
 
-    def _config_values(self, input_shape: tuple[int, ...], variant: type) -> dict[str, Any]:
-        return {"code_size": int(self.code_size), **(self.variant_params or {})}
+    def _task_defaults(self, images: bool) -> dict[str, dict[str, Any]]:
+        """None: a feature extractor trains the variant's own settings at ``code_size``."""
+        return {}
 
     def transform(self, X: Any, labels: Any = None) -> np.ndarray:
         codes = super().transform(X, labels)

@@ -103,12 +103,9 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
 
     KIND = "patches"
 
-    def _config_values(self, input_shape: tuple[int, ...], variant: type) -> dict[str, Any]:
-        """The patch autoencoder's settings: PATCH_DETECTION_DEFAULTS under ``code_size`` and
-        ``variant_params``."""
-        width = {} if self.code_size is None else {"code_size": int(self.code_size)}
-        return {**PATCH_DETECTION_DEFAULTS.get(variant.name, {}), **width,
-                **(self.variant_params or {})}
+    def _task_defaults(self, images: bool) -> dict[str, dict[str, Any]]:
+        """The patch autoencoder's settings (it sees flattened patches, never whole images)."""
+        return PATCH_DETECTION_DEFAULTS
 
     def _check_settings(self, variant: type) -> None:
         if CONDITIONAL in variant.capabilities or TABULAR not in variant.capabilities:
