@@ -28,6 +28,25 @@ IMAGE_DENOISING_DEFAULTS: dict[str, dict[str, Any]] = {}
 # VAE was not measured with free bits.
 IMAGE_GENERATION_DEFAULTS: dict[str, dict[str, Any]] = {"vae": {"free_bits": 0.5}}
 
+# Training on images (`aetool train`, `Autoencoder`, and the feature extractor): these variants
+# use their convolutional backbone on images instead of flattening them. Rule: per variant,
+# the backbone with the smaller worst loss against the other in logistic-probe accuracy over
+# MNIST and ELPV cells at widths 32 and 256 (bench/features_defaults.py). Conv for all four:
+# sparse and contractive won everywhere (the flattened sparse code collapsed: up to 35 points
+# lower); for ae and dae the sets split (MNIST up to 1.8 points for flattened, cells up to 8.4
+# for conv). See docs/benchmarks.md "Features at default settings on images".
+IMAGE_FEATURE_DEFAULTS: dict[str, dict[str, Any]] = {
+    name: {"backbone": "conv"} for name in ("ae", "dae", "sparse", "contractive")}
+
+
+def image_training_defaults() -> dict[str, dict[str, Any]]:
+    """What `train` uses on images, by variant: IMAGE_FEATURE_DEFAULTS and
+    IMAGE_GENERATION_DEFAULTS together (looked up when called)."""
+    names = set(IMAGE_FEATURE_DEFAULTS) | set(IMAGE_GENERATION_DEFAULTS)
+    return {name: {**IMAGE_FEATURE_DEFAULTS.get(name, {}), **IMAGE_GENERATION_DEFAULTS.get(name, {})}
+            for name in names}
+
+
 # Image denoising candidates that `Denoiser(selection="auto")` (the default of `aetool denoise
 # fit` on images) trains side by side, keeping the one with the best PSNR on held-out clean
 # images corrupted with the training noise: on MNIST the flags win by 2-4 dB, on ELPV cells the

@@ -209,3 +209,22 @@ def test_an_image_vae_keeps_free_bits_unless_told_and_tables_and_the_cvae_do_not
     assert rows["vae"]["image_generation_settings"] == {"free_bits": floor}
     assert rows["cvae"]["image_generation_settings"] == {}
     assert "trained on images (train, sample): free_bits=0.5" in run("variants").output
+
+
+@pytest.mark.parametrize("variant", ["ae", "dae", "sparse", "contractive"])
+def test_images_train_the_convolutional_backbone_unless_told(variant):
+    """aetool.defaults.IMAGE_FEATURE_DEFAULTS (bench/features_defaults.py): on images `train`
+    and the feature extractor use conv where the variant has it; tables and the user's
+    setting keep theirs."""
+    from aetool.estimators import EncoderTransformer
+
+    images = blob_images(24, 8)
+    quick = {"epochs": 1, "patience": 0, "device": "cpu"}
+    assert Autoencoder(variant=variant, **quick).fit(images).config_.backbone == "conv"
+    assert EncoderTransformer(variant=variant, code_size=4, **quick).fit(
+        images).config_.backbone == "conv"
+    told = Autoencoder(variant=variant, variant_params={"backbone": "mlp"}, **quick)
+    assert told.fit(images).config_.backbone == "mlp"
+    assert Autoencoder(variant=variant, **quick).fit(
+        low_rank_table(32, d=6)).config_.backbone == "mlp"
+    assert "trained on images (train, features): backbone=conv" in run("variants").output

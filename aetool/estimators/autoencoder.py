@@ -24,10 +24,11 @@ class Autoencoder(AutoencoderEstimator):
     EXPORT_TASK = "autoencoder"
 
     def _task_defaults(self, images: bool) -> dict[str, dict[str, Any]]:
-        """On images, the image-generation defaults (IMAGE_GENERATION_DEFAULTS)."""
-        from aetool.defaults import IMAGE_GENERATION_DEFAULTS
+        """On images, the convolutional backbone and the image-generation settings
+        (:func:`aetool.defaults.image_training_defaults`)."""
+        from aetool.defaults import image_training_defaults
 
-        return IMAGE_GENERATION_DEFAULTS if images else {}
+        return image_training_defaults() if images else {}
 
     def fit(self, X: Any, y: Any = None) -> Autoencoder:
         variant = self._variant_class()

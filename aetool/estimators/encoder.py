@@ -58,8 +58,11 @@ class EncoderTransformer(TransformerMixin, Autoencoder):
         return self
 
     def _task_defaults(self, images: bool) -> dict[str, dict[str, Any]]:
-        """None: a feature extractor trains the variant's own settings at ``code_size``."""
-        return {}
+        """On images, the convolutional backbone (IMAGE_FEATURE_DEFAULTS); a feature extractor
+        keeps the variants' other settings at ``code_size``."""
+        from aetool.defaults import IMAGE_FEATURE_DEFAULTS
+
+        return IMAGE_FEATURE_DEFAULTS if images else {}
 
     def transform(self, X: Any, labels: Any = None) -> np.ndarray:
         codes = super().transform(X, labels)

@@ -15,6 +15,8 @@ TASK_SETTINGS: list[tuple[str, str, str]] = [
     ("table_detection_settings", "as a table anomaly detector", "TABLE_DETECTION_DEFAULTS"),
     ("patch_detection_settings", "in the image patch detector (fit on images >= "
      f"{defaults.PATCH_DETECTOR_MIN_SIDE} px)", "PATCH_DETECTION_DEFAULTS"),
+    ("image_feature_settings", "trained on images (train, features)",
+     "IMAGE_FEATURE_DEFAULTS"),
     ("image_generation_settings", "trained on images (train, sample)",
      "IMAGE_GENERATION_DEFAULTS"),
     ("image_denoising_settings", "as an image denoiser", "IMAGE_DENOISING_DEFAULTS"),
