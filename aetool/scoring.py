@@ -29,7 +29,7 @@ import torch
 
 from aetool.approx import with_rational_tanh
 from aetool.device import autocast_dtype, resolve_device
-from aetool.thresholds import training_percentile
+from aetool.thresholds import training_percentile, training_quantiles
 
 SCORE_METHODS = ("combined", "reconstruction", "latent")
 EPS = 1e-8
@@ -296,7 +296,7 @@ class Scorer:
             mixture = scorer._mixture_raw(codes)
             scorer.mixture_center, scorer.mixture_scale = _robust_center_scale(mixture)
         train_scores = scorer.combine(recon, latent, mixture)
-        scorer.train_quantiles = np.quantile(train_scores, np.linspace(0, 1, 1001)).tolist()
+        scorer.train_quantiles = training_quantiles(train_scores)
         return scorer, train_scores
 
     @property

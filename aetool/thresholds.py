@@ -96,6 +96,12 @@ def anomaly_probability(scores: np.ndarray, threshold: float,
     return 1.0 / (1.0 + np.exp(-z))
 
 
+def training_quantiles(train_scores: np.ndarray) -> list[float]:
+    """The 1,001 quantiles of the training scores a detector keeps (JSON), from which
+    thresholds, percentiles and probabilities are read later."""
+    return np.quantile(train_scores, np.linspace(0, 1, 1001)).tolist()
+
+
 def training_percentile(scores: np.ndarray, train_quantiles: list[float] | np.ndarray
                         ) -> np.ndarray:
     """The share of training rows that score lower (0-1), from the saved training-score

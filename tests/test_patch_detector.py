@@ -4,6 +4,7 @@ finding and localising pasted defects, saving, and how ``aetool fit`` chooses it
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -238,3 +239,12 @@ def test_info_describes_a_patch_bundle_and_export_refuses_it(fitted, tmp_path):
     assert "holds a patch detector, which does not export to ONNX" in export.stderr
     with pytest.raises(DataError, match="PatchDetector needs images"):
         fitted.score_samples(np.zeros((3, 5)))
+
+
+def test_the_patch_loader_refuses_a_whole_image_bundle_naming_the_right_loader(tmp_path):
+    AutoencoderDetector(epochs=1, device="cpu").fit(textures(8)).save(tmp_path / "w")
+    with pytest.raises(BundleError, match=re.escape(
+            "not a patch detector bundle; load it with aetool.load_detector or "
+            "aetool.AutoencoderDetector.load")):
+        PatchDetector.load(tmp_path / "w")
+    assert isinstance(load_for_scoring(str(tmp_path / "w")), SavedDetector)

@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from aetool.bundle import load_bundle, load_bundle_parts, manifest_errors, save_bundle
 from aetool.defaults import TABLE_DETECTION_DEFAULTS
-from aetool.errors import AetoolError, BundleError, DataError, SettingError
+from aetool.errors import AetoolError, DataError, SettingError
 from aetool.estimators.base import AutoencoderEstimator
 from aetool.estimators.explain import top_features
 from aetool.estimators.saved import (
@@ -177,9 +177,6 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
                     where: str = "bundle") -> AutoencoderDetector:
         """A detector from a loaded manifest and model (used by :meth:`load` and by workers)."""
         check_detector_bundle(manifest, where)
-        if is_patch_bundle(manifest):
-            raise BundleError(f"{where}: holds a patch detector; load it with "
-                              "aetool.load_detector or aetool.PatchDetector.load")
         with manifest_errors(where):
             detector = cls._rebuild(manifest, model, device)
             restore_detector_state(detector, manifest)
@@ -190,7 +187,6 @@ def load_detector(path: str | Path, device: str = "cpu") -> Any:
     """The detector saved in bundle ``path``, whichever kind ``aetool fit`` trained: an
     :class:`AutoencoderDetector` or a :class:`~aetool.estimators.patch_detector.PatchDetector`."""
     manifest, model, extras = load_bundle_parts(path, device=device)
-    check_detector_bundle(manifest, str(path))
     if is_patch_bundle(manifest):
         from aetool.estimators.patch_detector import PatchDetector
 

@@ -20,10 +20,19 @@ from aetool.defaults import PATCH_DETECTION_DEFAULTS
 from aetool.device import resolve_device
 from aetool.errors import BundleError, DataError, SettingError
 from aetool.estimators.base import AutoencoderEstimator
-from aetool.estimators.saved import DetectorScoring
+from aetool.estimators.saved import (
+    DetectorScoring,
+    check_detector_bundle,
+    restore_detector_state,
+)
 from aetool.patches import PatchGrid, local_nearest, standardise, top_mean
 from aetool.scoring import code_outputs, reconstructions, run_batches
-from aetool.thresholds import check_threshold_settings, fitted_threshold, training_percentile
+from aetool.thresholds import (
+    check_threshold_settings,
+    fitted_threshold,
+    training_percentile,
+    training_quantiles,
+)
 from aetool.variants.base import CONDITIONAL, TABULAR
 
 BANK = "patch_bank"  # the extra tensor of the bundle: training codes (N, P, K)
@@ -134,8 +143,8 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         self.bank_ = self._patch_codes(patches)
         self.scorer_ = PatchScorer(grid, None if self.reach is None else int(self.reach),
                                    int(self.top_k))
-        scores = self._scores(self.bank_, exclude_own=True)
-        self.scorer_.train_quantiles = np.quantile(scores, np.linspace(0, 1, 1001)).tolist()
+        scores = self._image_scores(self._distances(self.bank_, exclude_own=True))
+        self.scorer_.train_quantiles = training_quantiles(scores)
         self.threshold_ = fitted_threshold(scores, self.threshold, self.contamination)
         self.offset_ = -self.threshold_
         return self
@@ -161,8 +170,8 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         return local_nearest(codes.to(device), bank, self.scorer_.grid, self.scorer_.reach,
                              exclude_own=exclude_own).cpu()
 
-    def _scores(self, codes: torch.Tensor, exclude_own: bool = False) -> np.ndarray:
-        distances = self._distances(codes, exclude_own)
+    def _image_scores(self, distances: torch.Tensor) -> np.ndarray:
+        """(N, P) patch distances -> (N,) image scores: the mean of the ``top_k`` worst."""
         return top_mean(distances, self.scorer_.top_k).double().numpy()
 
     def _check_fitted(self) -> None:
@@ -176,7 +185,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         grid = self.scorer_.grid
         codes = self._patch_codes(grid.cut(standardise(torch.from_numpy(matrix))[0]))
         distances = self._distances(codes)
-        scores = top_mean(distances, self.scorer_.top_k).double().numpy()
+        scores = self._image_scores(distances)
         maps = grid.paste(distances, tuple(matrix.shape[1:])).numpy() if explain else None
         return self._details(scores, maps)
 
@@ -214,18 +223,13 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     def from_bundle(cls, manifest: dict[str, Any], model: Any, extras: dict[str, Any],
                     device: str = "cpu", where: str = "bundle") -> PatchDetector:
         """A patch detector from a loaded manifest, model and code bank."""
-        from aetool.data.source import TableSpec
-
-        if (manifest.get("detector") or {}).get("kind") != cls.KIND or BANK not in extras:
-            raise BundleError(f"{where}: not a patch detector bundle")
+        check_detector_bundle(manifest, where, kind=cls.KIND)
+        if BANK not in extras:
+            raise BundleError(f"{where}: not a patch detector bundle (no code bank)")
         with manifest_errors(where):
             detector = cls._rebuild(manifest, model, device)
-            detector.scorer_ = PatchScorer.from_dict(manifest["detector"]["scorer"])
-            detector.threshold_ = float(manifest["detector"]["threshold"])
-            detector.offset_ = -detector.threshold_
+            restore_detector_state(detector, manifest, PatchScorer)
             detector.bank_ = extras[BANK].cpu()
-            if manifest.get("table"):
-                detector.table_spec_ = TableSpec(**manifest["table"])
             if detector.bank_.shape[1] != detector.scorer_.grid.count:
                 raise ValueError(f"the code bank has {detector.bank_.shape[1]} patches per "
                                  f"image, the grid {detector.scorer_.grid.count}")

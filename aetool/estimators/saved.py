@@ -36,19 +36,37 @@ def restore_fitted_state(target: Any, manifest: dict[str, Any], model: Any) -> N
         target.feature_names_in_ = np.asarray(manifest["feature_names_in"], dtype=object)
 
 
-def check_detector_bundle(manifest: dict[str, Any], where: str) -> None:
-    if manifest.get("task") != "detect":
-        raise BundleError(f"{where}: holds a '{manifest.get('task')}' model, not a detector")
+def detector_kind(manifest: dict[str, Any]) -> str:
+    """'patches' for a :class:`~aetool.estimators.patch_detector.PatchDetector` bundle,
+    'whole' for an AutoencoderDetector's (whole images or table rows)."""
+    return (manifest.get("detector") or {}).get("kind", "whole")
 
 
 def is_patch_bundle(manifest: dict[str, Any]) -> bool:
     """True for a :class:`~aetool.estimators.patch_detector.PatchDetector` bundle."""
-    return (manifest.get("detector") or {}).get("kind") == "patches"
+    return detector_kind(manifest) == "patches"
 
 
-def restore_detector_state(target: Any, manifest: dict[str, Any]) -> None:
-    """Set the detector's own learnt state (scorer, threshold, table spec) from a manifest."""
-    target.scorer_ = Scorer.from_dict(manifest["detector"]["scorer"])
+def check_detector_bundle(manifest: dict[str, Any], where: str, kind: str = "whole") -> None:
+    """Refuse a bundle that is not a detector, or not of the ``kind`` the loader builds,
+    naming the loader that takes it."""
+    if manifest.get("task") != "detect":
+        raise BundleError(f"{where}: holds a '{manifest.get('task')}' model, not a detector")
+    found = detector_kind(manifest)
+    if found == kind:
+        return
+    if found == "patches":
+        raise BundleError(f"{where}: holds a patch detector; load it with "
+                          "aetool.load_detector or aetool.PatchDetector.load")
+    raise BundleError(f"{where}: not a patch detector bundle; load it with "
+                      "aetool.load_detector or aetool.AutoencoderDetector.load")
+
+
+def restore_detector_state(target: Any, manifest: dict[str, Any], scorer: type = Scorer
+                           ) -> None:
+    """Set the detector's own learnt state (``scorer``'s state, threshold, table spec) from a
+    manifest."""
+    target.scorer_ = scorer.from_dict(manifest["detector"]["scorer"])
     target.threshold_ = float(manifest["detector"]["threshold"])
     target.offset_ = -target.threshold_
     if manifest.get("table"):
@@ -153,12 +171,15 @@ class SavedDetector(DetectorScoring):
         """The whole-image or table detector saved in bundle ``path`` (by ``aetool fit`` or
         ``save``); a patch detector loads with :func:`aetool.load_detector`."""
         manifest, model = load_bundle(path, device=device)
-        check_detector_bundle(manifest, str(path))
-        if is_patch_bundle(manifest):
-            raise BundleError(f"{path}: holds a patch detector; load it with "
-                              "aetool.load_detector or aetool.PatchDetector.load")
+        return cls.from_bundle(manifest, model, device, where=str(path))
+
+    @classmethod
+    def from_bundle(cls, manifest: dict[str, Any], model: Any, device: str = "cpu",
+                    where: str = "bundle") -> SavedDetector:
+        """A scoring-only detector from a loaded manifest and model."""
+        check_detector_bundle(manifest, where)
         detector = cls(device)
-        with manifest_errors(str(path)):
+        with manifest_errors(where):
             restore_fitted_state(detector, manifest, model)
             restore_detector_state(detector, manifest)
         return detector

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from aetool.bundle import read_manifest
+from aetool.bundle import load_bundle_parts
 from aetool.data.images import is_image_source
 from aetool.data.output import check_output_file, table_output_kind
 from aetool.data.source import TableSpec, image_folder_chunks, scan_images
@@ -57,11 +57,12 @@ def load_for_scoring(bundle: str) -> Any:
     """The detector in ``bundle``, loaded for scoring: a whole-image or table detector as a
     :class:`SavedDetector` (scores as AutoencoderDetector, without scikit-learn's import), a
     patch detector as a PatchDetector."""
-    if is_patch_bundle(read_manifest(bundle)):
+    manifest, model, extras = load_bundle_parts(bundle)  # read and checked once
+    if is_patch_bundle(manifest):
         from aetool.estimators.patch_detector import PatchDetector
 
-        return PatchDetector.load(bundle)
-    return SavedDetector.load(bundle)
+        return PatchDetector.from_bundle(manifest, model, extras, where=bundle)
+    return SavedDetector.from_bundle(manifest, model, where=bundle)
 
 
 IMAGE_CHUNK = 512  # images decoded and scored at a time
