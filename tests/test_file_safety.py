@@ -514,3 +514,29 @@ def test_same_seed_saves_are_byte_identical(train_csv, tmp_path):
         assert run("train", train_csv, "-o", tmp_path / name, *FAST).exit_code == 0
     assert (tmp_path / "a" / "weights.safetensors").read_bytes() == \
         (tmp_path / "b" / "weights.safetensors").read_bytes()
+
+
+def test_maps_and_plots_are_never_written_into_the_input_folder(tmp_path):
+    """A heat map named like an input file (x_map.png) must not replace it: --maps and
+    --plots inside the input folder are refused before any work, for every command."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "photos"
+    for split in ("normal", "odd"):
+        (folder / split).mkdir(parents=True)
+        for i in range(12):
+            Image.fromarray(rng.integers(0, 255, (16, 16), dtype=np.uint8)).save(
+                folder / split / f"{i}.png")
+    mine = folder / "normal" / "1_map.png"  # the user's own image
+    Image.fromarray(np.full((16, 16), 7, np.uint8)).save(mine)
+    before = mine.read_bytes()
+    assert run("fit", folder, "-o", tmp_path / "m", *FAST).exit_code == 0
+    for args in (("score", tmp_path / "m", folder, "-o", tmp_path / "s.csv", "--maps", folder),
+                 ("evaluate", tmp_path / "m", folder, "--normal-class", "normal", "--plots",
+                  folder / "normal"),
+                 ("detect", folder, "-o", tmp_path / "d.csv", "--maps", folder / "odd",
+                  *FAST)):
+        result = run(*args)
+        one_line_error(result, "is inside the input folder", "choose a folder outside it")
+    assert mine.read_bytes() == before
+    assert not (tmp_path / "s.csv").exists() and not (tmp_path / "d.csv").exists()
+    assert list(folder.rglob("*_map.png")) == [mine]  # only the user's own file

@@ -253,6 +253,21 @@ def check_output_folder(path: str | os.PathLike[str], inputs: Sequence[str | os.
     check_writable_location(path)
 
 
+def check_figure_folder(path: str | os.PathLike[str] | None,
+                        inputs: Sequence[str | os.PathLike[str]] = ()) -> None:
+    """Before any work, for folders of figures and heat maps (``--plots``, ``--maps``): not
+    an input folder or inside one, where a map or figure could replace a file of the same
+    name (and would be read as an image next time), and writable."""
+    if path is None:
+        return
+    for given in inputs:
+        if Path(given).is_dir() and is_inside(Path(path), Path(given)):
+            raise OutputError(f"{path}: is inside the input folder {given}; figures and maps "
+                              "written there could replace its files, so choose a folder "
+                              "outside it")
+    check_writable_location(Path(path))
+
+
 TABLE_OUTPUT_KINDS = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".parquet": "parquet",
                       ".pq": "parquet"}
 CSV_SEPARATORS = {"csv": ",", "tsv": "\t"}

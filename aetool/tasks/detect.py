@@ -14,7 +14,7 @@ import pandas as pd
 from aetool import plots as figures
 from aetool.bundle import check_bundle_output
 from aetool.data.images import is_image_source
-from aetool.data.output import check_output_file, table_output_kind
+from aetool.data.output import check_figure_folder, check_output_file, table_output_kind
 from aetool.data.preprocess import data_source
 from aetool.data.source import (
     Loaded,
@@ -282,6 +282,8 @@ def run_detect(data: str, output: str, spec: TableSpec, options: DetectorSetting
     table_output_kind(output)  # a bad output name fails now, not after training
     inputs = _inputs(data, options.threshold_from)
     check_output_file(output, inputs)
+    for folder in (maps, plots):
+        check_figure_folder(folder, inputs)
     if save_model:
         check_bundle_output(save_model, inputs, force)
     table = load_table(data, spec, need_labels=True)  # detect evaluates when it can
@@ -308,6 +310,7 @@ def run_evaluate(bundle: str, data: str, label_column: str | None = None,
                  masks: str | None = None) -> dict[str, Any]:
     """``aetool evaluate``: the metrics of a saved detector on labelled ``data`` (with
     ``masks``, also pixel ROC-AUC)."""
+    check_figure_folder(plots, (data,))
     detector, spec = load_detector(bundle)
     detector.set_threshold(threshold, contamination)
     spec.label_column = label_column or spec.label_column

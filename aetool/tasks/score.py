@@ -11,7 +11,7 @@ import pandas as pd
 
 from aetool.bundle import load_bundle_parts
 from aetool.data.images import is_image_source
-from aetool.data.output import check_output_file, table_output_kind
+from aetool.data.output import check_figure_folder, check_output_file, table_output_kind
 from aetool.data.source import TableSpec, image_folder_chunks, scan_images
 from aetool.data.tables import ARRAY_SUFFIXES
 from aetool.device import Inference
@@ -36,6 +36,7 @@ def run_score(bundle: str, data: str, output: str, inference: Inference, top_k: 
     Parquet tables streamed chunk by chunk; returns the rows scored and flagged."""
     table_output_kind(output)
     check_output_file(output, (data,))
+    check_figure_folder(maps, (data,))
     detector = load_for_scoring(bundle)
     spec = getattr(detector, "table_spec_", TableSpec())
     detector.set_inference(inference=inference)
