@@ -9,6 +9,11 @@ One fit per set and patch size; every (reach, top_k) pair is scored from the sam
 
     python bench/patch_settings.py                    # about 10 minutes on 2 cores
     python bench/patch_settings.py --sets elpv64 --sizes quarter
+    python bench/patch_settings.py --sets elpv64,mtile128 --sizes quarter --unaligned
+
+``--unaligned`` measures the same sets as parts photographed without a jig: every training and
+test image is turned by a random multiple of 90 degrees, maybe mirrored, and shifted by up to
+an eighth of its side (reflected at the border), seeded; labels are unchanged.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import json
 import time
 import warnings
 
+import numpy as np
 from common import RESULTS, SHARED, machine, print_table, require, write_json
 from real_defects import SETS, load
 
@@ -25,7 +31,24 @@ REACHES = (0, 1, 2, None)
 TOP_K = (1, 3, 5, 10)
 
 
-def sweep(name: str, size_rule: str) -> list[dict]:
+def unalign(images: np.ndarray, seed: int) -> np.ndarray:
+    """Each (C, H, W) image of a square set turned by a random multiple of 90 degrees, maybe
+    mirrored, and shifted by up to an eighth of its side (reflected at the border)."""
+    rng = np.random.default_rng(seed)
+    out = np.empty_like(images)
+    side = images.shape[-1]
+    reach = side // 8
+    for i, image in enumerate(images):
+        turned = np.rot90(image, int(rng.integers(4)), axes=(1, 2))
+        if rng.integers(2):
+            turned = turned[:, :, ::-1]
+        padded = np.pad(turned, ((0, 0), (reach, reach), (reach, reach)), mode="reflect")
+        dy, dx = rng.integers(0, 2 * reach + 1, size=2)
+        out[i] = padded[:, dy:dy + side, dx:dx + side]
+    return out
+
+
+def sweep(name: str, size_rule: str, unaligned: bool = False) -> list[dict]:
     """ROC-AUC of every (reach, top_k) for one set and patch size ('quarter' of the shorter
     side, the default, or 'eighth')."""
     import torch
@@ -36,6 +59,11 @@ def sweep(name: str, size_rule: str) -> list[dict]:
 
     root, size = SETS[name]
     train, test, labels = load(require(SHARED / root), size)
+    if unaligned:
+        if size[0] != size[1]:
+            raise SystemExit(f"--unaligned turns images by 90 degrees: {name} is not square")
+        train, test = unalign(train, 0), unalign(test, 1)
+        name = f"{name} unaligned"
     side = min(size)
     patch = None if size_rule == "quarter" else max(4, side // 8)
     start = time.perf_counter()
@@ -62,6 +90,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sets", default=",".join(SETS))
+    parser.add_argument("--unaligned", action="store_true",
+                        help="turn, mirror and shift every image at random (seeded)")
     parser.add_argument("--sizes", default="quarter,eighth",
                         help="patch sizes: quarter (default) and eighth of the shorter side; "
                              "eighth is skipped at 150x150 (6x the training patches)")
@@ -73,8 +103,9 @@ def main() -> None:
         for rule in args.sizes.split(","):
             if rule == "eighth" and min(SETS[name][1]) > 128:
                 continue
-            measured = sweep(name, rule)  # replaces the rows of an earlier run of the same pair
-            rows = [r for r in rows if (r["set"], r["patch"]) != (name, measured[0]["patch"])]
+            measured = sweep(name, rule, args.unaligned)  # replaces the rows of an earlier run of the same pair
+            rows = [r for r in rows
+                    if (r["set"], r["patch"]) != (measured[0]["set"], measured[0]["patch"])]
             rows += measured
             write_json("patch_settings.json", {"protocol": __doc__, "machine": machine(),
                                                "rows": rows})

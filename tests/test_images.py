@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -49,7 +50,7 @@ def test_class_folders_detect_with_maps_of_input_size(class_folder, tmp_path):
     result = run("detect", str(class_folder), "-o", str(out), "--normal-class", "normal",
                  "--maps", str(maps), *FAST)
     assert result.exit_code == 0, result.output
-    assert "different sizes; resizing all to 16x16" in result.stderr
+    assert "different sizes; resizing all to the most common, 16 high and 16 wide" in result.stderr
     frame = pd.read_csv(out)
     assert list(frame.columns) == ["path", "anomaly_score", "anomaly_probability", "is_anomaly"]
     truth = frame["path"].str.startswith("anomalous").astype(int)
@@ -57,6 +58,20 @@ def test_class_folders_detect_with_maps_of_input_size(class_folder, tmp_path):
     assert Image.open(maps / "normal" / "bigger_map.png").size == (20, 24)
     assert Image.open(maps / "anomalous" / "a0_map.png").size == (16, 16)
     assert len(list(maps.rglob("*_map.png"))) == len(frame)
+
+
+def test_image_size_that_turns_the_images_is_warned_about(tmp_path):
+    """--image-size is H,W: given as W,H for landscape images it would squash every image."""
+    for i in range(3):
+        save(np.full((8, 20), 40 * i, np.uint8), tmp_path / "wide" / f"w{i}.png")
+    with pytest.warns(UserWarning, match=r"--image-size 20,8 is height,width.*8 high and 20 "
+                                         r"wide; pass --image-size 8,20"):
+        turned = read_image_folder(tmp_path / "wide", (20, 8))
+    assert turned.images.shape[2:] == (20, 8)  # done as asked, not second-guessed
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_image_folder(tmp_path / "wide", (8, 20)).images.shape[2:] == (8, 20)
+        assert read_image_folder(tmp_path / "wide", (16, 16)).images.shape[2:] == (16, 16)
 
 
 def test_fit_score_evaluate_on_images(class_folder, tmp_path):

@@ -131,6 +131,17 @@ class FolderScan:
     strict: bool = False
 
 
+def _warn_if_turned(root: Path, image_size: tuple[int, int], common: tuple[int, int]) -> None:
+    """Warn when ``--image-size H,W`` turns the folder's landscape images into portrait ones
+    (or back): written as width,height it would silently squash every image."""
+    (height, width), (common_h, common_w) = image_size, common
+    if (height - width) * (common_h - common_w) < 0:
+        warnings.warn(f"{root}: --image-size {height},{width} is height,width, so images become "
+                      f"{height} high and {width} wide, but most are {common_h} high and "
+                      f"{common_w} wide; pass --image-size {width},{height} to keep their shape",
+                      UserWarning, stacklevel=4)
+
+
 def scan_image_folder(root: str | Path, image_size: tuple[int, int] | None = None,
                       strict: bool = False, channels: int | None = None) -> FolderScan:
     """The headers of every image below ``root``: sizes and modes, without decoding pixels.
@@ -153,14 +164,16 @@ def scan_image_folder(root: str | Path, image_size: tuple[int, int] | None = Non
     grey = all(m in ("L", "1", "F", *SIXTEEN_BIT_MODES) for _, m in headers)
     mode = {1: "L", 3: "RGB"}.get(channels or 0, "L" if grey else "RGB")
     sizes = Counter(size for size, _ in headers)
+    common_w, common_h = sizes.most_common(1)[0][0]  # PIL sizes are (width, height)
     if image_size is None:
-        target = sizes.most_common(1)[0][0]
+        target = (common_w, common_h)
         if len(sizes) > 1:
             warnings.warn(f"{root}: images have {len(sizes)} different sizes; resizing all to "
-                          f"{target[0]}x{target[1]} (set --image-size to choose)", UserWarning,
-                          stacklevel=3)
+                          f"the most common, {common_h} high and {common_w} wide (set "
+                          "--image-size H,W to choose)", UserWarning, stacklevel=3)
     else:
-        target = (image_size[1], image_size[0])  # PIL sizes are (width, height)
+        target = (image_size[1], image_size[0])
+        _warn_if_turned(root, image_size, (common_h, common_w))
     return FolderScan(root, paths, [(size[1], size[0]) for size, _ in headers], mode, target,
                       bad, strict)
 
