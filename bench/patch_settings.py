@@ -13,7 +13,8 @@ One fit per set and patch size; every (reach, top_k) pair is scored from the sam
 
 ``--unaligned`` measures the same sets as parts photographed without a jig: every training and
 test image is turned by a random multiple of 90 degrees, maybe mirrored, and shifted by up to
-an eighth of its side (reflected at the border), seeded; labels are unchanged.
+an eighth of its side (reflected at the border), seeded; labels are unchanged. It also scores
+two whole-image pixel peers (5-NN, IsolationForest) on both versions of each set.
 """
 
 from __future__ import annotations
@@ -86,10 +87,29 @@ def sweep(name: str, size_rule: str, unaligned: bool = False) -> list[dict]:
     return rows
 
 
+def peers_aligned_and_not(name: str) -> dict[str, float]:
+    """ROC-AUC of 5-NN and IsolationForest on pixels, aligned and unaligned."""
+    from defect_peers import isolation_forest, knn_pixels
+    from sklearn.metrics import roc_auc_score
+
+    root, size = SETS[name]
+    train, test, labels = load(require(SHARED / root), size)
+    out = {}
+    for version, (fit, score) in {"aligned": (train, test),
+                                  "unaligned": (unalign(train, 0), unalign(test, 1))}.items():
+        for peer, method in {"5-NN on pixels": knn_pixels,
+                             "IsolationForest on pixels": isolation_forest}.items():
+            out[f"{peer}, {version}"] = float(roc_auc_score(labels, method(fit, score)))
+    print(name, out, flush=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sets", default=",".join(SETS))
+    parser.add_argument("--peers-only", action="store_true",
+                        help="with --unaligned: only the pixel peers")
     parser.add_argument("--unaligned", action="store_true",
                         help="turn, mirror and shift every image at random (seeded)")
     parser.add_argument("--sizes", default="quarter,eighth",
@@ -98,9 +118,11 @@ def main() -> None:
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     path = RESULTS / "patch_settings.json"
-    rows: list[dict] = json.loads(path.read_text())["rows"] if path.exists() else []
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    rows: list[dict] = saved.get("rows", [])
+    peers: dict = saved.get("unaligned_peers", {})
     for name in args.sets.split(","):
-        for rule in args.sizes.split(","):
+        for rule in [] if args.peers_only else args.sizes.split(","):
             if rule == "eighth" and min(SETS[name][1]) > 128:
                 continue
             measured = sweep(name, rule, args.unaligned)  # replaces the rows of an earlier run of the same pair
@@ -108,7 +130,11 @@ def main() -> None:
                     if (r["set"], r["patch"]) != (measured[0]["set"], measured[0]["patch"])]
             rows += measured
             write_json("patch_settings.json", {"protocol": __doc__, "machine": machine(),
-                                               "rows": rows})
+                                               "rows": rows, "unaligned_peers": peers})
+        if args.unaligned:
+            peers[name] = peers_aligned_and_not(name)
+            write_json("patch_settings.json", {"protocol": __doc__, "machine": machine(),
+                                               "rows": rows, "unaligned_peers": peers})
     print_table(rows, ["set", "patch", "reach", "top_k", "roc_auc", "fit_seconds"])
 
 
