@@ -358,8 +358,10 @@ def _detector_name(detector: Any) -> str:
     grid = getattr(getattr(detector, "scorer_", None), "grid", None)
     if grid is None:
         return detector.variant_name_
+    shape = detector.scorer_.work_shape
+    scaled = "" if shape is None else f", images scaled to {shape[0]}x{shape[1]} first"
     return (f"patches: {detector.variant_name_} codes of {grid.count} patches of "
-            f"{grid.size}x{grid.size} pixels per image")
+            f"{grid.size}x{grid.size} pixels per image{scaled}")
 
 
 def _said_threshold(detector: Any, threshold_from: str | None) -> None:

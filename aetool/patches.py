@@ -99,6 +99,28 @@ class PatchGrid:
                    tuple(int(v) for v in state["cols"]))
 
 
+def working_shape(height: int, width: int, max_short_side: int | None) -> tuple[int, int]:
+    """(height, width) scaled down, aspect kept, so the shorter side is at most
+    ``max_short_side`` (None, or images already small enough: unchanged)."""
+    side = min(height, width)
+    if max_short_side is None or side <= max_short_side:
+        return height, width
+    scale = max_short_side / side
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def resized(images: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """(N, C, H, W) images or maps brought to ``shape``: area averaging down (no aliasing),
+    bilinear up; unchanged when already that size."""
+    if tuple(images.shape[-2:]) == tuple(shape):
+        return images
+    shrinking = shape[0] <= images.shape[-2] and shape[1] <= images.shape[-1]
+    if shrinking:
+        return torch.nn.functional.interpolate(images, size=shape, mode="area")
+    return torch.nn.functional.interpolate(images, size=shape, mode="bilinear",
+                                           align_corners=False)
+
+
 STD_FLOOR = 1e-3  # a flat image keeps its pixels near zero instead of exploding
 
 

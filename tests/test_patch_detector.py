@@ -141,6 +141,33 @@ def test_a_saved_patch_detector_scores_the_same_when_loaded(fitted, tmp_path):
         load_detector(tmp_path / "b")
 
 
+def test_large_images_are_scaled_down_before_patching_and_maps_come_back_full_size(tmp_path):
+    """Above max_short_side the patches are cut from a smaller copy (aspect kept), so cost does
+    not grow with the square of a photograph's side; maps keep the input size."""
+    big = torch.nn.functional.interpolate(torch.from_numpy(textures(30, size=32)),
+                                          size=(96, 64), mode="bilinear").numpy()
+    detector = PatchDetector(max_short_side=32, **FAST).fit(big)
+    assert detector.scorer_.work_shape == (48, 32)
+    assert detector.scorer_.grid.size == 8 and detector.model_.input_shape == (64,)
+    defective, masks = with_defects(big[:10], seed=4)
+    test = np.concatenate([big[:10] + 0.0, defective])
+    details = detector.anomaly_details(test)
+    assert details["errors"].shape == (20, 1, 96, 64)
+    hottest = np.stack(np.divmod(details["errors"][10:, 0].reshape(10, -1).argmax(axis=1), 64),
+                       axis=1)
+    centres = np.array([np.argwhere(mask[0]).mean(axis=0) for mask in masks])
+    assert (np.abs(hottest - centres).max(axis=1) < 2 * 8).mean() >= 0.8  # a scaled patch
+    assert roc_auc_score(np.r_[np.zeros(10), np.ones(10)], details["anomaly_score"]) > 0.9
+    assert detector.image_reconstructions(test[:2]).shape == (2, 1, 96, 64)
+    detector.save(tmp_path / "b")
+    loaded = load_detector(tmp_path / "b")
+    assert loaded.scorer_.work_shape == (48, 32)
+    assert np.array_equal(loaded.score_samples(test), detector.score_samples(test))
+    native = PatchDetector(max_short_side=None, **FAST).fit(big[:6])
+    assert native.scorer_.work_shape is None and native.scorer_.grid.size == 16
+    assert PatchDetector(**FAST).fit(big[:6]).scorer_.work_shape is None  # 64 <= 256
+
+
 def test_bad_settings_fail_before_training():
     images = textures(6)
     with pytest.raises(SettingError, match="variant 'conv' cannot learn flattened patches"):
@@ -149,6 +176,8 @@ def test_bad_settings_fail_before_training():
         PatchDetector(top_k=0, **FAST).fit(images)
     with pytest.raises(SettingError, match="patch_size must be between 1"):
         PatchDetector(patch_size=40, **FAST).fit(images)
+    with pytest.raises(SettingError, match="max_short_side must be at least 8"):
+        PatchDetector(max_short_side=2, **FAST).fit(images)
 
 
 def test_the_size_rule_picks_patches_for_photographs_and_whole_for_small_images():

@@ -16,7 +16,7 @@ from sklearn.base import OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from aetool.bundle import load_bundle_parts, manifest_errors, save_bundle
-from aetool.defaults import PATCH_DETECTION_DEFAULTS
+from aetool.defaults import PATCH_DETECTION_DEFAULTS, PATCH_MAX_SHORT_SIDE
 from aetool.device import resolve_device
 from aetool.errors import BundleError, DataError, SettingError
 from aetool.estimators.base import AutoencoderEstimator
@@ -25,7 +25,14 @@ from aetool.estimators.saved import (
     check_detector_bundle,
     restore_detector_state,
 )
-from aetool.patches import PatchGrid, local_nearest, standardise, top_mean
+from aetool.patches import (
+    PatchGrid,
+    local_nearest,
+    resized,
+    standardise,
+    top_mean,
+    working_shape,
+)
 from aetool.scoring import code_outputs, reconstructions, run_batches
 from aetool.thresholds import (
     check_threshold_settings,
@@ -41,13 +48,15 @@ BANK = "patch_bank"  # the extra tensor of the bundle: training codes (N, P, K)
 @dataclass
 class PatchScorer:
     """Fitted scoring state (JSON) of a patch detector: the patch grid, how far a patch looks
-    for its neighbours, how many of an image's worst patches make its score, and the training
-    scores' quantiles (for the threshold, percentiles and probabilities)."""
+    for its neighbours, how many of an image's worst patches make its score, the training
+    scores' quantiles (for the threshold, percentiles and probabilities) and the size images
+    are scaled to before patching (None: their own)."""
 
     grid: PatchGrid
     reach: int | None = 1
     top_k: int = 5
     train_quantiles: list[float] = field(default_factory=list)
+    work_shape: tuple[int, int] | None = None
 
     def percentile(self, scores: np.ndarray) -> np.ndarray:
         return training_percentile(scores, self.train_quantiles)
@@ -59,13 +68,20 @@ class PatchScorer:
 
     def to_dict(self) -> dict[str, Any]:
         return {"grid": self.grid.to_dict(), "reach": self.reach, "top_k": self.top_k,
-                "train_quantiles": self.train_quantiles}
+                "train_quantiles": self.train_quantiles,
+                "work_shape": None if self.work_shape is None else list(self.work_shape)}
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> PatchScorer:
-        reach = state.get("reach")
+        reach, shape = state.get("reach"), state.get("work_shape")
         return cls(PatchGrid.from_dict(state["grid"]), None if reach is None else int(reach),
-                   int(state["top_k"]), [float(v) for v in state["train_quantiles"]])
+                   int(state["top_k"]), [float(v) for v in state["train_quantiles"]],
+                   None if shape is None else (int(shape[0]), int(shape[1])))
+
+    def to_work(self, matrix: np.ndarray) -> torch.Tensor:
+        """Images (N, C, H, W) as the patches are cut from: scaled to ``work_shape``."""
+        images = torch.from_numpy(matrix)
+        return images if self.work_shape is None else resized(images, self.work_shape)
 
 
 class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
@@ -76,7 +92,10 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     autoencoder (``variant``, default ``ae`` 256 -> 32) is trained on the training patches. A
     test patch's score is the distance from its code to the nearest training code within
     ``reach`` grid steps of its position (None: anywhere); an image's score is the mean of its
-    ``top_k`` worst patches, and its map shows every patch's distance. Training images are
+    ``top_k`` worst patches, and its map shows every patch's distance. Images whose shorter
+    side is above ``max_short_side`` pixels are scaled down to it first (aspect kept; None:
+    never), since the cost grows with the square of the side and the score barely with it;
+    maps come back at the input size. Training images are
     scored without their own patches, so the threshold (``contamination`` or ``threshold``)
     and probabilities mean what they do for :class:`AutoencoderDetector`, whose
     scikit-learn conventions it shares (``score_samples``: lower = more abnormal).
@@ -90,6 +109,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         patch_size: int | None = None,
         reach: int | None = 1,
         top_k: int = 5,
+        max_short_side: int | None = PATCH_MAX_SHORT_SIDE,
         code_size: int | None = None,
         variant_params: dict[str, Any] | None = None,
         epochs: int = 20,
@@ -108,6 +128,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         self.patch_size = patch_size
         self.reach = reach
         self.top_k = top_k
+        self.max_short_side = max_short_side
         self.code_size = code_size
 
     KIND = "patches"
@@ -124,6 +145,9 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         if self.reach is not None and int(self.reach) < 0:
             raise SettingError(f"reach must be 0 or more grid steps (None: anywhere), got "
                                f"{self.reach}")
+        if self.max_short_side is not None and int(self.max_short_side) < 8:
+            raise SettingError(f"max_short_side must be at least 8 pixels (None: never scale "
+                               f"down), got {self.max_short_side}")
         if int(self.top_k) < 1:
             raise SettingError(f"top_k must be at least 1 patch, got {self.top_k}")
         check_threshold_settings(self.threshold, self.contamination)
@@ -134,15 +158,18 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         variant = self._variant_class()
         self._check_settings(variant)
         matrix, _ = self._prepare(X, reset=True)
+        side = None if self.max_short_side is None else int(self.max_short_side)
+        shape = working_shape(*matrix.shape[2:], side)
         try:
-            grid = PatchGrid.for_image(*matrix.shape[2:], size=self.patch_size)
+            grid = PatchGrid.for_image(*shape, size=self.patch_size)
         except ValueError as exc:
             raise SettingError(str(exc)) from None
-        patches = grid.cut(standardise(torch.from_numpy(matrix))[0])
+        self.scorer_ = PatchScorer(grid, None if self.reach is None else int(self.reach),
+                                   int(self.top_k),
+                                   work_shape=None if shape == matrix.shape[2:] else shape)
+        patches = grid.cut(standardise(self.scorer_.to_work(matrix))[0])
         self._fit_model(patches.flatten(0, 1).numpy(), variant)
         self.bank_ = self._patch_codes(patches)
-        self.scorer_ = PatchScorer(grid, None if self.reach is None else int(self.reach),
-                                   int(self.top_k))
         scores = self._image_scores(self._distances(self.bank_, exclude_own=True))
         self.scorer_.train_quantiles = training_quantiles(scores)
         self.threshold_ = fitted_threshold(scores, self.threshold, self.contamination)
@@ -182,23 +209,26 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
                            ) -> dict[str, np.ndarray]:
         """Scores, probabilities, flags and, with ``explain``, per-pixel maps ('errors': the
         mean distance of the patches covering a pixel) of images already encoded."""
-        grid = self.scorer_.grid
-        codes = self._patch_codes(grid.cut(standardise(torch.from_numpy(matrix))[0]))
+        grid, work = self.scorer_.grid, self.scorer_.to_work(matrix)
+        codes = self._patch_codes(grid.cut(standardise(work)[0]))
         distances = self._distances(codes)
         scores = self._image_scores(distances)
-        maps = grid.paste(distances, tuple(matrix.shape[1:])).numpy() if explain else None
+        maps = None
+        if explain:
+            pasted = grid.paste(distances, (1, *work.shape[2:]))
+            maps = resized(pasted, tuple(matrix.shape[2:])).numpy()
         return self._details(scores, maps)
 
     def image_reconstructions(self, matrix: np.ndarray) -> np.ndarray:
         """The patch autoencoder's reconstruction of each patch, pasted back together and
         brought back from the standardised scale (for the figures)."""
         grid = self.scorer_.grid
-        flat, mean, spread = standardise(torch.from_numpy(matrix))
+        flat, mean, spread = standardise(self.scorer_.to_work(matrix))
         patches = grid.cut(flat)
         out = run_batches(self.model_, patches.flatten(0, 1).numpy(), reconstructions,
                           **self._inference())["recon"]
-        pasted = grid.paste(torch.from_numpy(out).view(patches.shape), tuple(matrix.shape[1:]))
-        return (pasted * spread + mean).numpy()
+        pasted = grid.paste(torch.from_numpy(out).view(patches.shape), tuple(flat.shape[1:]))
+        return resized(pasted * spread + mean, tuple(matrix.shape[2:])).numpy()
 
     # -- persistence -----------------------------------------------------------------------------
     def save(self, path: str | Path, force: bool = False) -> Path:

@@ -76,6 +76,9 @@ def patch_summary(manifest: dict[str, Any]) -> str:
     image = "x".join(str(v) for v in manifest["preprocessing"]["shape"])
     reach = scorer.get("reach")
     near = "anywhere" if reach is None else f"within {reach} grid step(s)"
+    shape = scorer.get("work_shape")
+    if shape is not None:
+        image += f" (scaled to {shape[0]}x{shape[1]})"
     return (f"patches of {image} images: {len(grid['rows']) * len(grid['cols'])} patches of "
             f"{grid['size']}x{grid['size']} px, nearest training code {near}, mean of the "
             f"{scorer['top_k']} worst")
