@@ -14,6 +14,10 @@ probe, beside PCA of the same width and raw pixels.
 
     python bench/features_defaults.py --mnist-rows 4000  # about an hour on 2 cores
     python bench/features_defaults.py --sets elpv64 --variants ae
+    python bench/features_defaults.py --mnist-rows 4000 --backbones conv --set activation=relu
+
+``--set NAME=VALUE`` trains every variant with that setting as well (the method is named after
+it, e.g. "ae-32 conv activation=relu"); a (set, method) measured again replaces its row.
 """
 
 from __future__ import annotations
@@ -82,6 +86,10 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sets", default="elpv64,mnist")
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--backbones", default=",".join(BACKBONES))
+    parser.add_argument("--set", dest="settings", action="append", default=[],
+                        metavar="NAME=VALUE", help="an extra variant setting, e.g. activation=relu")
+    parser.add_argument("--skip-peers", action="store_true", help="no raw-pixel and PCA rows")
     parser.add_argument("--mnist-rows", type=int, default=10000,
                         help="MNIST training images (a seeded random N of the shared 10,000)")
     args = parser.parse_args()
@@ -91,11 +99,13 @@ def main() -> None:
     from aetool import Autoencoder
 
     sets = args.sets.split(",")
-    path = RESULTS / "features_defaults.json"  # a set measured again replaces its rows
-    earlier = json.loads(path.read_text())["rows"] if path.exists() else []
-    rows: list[dict] = [r for r in earlier if r["set"] not in sets]
+    extra = dict(setting.split("=", 1) for setting in args.settings)
+    suffix = "".join(f" {name}={value}" for name, value in extra.items())
+    path = RESULTS / "features_defaults.json"  # a (set, method) measured again replaces its row
+    rows: list[dict] = json.loads(path.read_text())["rows"] if path.exists() else []
 
     def keep(row: dict) -> None:
+        rows[:] = [r for r in rows if (r["set"], r["method"]) != (row["set"], row["method"])]
         rows.append(row)
         print(row, flush=True)
         write_json("features_defaults.json", {"protocol": __doc__, "machine": machine(),
@@ -103,24 +113,27 @@ def main() -> None:
 
     for name in sets:
         data = load_set(name, args.mnist_rows)
-        keep({**measure(name, data, "raw pixels", flat), "width": int(flat(data["fit"][:1]).shape[1]),
-              "training_images": len(data["fit"])})
-        for width in WIDTHS:
+        if not args.skip_peers:
+            keep({**measure(name, data, "raw pixels", flat),
+                  "width": int(flat(data["fit"][:1]).shape[1]),
+                  "training_images": len(data["fit"])})
+        for width in [] if args.skip_peers else WIDTHS:
             if width < flat(data["fit"][:1]).shape[1] and width < len(data["fit"]):
                 pca = PCA(width, random_state=0).fit(flat(data["fit"]))
                 keep({**measure(name, data, f"pca-{width}", lambda x, p=pca: p.transform(flat(x))),
                       "width": width})
         for variant in args.variants.split(","):
             for width in WIDTHS:
-                for backbone in BACKBONES:
+                for backbone in args.backbones.split(","):
                     model = Autoencoder(variant=variant, device="cpu", variant_params={
-                        "code_size": width, "backbone": backbone})
+                        "code_size": width, "backbone": backbone, **extra})
                     start = time.perf_counter()
                     model.fit(data["fit"])
                     fit_s = time.perf_counter() - start
-                    keep({**measure(name, data, f"{variant}-{width} {backbone}", model.transform),
+                    method = f"{variant}-{width} {backbone}{suffix}"
+                    keep({**measure(name, data, method, model.transform),
                           "width": width, "variant": variant, "backbone": backbone,
-                          "epochs": len(model.history_), "fit_seconds": fit_s})
+                          "epochs": len(model.history_), "fit_seconds": fit_s, **extra})
     print_table(rows, ["set", "method", "width", "accuracy", "epochs", "fit_seconds"])
 
 

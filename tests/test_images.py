@@ -64,8 +64,9 @@ def test_image_size_that_turns_the_images_is_warned_about(tmp_path):
     """--image-size is H,W: given as W,H for landscape images it would squash every image."""
     for i in range(3):
         save(np.full((8, 20), 40 * i, np.uint8), tmp_path / "wide" / f"w{i}.png")
-    with pytest.warns(UserWarning, match=r"--image-size 20,8 is height,width.*8 high and 20 "
-                                         r"wide; pass --image-size 8,20"):
+    with pytest.warns(UserWarning, match=r"resized to 20 high and 8 wide \(--image-size is "
+                                         r"height,width\), but most are 8 high and 20 wide, so "
+                                         r"each is squashed; fit with --image-size 8,20"):
         turned = read_image_folder(tmp_path / "wide", (20, 8))
     assert turned.images.shape[2:] == (20, 8)  # done as asked, not second-guessed
     with warnings.catch_warnings():

@@ -136,10 +136,10 @@ def _warn_if_turned(root: Path, image_size: tuple[int, int], common: tuple[int, 
     (or back): written as width,height it would silently squash every image."""
     (height, width), (common_h, common_w) = image_size, common
     if (height - width) * (common_h - common_w) < 0:
-        warnings.warn(f"{root}: --image-size {height},{width} is height,width, so images become "
-                      f"{height} high and {width} wide, but most are {common_h} high and "
-                      f"{common_w} wide; pass --image-size {width},{height} to keep their shape",
-                      UserWarning, stacklevel=4)
+        warnings.warn(f"{root}: images are resized to {height} high and {width} wide "
+                      f"(--image-size is height,width), but most are {common_h} high and "
+                      f"{common_w} wide, so each is squashed; fit with --image-size "
+                      f"{width},{height} to keep their shape", UserWarning, stacklevel=4)
 
 
 def scan_image_folder(root: str | Path, image_size: tuple[int, int] | None = None,
