@@ -34,9 +34,14 @@ IMAGE_GENERATION_DEFAULTS: dict[str, dict[str, Any]] = {"vae": {"free_bits": 0.5
 # MNIST and ELPV cells at widths 32 and 256 (bench/features_defaults.py). Conv for all four:
 # sparse and contractive won everywhere (the flattened sparse code collapsed: up to 35 points
 # lower); for ae and dae the sets split (MNIST up to 1.8 points for flattened, cells up to 8.4
-# for conv). See docs/benchmarks.md "Features at default settings on images".
+# for conv). The activation by the same rule, tanh (every variant's own) against ReLU on the
+# conv backbone: ReLU for ae, dae and sparse (worst loss 0.6 / 1.6 / 1.5 points against tanh's
+# 1.2 / 2.0 / 1.7: ReLU was 0.7-2.0 points better on MNIST in every cell, 0.6-1.6 worse on the
+# cells), tanh for contractive (1.1 against 1.6). See docs/benchmarks.md "Features at default
+# settings on images".
 IMAGE_FEATURE_DEFAULTS: dict[str, dict[str, Any]] = {
-    name: {"backbone": "conv"} for name in ("ae", "dae", "sparse", "contractive")}
+    **{name: {"backbone": "conv", "activation": "relu"} for name in ("ae", "dae", "sparse")},
+    "contractive": {"backbone": "conv"}}
 
 
 def image_training_defaults() -> dict[str, dict[str, Any]]:

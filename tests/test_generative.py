@@ -220,11 +220,14 @@ def test_images_train_the_convolutional_backbone_unless_told(variant):
 
     images = blob_images(24, 8)
     quick = {"epochs": 1, "patience": 0, "device": "cpu"}
-    assert Autoencoder(variant=variant, **quick).fit(images).config_.backbone == "conv"
+    config = Autoencoder(variant=variant, **quick).fit(images).config_
+    assert config.backbone == "conv"
+    assert config.activation == ("tanh" if variant == "contractive" else "relu")
     assert EncoderTransformer(variant=variant, code_size=4, **quick).fit(
         images).config_.backbone == "conv"
     told = Autoencoder(variant=variant, variant_params={"backbone": "mlp"}, **quick)
     assert told.fit(images).config_.backbone == "mlp"
-    assert Autoencoder(variant=variant, **quick).fit(
-        low_rank_table(32, d=6)).config_.backbone == "mlp"
-    assert "trained on images (train, features): backbone=conv" in run("variants").output
+    on_table = Autoencoder(variant=variant, **quick).fit(low_rank_table(32, d=6)).config_
+    assert (on_table.backbone, on_table.activation) == ("mlp", "tanh")
+    said = "backbone=conv" + ("" if variant == "contractive" else ", activation=relu")
+    assert f"trained on images (train, features): {said}\n" in run("variants").output
