@@ -15,6 +15,8 @@ One fit per set and patch size; every (reach, top_k) pair is scored from the sam
 test image is turned by a random multiple of 90 degrees, maybe mirrored, and shifted by up to
 an eighth of its side (reflected at the border), seeded; labels are unchanged. It also scores
 two whole-image pixel peers (5-NN, IsolationForest) on both versions of each set.
+``--augment`` trains on the eight turned and mirrored copies of every training image (the
+patch codes of all eight are searched), the obvious remedy for parts in any orientation.
 """
 
 from __future__ import annotations
@@ -49,7 +51,14 @@ def unalign(images: np.ndarray, seed: int) -> np.ndarray:
     return out
 
 
-def sweep(name: str, size_rule: str, unaligned: bool = False) -> list[dict]:
+def dihedral(images: np.ndarray) -> np.ndarray:
+    """The eight turned (0, 90, 180, 270 degrees) and mirrored copies of square images."""
+    turns = [np.rot90(images, k, axes=(2, 3)) for k in range(4)]
+    return np.ascontiguousarray(np.concatenate(turns + [t[..., ::-1] for t in turns]))
+
+
+def sweep(name: str, size_rule: str, unaligned: bool = False,
+          augment: bool = False) -> list[dict]:
     """ROC-AUC of every (reach, top_k) for one set and patch size ('quarter' of the shorter
     side, the default, or 'eighth')."""
     import torch
@@ -65,6 +74,8 @@ def sweep(name: str, size_rule: str, unaligned: bool = False) -> list[dict]:
             raise SystemExit(f"--unaligned turns images by 90 degrees: {name} is not square")
         train, test = unalign(train, 0), unalign(test, 1)
         name = f"{name} unaligned"
+    if augment:
+        train = dihedral(train)
     side = min(size)
     patch = None if size_rule == "quarter" else max(4, side // 8)
     start = time.perf_counter()
@@ -74,12 +85,14 @@ def sweep(name: str, size_rule: str, unaligned: bool = False) -> list[dict]:
     grid = detector.scorer_.grid
     codes = detector._patch_codes(grid.cut(standardise(torch.from_numpy(matrix))[0]))
     rows = []
-    for reach in REACHES if size_rule == "quarter" else REACHES[:-1]:  # anywhere: 25x the work
+    searches = REACHES if size_rule == "quarter" and not augment else REACHES[:-1]
+    for reach in searches:  # anywhere: 25x the work (eighth side) or 8x (augmented)
         detector.scorer_.reach = reach
         distances = detector._distances(codes)
         for k in TOP_K:
             scores = top_mean(distances, k).numpy()
-            rows.append({"set": name, "patch": f"{size_rule} ({grid.size} px)",
+            label = f"{size_rule} ({grid.size} px)" + (", 8 turned copies" if augment else "")
+            rows.append({"set": name, "patch": label,
                          "reach": "anywhere" if reach is None else reach, "top_k": k,
                          "roc_auc": float(roc_auc_score(labels, scores)),
                          "fit_seconds": seconds})
@@ -108,6 +121,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sets", default=",".join(SETS))
+    parser.add_argument("--augment", action="store_true",
+                        help="train on 8 turned and mirrored copies of each training image")
     parser.add_argument("--peers-only", action="store_true",
                         help="with --unaligned: only the pixel peers")
     parser.add_argument("--unaligned", action="store_true",
@@ -125,13 +140,13 @@ def main() -> None:
         for rule in [] if args.peers_only else args.sizes.split(","):
             if rule == "eighth" and min(SETS[name][1]) > 128:
                 continue
-            measured = sweep(name, rule, args.unaligned)  # replaces the rows of an earlier run of the same pair
+            measured = sweep(name, rule, args.unaligned, args.augment)  # replaces the rows of an earlier run of the same pair
             rows = [r for r in rows
                     if (r["set"], r["patch"]) != (measured[0]["set"], measured[0]["patch"])]
             rows += measured
             write_json("patch_settings.json", {"protocol": __doc__, "machine": machine(),
                                                "rows": rows, "unaligned_peers": peers})
-        if args.unaligned:
+        if args.unaligned and not args.augment:
             peers[name] = peers_aligned_and_not(name)
             write_json("patch_settings.json", {"protocol": __doc__, "machine": machine(),
                                                "rows": rows, "unaligned_peers": peers})
