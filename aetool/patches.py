@@ -133,29 +133,39 @@ def standardise(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch
 
 
 def local_nearest(queries: torch.Tensor, bank: torch.Tensor, grid: PatchGrid,
-                  reach: int | None, exclude_own: bool = False,
+                  reach: int | None, owners: torch.Tensor | None = None,
                   budget: int = 1 << 24) -> torch.Tensor:
     """(N, P) Euclidean distance of each query patch code (N, P, K) to the nearest bank code
-    (M, P, K) within ``reach`` grid steps of its position. ``exclude_own`` (queries are the
-    bank): an image's own patches do not count, so training images score as unseen ones.
-    ``budget``: distance entries computed at once (memory)."""
+    (M, P, K) within ``reach`` grid steps of its position. ``owners`` (M,), when the queries
+    are training images 0..N-1: the training image each bank entry was cut from; query i skips
+    the entries of image i (its own patches, and their turned copies), so training images
+    score as unseen ones. ``budget``: distance entries computed at once (memory)."""
     n, _, k = queries.shape
     out = queries.new_empty(n, grid.count)
-    owners = torch.arange(bank.shape[0], device=bank.device)
     for j in range(grid.count):
         near = grid.neighbours(j, reach)
         pool = bank[:, near].reshape(-1, k)
         pool_sq = pool.square().sum(1)
-        pool_owner = owners.repeat_interleave(len(near))
+        pool_owner = None if owners is None else owners.to(bank.device).repeat_interleave(
+            len(near))
         step = max(1, budget // max(1, pool.shape[0]))
         for start in range(0, n, step):
             q = queries[start:start + step, j]
             d2 = q.square().sum(1, keepdim=True) - 2 * q @ pool.T + pool_sq
-            if exclude_own:
+            if pool_owner is not None:
                 mine = torch.arange(start, start + len(q), device=bank.device)
                 d2.masked_fill_(pool_owner[None, :] == mine[:, None], float("inf"))
             out[start:start + len(q), j] = d2.min(dim=1).values.clamp_min(0).sqrt()
     return out
+
+
+def turned_copies(images: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (T * N, C, H, W): the copies of each image turned and mirrored that keep
+    its shape, copy by copy (T = 8 for square images: four quarter turns, each mirrored; 4
+    otherwise: as is, upside down, and both mirrored)."""
+    square = images.shape[-1] == images.shape[-2]
+    turns = [torch.rot90(images, k, dims=(2, 3)) for k in (range(4) if square else (0, 2))]
+    return torch.cat(turns + [t.flip(-1) for t in turns])
 
 
 def top_mean(values: torch.Tensor, k: int) -> torch.Tensor:

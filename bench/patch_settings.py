@@ -15,8 +15,9 @@ One fit per set and patch size; every (reach, top_k) pair is scored from the sam
 test image is turned by a random multiple of 90 degrees, maybe mirrored, and shifted by up to
 an eighth of its side (reflected at the border), seeded; labels are unchanged. It also scores
 two whole-image pixel peers (5-NN, IsolationForest) on both versions of each set.
-``--augment`` trains on the eight turned and mirrored copies of every training image (the
-patch codes of all eight are searched), the obvious remedy for parts in any orientation.
+``--augment`` trains on the eight turned and mirrored copies of every training image
+(``PatchDetector(turns=True)``, ``--set turns=true``), the obvious remedy for parts in any
+orientation.
 """
 
 from __future__ import annotations
@@ -51,12 +52,6 @@ def unalign(images: np.ndarray, seed: int) -> np.ndarray:
     return out
 
 
-def dihedral(images: np.ndarray) -> np.ndarray:
-    """The eight turned (0, 90, 180, 270 degrees) and mirrored copies of square images."""
-    turns = [np.rot90(images, k, axes=(2, 3)) for k in range(4)]
-    return np.ascontiguousarray(np.concatenate(turns + [t[..., ::-1] for t in turns]))
-
-
 def sweep(name: str, size_rule: str, unaligned: bool = False,
           augment: bool = False) -> list[dict]:
     """ROC-AUC of every (reach, top_k) for one set and patch size ('quarter' of the shorter
@@ -74,12 +69,10 @@ def sweep(name: str, size_rule: str, unaligned: bool = False,
             raise SystemExit(f"--unaligned turns images by 90 degrees: {name} is not square")
         train, test = unalign(train, 0), unalign(test, 1)
         name = f"{name} unaligned"
-    if augment:
-        train = dihedral(train)
     side = min(size)
     patch = None if size_rule == "quarter" else max(4, side // 8)
     start = time.perf_counter()
-    detector = PatchDetector(patch_size=patch, device="cpu").fit(train)
+    detector = PatchDetector(patch_size=patch, turns=augment, device="cpu").fit(train)
     seconds = time.perf_counter() - start
     matrix, _ = detector._prepare(test, reset=False)
     grid = detector.scorer_.grid

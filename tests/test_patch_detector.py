@@ -76,7 +76,7 @@ def test_local_nearest_matches_a_brute_force_search():
                 pool = bank[:, grid.neighbours(j, reach)].reshape(-1, 3)
                 assert found[i, j] == pytest.approx(
                     float((pool - queries[i, j]).norm(dim=1).min()), abs=1e-4)
-    own = local_nearest(bank, bank, grid, 1, exclude_own=True)
+    own = local_nearest(bank, bank, grid, 1, owners=torch.arange(5))
     assert (own > 0).all()  # an image's own patches are not its neighbours
     assert (local_nearest(bank, bank, grid, 1) < 5e-3).all()  # itself, up to rounding
     assert top_mean(torch.tensor([[1.0, 5.0, 3.0]]), 2).item() == 4.0
@@ -166,6 +166,24 @@ def test_large_images_are_scaled_down_before_patching_and_maps_come_back_full_si
     native = PatchDetector(max_short_side=None, **FAST).fit(big[:6])
     assert native.scorer_.work_shape is None and native.scorer_.grid.size == 16
     assert PatchDetector(**FAST).fit(big[:6]).scorer_.work_shape is None  # 64 <= 256
+
+
+def test_turns_learn_every_orientation_and_still_score_training_images_as_unseen(tmp_path):
+    """turns=True: the bank holds the 8 turned and mirrored copies (4 for non-square images);
+    a training image's copies are not its neighbours; turned normal images look normal."""
+    train = textures(30)
+    turned = PatchDetector(turns=True, **FAST).fit(train)
+    assert turned.bank_.shape[0] == 8 * 30 and turned.scorer_.copies == 8
+    assert np.asarray(turned.scorer_.train_quantiles)[500] > 0  # own copies left out
+    plain = PatchDetector(**FAST).fit(train)
+    sideways = np.ascontiguousarray(np.rot90(textures(20, seed=7), 1, axes=(2, 3)))
+    assert (-turned.score_samples(sideways)).mean() < (-plain.score_samples(sideways)).mean()
+    wide = np.concatenate([train, train], axis=3)  # 32 x 64
+    assert PatchDetector(turns=True, **FAST).fit(wide[:10]).bank_.shape[0] == 4 * 10
+    turned.save(tmp_path / "b")
+    assert load_detector(tmp_path / "b").scorer_.copies == 8
+    result = CliRunner().invoke(cli, ["info", str(tmp_path / "b")])
+    assert "each training image learnt in 8 turned and mirrored copies" in result.output
 
 
 def test_bad_settings_fail_before_training():

