@@ -101,7 +101,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     never), since the cost grows with the square of the side and the score barely with it;
     maps come back at the input size. ``turns``: also learn every training image turned and
     mirrored (8 copies of a square image, 4 otherwise), for parts that lie in any orientation
-    (8x the fit time; measured on turned copies of ELPV cells and tiles: +0.04 to +0.05
+    (6-8x the fit time; measured on turned copies of ELPV cells and tiles: +0.04 to +0.05
     ROC-AUC). Training images are
     scored without their own patches, so the threshold (``contamination`` or ``threshold``)
     and probabilities mean what they do for :class:`AutoencoderDetector`, whose
