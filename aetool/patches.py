@@ -142,12 +142,12 @@ def local_nearest(queries: torch.Tensor, bank: torch.Tensor, grid: PatchGrid,
     score as unseen ones. ``budget``: distance entries computed at once (memory)."""
     n, _, k = queries.shape
     out = queries.new_empty(n, grid.count)
+    owners = None if owners is None else owners.to(bank.device)
     for j in range(grid.count):
         near = grid.neighbours(j, reach)
         pool = bank[:, near].reshape(-1, k)
         pool_sq = pool.square().sum(1)
-        pool_owner = None if owners is None else owners.to(bank.device).repeat_interleave(
-            len(near))
+        pool_owner = None if owners is None else owners.repeat_interleave(len(near))
         step = max(1, budget // max(1, pool.shape[0]))
         for start in range(0, n, step):
             q = queries[start:start + step, j]

@@ -58,8 +58,9 @@ class EncoderTransformer(TransformerMixin, Autoencoder):
         return self
 
     def _task_defaults(self, images: bool) -> dict[str, dict[str, Any]]:
-        """On images, the convolutional backbone (IMAGE_FEATURE_DEFAULTS); a feature extractor
-        keeps the variants' other settings at ``code_size``."""
+        """On images, the image feature settings (IMAGE_FEATURE_DEFAULTS: the convolutional
+        backbone, ReLU where the features benchmark chose it); a feature extractor keeps the
+        variants' other settings at ``code_size``."""
         from aetool.defaults import IMAGE_FEATURE_DEFAULTS
 
         return IMAGE_FEATURE_DEFAULTS if images else {}
