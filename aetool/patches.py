@@ -159,6 +159,29 @@ def local_nearest(queries: torch.Tensor, bank: torch.Tensor, grid: PatchGrid,
     return out
 
 
+def position_spread(distances: torch.Tensor, floor: float = 0.01
+                    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """How much normal patches vary at each grid position: the standard deviation over the
+    training images of their patches' distances to the other images' codes (N, P -> P), and
+    the same with each image left out in turn (N, P), to scale the training images' own
+    distances without their own influence (which would make them look more normal than new
+    images, and the threshold too low). Floored at ``floor`` times the mean spread, so a
+    position that never varies cannot divide by zero; None below three images."""
+    n = len(distances)
+    if n < 3 or not bool(torch.isfinite(distances).all()):
+        return None
+    d = distances.double()
+    total, squares = d.sum(dim=0), d.square().sum(dim=0)
+    spread = ((squares - total.square() / n) / (n - 1)).clamp_min(0).sqrt()
+    level = float(spread.mean())
+    if not level > 0:
+        return None
+    rest, rest_squares = total - d, squares - d.square()
+    left_out = ((rest_squares - rest.square() / (n - 1)) / (n - 2)).clamp_min(0).sqrt()
+    return (spread.clamp_min(floor * level).float(),
+            left_out.clamp_min(floor * level).float())
+
+
 def turned_copies(images: torch.Tensor) -> torch.Tensor:
     """(N, C, H, W) -> (T * N, C, H, W): the copies of each image turned and mirrored that keep
     its shape, copy by copy (T = 8 for square images: four quarter turns, each mirrored; 4

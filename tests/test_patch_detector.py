@@ -20,7 +20,7 @@ from aetool.defaults import PATCH_DETECTOR_MIN_SIDE, image_detector_for
 from aetool.errors import BundleError, DataError, SettingError
 from aetool.estimators import AutoencoderDetector, PatchDetector
 from aetool.estimators.saved import SavedDetector
-from aetool.patches import PatchGrid, local_nearest, standardise, top_mean
+from aetool.patches import PatchGrid, local_nearest, position_spread, standardise, top_mean
 from aetool.tasks.score import load_for_scoring
 
 FAST = {"epochs": 4, "batch_size": 64, "device": "cpu"}
@@ -122,6 +122,43 @@ def test_training_images_are_scored_without_their_own_patches(fitted):
     assert fitted.model_.input_shape == (8 * 8,) or list(fitted.model_.input_shape) == [64]
 
 
+def busy_left(n: int, seed: int) -> np.ndarray:
+    """Plain grey images whose left half is always noisy (as an edge or a texture would be)."""
+    rng = np.random.default_rng(seed)
+    out = 0.5 + rng.normal(0, 0.02, (n, 1, 32, 32))
+    out[:, :, :, :16] += rng.normal(0, 0.15, (n, 1, 32, 16))
+    return np.clip(out, 0, 1).astype(np.float32)
+
+
+def test_distances_are_scaled_by_how_much_normal_patches_vary_at_each_place():
+    """A faint spot on the quiet half is found although the busy half's normal patches lie
+    farther from their neighbours than the spot does; unscaled, the busy half drowns it."""
+    rng = np.random.default_rng(3)
+    defective = busy_left(30, 2)
+    for image in defective:
+        r, c = rng.integers(4, 24), rng.integers(18, 26)
+        image[:, r:r + 4, c:c + 4] += 0.15
+    test, truth = np.concatenate([busy_left(30, 1), defective]), np.r_[np.zeros(30), np.ones(30)]
+    scaled = PatchDetector(**FAST).fit(busy_left(60, 0))
+    raw = PatchDetector(scale_positions=False, **FAST).fit(busy_left(60, 0))
+    assert raw.scorer_.position_scale is None
+    assert roc_auc_score(truth, -scaled.score_samples(test)) > 0.95
+    assert roc_auc_score(truth, -raw.score_samples(test)) < 0.7
+    scale = np.asarray(scaled.scorer_.position_scale).reshape(len(scaled.scorer_.grid.rows), -1)
+    assert scale[:, 0].mean() > 3 * scale[:, -1].mean()  # the busy columns vary more
+
+
+def test_position_spread_leaves_each_training_image_out_of_its_own_scale():
+    distances = torch.tensor([[1.0, 0.0], [2.0, 0.0], [4.0, 0.0], [9.0, 0.0]])
+    spread, left_out = position_spread(distances)
+    assert spread[0] == pytest.approx(float(distances[:, 0].std()))
+    for i in range(4):
+        others = torch.cat([distances[:i, 0], distances[i + 1:, 0]])
+        assert left_out[i, 0] == pytest.approx(float(others.std()), rel=1e-5)
+    assert spread[1] == pytest.approx(0.01 * float(spread[0]) / 2)  # 1% of the mean spread
+    assert position_spread(distances[:2]) is None  # two images: no left-out spread
+
+
 def test_a_saved_patch_detector_scores_the_same_when_loaded(fitted, tmp_path):
     test = with_defects(textures(10, seed=3))[0]
     fitted.save(tmp_path / "b")
@@ -135,6 +172,15 @@ def test_a_saved_patch_detector_scores_the_same_when_loaded(fitted, tmp_path):
     for loader in (AutoencoderDetector.load, SavedDetector.load):
         with pytest.raises(BundleError, match="holds a patch detector; load it with"):
             loader(tmp_path / "b")
+    older = json.loads(json.dumps(manifest))  # a bundle from before position scaling
+    del older["detector"]["scorer"]["position_scale"]
+    (tmp_path / "b" / "manifest.json").write_text(json.dumps(older))
+    assert load_detector(tmp_path / "b").scorer_.position_scale is None
+    manifest["detector"]["scorer"]["position_scale"] = [1.0]
+    (tmp_path / "b" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="position_scale has 1 values"):
+        load_detector(tmp_path / "b")
+    manifest["detector"]["scorer"]["position_scale"] = fitted.scorer_.position_scale
     manifest["extra_tensors"]["patch_bank"] = [41, fitted.scorer_.grid.count, 32]
     (tmp_path / "b" / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match="extra tensor 'patch_bank' is"):

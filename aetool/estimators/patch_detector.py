@@ -28,6 +28,7 @@ from aetool.estimators.saved import (
 from aetool.patches import (
     PatchGrid,
     local_nearest,
+    position_spread,
     resized,
     standardise,
     top_mean,
@@ -59,6 +60,9 @@ class PatchScorer:
     train_quantiles: list[float] = field(default_factory=list)
     work_shape: tuple[int, int] | None = None
     copies: int = 1  # turned and mirrored copies of each training image in the bank
+    # Per grid position, the spread of normal patches' distances (patches.position_spread);
+    # distances are divided by it. None: raw distances (turned off, or an older bundle).
+    position_scale: list[float] | None = None
 
     def percentile(self, scores: np.ndarray) -> np.ndarray:
         return training_percentile(scores, self.train_quantiles)
@@ -72,15 +76,21 @@ class PatchScorer:
         return {"grid": self.grid.to_dict(), "reach": self.reach, "top_k": self.top_k,
                 "train_quantiles": self.train_quantiles,
                 "work_shape": None if self.work_shape is None else list(self.work_shape),
-                "copies": self.copies}
+                "copies": self.copies, "position_scale": self.position_scale}
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> PatchScorer:
         reach, shape = state.get("reach"), state.get("work_shape")
-        return cls(PatchGrid.from_dict(state["grid"]), None if reach is None else int(reach),
+        scale = state.get("position_scale")
+        grid = PatchGrid.from_dict(state["grid"])
+        if scale is not None and len(scale) != grid.count:
+            raise ValueError(f"position_scale has {len(scale)} values, the grid "
+                             f"{grid.count} patches")
+        return cls(grid, None if reach is None else int(reach),
                    int(state["top_k"]), [float(v) for v in state["train_quantiles"]],
                    None if shape is None else (int(shape[0]), int(shape[1])),
-                   int(state.get("copies", 1)))
+                   int(state.get("copies", 1)),
+                   None if scale is None else [float(v) for v in scale])
 
     def to_work(self, matrix: np.ndarray) -> torch.Tensor:
         """Images (N, C, H, W) as the patches are cut from: scaled to ``work_shape``."""
@@ -106,6 +116,11 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     scored without their own patches, so the threshold (``contamination`` or ``threshold``)
     and probabilities mean what they do for :class:`AutoencoderDetector`, whose
     scikit-learn conventions it shares (``score_samples``: lower = more abnormal).
+    ``scale_positions``: divide each patch's distance by how much the training patches'
+    distances vary at its position (measured with every training image left out of the search
+    in turn), so a place where normal images differ a lot, an edge or a texture, does not
+    outshout a small defect on a plain one; +0.06 ROC-AUC on magnetic tiles, +0.005 or less
+    either way on ELPV cells (bench/position_scale.py).
     """
 
     def __init__(
@@ -118,6 +133,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         top_k: int = 5,
         max_short_side: int | None = PATCH_MAX_SHORT_SIDE,
         turns: bool = False,
+        scale_positions: bool = True,
         code_size: int | None = None,
         variant_params: dict[str, Any] | None = None,
         epochs: int = 20,
@@ -138,6 +154,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         self.top_k = top_k
         self.max_short_side = max_short_side
         self.turns = turns
+        self.scale_positions = scale_positions
         self.code_size = code_size
 
     KIND = "patches"
@@ -184,7 +201,12 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         self._fit_model(patches.flatten(0, 1).numpy(), variant)
         self.bank_ = self._patch_codes(patches)
         owners = torch.arange(len(matrix)).repeat(self.scorer_.copies)
-        scores = self._image_scores(self._distances(self.bank_[:len(matrix)], owners))
+        distances = self._distances(self.bank_[:len(matrix)], owners)  # unscaled so far
+        spreads = position_spread(distances) if self.scale_positions else None
+        if spreads is not None:
+            self.scorer_.position_scale = spreads[0].tolist()
+            distances = distances / spreads[1]
+        scores = self._image_scores(distances)
         self.scorer_.train_quantiles = training_quantiles(scores)
         self.threshold_ = fitted_threshold(scores, self.threshold, self.contamination)
         self.offset_ = -self.threshold_
@@ -207,11 +229,17 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
 
     def _distances(self, codes: torch.Tensor, owners: torch.Tensor | None = None
                    ) -> torch.Tensor:
-        """(N, P) distances of patch codes to the bank (``owners``: see local_nearest)."""
+        """(N, P) distances of patch codes to the bank (``owners``: see local_nearest), in
+        units of each position's normal spread once it is measured."""
         device = resolve_device(self.inference_settings().device)
         bank = self.bank_.to(device)
-        return local_nearest(codes.to(device), bank, self.scorer_.grid, self.scorer_.reach,
-                             owners=owners).cpu()
+        return self._scaled(local_nearest(codes.to(device), bank, self.scorer_.grid,
+                                          self.scorer_.reach, owners=owners).cpu())
+
+    def _scaled(self, distances: torch.Tensor) -> torch.Tensor:
+        """Distances (N, P) divided by the positions' normal spread, when there is one."""
+        scale = self.scorer_.position_scale
+        return distances if scale is None else distances / torch.tensor(scale).to(distances)
 
     def _image_scores(self, distances: torch.Tensor) -> np.ndarray:
         """(N, P) patch distances -> (N,) image scores: the mean of the ``top_k`` worst."""
@@ -224,7 +252,8 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     def details_of_encoded(self, matrix: np.ndarray, explain: bool = True
                            ) -> dict[str, np.ndarray]:
         """Scores, probabilities, flags and, with ``explain``, per-pixel maps ('errors': the
-        mean distance of the patches covering a pixel) of images already encoded."""
+        mean distance, scaled as the scores are, of the patches covering a pixel) of images
+        already encoded."""
         grid, work = self.scorer_.grid, self.scorer_.to_work(matrix)
         codes = self._patch_codes(grid.cut(standardise(work)[0]))
         distances = self._distances(codes)

@@ -1,0 +1,83 @@
+"""Scaling patch distances by each position's normal spread (issue #18): the patch detector
+divides a patch's distance to its nearest training code by the standard deviation, over the
+training images (each left out of the search in turn), of the distances at that grid position.
+Is that better than raw distances on every kind of set, or only on some?
+
+One fit per set (the default PatchDetector); both scores come from the same codes and
+distances. Sets: ELPV cells at 64 and 150 px and magnetic tiles at 128 px (all training
+images); the 64/128 px sets turned, mirrored and shifted at random (bench/patch_settings.py
+``--unaligned``); and a seeded random 54 or 150 of their training images (seeds 0-2), the
+size of the small sets users bring. Metric: image ROC-AUC.
+
+    python bench/position_scale.py                   # about 8 minutes on 2 cores
+    python bench/position_scale.py --cases elpv64,mtile128
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+from common import SHARED, machine, print_table, require, write_json
+from patch_settings import unalign
+from real_defects import SETS, load
+
+CASES = ("elpv64", "elpv150", "mtile128", "elpv64 unaligned", "mtile128 unaligned",
+         *(f"{name} {n} images seed {seed}" for name in ("elpv64", "mtile128")
+           for n in (54, 150) for seed in (0, 1, 2)))
+
+
+def case_data(case: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Training images, test images and labels of one case name."""
+    words = case.split()
+    train, test, labels = load(require(SHARED / SETS[words[0]][0]), SETS[words[0]][1])
+    if "unaligned" in words:
+        train, test = unalign(train, 0), unalign(test, 1)
+    if "images" in words:
+        n, seed = int(words[1]), int(words[-1])
+        keep = np.sort(np.random.default_rng(seed).permutation(len(train))[:n])
+        train = np.ascontiguousarray(train[keep])
+    return train, test, labels
+
+
+def measure(case: str) -> dict:
+    """ROC-AUC with raw and with position-scaled distances, from one fit."""
+    from sklearn.metrics import roc_auc_score
+
+    from aetool import PatchDetector
+
+    train, test, labels = case_data(case)
+    start = time.perf_counter()
+    detector = PatchDetector(device="cpu").fit(train)
+    seconds = time.perf_counter() - start
+    scaled = -detector.score_samples(test)
+    detector.scorer_.position_scale = None
+    raw = -detector.score_samples(test)
+    row = {"case": case, "train_images": len(train),
+           "raw": float(roc_auc_score(labels, raw)),
+           "scaled": float(roc_auc_score(labels, scaled)), "fit_seconds": seconds}
+    row["gain"] = row["scaled"] - row["raw"]
+    print(row, flush=True)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", default=",".join(CASES))
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    rows = []
+    for case in args.cases.split(","):
+        rows.append(measure(case))
+        gains = [r["gain"] for r in rows]
+        write_json("position_scale.json", {
+            "protocol": __doc__, "machine": machine(), "rows": rows,
+            "worst_gain": min(gains), "mean_gain": float(np.mean(gains))})
+    print_table(rows, ["case", "train_images", "raw", "scaled", "gain"])
+
+
+if __name__ == "__main__":
+    main()
