@@ -270,7 +270,8 @@ def test_fit_on_a_folder_of_photographs_trains_the_patch_detector(tmp_path):
     fast = ["--set", "epochs=2", "--set", "batch_size=256", "-q"]
     result = CliRunner().invoke(cli, ["fit", str(folder), "-o", str(tmp_path / "b"), *fast])
     assert result.exit_code == 0, result.output
-    assert "patches: ae codes of 49 patches of 16x16 pixels per image" in result.output
+    assert ("patches: ae codes of 49 patches of 16x16 pixels per image, distances scaled by "
+            "each position's normal spread") in result.output
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert manifest["detector"]["kind"] == "patches" and manifest["config"]["code_size"] == 32
     scored = tmp_path / "s.csv"
@@ -325,7 +326,8 @@ def test_info_describes_a_patch_bundle_and_export_refuses_it(fitted, tmp_path):
     info = CliRunner().invoke(cli, ["info", str(tmp_path / "b")])
     assert info.exit_code == 0
     assert ("detector:    patches of 1x32x32 images: 49 patches of 8x8 px, nearest training "
-            "code within 1 grid step(s), mean of the 5 worst") in info.output
+            "code within 1 grid step(s), mean of the 5 worst; distances in units of each "
+            "position's normal spread") in info.output
     export = CliRunner().invoke(cli, ["export", str(tmp_path / "b"), "-o",
                                       str(tmp_path / "m.onnx")])
     assert export.exit_code == 2 and not (tmp_path / "m.onnx").exists()
