@@ -326,7 +326,7 @@ def test_info_describes_a_patch_bundle_and_export_refuses_it(fitted, tmp_path):
     info = CliRunner().invoke(cli, ["info", str(tmp_path / "b")])
     assert info.exit_code == 0
     assert ("detector:    patches of 1x32x32 images: 49 patches of 8x8 px, nearest training "
-            "code within 1 grid step(s), mean of the 5 worst; distances in units of each "
+            "code within 1 grid step(s), mean of the 3 worst; distances in units of each "
             "position's normal spread") in info.output
     export = CliRunner().invoke(cli, ["export", str(tmp_path / "b"), "-o",
                                       str(tmp_path / "m.onnx")])

@@ -56,7 +56,7 @@ class PatchScorer:
 
     grid: PatchGrid
     reach: int | None = 1
-    top_k: int = 5
+    top_k: int = 3
     train_quantiles: list[float] = field(default_factory=list)
     work_shape: tuple[int, int] | None = None
     copies: int = 1  # turned and mirrored copies of each training image in the bank
@@ -130,7 +130,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         threshold: float | None = None,
         patch_size: int | None = None,
         reach: int | None = 1,
-        top_k: int = 5,
+        top_k: int = 3,
         max_short_side: int | None = PATCH_MAX_SHORT_SIDE,
         turns: bool = False,
         scale_positions: bool = True,
