@@ -3,7 +3,10 @@ its nearest training code (``reach``), how many of an image's worst patches make
 (``top_k``) and the patch size, each measured on every set, so the defaults are chosen by a
 rule that holds across sets rather than on one.
 
-One fit per set and patch size; every (reach, top_k) pair is scored from the same codes
+Distances are divided by each position's normal spread, as the detector does by default,
+with the spread measured for each reach (rows whose patch label lacks "scaled by position"
+were measured on raw distances, before the scaling). One fit per set and patch size; every (reach, top_k)
+pair is scored from the same codes
 (searching anywhere only with the default quarter-side patches: with eighth-side patches it is
 25 times the work). A set and size measured again replaces its earlier rows.
 
@@ -60,7 +63,7 @@ def sweep(name: str, size_rule: str, unaligned: bool = False,
     from sklearn.metrics import roc_auc_score
 
     from aetool import PatchDetector
-    from aetool.patches import standardise, top_mean
+    from aetool.patches import position_spread, standardise, top_mean
 
     root, size = SETS[name]
     train, test, labels = load(require(SHARED / root), size)
@@ -79,12 +82,17 @@ def sweep(name: str, size_rule: str, unaligned: bool = False,
     codes = detector._patch_codes(grid.cut(standardise(torch.from_numpy(matrix))[0]))
     rows = []
     searches = REACHES if size_rule == "quarter" and not augment else REACHES[:-1]
+    owners = torch.arange(len(train)).repeat(detector.scorer_.copies)
     for reach in searches:  # anywhere: 25x the work (eighth side) or 8x (augmented)
         detector.scorer_.reach = reach
+        detector.scorer_.position_scale = None  # each search gets the spread it would fit
+        spreads = position_spread(detector._distances(detector.bank_[:len(train)], owners))
+        detector.scorer_.position_scale = None if spreads is None else spreads[0].tolist()
         distances = detector._distances(codes)
         for k in TOP_K:
             scores = top_mean(distances, k).numpy()
-            label = f"{size_rule} ({grid.size} px)" + (", 8 turned copies" if augment else "")
+            label = (f"{size_rule} ({grid.size} px)" + (", 8 turned copies" if augment else "")
+                     + ", scaled by position")  # rows without it: raw distances (before)
             rows.append({"set": name, "patch": label,
                          "reach": "anywhere" if reach is None else reach, "top_k": k,
                          "roc_auc": float(roc_auc_score(labels, scores)),

@@ -120,7 +120,8 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     distances vary at its position (measured with every training image left out of the search
     in turn), so a place where normal images differ a lot, an edge or a texture, does not
     outshout a small defect on a plain one; +0.06 ROC-AUC on magnetic tiles, +0.005 or less
-    either way on ELPV cells (bench/position_scale.py).
+    either way on ELPV cells (bench/position_scale.py). ``top_k`` 3: on scaled distances, the
+    pooling with the smallest worst loss over the measured sets (same script).
     """
 
     def __init__(

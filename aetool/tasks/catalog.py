@@ -79,10 +79,10 @@ def patch_summary(manifest: dict[str, Any]) -> str:
     shape = scorer.get("work_shape")
     if shape is not None:
         image += f" (scaled to {shape[0]}x{shape[1]})"
-    copies = (f"; each training image learnt in {scorer['copies']} turned and mirrored copies"
+    extras = (f"; each training image learnt in {scorer['copies']} turned and mirrored copies"
               if scorer.get("copies", 1) > 1 else "")
     if scorer.get("position_scale") is not None:
-        copies += "; distances in units of each position's normal spread"
+        extras += "; distances in units of each position's normal spread"
     return (f"patches of {image} images: {len(grid['rows']) * len(grid['cols'])} patches of "
             f"{grid['size']}x{grid['size']} px, nearest training code {near}, mean of the "
-            f"{scorer['top_k']} worst{copies}")
+            f"{scorer['top_k']} worst{extras}")
