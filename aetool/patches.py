@@ -159,16 +159,18 @@ def local_nearest(queries: torch.Tensor, bank: torch.Tensor, grid: PatchGrid,
     return out
 
 
-def position_spread(distances: torch.Tensor, floor: float = 0.01
+def position_spread(distances: torch.Tensor, floor: float = 0.01, min_images: int = 10
                     ) -> tuple[torch.Tensor, torch.Tensor] | None:
     """How much normal patches vary at each grid position: the standard deviation over the
     training images of their patches' distances to the other images' codes (N, P -> P), and
     the same with each image left out in turn (N, P), to scale the training images' own
     distances without their own influence (which would make them look more normal than new
     images, and the threshold too low). Floored at ``floor`` times the mean spread, so a
-    position that never varies cannot divide by zero; None below three images."""
+    position that never varies cannot divide by zero. None below ``min_images`` (at least 3):
+    a spread from a handful of images is too noisy to divide by (from 3 synthetic images, the
+    threshold came out 4 times the scores of new normal images)."""
     n = len(distances)
-    if n < 3 or not bool(torch.isfinite(distances).all()):
+    if n < max(3, min_images) or not bool(torch.isfinite(distances).all()):
         return None
     d = distances.double()
     total, squares = d.sum(dim=0), d.square().sum(dim=0)

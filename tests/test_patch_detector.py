@@ -150,13 +150,14 @@ def test_distances_are_scaled_by_how_much_normal_patches_vary_at_each_place():
 
 def test_position_spread_leaves_each_training_image_out_of_its_own_scale():
     distances = torch.tensor([[1.0, 0.0], [2.0, 0.0], [4.0, 0.0], [9.0, 0.0]])
-    spread, left_out = position_spread(distances)
+    assert position_spread(distances) is None  # fewer than 10 images: too noisy to divide by
+    spread, left_out = position_spread(distances, min_images=3)
     assert spread[0] == pytest.approx(float(distances[:, 0].std()))
     for i in range(4):
         others = torch.cat([distances[:i, 0], distances[i + 1:, 0]])
         assert left_out[i, 0] == pytest.approx(float(others.std()), rel=1e-5)
     assert spread[1] == pytest.approx(0.01 * float(spread[0]) / 2)  # 1% of the mean spread
-    assert position_spread(distances[:2]) is None  # two images: no left-out spread
+    assert position_spread(distances[:2], min_images=2) is None  # no left-out spread of 2
 
 
 def test_a_saved_patch_detector_scores_the_same_when_loaded(fitted, tmp_path):
