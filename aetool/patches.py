@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 MIN_PATCH = 4  # pixels: below this a patch holds too little structure to compare
+MIN_SPREAD_IMAGES = 10  # training images needed to measure each position's normal spread
 
 
 def _offsets(length: int, size: int) -> list[int]:
@@ -159,7 +160,8 @@ def local_nearest(queries: torch.Tensor, bank: torch.Tensor, grid: PatchGrid,
     return out
 
 
-def position_spread(distances: torch.Tensor, floor: float = 0.01, min_images: int = 10
+def position_spread(distances: torch.Tensor, floor: float = 0.01,
+                    min_images: int = MIN_SPREAD_IMAGES
                     ) -> tuple[torch.Tensor, torch.Tensor] | None:
     """How much normal patches vary at each grid position: the standard deviation over the
     training images of their patches' distances to the other images' codes (N, P -> P), and

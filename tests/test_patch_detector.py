@@ -158,6 +158,9 @@ def test_position_spread_leaves_each_training_image_out_of_its_own_scale():
         assert left_out[i, 0] == pytest.approx(float(others.std()), rel=1e-5)
     assert spread[1] == pytest.approx(0.01 * float(spread[0]) / 2)  # 1% of the mean spread
     assert position_spread(distances[:2], min_images=2) is None  # no left-out spread of 2
+    with pytest.warns(UserWarning, match="5 training images are too few .* left unscaled"):
+        few = PatchDetector(**FAST).fit(textures(5))
+    assert few.scorer_.position_scale is None  # the setting says why it did nothing
 
 
 def test_a_saved_patch_detector_scores_the_same_when_loaded(fitted, tmp_path):

@@ -6,6 +6,7 @@ detector stays better, so ``aetool fit`` picks by image size (see docs/images.md
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from aetool.estimators.saved import (
     restore_detector_state,
 )
 from aetool.patches import (
+    MIN_SPREAD_IMAGES,
     PatchGrid,
     local_nearest,
     position_spread,
@@ -207,6 +209,13 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         if spreads is not None:
             self.scorer_.position_scale = spreads[0].tolist()
             distances = distances / spreads[1]
+        elif self.scale_positions:
+            why = (f"{len(matrix)} training images are too few to measure how much normal "
+                   f"patches vary at each place (it takes {MIN_SPREAD_IMAGES})"
+                   if len(matrix) < MIN_SPREAD_IMAGES else
+                   "the training images' patches do not vary at all")
+            warnings.warn(f"{why}: patch distances are left unscaled", UserWarning,
+                          stacklevel=2)
         scores = self._image_scores(distances)
         self.scorer_.train_quantiles = training_quantiles(scores)
         self.threshold_ = fitted_threshold(scores, self.threshold, self.contamination)
