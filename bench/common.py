@@ -35,6 +35,14 @@ def machine() -> dict[str, Any]:
             "processor": platform.processor() or platform.machine()}
 
 
+def seeded_subset(total: int, n: int, seed: int) -> Any:
+    """Sorted indices of a seeded random ``n`` of ``total`` rows: the same draw in every script
+    that names the same seed, so their results can be set side by side."""
+    import numpy as np
+
+    return np.sort(np.random.default_rng(seed).permutation(total)[:n])
+
+
 def write_json(name: str, payload: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / name

@@ -28,7 +28,16 @@ import time
 import warnings
 
 import numpy as np
-from common import RESULTS, SHARED, load_mnist, machine, print_table, require, write_json
+from common import (
+    RESULTS,
+    SHARED,
+    load_mnist,
+    machine,
+    print_table,
+    require,
+    seeded_subset,
+    write_json,
+)
 
 VARIANTS = ("ae", "dae", "sparse", "contractive")
 WIDTHS = (32, 256)
@@ -55,7 +64,7 @@ def load_set(name: str, mnist_rows: int = 10000) -> dict:
     """fit: images the autoencoder learns; probe: (features source, labels) for the probe."""
     if name == "mnist":
         x_train, y_train, x_test, y_test = load_mnist()
-        keep = np.sort(np.random.default_rng(0).permutation(len(x_train))[:mnist_rows])
+        keep = seeded_subset(len(x_train), mnist_rows, 0)
         x_train, y_train = x_train[keep], y_train[keep]  # the shared file is sorted by digit
         return {"fit": x_train, "probe_train": (x_train, y_train), "probe_test": (x_test, y_test)}
     from real_defects import load

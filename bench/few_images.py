@@ -18,7 +18,7 @@ import time
 import warnings
 
 import numpy as np
-from common import SHARED, machine, print_table, require, write_json
+from common import SHARED, machine, print_table, require, seeded_subset, write_json
 from defect_peers import isolation_forest, knn_pixels, patch_knn_pixels
 from real_defects import SETS, load
 
@@ -50,8 +50,7 @@ def measure(name: str, n: int) -> list[dict]:
     train, test, labels = load(require(SHARED / root), size)
     rows = []
     for seed in SEEDS:
-        keep = np.sort(np.random.default_rng(seed).permutation(len(train))[:n])
-        subset = np.ascontiguousarray(train[keep])
+        subset = np.ascontiguousarray(train[seeded_subset(len(train), n, seed)])
         for method, score in METHODS.items():
             start = time.perf_counter()
             auc = float(roc_auc_score(labels, score(subset, test)))

@@ -5,9 +5,8 @@ rule that holds across sets rather than on one.
 
 Distances are divided by each position's normal spread, as the detector does by default,
 with the spread measured for each reach (rows whose patch label lacks "scaled by position"
-were measured on raw distances, before the scaling). One fit per set and patch size; every (reach, top_k)
-pair is scored from the same codes
-(searching anywhere only with the default quarter-side patches: with eighth-side patches it is
+were measured on raw distances, before the scaling). One fit per set and patch size; every
+(reach, top_k) pair is scored from the same codes (searching anywhere only with the default quarter-side patches: with eighth-side patches it is
 25 times the work). A set and size measured again replaces its earlier rows.
 
     python bench/patch_settings.py                    # about 10 minutes on 2 cores
@@ -63,7 +62,7 @@ def sweep(name: str, size_rule: str, unaligned: bool = False,
     from sklearn.metrics import roc_auc_score
 
     from aetool import PatchDetector
-    from aetool.patches import position_spread, standardise, top_mean
+    from aetool.patches import standardise, top_mean
 
     root, size = SETS[name]
     train, test, labels = load(require(SHARED / root), size)
@@ -82,12 +81,9 @@ def sweep(name: str, size_rule: str, unaligned: bool = False,
     codes = detector._patch_codes(grid.cut(standardise(torch.from_numpy(matrix))[0]))
     rows = []
     searches = REACHES if size_rule == "quarter" and not augment else REACHES[:-1]
-    owners = torch.arange(len(train)).repeat(detector.scorer_.copies)
     for reach in searches:  # anywhere: 25x the work (eighth side) or 8x (augmented)
         detector.scorer_.reach = reach
-        detector.scorer_.position_scale = None  # each search gets the spread it would fit
-        spreads = position_spread(detector._distances(detector.bank_[:len(train)], owners))
-        detector.scorer_.position_scale = None if spreads is None else spreads[0].tolist()
+        detector._training_distances(len(train))  # the spread this search would fit
         distances = detector._distances(codes)
         for k in TOP_K:
             scores = top_mean(distances, k).numpy()

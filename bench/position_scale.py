@@ -23,7 +23,7 @@ import time
 import warnings
 
 import numpy as np
-from common import SHARED, machine, print_table, require, write_json
+from common import SHARED, machine, print_table, require, seeded_subset, write_json
 from patch_settings import unalign
 from real_defects import SETS, load
 
@@ -40,9 +40,8 @@ def case_data(case: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if "unaligned" in words:
         train, test = unalign(train, 0), unalign(test, 1)
     if "images" in words:
-        n, seed = int(words[1]), int(words[-1])
-        keep = np.sort(np.random.default_rng(seed).permutation(len(train))[:n])
-        train = np.ascontiguousarray(train[keep])
+        train = np.ascontiguousarray(train[seeded_subset(len(train), int(words[1]),
+                                                         int(words[-1]))])
     return train, test, labels
 
 
@@ -76,10 +75,8 @@ def measure(case: str) -> dict:
     normal = labels == 0
     row["normal flagged, scaled"] = float(np.mean(
         top_mean(scaled, scorer.top_k).numpy()[normal] > detector.threshold_))
-    owners = torch.arange(len(train))
-    scorer.position_scale, kept = None, scorer.position_scale
-    raw_train = top_mean(detector._distances(detector.bank_, owners), scorer.top_k).numpy()
-    scorer.position_scale = kept
+    detector.scale_positions = False  # the raw training distances (the detector is done with)
+    raw_train = top_mean(detector._training_distances(len(train)), scorer.top_k).numpy()
     raw_threshold = fitted_threshold(raw_train.astype(float), None, detector.contamination)
     row["normal flagged, raw"] = float(np.mean(
         top_mean(raw, scorer.top_k).numpy()[normal] > raw_threshold))

@@ -203,20 +203,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         patches = grid.cut(work)
         self._fit_model(patches.flatten(0, 1).numpy(), variant)
         self.bank_ = self._patch_codes(patches)
-        owners = torch.arange(len(matrix)).repeat(self.scorer_.copies)
-        distances = self._distances(self.bank_[:len(matrix)], owners)  # unscaled so far
-        spreads = position_spread(distances) if self.scale_positions else None
-        if spreads is not None:
-            self.scorer_.position_scale = spreads[0].tolist()
-            distances = distances / spreads[1]
-        elif self.scale_positions:
-            why = (f"{len(matrix)} training images are too few to measure how much normal "
-                   f"patches vary at each place (it takes {MIN_SPREAD_IMAGES})"
-                   if len(matrix) < MIN_SPREAD_IMAGES else
-                   "the training images' patches do not vary at all")
-            warnings.warn(f"{why}: patch distances are left unscaled", UserWarning,
-                          stacklevel=2)
-        scores = self._image_scores(distances)
+        scores = self._image_scores(self._training_distances(len(matrix)))
         self.scorer_.train_quantiles = training_quantiles(scores)
         self.threshold_ = fitted_threshold(scores, self.threshold, self.contamination)
         self.offset_ = -self.threshold_
@@ -245,6 +232,27 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         bank = self.bank_.to(device)
         return self._scaled(local_nearest(codes.to(device), bank, self.scorer_.grid,
                                           self.scorer_.reach, owners=owners).cpu())
+
+    def _training_distances(self, n_images: int) -> torch.Tensor:
+        """(N, P) distances of the ``n_images`` training images' codes (the bank's first
+        entries) to the other images' codes, for the search the scorer holds now. With
+        ``scale_positions`` it (re)measures each position's spread from them first and returns
+        them scaled, each image by the spread measured without it."""
+        self.scorer_.position_scale = None
+        owners = torch.arange(n_images).repeat(self.scorer_.copies)
+        distances = self._distances(self.bank_[:n_images], owners)
+        spreads = position_spread(distances) if self.scale_positions else None
+        if spreads is not None:
+            self.scorer_.position_scale = spreads[0].tolist()
+            return distances / spreads[1]
+        if self.scale_positions:
+            why = (f"{n_images} training images are too few to measure how much normal "
+                   f"patches vary at each place (it takes {MIN_SPREAD_IMAGES})"
+                   if n_images < MIN_SPREAD_IMAGES else
+                   "the training images' patches do not vary at all")
+            warnings.warn(f"{why}: patch distances are left unscaled", UserWarning,
+                          stacklevel=3)
+        return distances
 
     def _scaled(self, distances: torch.Tensor) -> torch.Tensor:
         """Distances (N, P) divided by the positions' normal spread, when there is one."""
