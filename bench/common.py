@@ -6,7 +6,7 @@ import json
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,20 @@ def seeded_subset(total: int, n: int, seed: int) -> Any:
     import numpy as np
 
     return np.sort(np.random.default_rng(seed).permutation(total)[:n])
+
+
+def cases_from_command_line(doc: str | None, default: Sequence[str]) -> list[str]:
+    """The ``--cases`` a script was asked for (comma-separated; ``default`` when none), with
+    library warnings silenced for the table's sake."""
+    import argparse
+    import warnings
+
+    parser = argparse.ArgumentParser(description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", default=",".join(default))
+    cases = parser.parse_args().cases.split(",")
+    warnings.filterwarnings("ignore")
+    return cases
 
 
 def write_json(name: str, payload: dict[str, Any]) -> Path:

@@ -15,6 +15,7 @@ probe, beside PCA of the same width and raw pixels.
     python bench/features_defaults.py --mnist-rows 4000  # about an hour on 2 cores
     python bench/features_defaults.py --sets elpv64 --variants ae
     python bench/features_defaults.py --mnist-rows 4000 --backbones conv --set activation=relu
+    python bench/features_defaults.py --sets mnist --backbones conv --output features_defaults_mnist10k
 
 ``--set NAME=VALUE`` trains every variant with that setting as well (the method is named after
 it, e.g. "ae-32 conv activation=relu"); a (set, method) measured again replaces its row.
@@ -101,6 +102,8 @@ def main() -> None:
     parser.add_argument("--skip-peers", action="store_true", help="no raw-pixel and PCA rows")
     parser.add_argument("--mnist-rows", type=int, default=10000,
                         help="MNIST training images (a seeded random N of the shared 10,000)")
+    parser.add_argument("--output", default="features_defaults",
+                        help="results file under bench/results/ (without .json)")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     from sklearn.decomposition import PCA
@@ -110,15 +113,15 @@ def main() -> None:
     sets = args.sets.split(",")
     extra = dict(setting.split("=", 1) for setting in args.settings)
     suffix = "".join(f" {name}={value}" for name, value in extra.items())
-    path = RESULTS / "features_defaults.json"  # a (set, method) measured again replaces its row
+    path = RESULTS / f"{args.output}.json"  # a (set, method) measured again replaces its row
     rows: list[dict] = json.loads(path.read_text())["rows"] if path.exists() else []
 
     def keep(row: dict) -> None:
         rows[:] = [r for r in rows if (r["set"], r["method"]) != (row["set"], row["method"])]
         rows.append(row)
         print(row, flush=True)
-        write_json("features_defaults.json", {"protocol": __doc__, "machine": machine(),
-                                              "rows": rows})
+        write_json(f"{args.output}.json", {"protocol": __doc__, "machine": machine(),
+                                           "rows": rows})
 
     for name in sets:
         data = load_set(name, args.mnist_rows)
@@ -142,7 +145,8 @@ def main() -> None:
                     method = f"{variant}-{width} {backbone}{suffix}"
                     keep({**measure(name, data, method, model.transform),
                           "width": width, "variant": variant, "backbone": backbone,
-                          "epochs": len(model.history_), "fit_seconds": fit_s, **extra})
+                          "epochs": len(model.history_), "fit_seconds": fit_s,
+                          "activation": getattr(model.config_, "activation", None), **extra})
     print_table(rows, ["set", "method", "width", "accuracy", "epochs", "fit_seconds"])
 
 

@@ -18,12 +18,18 @@ fitted at the default contamination (0.1), scaled and raw.
 
 from __future__ import annotations
 
-import argparse
 import time
-import warnings
 
 import numpy as np
-from common import SHARED, machine, print_table, require, seeded_subset, write_json
+from common import (
+    SHARED,
+    cases_from_command_line,
+    machine,
+    print_table,
+    require,
+    seeded_subset,
+    write_json,
+)
 from patch_settings import unalign
 from real_defects import SETS, load
 
@@ -85,13 +91,8 @@ def measure(case: str) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", default=",".join(CASES))
-    args = parser.parse_args()
-    warnings.filterwarnings("ignore")
     rows = []
-    for case in args.cases.split(","):
+    for case in cases_from_command_line(__doc__, CASES):
         rows.append(measure(case))
         gains = [r["gain"] for r in rows]
         write_json("position_scale.json", {
