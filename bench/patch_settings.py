@@ -117,7 +117,7 @@ def peers_aligned_and_not(name: str) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sets", default=",".join(SETS))
+    parser.add_argument("--sets", default="elpv64,elpv150,mtile128")
     parser.add_argument("--augment", action="store_true",
                         help="train on 8 turned and mirrored copies of each training image")
     parser.add_argument("--peers-only", action="store_true",

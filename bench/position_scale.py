@@ -46,8 +46,8 @@ def case_data(case: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if "unaligned" in words:
         train, test = unalign(train, 0), unalign(test, 1)
     if "images" in words:
-        train = np.ascontiguousarray(train[seeded_subset(len(train), int(words[1]),
-                                                         int(words[-1]))])
+        count = int(words[words.index("images") - 1])
+        train = np.ascontiguousarray(train[seeded_subset(len(train), count, int(words[-1]))])
     return train, test, labels
 
 

@@ -2,13 +2,14 @@
 small part of a normal-looking image.
 
 Sets (from ../shared/datasets, normal training images only; test folders normal/ and defect/):
-ELPV solar cells at 64x64 and at their native 150x150, magnetic tiles (mtile) at 128x128.
+ELPV solar cells at 64x64 and at their native 150x150, magnetic tiles (mtile) at 128x128 and,
+non-square, at 240 high x 96 wide.
 Rows: aetool's default image detector through the CLI (`aetool fit train/ --image-size H,W`,
 `aetool evaluate BUNDLE test/ --normal-class normal --plots`), the peers of
 bench/defect_peers.py on the same resized pixels, and the ideas of bench/defect_ideas.py.
 Metrics: image ROC-AUC, AUPR (average precision, defect = positive) and F1-max.
 
-    python bench/real_defects.py                          # all sets, about 40 minutes on 2 cores
+    python bench/real_defects.py                          # all sets, about 80 minutes on 2 cores
     python bench/real_defects.py --sets elpv64 --rows cli,ideas
 """
 
@@ -30,7 +31,8 @@ from defect_ideas import IDEAS
 from defect_peers import PEERS
 
 SETS = {"elpv64": ("elpv", (64, 64)), "elpv150": ("elpv", (150, 150)),
-        "mtile128": ("mtile", (128, 128))}
+        "mtile128": ("mtile", (128, 128)),
+        "mtile240x96": ("mtile", (240, 96))}  # height x width: non-square, as some users' sets
 
 
 def load(folder: Path, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
