@@ -14,7 +14,8 @@ per case (the same codes and distances; image score the mean of the 3 worst patc
   patch distances), or over the mean score of its K most similar training images (leave-one-out
   training scores; a local density ratio, LOF's idea), image by image or patch by patch.
 
-Cases as in bench/position_scale.py: ELPV 64, tiles 128, both turned/mirrored/shifted at random,
+The ELPV 64 case also draws ``patch_context_elpv64.png``: the default's 8 lowest-scored defects
+and 8 highest-scored normal cells. Cases as in bench/position_scale.py: ELPV 64, tiles 128, both turned/mirrored/shifted at random,
 and a seeded random 54 or 150 of their training images. Metric: image ROC-AUC.
 
     python bench/patch_context.py                 # about 15 minutes on 2 cores
@@ -26,7 +27,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from common import cases_from_command_line, machine, print_table, write_json
+from common import RESULTS, cases_from_command_line, machine, print_table, write_json
 from position_scale import case_data
 
 CASES = ("elpv64", "mtile128", "elpv64 unaligned", "mtile128 unaligned",
@@ -63,6 +64,24 @@ def most_alike(queries, bank, k: int, leave_own_out: bool = False):
     return distances.topk(k, largest=False).indices
 
 
+def extremes_figure(test: np.ndarray, labels: np.ndarray, scores: np.ndarray, path) -> None:
+    """The 8 defective test images the detector scores lowest over the 8 normal ones it scores
+    highest, each titled with its score: what the default misses, and what it mistakes."""
+    from aetool.plots import _pyplot, save_figure
+
+    plt = _pyplot()
+    defect, normal = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
+    picks = [*defect[np.argsort(scores[defect])[:8]], *normal[np.argsort(-scores[normal])[:8]]]
+    fig, axes = plt.subplots(2, 8, figsize=(13, 3.8))
+    for ax, index in zip(axes.flat, picks):
+        ax.imshow(test[index].squeeze(), cmap="gray")
+        ax.set_title(f"{'defect' if labels[index] else 'normal'} {scores[index]:.2f}", fontsize=8)
+        ax.axis("off")
+    fig.suptitle("Default detector: lowest-scored defects (top), highest-scored normal images "
+                 "(bottom)", fontsize=9)
+    save_figure(fig, path)
+
+
 def measure(case: str) -> dict:
     import torch
     from sklearn.metrics import roc_auc_score
@@ -90,6 +109,8 @@ def measure(case: str) -> dict:
         return top_mean(distances, TOP_K).numpy()
 
     row = {"case": case, "train_images": n, "fit_seconds": seconds, "default": auc(pooled(scaled))}
+    if case == "elpv64":
+        extremes_figure(test, labels, pooled(scaled), RESULTS / "patch_context_elpv64.png")
     # pixels
     spread = position_spread(local_nearest(pixels["train"], pixels["train"], scorer.grid,
                                            scorer.reach, owners=torch.arange(n)))[0]
