@@ -96,14 +96,27 @@ class AutoencoderEstimator(InferenceSettings, BaseEstimator):
         """The Variant class: given directly, or looked up once per call by its name."""
         return self.variant if isinstance(self.variant, type) else get_variant(str(self.variant))
 
-    def _train_config(self) -> TrainConfig:
+    def _train_config(self, rows: int | None = None, images: bool = False) -> TrainConfig:
+        """Training settings; ``rows`` and ``images`` (the training data) let
+        :meth:`_default_epochs` stretch the default epochs of a small image set."""
         seed = 0 if self.random_state is None else int(
             self.random_state if not isinstance(self.random_state, np.random.RandomState)
             else self.random_state.randint(2**31 - 1)
         )
-        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.learning_rate,
-                           max_steps=self._step_cap(), patience=self.patience, seed=seed,
-                           device=self.device)
+        cap = self._step_cap()
+        epochs = self._default_epochs(rows, cap) if images else self.epochs
+        return TrainConfig(epochs=epochs, batch_size=self.batch_size, lr=self.learning_rate,
+                           max_steps=cap, patience=self.patience, seed=seed, device=self.device)
+
+    def _default_epochs(self, rows: int | None, cap: int) -> int:
+        """``epochs``, or, while the epochs and the step budget are both the defaults, as many
+        epochs as ``rows`` need to make the budget's steps: 60 epochs of 90 images are 60
+        optimiser steps, too few to learn them (one-class 8x8 digits: 0.987 -> 0.998 with the
+        full 300; MNIST's 1,000 images per digit already make 300 steps in under 60 epochs)."""
+        if not rows or not self.STEP_BUDGET or cap != self.STEP_BUDGET or self.max_steps is not None:
+            return int(self.epochs)
+        steps_per_epoch = -(-int(rows) // max(1, int(self.batch_size)))
+        return max(int(self.epochs), -(-self.STEP_BUDGET // steps_per_epoch))
 
     # With ``max_steps=None`` an estimator trains the epochs it is given; the detector keeps a
     # step budget for its default epochs only (see AutoencoderDetector.STEP_BUDGET).
@@ -142,7 +155,8 @@ class AutoencoderEstimator(InferenceSettings, BaseEstimator):
             raise AetoolError(str(exc)) from None
         y = torch.from_numpy(labels) if labels is not None else None
         model, result = fit_variant(variant, config, torch.from_numpy(matrix), y, n_classes,
-                                    self._train_config(), quiet=not self.verbose,
+                                    self._train_config(len(matrix), matrix.ndim == 4),
+                                    quiet=not self.verbose,
                                     adapt=self._adapt_model)
         self.variant_name_ = variant.name
         self.config_ = config
