@@ -14,9 +14,10 @@ per case (the same codes and distances; image score the mean of the 3 worst patc
   patch distances), or over the mean score of its K most similar training images (leave-one-out
   training scores; a local density ratio, LOF's idea), image by image or patch by patch.
 
-The ELPV 64 case also draws ``patch_context_elpv64.png``: the default's 8 lowest-scored defects
-and 8 highest-scored normal cells. Cases as in bench/position_scale.py: ELPV 64, tiles 128, both turned/mirrored/shifted at random,
-and a seeded random 54 or 150 of their training images. Metric: image ROC-AUC.
+Cases as in bench/position_scale.py: ELPV 64, tiles 128, both turned/mirrored/shifted at
+random, and a seeded random 54 or 150 of their training images. Metric: image ROC-AUC. The
+ELPV 64 case also draws ``patch_context_elpv64.png``: the default's 8 lowest-scored defects and
+8 highest-scored normal cells.
 
     python bench/patch_context.py                 # about 15 minutes on 2 cores
     python bench/patch_context.py --cases elpv64,mtile128
@@ -33,7 +34,6 @@ from position_scale import case_data
 CASES = ("elpv64", "mtile128", "elpv64 unaligned", "mtile128 unaligned",
          "elpv64 54 images seed 0", "mtile128 54 images seed 0",
          "elpv64 150 images seed 1", "mtile128 150 images seed 1")
-TOP_K = 3  # the detector's pooling
 
 
 def nearest_among(queries, bank, grid, reach, chosen):
@@ -105,8 +105,8 @@ def measure(case: str) -> dict:
     def auc(scores) -> float:
         return float(roc_auc_score(labels, np.asarray(scores)))
 
-    def pooled(distances):
-        return top_mean(distances, TOP_K).numpy()
+    def pooled(distances):  # the detector's own pooling
+        return top_mean(distances, scorer.top_k).numpy()
 
     row = {"case": case, "train_images": n, "fit_seconds": seconds, "default": auc(pooled(scaled))}
     if case == "elpv64":
@@ -124,7 +124,7 @@ def measure(case: str) -> dict:
     level = scaled.median(1).values
     row["minus own median"] = auc(pooled(scaled) - level.numpy())
     row["over own median"] = auc(pooled(scaled) / level.numpy())
-    own_scores = top_mean(own, TOP_K)
+    own_scores = top_mean(own, scorer.top_k)
     for name, (query, base) in described.items():
         for k in (10, 30):
             if k >= n - 1:

@@ -96,40 +96,43 @@ class AutoencoderEstimator(InferenceSettings, BaseEstimator):
         """The Variant class: given directly, or looked up once per call by its name."""
         return self.variant if isinstance(self.variant, type) else get_variant(str(self.variant))
 
-    def _train_config(self, rows: int | None = None, images: bool = False) -> TrainConfig:
-        """Training settings; ``rows`` and ``images`` (the training data) let
-        :meth:`_default_epochs` stretch the default epochs of a small image set."""
+    def _train_config(self, matrix: np.ndarray | None = None) -> TrainConfig:
+        """Training settings; ``matrix``, the training data, lets :meth:`_default_epochs`
+        stretch the default epochs of a small image set."""
         seed = 0 if self.random_state is None else int(
             self.random_state if not isinstance(self.random_state, np.random.RandomState)
             else self.random_state.randint(2**31 - 1)
         )
-        cap = self._step_cap()
-        epochs = self._default_epochs(rows, cap) if images else self.epochs
-        return TrainConfig(epochs=epochs, batch_size=self.batch_size, lr=self.learning_rate,
-                           max_steps=cap, patience=self.patience, seed=seed, device=self.device)
+        return TrainConfig(epochs=self._default_epochs(matrix), batch_size=self.batch_size,
+                           lr=self.learning_rate, max_steps=self._step_cap(),
+                           patience=self.patience, seed=seed, device=self.device)
 
-    def _default_epochs(self, rows: int | None, cap: int) -> int:
-        """``epochs``, or, while the epochs and the step budget are both the defaults, as many
-        epochs as ``rows`` need to make the budget's steps: 60 epochs of 90 images are 60
-        optimiser steps, too few to learn them (one-class 8x8 digits: 0.987 -> 0.998 with the
+    def _default_epochs(self, matrix: np.ndarray | None) -> int:
+        """``epochs``, or, for images (N, C, H, W) while the step budget is in force, as many
+        epochs as the images need to make the budget's steps: 60 epochs of 90 images are 60
+        optimiser steps, too few to learn them (one-class 8x8 digits: 0.987 -> 0.997 with the
         full 300; MNIST's 1,000 images per digit already make 300 steps in under 60 epochs)."""
-        if not rows or not self.STEP_BUDGET or cap != self.STEP_BUDGET or self.max_steps is not None:
+        if matrix is None or matrix.ndim != 4 or not len(matrix) or not self._budget_applies():
             return int(self.epochs)
-        steps_per_epoch = -(-int(rows) // max(1, int(self.batch_size)))
+        steps_per_epoch = -(-len(matrix) // max(1, int(self.batch_size)))
         return max(int(self.epochs), -(-self.STEP_BUDGET // steps_per_epoch))
 
     # With ``max_steps=None`` an estimator trains the epochs it is given; the detector keeps a
     # step budget for its default epochs only (see AutoencoderDetector.STEP_BUDGET).
     STEP_BUDGET: int = 0
 
+    def _budget_applies(self) -> bool:
+        """Whether STEP_BUDGET is in force: this estimator has one and the user left both
+        ``max_steps`` and ``epochs`` at the constructor's defaults."""
+        default = inspect.signature(type(self).__init__).parameters["epochs"].default
+        return bool(self.STEP_BUDGET) and self.max_steps is None and self.epochs == default
+
     def _step_cap(self) -> int:
-        """``max_steps`` as given, or for None: STEP_BUDGET while ``epochs`` is left at the
-        constructor's default, no cap once the user chose the epochs (``epochs=20`` trains 20
-        epochs)."""
+        """``max_steps`` as given, or for None: STEP_BUDGET while it is in force, no cap once
+        the user chose the epochs (``epochs=20`` trains 20 epochs)."""
         if self.max_steps is not None:
             return int(self.max_steps)
-        default = inspect.signature(type(self).__init__).parameters["epochs"].default
-        return self.STEP_BUDGET if self.epochs == default else 0
+        return self.STEP_BUDGET if self._budget_applies() else 0
 
     def _task_defaults(self, images: bool) -> dict[str, dict[str, Any]]:
         """Settings by variant name that this estimator's task uses on images or on tables
@@ -155,8 +158,7 @@ class AutoencoderEstimator(InferenceSettings, BaseEstimator):
             raise AetoolError(str(exc)) from None
         y = torch.from_numpy(labels) if labels is not None else None
         model, result = fit_variant(variant, config, torch.from_numpy(matrix), y, n_classes,
-                                    self._train_config(len(matrix), matrix.ndim == 4),
-                                    quiet=not self.verbose,
+                                    self._train_config(matrix), quiet=not self.verbose,
                                     adapt=self._adapt_model)
         self.variant_name_ = variant.name
         self.config_ = config

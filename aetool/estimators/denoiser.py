@@ -79,8 +79,8 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
         self.min_steps = min_steps
         self.selection = selection
 
-    def _train_config(self, rows: int | None = None, images: bool = False) -> Any:
-        config = super()._train_config(rows, images)
+    def _train_config(self, matrix: np.ndarray | None = None) -> Any:
+        config = super()._train_config(matrix)
         config.min_steps = int(self.min_steps)
         return config
 

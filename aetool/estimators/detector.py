@@ -128,7 +128,7 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         return self
 
     def _refit(self, matrix: np.ndarray) -> Any:
-        cfg = self._train_config(len(matrix), matrix.ndim == 4)
+        cfg = self._train_config(matrix)
         result = train_model(self.model_, torch.from_numpy(matrix), None, cfg,
                              seed_everything(cfg.seed + 1), quiet=not self.verbose)
         self.history_ = self.history_ + result.history
