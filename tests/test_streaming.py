@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import queue
+import threading
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,7 +13,7 @@ from click.testing import CliRunner
 from scipy.stats import spearmanr
 
 from aetool.cli import cli
-from aetool.data.tables import read_table
+from aetool.data.tables import ChunkReader, read_table
 from aetool.estimators import AutoencoderDetector
 from aetool.tasks.stream import prefetched, stream_score
 from tests.conftest import low_rank_table
@@ -76,6 +80,47 @@ def test_streamed_warnings_are_said_once_with_totals(tmp_path):
     assert result.stderr.count("not seen in training (") == 1
     assert ("new.csv: column 'kind' has 6 value(s) not seen in training ('z', 'w'); they are "
             "encoded as all-zero") in result.stderr
+
+
+def test_progress_is_read_without_touching_the_file_from_another_thread(tmp_path, monkeypatch):
+    """The progress bar asks how far the reader is from another thread. It used to ask the open
+    file (tell), and when the reader closed the file at that moment the streamed score failed
+    with 'Bad file descriptor' (about 1 run in 10 of a 4-chunk file). Only the reading thread
+    may touch the file; the bar reads a number it recorded."""
+    import aetool.data.tables as tables
+
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"a": np.arange(400)}).to_csv(path, index=False)
+    askers: set[int] = set()
+
+    class Watched(io.BufferedReader):
+        def tell(self) -> int:
+            askers.add(threading.get_ident())
+            return super().tell()
+
+    monkeypatch.setattr(tables, "open", lambda name, mode: Watched(io.FileIO(name, mode)),
+                        raising=False)
+    reader = ChunkReader(path, 100)
+    chunks: queue.Queue = queue.Queue()
+    resume = threading.Event()
+
+    def consume() -> None:  # one chunk at a time, paused while the file is open
+        for chunk in reader:
+            resume.clear()
+            chunks.put(len(chunk))
+            resume.wait()
+        chunks.put(None)
+
+    worker = threading.Thread(target=consume)
+    worker.start()
+    progress = []
+    while chunks.get() is not None:
+        progress.append(reader.bytes_read)
+        resume.set()
+    worker.join()
+    assert askers == {worker.ident}
+    assert progress == sorted(progress) and 0 < progress[0] <= progress[-1] <= path.stat().st_size
+    assert reader.bytes_read == path.stat().st_size
 
 
 def test_interrupted_stream_leaves_no_output(fitted, monkeypatch):
