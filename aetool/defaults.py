@@ -63,14 +63,16 @@ IMAGE_DENOISING_CANDIDATES: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 # Image detection: the patch detector's autoencoder (aetool.PatchDetector) learns patches of
-# standardised images with one 256-unit layer and a 32-wide code, the setting measured on ELPV
-# and magnetic tiles (bench/real_defects.py).
-PATCH_DETECTION_DEFAULTS: dict[str, dict[str, Any]] = {"ae": {"hidden": [256], "code_size": 32}}
+# standardised images with one 256-unit layer and a 16-wide code: of codes 8 to 128 on ELPV
+# cells and magnetic tiles (12 cases: sizes, unaligned copies, 54 or 150 training images), 16
+# has the smallest worst loss (0.017; 32: 0.030, 8: 0.034) and the highest mean
+# (bench/patch_code_size.py).
+PATCH_DETECTION_DEFAULTS: dict[str, dict[str, Any]] = {"ae": {"hidden": [256], "code_size": 16}}
 
 # The patch detector scales images whose shorter side is longer than this down to it (aspect
 # kept) before cutting patches: a patch is a quarter of the side, so the autoencoder's input and
 # the fit time grow with the square of the side (30 photographs at 900x900: 9 minutes on 2
-# cores), while the measured score barely moves with resolution (ELPV 0.812 at 64 px, 0.822 at
+# cores), while the measured score barely moves with resolution (ELPV 0.823 at 64 px, 0.826 at
 # 150 px). At 256 px the 1,000 ELPV cells would fit in about 10 minutes on 2 cores.
 PATCH_MAX_SHORT_SIDE = 256
 

@@ -118,7 +118,7 @@ def test_training_images_are_scored_without_their_own_patches(fitted):
     larger = PatchDetector(**FAST).fit(textures(150))
     unseen = -larger.score_samples(textures(400, seed=9))  # more normal images
     assert np.mean(unseen > larger.threshold_) == pytest.approx(0.1, abs=0.05)  # contamination
-    assert fitted.bank_.shape == (40, fitted.scorer_.grid.count, 32)
+    assert fitted.bank_.shape == (40, fitted.scorer_.grid.count, 16)  # the default code
     assert fitted.model_.input_shape == (8 * 8,) or list(fitted.model_.input_shape) == [64]
 
 
@@ -168,7 +168,7 @@ def test_a_saved_patch_detector_scores_the_same_when_loaded(fitted, tmp_path):
     fitted.save(tmp_path / "b")
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert manifest["detector"]["kind"] == "patches"
-    assert manifest["extra_tensors"] == {"patch_bank": [40, fitted.scorer_.grid.count, 32]}
+    assert manifest["extra_tensors"] == {"patch_bank": [40, fitted.scorer_.grid.count, 16]}
     for loaded in (load_detector(tmp_path / "b"), load_for_scoring(str(tmp_path / "b")),
                    PatchDetector.load(tmp_path / "b")):
         assert isinstance(loaded, PatchDetector)
@@ -185,7 +185,7 @@ def test_a_saved_patch_detector_scores_the_same_when_loaded(fitted, tmp_path):
     with pytest.raises(BundleError, match="position_scale has 1 values"):
         load_detector(tmp_path / "b")
     manifest["detector"]["scorer"]["position_scale"] = fitted.scorer_.position_scale
-    manifest["extra_tensors"]["patch_bank"] = [41, fitted.scorer_.grid.count, 32]
+    manifest["extra_tensors"]["patch_bank"] = [41, fitted.scorer_.grid.count, 16]
     (tmp_path / "b" / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match="extra tensor 'patch_bank' is"):
         load_detector(tmp_path / "b")
@@ -277,7 +277,7 @@ def test_fit_on_a_folder_of_photographs_trains_the_patch_detector(tmp_path):
     assert ("patches: ae codes of 49 patches of 16x16 pixels per image, distances scaled by "
             "each position's normal spread") in result.output
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
-    assert manifest["detector"]["kind"] == "patches" and manifest["config"]["code_size"] == 32
+    assert manifest["detector"]["kind"] == "patches" and manifest["config"]["code_size"] == 16
     scored = tmp_path / "s.csv"
     result = CliRunner().invoke(cli, ["score", str(tmp_path / "b"), str(folder), "-o",
                                       str(scored), "--maps", str(tmp_path / "maps")])

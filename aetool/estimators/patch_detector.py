@@ -105,7 +105,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
 
     Each image is standardised (zero mean, unit variance), cut into half-overlapping patches
     (``patch_size`` pixels, None: a quarter of the shorter side) and a fully connected
-    autoencoder (``variant``, default ``ae`` 256 -> 32) is trained on the training patches. A
+    autoencoder (``variant``, default ``ae`` 256 -> 16) is trained on the training patches. A
     test patch's score is the distance from its code to the nearest training code within
     ``reach`` grid steps of its position (None: anywhere); an image's score is the mean of its
     ``top_k`` worst patches, and its map shows every patch's distance. Images whose shorter
