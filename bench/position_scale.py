@@ -58,17 +58,15 @@ def measure(case: str) -> dict:
     from sklearn.metrics import roc_auc_score
 
     from aetool import PatchDetector
-    from aetool.patches import standardise, top_mean
+    from aetool.patches import top_mean
     from aetool.thresholds import fitted_threshold
 
     train, test, labels = case_data(case)
     start = time.perf_counter()
     detector = PatchDetector(device="cpu").fit(train)
     seconds = time.perf_counter() - start
-    matrix, _ = detector._prepare(test, reset=False)
     scorer = detector.scorer_
-    codes = detector._patch_codes(scorer.grid.cut(standardise(scorer.to_work(matrix))[0]))
-    scaled = detector._distances(codes)
+    scaled = detector._distances(detector._image_codes(detector._prepare(test, reset=False)[0]))
     raw = scaled * torch.tensor(scorer.position_scale)
     row = {"case": case, "train_images": len(train), "fit_seconds": seconds}
     for k in TOP_K:

@@ -137,7 +137,7 @@ def choose(case: str, sample: int = 200) -> dict:
     from sklearn.metrics import roc_auc_score
 
     from aetool import PatchDetector
-    from aetool.patches import local_nearest, position_spread, standardise, top_mean
+    from aetool.patches import local_nearest, position_spread, top_mean
 
     train, test, labels = case_data(case)
     start = time.perf_counter()
@@ -147,8 +147,7 @@ def choose(case: str, sample: int = 200) -> dict:
     scorer, n = detector.scorer_, len(train)
 
     def codes_of(images: np.ndarray):
-        matrix, _ = detector._prepare(images, reset=False)
-        return detector._patch_codes(scorer.grid.cut(standardise(scorer.to_work(matrix))[0]))
+        return detector._image_codes(detector._prepare(images, reset=False)[0])
 
     chosen = np.sort(np.random.default_rng(123).choice(n, min(sample, n), replace=False))
     defective, _, kinds = synthetic_defects(train[chosen], seed=7)

@@ -224,6 +224,11 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         codes = run_batches(self.model_, flat, code_outputs, **self._inference())["codes"]
         return torch.from_numpy(codes).view(patches.shape[0], patches.shape[1], -1)
 
+    def _image_codes(self, matrix: np.ndarray) -> torch.Tensor:
+        """(N, P, K) patch codes of images already encoded (N, C, H, W), cut as in training."""
+        work = standardise(self.scorer_.to_work(matrix))[0]
+        return self._patch_codes(self.scorer_.grid.cut(work))
+
     def _distances(self, codes: torch.Tensor, owners: torch.Tensor | None = None
                    ) -> torch.Tensor:
         """(N, P) distances of patch codes to the bank (``owners``: see local_nearest), in
@@ -272,13 +277,12 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         """Scores, probabilities, flags and, with ``explain``, per-pixel maps ('errors': the
         mean distance, scaled as the scores are, of the patches covering a pixel) of images
         already encoded."""
-        grid, work = self.scorer_.grid, self.scorer_.to_work(matrix)
-        codes = self._patch_codes(grid.cut(standardise(work)[0]))
-        distances = self._distances(codes)
+        distances = self._distances(self._image_codes(matrix))
         scores = self._image_scores(distances)
         maps = None
         if explain:
-            pasted = grid.paste(distances, (1, *work.shape[2:]))
+            work_shape = self.scorer_.work_shape or tuple(matrix.shape[2:])
+            pasted = self.scorer_.grid.paste(distances, (1, *work_shape))
             maps = resized(pasted, tuple(matrix.shape[2:])).numpy()
         return self._details(scores, maps)
 
