@@ -27,6 +27,12 @@ SETTINGS = {  # PatchDetector keyword arguments
     "ae 64": {"code_size": 64},
     "ae 128": {"code_size": 128},
     "dae 32": {"variant": "dae", "code_size": 32},
+    # beyond the code size (the default's code of 16 otherwise): the noise of one training run,
+    # the denoising variant, a wider hidden layer, twice the epochs
+    "ae 16 seed 1": {"code_size": 16, "random_state": 1},
+    "dae 16": {"variant": "dae", "code_size": 16},
+    "ae 16 hidden 512": {"code_size": 16, "variant_params": {"hidden": [512]}},
+    "ae 16 40 epochs": {"code_size": 16, "epochs": 40},
 }
 CASES = ("elpv64", "mtile128", "elpv64 unaligned", "mtile128 unaligned", "elpv150",
          "mtile240x96", *(f"{name} {n} images seed {seed}" for name in ("elpv64", "mtile128")
