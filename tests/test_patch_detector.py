@@ -148,6 +148,26 @@ def test_distances_are_scaled_by_how_much_normal_patches_vary_at_each_place():
     assert scale[:, 0].mean() > 3 * scale[:, -1].mean()  # the busy columns vary more
 
 
+def test_maps_start_from_the_normal_level_of_each_place():
+    """A normal image's map is near 0 everywhere, the busy half included (each place's
+    median normal distance is taken off), where the distances themselves sit far above 0;
+    a faint spot on the quiet half is the brightest place of its map."""
+    detector = PatchDetector(**FAST).fit(busy_left(60, 0))
+    level = np.asarray(detector.scorer_.position_level)
+    assert level.shape == (detector.scorer_.grid.count,) and (level > 0).all()
+    normal = detector.anomaly_details(busy_left(30, 1))["errors"][:, 0]
+    assert (normal >= 0).all() and normal.mean() < 0.1 * level.mean()
+    assert normal[..., :16].mean() < 2 * normal[..., 16:].mean() + 0.1  # busy half stays dark
+    spotted = busy_left(1, 2)
+    spotted[:, :, 20:24, 22:26] += 0.3
+    spot_map = detector.anomaly_details(spotted)["errors"][0, 0]
+    row, col = np.unravel_index(spot_map.argmax(), spot_map.shape)
+    assert abs(row - 22) < 8 and abs(col - 24) < 8
+    detector.scorer_.position_level = None  # an older bundle: the distances themselves
+    raw = detector.anomaly_details(busy_left(30, 1))["errors"][:, 0]
+    assert raw.mean() > 0.5 * level.mean()
+
+
 def test_position_spread_leaves_each_training_image_out_of_its_own_scale():
     distances = torch.tensor([[1.0, 0.0], [2.0, 0.0], [4.0, 0.0], [9.0, 0.0]])
     assert position_spread(distances) is None  # fewer than 10 images: too noisy to divide by
@@ -176,10 +196,20 @@ def test_a_saved_patch_detector_scores_the_same_when_loaded(fitted, tmp_path):
     for loader in (AutoencoderDetector.load, SavedDetector.load):
         with pytest.raises(BundleError, match="holds a patch detector; load it with"):
             loader(tmp_path / "b")
-    older = json.loads(json.dumps(manifest))  # a bundle from before position scaling
+    older = json.loads(json.dumps(manifest))  # bundles from before the level and the scaling
+    del older["detector"]["scorer"]["position_level"]  # from before the maps' normal level
+    (tmp_path / "b" / "manifest.json").write_text(json.dumps(older))
+    assert load_detector(tmp_path / "b").scorer_.position_level is None
+    assert np.array_equal(load_detector(tmp_path / "b").score_samples(test),
+                          fitted.score_samples(test))  # the level moves the maps only
     del older["detector"]["scorer"]["position_scale"]
     (tmp_path / "b" / "manifest.json").write_text(json.dumps(older))
     assert load_detector(tmp_path / "b").scorer_.position_scale is None
+    manifest["detector"]["scorer"]["position_level"] = [1.0, 2.0]
+    (tmp_path / "b" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="position_level has 2 values"):
+        load_detector(tmp_path / "b")
+    manifest["detector"]["scorer"]["position_level"] = fitted.scorer_.position_level
     manifest["detector"]["scorer"]["position_scale"] = [1.0]
     (tmp_path / "b" / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match="position_scale has 1 values"):
