@@ -361,7 +361,8 @@ def test_info_describes_a_patch_bundle_and_export_refuses_it(fitted, tmp_path):
     assert info.exit_code == 0
     assert ("detector:    patches of 1x32x32 images: 49 patches of 8x8 px, nearest training "
             "code within 1 grid step(s), mean of the 3 worst; distances in units of each "
-            "position's normal spread") in info.output
+            "position's normal spread; maps show how far a patch lies beyond its position's "
+            "normal level") in info.output
     export = CliRunner().invoke(cli, ["export", str(tmp_path / "b"), "-o",
                                       str(tmp_path / "m.onnx")])
     assert export.exit_code == 2 and not (tmp_path / "m.onnx").exists()

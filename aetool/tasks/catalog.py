@@ -83,6 +83,8 @@ def patch_summary(manifest: dict[str, Any]) -> str:
               if scorer.get("copies", 1) > 1 else "")
     if scorer.get("position_scale") is not None:
         extras += "; distances in units of each position's normal spread"
+    if scorer.get("position_level") is not None:
+        extras += "; maps show how far a patch lies beyond its position's normal level"
     return (f"patches of {image} images: {len(grid['rows']) * len(grid['cols'])} patches of "
             f"{grid['size']}x{grid['size']} px, nearest training code {near}, mean of the "
             f"{scorer['top_k']} worst{extras}")
