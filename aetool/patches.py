@@ -135,12 +135,13 @@ def standardise(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch
 
 def local_nearest(queries: torch.Tensor, bank: torch.Tensor, grid: PatchGrid,
                   reach: int | None, owners: torch.Tensor | None = None,
-                  budget: int = 1 << 24) -> torch.Tensor:
+                  budget: int = 1 << 24, neighbours: int = 1) -> torch.Tensor:
     """(N, P) Euclidean distance of each query patch code (N, P, K) to the nearest bank code
     (M, P, K) within ``reach`` grid steps of its position. ``owners`` (M,), when the queries
     are training images 0..N-1: the training image each bank entry was cut from; query i skips
     the entries of image i (its own patches, and their turned copies), so training images
-    score as unseen ones. ``budget``: distance entries computed at once (memory)."""
+    score as unseen ones. ``budget``: distance entries computed at once (memory). ``neighbours``:
+    the mean distance to that many nearest instead (the detector uses 1; bench/patch_neighbours.py)."""
     n, _, k = queries.shape
     out = queries.new_empty(n, grid.count)
     owners = None if owners is None else owners.to(bank.device)
@@ -156,7 +157,8 @@ def local_nearest(queries: torch.Tensor, bank: torch.Tensor, grid: PatchGrid,
             if pool_owner is not None:
                 mine = torch.arange(start, start + len(q), device=bank.device)
                 d2.masked_fill_(pool_owner[None, :] == mine[:, None], float("inf"))
-            out[start:start + len(q), j] = d2.min(dim=1).values.clamp_min(0).sqrt()
+            nearest = d2.topk(min(neighbours, d2.shape[1]), dim=1, largest=False).values
+            out[start:start + len(q), j] = nearest.clamp_min(0).sqrt().mean(dim=1)
     return out
 
 

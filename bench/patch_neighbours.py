@@ -8,16 +8,18 @@ as in bench/position_scale.py.
 
     python bench/patch_neighbours.py                     # about 15 minutes on 2 cores
     python bench/patch_neighbours.py --cases elpv64,mtile128
+
+Rows of a partial run replace the same case and keep the rest of the results file.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import json
 import warnings
 
-import torch
-from common import machine, print_table, write_json
+from common import RESULTS, machine, print_table, write_json
 from position_scale import case_data
 
 CASES = ("elpv64", "mtile128", "elpv64 unaligned", "mtile128 unaligned", "mtile240x96",
@@ -25,29 +27,6 @@ CASES = ("elpv64", "mtile128", "elpv64 unaligned", "mtile128 unaligned", "mtile2
            for n, seed in ((54, 0), (54, 1), (150, 1))))
 NEIGHBOURS = (1, 3, 5, 10)
 NAME = "patch_neighbours.json"
-
-
-def mean_of_nearest(queries: torch.Tensor, bank: torch.Tensor, grid, reach, owners=None,
-                    budget: int = 1 << 24, k: int = 1) -> torch.Tensor:
-    """aetool.patches.local_nearest with the mean distance to the ``k`` nearest codes."""
-    n, _, width = queries.shape
-    out = queries.new_empty(n, grid.count)
-    owners = None if owners is None else owners.to(bank.device)
-    for j in range(grid.count):
-        near = grid.neighbours(j, reach)
-        pool = bank[:, near].reshape(-1, width)
-        pool_sq = pool.square().sum(1)
-        pool_owner = None if owners is None else owners.repeat_interleave(len(near))
-        step = max(1, budget // max(1, pool.shape[0]))
-        for start in range(0, n, step):
-            q = queries[start:start + step, j]
-            d2 = q.square().sum(1, keepdim=True) - 2 * q @ pool.T + pool_sq
-            if pool_owner is not None:
-                mine = torch.arange(start, start + len(q), device=bank.device)
-                d2.masked_fill_(pool_owner[None, :] == mine[:, None], float("inf"))
-            nearest = d2.topk(min(k, d2.shape[1]), dim=1, largest=False).values
-            out[start:start + len(q), j] = nearest.clamp_min(0).sqrt().mean(1)
-    return out
 
 
 def measure(case: str) -> dict:
@@ -62,7 +41,7 @@ def measure(case: str) -> dict:
     original = module.local_nearest
     try:
         for k in NEIGHBOURS:
-            module.local_nearest = functools.partial(mean_of_nearest, k=k)
+            module.local_nearest = functools.partial(original, neighbours=k)
             detector._training_distances(len(train))  # the spread, measured with this k
             row[f"k={k}"] = float(roc_auc_score(labels, -detector.score_samples(test)))
     finally:
@@ -77,9 +56,11 @@ def main() -> None:
     parser.add_argument("--cases", default=",".join(CASES))
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    rows = []
+    path = RESULTS / NAME  # a case measured again replaces its row; the others stay
+    kept = {r["case"]: r for r in json.loads(path.read_text())["rows"]} if path.exists() else {}
     for case in args.cases.split(","):
-        rows.append(measure(case))
+        kept[case] = measure(case)
+        rows = list(kept.values())
         columns = [f"k={k}" for k in NEIGHBOURS]
         worst = {c: max(max(r[d] for d in columns) - r[c] for r in rows) for c in columns}
         write_json(NAME, {"protocol": __doc__, "machine": machine(), "rows": rows,

@@ -76,6 +76,10 @@ def test_local_nearest_matches_a_brute_force_search():
                 pool = bank[:, grid.neighbours(j, reach)].reshape(-1, 3)
                 assert found[i, j] == pytest.approx(
                     float((pool - queries[i, j]).norm(dim=1).min()), abs=1e-4)
+    three = local_nearest(queries, bank, grid, 1, neighbours=3)  # the mean of the 3 nearest
+    pool = bank[:, grid.neighbours(7, 1)].reshape(-1, 3)
+    assert three[2, 7] == pytest.approx(
+        float((pool - queries[2, 7]).norm(dim=1).sort().values[:3].mean()), abs=1e-4)
     own = local_nearest(bank, bank, grid, 1, owners=torch.arange(5))
     assert (own > 0).all()  # an image's own patches are not its neighbours
     assert (local_nearest(bank, bank, grid, 1) < 5e-3).all()  # itself, up to rounding
