@@ -157,7 +157,10 @@ def local_nearest(queries: torch.Tensor, bank: torch.Tensor, grid: PatchGrid,
             if pool_owner is not None:
                 mine = torch.arange(start, start + len(q), device=bank.device)
                 d2.masked_fill_(pool_owner[None, :] == mine[:, None], float("inf"))
-            nearest = d2.topk(min(neighbours, d2.shape[1]), dim=1, largest=False).values
+            if neighbours == 1:  # the detector's case: min is cheaper than topk here
+                nearest = d2.min(dim=1, keepdim=True).values
+            else:
+                nearest = d2.topk(min(neighbours, d2.shape[1]), dim=1, largest=False).values
             out[start:start + len(q), j] = nearest.clamp_min(0).sqrt().mean(dim=1)
     return out
 

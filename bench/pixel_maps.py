@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import tempfile
 import time
 import warnings
@@ -41,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 from common import RESULTS, SHARED, machine, print_table, require, write_json
-from real_defects import SETS
+from real_defects import SETS, fit_and_evaluate
 from synthetic_defects import _paste_defect
 
 NAME = "pixel_maps.json"
@@ -75,26 +74,22 @@ def make_test_set(folder: Path, out: Path, seed: int = 0) -> None:
 
 
 def cli_run(train: Path, made: Path, size: tuple[int, int], options: list[str],
-            model: Path) -> dict[str, float]:
+            out: Path) -> dict[str, float]:
     """fit on the real training folder, evaluate with --masks on the made test set."""
-    shape = f"{size[0]},{size[1]}"
-    start = time.perf_counter()
-    subprocess.run(["aetool", "fit", str(train), "--image-size", shape, "-o", str(model), "-q",
-                    *options], check=True)
-    fit_s = time.perf_counter() - start
-    subprocess.run(["aetool", "evaluate", str(model), str(made / "test"), "--normal-class",
-                    "normal", "--masks", str(made / "ground_truth"), "--plots",
-                    str(model) + "-plots"], check=True, capture_output=True)
-    saved = json.loads((Path(str(model) + "-plots") / "metrics.json").read_text())
+    saved, fit_s = fit_and_evaluate(train, made / "test", size, options,
+                                    ["--masks", str(made / "ground_truth")], out)
     return {"pixel_roc_auc": saved["pixel_roc_auc"], "image_roc_auc": saved["roc_auc"],
             "seconds": fit_s}
 
 
 def standardised(images: np.ndarray) -> np.ndarray:
-    """Each image at zero mean and unit variance over its pixels (the patch detector's input)."""
-    flat = images.reshape(len(images), -1).astype(np.float32)
-    flat = (flat - flat.mean(1, keepdims=True)) / (flat.std(1, keepdims=True) + 1e-6)
-    return flat.reshape(images.shape)
+    """Each image at zero mean and unit variance over its pixels (the patch detector's
+    :func:`aetool.patches.standardise`)."""
+    import torch
+
+    from aetool.patches import standardise
+
+    return standardise(torch.from_numpy(images.astype(np.float32)))[0].numpy()
 
 
 def pixel_z_maps(train: np.ndarray, test: np.ndarray) -> np.ndarray:
@@ -179,9 +174,9 @@ def measure(name: str, methods: list[str], rows: dict) -> None:
         maps = {}
         for method in methods:
             if method in CLI_METHODS:
-                model = Path(tmp) / f"model{len(maps)}"
-                row = cli_run(folder / "train", made, size, CLI_METHODS[method], model)
-                details = load_detector(model).anomaly_details(test.images[chosen])
+                out = Path(tmp) / f"run{len(maps)}"
+                row = cli_run(folder / "train", made, size, CLI_METHODS[method], out)
+                details = load_detector(out / "model").anomaly_details(test.images[chosen])
                 maps[method] = pixel_maps(details["errors"])
             else:
                 start = time.perf_counter()

@@ -62,23 +62,31 @@ CLI_ROWS = {  # method name -> extra fit options; the first is what a user gets
 }
 
 
+def fit_and_evaluate(train: Path, test: Path, size: tuple[int, int], fit_options: list[str],
+                     evaluate_options: list[str], out: Path) -> tuple[dict, float]:
+    """The user's path: ``aetool fit`` on the training folder (bundle ``out``/model), then
+    ``aetool evaluate`` on the test folder with plots in ``out``/plots; the saved metrics and
+    the fit's seconds."""
+    start = time.perf_counter()
+    subprocess.run(["aetool", "fit", str(train), "--image-size", f"{size[0]},{size[1]}",
+                    "-o", str(out / "model"), "-q", *fit_options], check=True)
+    fit_s = time.perf_counter() - start
+    subprocess.run(["aetool", "evaluate", str(out / "model"), str(test), "--normal-class",
+                    "normal", "--plots", str(out / "plots"), *evaluate_options],
+                   check=True, capture_output=True)
+    return json.loads((out / "plots" / "metrics.json").read_text()), fit_s
+
+
 def cli_run(name: str, folder: Path, size: tuple[int, int], options: list[str],
             figure: bool) -> dict[str, float]:
-    """The user's path: fit on the training folder, evaluate on the test folder, with plots;
-    with ``figure`` the most-anomalous figure is kept as bench/results/real_defects_<set>.png."""
-    shape = f"{size[0]},{size[1]}"
+    """:func:`fit_and_evaluate` on a shared set; with ``figure`` the most-anomalous figure is
+    kept as bench/results/real_defects_<set>.png."""
     with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        subprocess.run(["aetool", "fit", str(folder / "train"), "--image-size", shape,
-                        "-o", f"{tmp}/model", "-q", *options], check=True)
-        fit_s = time.perf_counter() - start
-        subprocess.run(["aetool", "evaluate", f"{tmp}/model", str(folder / "test"),
-                        "--normal-class", "normal", "--plots", f"{tmp}/plots"],
-                       check=True, capture_output=True)
+        saved, fit_s = fit_and_evaluate(folder / "train", folder / "test", size, options, [],
+                                        Path(tmp))
         if figure:
             shutil.copy(f"{tmp}/plots/most_anomalous.png",
                         RESULTS / f"real_defects_{name}.png")
-        saved = json.loads(Path(f"{tmp}/plots/metrics.json").read_text())
     return {"roc_auc": saved["roc_auc"], "aupr": saved["pr_auc"], "f1_max": saved["f1_max"],
             "seconds": fit_s}
 
