@@ -133,6 +133,30 @@ def standardise(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch
     return (images - mean) / spread, mean, spread
 
 
+EDGE_SMOOTHING = 1 / 64  # the edge channel's Gaussian sigma, as a share of the shorter side
+
+
+def edge_sigma(height: int, width: int) -> float:
+    """Sigma in pixels of the smoothing before the edge channel's gradient: 1/64 of the shorter
+    side, at least 1 pixel, so a texture's grain (tiles) does not read as edges while a crack
+    a pixel or two wide (cells) still does (bench/patch_edges.py)."""
+    return max(1.0, min(height, width) * EDGE_SMOOTHING)
+
+
+def with_edges(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """(N, C, H, W) standardised images -> (N, C + 1, H, W): one more channel, the gradient
+    magnitude of each image (its channels averaged) smoothed at ``sigma`` pixels, itself
+    standardised. A thin crack changes few pixels but many edges, so patches that carry both
+    tell it from a plain patch better than intensity alone (bench/patch_edges.py)."""
+    from torchvision.transforms.functional import gaussian_blur
+
+    radius = max(1, math.ceil(3 * sigma))
+    smooth = gaussian_blur(images.mean(dim=1, keepdim=True), [2 * radius + 1] * 2,
+                           [float(sigma)] * 2)
+    rows, cols = torch.gradient(smooth, dim=(2, 3))
+    return torch.cat([images, standardise(torch.hypot(rows, cols))[0]], dim=1)
+
+
 def local_nearest(queries: torch.Tensor, bank: torch.Tensor, grid: PatchGrid,
                   reach: int | None, owners: torch.Tensor | None = None,
                   budget: int = 1 << 24, neighbours: int = 1) -> torch.Tensor:

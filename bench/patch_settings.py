@@ -58,11 +58,10 @@ def sweep(name: str, size_rule: str, unaligned: bool = False,
           augment: bool = False) -> list[dict]:
     """ROC-AUC of every (reach, top_k) for one set and patch size ('quarter' of the shorter
     side, the default, or 'eighth')."""
-    import torch
     from sklearn.metrics import roc_auc_score
 
     from aetool import PatchDetector
-    from aetool.patches import standardise, top_mean
+    from aetool.patches import top_mean
 
     root, size = SETS[name]
     train, test, labels = load(require(SHARED / root), size)
@@ -74,11 +73,11 @@ def sweep(name: str, size_rule: str, unaligned: bool = False,
     side = min(size)
     patch = None if size_rule == "quarter" else max(4, side // 8)
     start = time.perf_counter()
-    detector = PatchDetector(patch_size=patch, turns=augment, device="cpu").fit(train)
+    detector = PatchDetector(patch_size=patch, turns=augment, edges=False, device="cpu").fit(train)
     seconds = time.perf_counter() - start
     matrix, _ = detector._prepare(test, reset=False)
     grid = detector.scorer_.grid
-    codes = detector._patch_codes(grid.cut(standardise(torch.from_numpy(matrix))[0]))
+    codes = detector._patch_codes(grid.cut(detector.scorer_.patch_input(matrix)))
     rows = []
     searches = REACHES if size_rule == "quarter" and not augment else REACHES[:-1]
     for reach in searches:  # anywhere: 25x the work (eighth side) or 8x (augmented)

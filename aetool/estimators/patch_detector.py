@@ -29,12 +29,14 @@ from aetool.estimators.saved import (
 from aetool.patches import (
     MIN_SPREAD_IMAGES,
     PatchGrid,
+    edge_sigma,
     local_nearest,
     position_spread,
     resized,
     standardise,
     top_mean,
     turned_copies,
+    with_edges,
     working_shape,
 )
 from aetool.scoring import code_outputs, reconstructions, run_batches
@@ -70,6 +72,10 @@ class PatchScorer:
     # normal patch at this place" and edges or textures do not glow. None: maps show raw
     # distances (an older bundle).
     position_level: list[float] | None = None
+    # Sigma (pixels) of the smoothing before the edge channel (patches.with_edges) that every
+    # patch carries beside the intensities; None: intensities only (turned off, or an older
+    # bundle).
+    edge_sigma: float | None = None
 
     def percentile(self, scores: np.ndarray) -> np.ndarray:
         return training_percentile(scores, self.train_quantiles)
@@ -84,11 +90,12 @@ class PatchScorer:
                 "train_quantiles": self.train_quantiles,
                 "work_shape": None if self.work_shape is None else list(self.work_shape),
                 "copies": self.copies, "position_scale": self.position_scale,
-                "position_level": self.position_level}
+                "position_level": self.position_level, "edge_sigma": self.edge_sigma}
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> PatchScorer:
         reach, shape = state.get("reach"), state.get("work_shape")
+        sigma = state.get("edge_sigma")
         grid = PatchGrid.from_dict(state["grid"])
         per_position = {}
         for name in ("position_scale", "position_level"):
@@ -100,19 +107,28 @@ class PatchScorer:
         return cls(grid, None if reach is None else int(reach),
                    int(state["top_k"]), [float(v) for v in state["train_quantiles"]],
                    None if shape is None else (int(shape[0]), int(shape[1])),
-                   int(state.get("copies", 1)), **per_position)
+                   int(state.get("copies", 1)), **per_position,
+                   edge_sigma=None if sigma is None else float(sigma))
 
     def to_work(self, matrix: np.ndarray) -> torch.Tensor:
         """Images (N, C, H, W) as the patches are cut from: scaled to ``work_shape``."""
         images = torch.from_numpy(matrix)
         return images if self.work_shape is None else resized(images, self.work_shape)
 
+    def patch_input(self, matrix: np.ndarray) -> torch.Tensor:
+        """Images (N, C, H, W) as the patches are cut from them: at ``work_shape``,
+        standardised, with the edge channel when the detector has one."""
+        work = standardise(self.to_work(matrix))[0]
+        return work if self.edge_sigma is None else with_edges(work, self.edge_sigma)
+
 
 class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     """Image anomaly detector for local defects (a crack, a spot) learnt from normal images.
 
-    Each image is standardised (zero mean, unit variance), cut into half-overlapping patches
-    (``patch_size`` pixels, None: a quarter of the shorter side) and a fully connected
+    Each image is standardised (zero mean, unit variance), given an edge channel (``edges``:
+    the gradient magnitude of the image smoothed at 1/64 of its shorter side, at least a
+    pixel; a thin crack moves few intensities but many edges), cut into half-overlapping
+    patches (``patch_size`` pixels, None: a quarter of the shorter side) and a fully connected
     autoencoder (``variant``, default ``ae`` 256 -> 16) is trained on the training patches. A
     test patch's score is the distance from its code to the nearest training code within
     ``reach`` grid steps of its position (None: anywhere); an image's score is the mean of its
@@ -146,6 +162,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         max_short_side: int | None = PATCH_MAX_SHORT_SIDE,
         turns: bool = False,
         scale_positions: bool = True,
+        edges: bool = True,
         code_size: int | None = None,
         variant_params: dict[str, Any] | None = None,
         epochs: int = 20,
@@ -167,6 +184,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         self.max_short_side = max_short_side
         self.turns = turns
         self.scale_positions = scale_positions
+        self.edges = edges
         self.code_size = code_size
 
     KIND = "patches"
@@ -204,8 +222,9 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
             raise SettingError(str(exc)) from None
         self.scorer_ = PatchScorer(grid, None if self.reach is None else int(self.reach),
                                    int(self.top_k),
-                                   work_shape=None if shape == matrix.shape[2:] else shape)
-        work = standardise(self.scorer_.to_work(matrix))[0]
+                                   work_shape=None if shape == matrix.shape[2:] else shape,
+                                   edge_sigma=edge_sigma(*shape) if self.edges else None)
+        work = self.scorer_.patch_input(matrix)
         if self.turns:  # copy by copy: bank entry t * N + i comes from training image i
             work = turned_copies(work)
         self.scorer_.copies = len(work) // len(matrix)
@@ -235,8 +254,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
 
     def _image_codes(self, matrix: np.ndarray) -> torch.Tensor:
         """(N, P, K) patch codes of images already encoded (N, C, H, W), cut as in training."""
-        work = standardise(self.scorer_.to_work(matrix))[0]
-        return self._patch_codes(self.scorer_.grid.cut(work))
+        return self._patch_codes(self.scorer_.grid.cut(self.scorer_.patch_input(matrix)))
 
     def _distances(self, codes: torch.Tensor, owners: torch.Tensor | None = None
                    ) -> torch.Tensor:
@@ -312,10 +330,12 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         brought back from the standardised scale (for the figures)."""
         grid = self.scorer_.grid
         flat, mean, spread = standardise(self.scorer_.to_work(matrix))
-        patches = grid.cut(flat)
+        patches = grid.cut(self.scorer_.patch_input(matrix))
         out = run_batches(self.model_, patches.flatten(0, 1).numpy(), reconstructions,
                           **self._inference())["recon"]
-        pasted = grid.paste(torch.from_numpy(out).view(patches.shape), tuple(flat.shape[1:]))
+        channels, height, width = flat.shape[1:]
+        shape = (patches.shape[2] // (grid.size * grid.size), height, width)
+        pasted = grid.paste(torch.from_numpy(out).view(patches.shape), shape)[:, :channels]
         return resized(pasted * spread + mean, tuple(matrix.shape[2:])).numpy()
 
     # -- persistence -----------------------------------------------------------------------------
@@ -351,6 +371,14 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
             if detector.bank_.shape[1] != detector.scorer_.grid.count:
                 raise ValueError(f"the code bank has {detector.bank_.shape[1]} patches per "
                                  f"image, the grid {detector.scorer_.grid.count}")
+            scorer = detector.scorer_
+            channels = int(manifest["preprocessing"]["shape"][0])
+            channels += scorer.edge_sigma is not None
+            if list(model.input_shape) != [channels * scorer.grid.size ** 2]:
+                raise ValueError(f"the patch autoencoder takes {list(model.input_shape)} "
+                                 f"values per patch, {channels} channel(s) of "
+                                 f"{scorer.grid.size}x{scorer.grid.size} px give "
+                                 f"{channels * scorer.grid.size ** 2}")
         return detector
 
     def __sklearn_tags__(self) -> Any:

@@ -81,6 +81,8 @@ def patch_summary(manifest: dict[str, Any]) -> str:
         image += f" (scaled to {shape[0]}x{shape[1]})"
     extras = (f"; each training image learnt in {scorer['copies']} turned and mirrored copies"
               if scorer.get("copies", 1) > 1 else "")
+    if scorer.get("edge_sigma") is not None:
+        extras += f"; patches carry an edge channel (smoothed at {scorer['edge_sigma']:g} px)"
     if scorer.get("position_scale") is not None:
         extras += "; distances in units of each position's normal spread"
     if scorer.get("position_level") is not None:
