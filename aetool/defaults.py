@@ -72,8 +72,9 @@ PATCH_DETECTION_DEFAULTS: dict[str, dict[str, Any]] = {"ae": {"hidden": [256], "
 # The patch detector scales images whose shorter side is longer than this down to it (aspect
 # kept) before cutting patches: a patch is a quarter of the side, so the autoencoder's input and
 # the fit time grow with the square of the side (30 photographs at 900x900: 9 minutes on 2
-# cores), while the measured score barely moves with resolution (ELPV 0.823 at 64 px, 0.826 at
-# 150 px). At 256 px the 1,000 ELPV cells would fit in about 10 minutes on 2 cores.
+# cores), while the measured score barely moves with resolution (ELPV 0.833 at 64 px, 0.826 at
+# 150 px). At 256 px the 1,000 ELPV cells would fit in about 10 minutes on 2 cores without the
+# edge channel, which doubles each patch's values (1.4-1.8x the fit, bench/patch_edges.py).
 PATCH_MAX_SHORT_SIDE = 256
 
 # Which image detector `aetool fit` trains when the user does not say (--image-detector auto):
