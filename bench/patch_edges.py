@@ -7,8 +7,9 @@ in bench/patch_code_size.py (ELPV cells and magnetic tiles at two sizes, both tu
 54 or 150 training images); the smoothing at half and twice the rule shows how sharp the choice
 is.
 
-    python bench/patch_edges.py                          # about 40 minutes on 2 cores
+    python bench/patch_edges.py --settings "no edges,edges,edges sigma x0.5,edges sigma x2"  # 40 min
     python bench/patch_edges.py --cases elpv64,mtile128 --settings "no edges,edges"
+    python bench/patch_edges.py --cases "elpv64 unaligned,mtile128 unaligned" --settings "edges turns"
 
 Rows of a partial run replace the same (case, setting) and keep the rest of the results file.
 """
@@ -22,6 +23,8 @@ SETTINGS = {  # PatchDetector keyword arguments (edge_smoothing: patches.EDGE_SM
     "edges": {},
     "edges sigma x0.5": {"edge_smoothing": 1 / 128},
     "edges sigma x2": {"edge_smoothing": 1 / 32},
+    # parts in any orientation: also learn the turned and mirrored copies (unaligned cases)
+    "edges turns": {"turns": True},
 }
 NAME = "patch_edges.json"
 
