@@ -118,7 +118,10 @@ class PatchScorer:
     def patch_input(self, matrix: np.ndarray) -> torch.Tensor:
         """Images (N, C, H, W) as the patches are cut from them: at ``work_shape``,
         standardised, with the edge channel when the detector has one."""
-        work = standardise(self.to_work(matrix))[0]
+        return self.add_edges(standardise(self.to_work(matrix))[0])
+
+    def add_edges(self, work: torch.Tensor) -> torch.Tensor:
+        """Standardised images with the edge channel appended, when the detector has one."""
         return work if self.edge_sigma is None else with_edges(work, self.edge_sigma)
 
 
@@ -330,7 +333,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         brought back from the standardised scale (for the figures)."""
         grid = self.scorer_.grid
         flat, mean, spread = standardise(self.scorer_.to_work(matrix))
-        patches = grid.cut(self.scorer_.patch_input(matrix))
+        patches = grid.cut(self.scorer_.add_edges(flat))
         out = run_batches(self.model_, patches.flatten(0, 1).numpy(), reconstructions,
                           **self._inference())["recon"]
         channels, height, width = flat.shape[1:]
