@@ -362,6 +362,9 @@ def _detector_name(detector: Any) -> str:
     scaled = "" if shape is None else f", images scaled to {shape[0]}x{shape[1]} first"
     if detector.scorer_.copies > 1:
         scaled += f", {detector.scorer_.copies} turned and mirrored copies of each"
+        if detector.scorer_.turn_cost is not None:
+            scaled += (f" (turning an image moves it only {detector.scorer_.turn_cost:.2f}x as "
+                       "far from the others: the parts lie in any orientation)")
     if detector.scorer_.edge_sigma is not None:
         scaled += f", with an edge channel smoothed at {detector.scorer_.edge_sigma:g} px"
     if detector.scorer_.position_scale is not None:

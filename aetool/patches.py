@@ -224,6 +224,40 @@ def turned_copies(images: torch.Tensor) -> torch.Tensor:
     return torch.cat(turns + [t.flip(-1) for t in turns])
 
 
+TURN_COST_SIDE = 32  # pixels: the thumbnails the orientation test compares (shorter side)
+TURN_COST_IMAGES = 200  # training images it looks at, at most (a seeded sample)
+# Below this, turning a training image barely moves it away from the others: the set already
+# holds its parts in every orientation. Measured (bench/patch_turns.py, three samples each):
+# 0.98-1.09 on ELPV cells, magnetic tiles and MNIST digits turned at random; 1.45-2.35 on the
+# cells and tiles as photographed (54 to 1,000 training images), 1.23-3.3 on upright digits
+# (the zeros lowest); 1.15 is the geometric middle of the gap (1.09, 1.23).
+ORIENTATION_FREE_BELOW = 1.15
+
+
+def turn_cost(images: torch.Tensor, max_images: int = TURN_COST_IMAGES, seed: int = 0) -> float:
+    """How much farther a training image lies from the other training images when it is
+    turned (a quarter turn; half a turn for images that are not square) than as it is: the
+    median distance of its patches to the nearest patch of another image within a grid step,
+    turned over as is, on standardised thumbnails. About 1: the parts already lie in every
+    orientation; well above 1: they are photographed aligned. Label-free and cheap (seconds)."""
+    if len(images) < 2:
+        return float("inf")
+    if len(images) > max_images:
+        pick = np.random.default_rng(seed).choice(len(images), max_images, replace=False)
+        images = images[torch.from_numpy(np.sort(pick))]
+    thumbs = standardise(images.float())[0]
+    thumbs = resized(thumbs, working_shape(*thumbs.shape[2:], TURN_COST_SIDE))
+    quarters = 1 if thumbs.shape[-1] == thumbs.shape[-2] else 2
+    grid = PatchGrid.for_image(*thumbs.shape[2:])
+    bank = grid.cut(thumbs)
+    owners = torch.arange(len(thumbs))
+    as_is = float(local_nearest(bank, bank, grid, 1, owners=owners).median())
+    if not as_is > 0:  # the images repeat each other: turned copies would add nothing
+        return float("inf")
+    turned = torch.rot90(thumbs, quarters, dims=(2, 3))
+    return float(local_nearest(grid.cut(turned), bank, grid, 1, owners=owners).median()) / as_is
+
+
 def top_mean(values: torch.Tensor, k: int) -> torch.Tensor:
     """Mean of each row's ``k`` largest values: a defect covers a few patches, not one."""
     return values.topk(min(k, values.shape[1]), dim=1).values.mean(dim=1)

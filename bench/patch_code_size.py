@@ -50,7 +50,7 @@ def measure(case: str, keywords: dict) -> tuple[float, float, float]:
     import aetool.patches as patches
     from aetool import PatchDetector
 
-    keywords = dict(keywords)
+    keywords = {"turns": False, **keywords}  # measured before turns="auto" (bench/patch_turns.py)
     smoothing = keywords.pop("edge_smoothing", patches.EDGE_SMOOTHING)
     train, test, labels = case_data(case)
     original, patches.EDGE_SMOOTHING = patches.EDGE_SMOOTHING, smoothing

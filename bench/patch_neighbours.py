@@ -36,7 +36,7 @@ def measure(case: str) -> dict:
     from aetool import PatchDetector
 
     train, test, labels = case_data(case)
-    detector = PatchDetector(edges=False, device="cpu").fit(train)  # measured before edges
+    detector = PatchDetector(edges=False, turns=False, device="cpu").fit(train)  # measured before edges, turns
     row = {"case": case}
     original = module.local_nearest
     try:

@@ -21,12 +21,14 @@ from aetool.errors import BundleError, DataError, SettingError
 from aetool.estimators import AutoencoderDetector, PatchDetector
 from aetool.estimators.saved import SavedDetector
 from aetool.patches import (
+    ORIENTATION_FREE_BELOW,
     PatchGrid,
     edge_sigma,
     local_nearest,
     position_spread,
     standardise,
     top_mean,
+    turn_cost,
     with_edges,
 )
 from aetool.tasks.score import load_for_scoring
@@ -331,6 +333,45 @@ def test_turns_learn_every_orientation_and_still_score_training_images_as_unseen
     assert "each training image learnt in 8 turned and mirrored copies" in result.output
 
 
+def parts(n: int, size: int = 32, seed: int = 0) -> np.ndarray:
+    """Photographs of one part, always the same way up: stripes with a dark bar across the
+    top third and a bright corner, exposure and noise varying."""
+    images = textures(n, size, seed)
+    images[:, :, size // 4:size // 3, :] *= 0.3
+    images[:, :, -size // 4:, -size // 4:] = np.clip(images[:, :, -size // 4:, -size // 4:]
+                                                     + 0.3, 0, 1)
+    return images
+
+
+def turned_at_random(images: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Each image turned by a random number of quarter turns and maybe mirrored."""
+    rng = np.random.default_rng(seed)
+    out = [np.rot90(image, int(rng.integers(4)), axes=(1, 2)) for image in images]
+    return np.ascontiguousarray([o[:, :, ::-1] if rng.random() < 0.5 else o for o in out])
+
+
+def test_turn_cost_tells_aligned_parts_from_parts_lying_any_way_up(tmp_path):
+    """Turning an aligned part's photograph moves it far from the others; turning one from a
+    set that already lies any way up does not. ``turns="auto"`` (the default) learns turned
+    copies only then, and says why in the bundle."""
+    aligned, loose = parts(40), turned_at_random(parts(40))
+    aligned_cost = turn_cost(torch.from_numpy(aligned))
+    loose_cost = turn_cost(torch.from_numpy(loose))
+    assert aligned_cost > 1.5 * ORIENTATION_FREE_BELOW and loose_cost < ORIENTATION_FREE_BELOW
+    assert turn_cost(torch.from_numpy(aligned[:1])) == float("inf")  # nothing to compare with
+    assert turn_cost(torch.from_numpy(aligned[:1]).repeat(5, 1, 1, 1)) == float("inf")
+    fixed = PatchDetector(**FAST).fit(aligned)
+    assert fixed.scorer_.copies == 1 and fixed.scorer_.turn_cost == pytest.approx(aligned_cost)
+    learnt = PatchDetector(**FAST).fit(loose)
+    assert learnt.scorer_.copies == 8 and learnt.bank_.shape[0] == 8 * 40
+    assert PatchDetector(turns=False, **FAST).fit(loose).scorer_.turn_cost is None
+    learnt.save(tmp_path / "b")
+    assert load_detector(tmp_path / "b").scorer_.turn_cost == pytest.approx(loose_cost)
+    info = CliRunner().invoke(cli, ["info", str(tmp_path / "b")]).output
+    assert (f"each training image learnt in 8 turned and mirrored copies (turn cost "
+            f"{loose_cost:.2f}: the parts lie in any orientation)") in info
+
+
 def test_bad_settings_fail_before_training():
     images = textures(6)
     with pytest.raises(SettingError, match="variant 'conv' cannot learn flattened patches"):
@@ -341,6 +382,8 @@ def test_bad_settings_fail_before_training():
         PatchDetector(patch_size=40, **FAST).fit(images)
     with pytest.raises(SettingError, match="max_short_side must be at least 8"):
         PatchDetector(max_short_side=2, **FAST).fit(images)
+    with pytest.raises(SettingError, match="turns must be true, false or auto, got 'maybe'"):
+        PatchDetector(turns="maybe", **FAST).fit(images)
 
 
 def test_the_size_rule_picks_patches_for_photographs_and_whole_for_small_images():
@@ -396,6 +439,24 @@ def test_fit_on_a_folder_of_photographs_trains_the_patch_detector(tmp_path):
     assert "--image-detector is for images" in on_table.stderr
 
 
+def test_fit_says_when_it_learns_turned_copies_and_takes_turns_as_a_setting(tmp_path):
+    folder = _folder_of(tmp_path / "loose", turned_at_random(parts(24, 64)))
+    fast = ["--set", "epochs=2", "--set", "batch_size=256"]
+    result = CliRunner().invoke(cli, ["fit", str(folder), "-o", str(tmp_path / "b"), *fast])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"8 turned and mirrored copies of each \(turning an image moves it only "
+                     r"[01]\.\d\dx as far from the others: the parts lie in any orientation\)",
+                     result.output)
+    off = CliRunner().invoke(cli, ["fit", str(folder), "-o", str(tmp_path / "f"), *fast,
+                                   "--set", "turns=false"])
+    assert off.exit_code == 0 and "turned" not in off.output
+    bad = CliRunner().invoke(cli, ["fit", str(folder), "-o", str(tmp_path / "x"), *fast,
+                                   "--set", "turns=maybe"])
+    assert bad.exit_code == 2 and not (tmp_path / "x").exists()
+    assert bad.stderr.strip().splitlines() == [
+        "error: turns must be true, false or auto, got 'maybe'"]
+
+
 def test_evaluate_with_masks_reports_the_pixel_roc_auc(tmp_path):
     normal = textures(8, size=64, seed=5)
     defective, masks = with_defects(textures(8, size=64, seed=6))
@@ -426,8 +487,9 @@ def test_info_describes_a_patch_bundle_and_export_refuses_it(fitted, tmp_path):
     info = CliRunner().invoke(cli, ["info", str(tmp_path / "b")])
     assert info.exit_code == 0
     assert ("detector:    patches of 1x32x32 images: 49 patches of 8x8 px, nearest training "
-            "code within 1 grid step(s), mean of the 3 worst; patches carry an edge channel "
-            "(smoothed at 1 px); distances in units of each position's normal spread; maps show how far a patch lies beyond its position's "
+            "code within 1 grid step(s), mean of the 3 worst; no turned copies (turn cost "
+            f"{fitted.scorer_.turn_cost:.2f}: the parts lie in one orientation); patches carry "
+            "an edge channel (smoothed at 1 px); distances in units of each position's normal spread; maps show how far a patch lies beyond its position's "
             "normal level") in info.output
     export = CliRunner().invoke(cli, ["export", str(tmp_path / "b"), "-o",
                                       str(tmp_path / "m.onnx")])

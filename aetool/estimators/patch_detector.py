@@ -28,6 +28,7 @@ from aetool.estimators.saved import (
 )
 from aetool.patches import (
     MIN_SPREAD_IMAGES,
+    ORIENTATION_FREE_BELOW,
     PatchGrid,
     edge_sigma,
     local_nearest,
@@ -35,6 +36,7 @@ from aetool.patches import (
     resized,
     standardise,
     top_mean,
+    turn_cost,
     turned_copies,
     with_edges,
     working_shape,
@@ -64,6 +66,9 @@ class PatchScorer:
     train_quantiles: list[float] = field(default_factory=list)
     work_shape: tuple[int, int] | None = None
     copies: int = 1  # turned and mirrored copies of each training image in the bank
+    # How much farther a turned training image lies from the others than as it is
+    # (patches.turn_cost), measured when ``turns`` was "auto"; None: not measured.
+    turn_cost: float | None = None
     # Per grid position, the spread of normal patches' distances (patches.position_spread);
     # distances are divided by it. None: raw distances (turned off, or an older bundle).
     position_scale: list[float] | None = None
@@ -90,12 +95,13 @@ class PatchScorer:
                 "train_quantiles": self.train_quantiles,
                 "work_shape": None if self.work_shape is None else list(self.work_shape),
                 "copies": self.copies, "position_scale": self.position_scale,
-                "position_level": self.position_level, "edge_sigma": self.edge_sigma}
+                "position_level": self.position_level, "edge_sigma": self.edge_sigma,
+                "turn_cost": self.turn_cost}
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> PatchScorer:
         reach, shape = state.get("reach"), state.get("work_shape")
-        sigma = state.get("edge_sigma")
+        sigma, cost = state.get("edge_sigma"), state.get("turn_cost")
         grid = PatchGrid.from_dict(state["grid"])
         per_position = {}
         for name in ("position_scale", "position_level"):
@@ -108,7 +114,8 @@ class PatchScorer:
                    int(state["top_k"]), [float(v) for v in state["train_quantiles"]],
                    None if shape is None else (int(shape[0]), int(shape[1])),
                    int(state.get("copies", 1)), **per_position,
-                   edge_sigma=None if sigma is None else float(sigma))
+                   edge_sigma=None if sigma is None else float(sigma),
+                   turn_cost=None if cost is None else float(cost))
 
     def to_work(self, matrix: np.ndarray) -> torch.Tensor:
         """Images (N, C, H, W) as the patches are cut from: scaled to ``work_shape``."""
@@ -142,7 +149,9 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     maps come back at the input size. ``turns``: also learn every training image turned and
     mirrored (8 copies of a square image, 4 otherwise), for parts that lie in any orientation
     (6-8x the fit time; measured on turned copies of ELPV cells and tiles: +0.04 to +0.05
-    ROC-AUC). Training images are
+    ROC-AUC); "auto" (default) does so when turning a training image barely moves it away
+    from the others (patches.turn_cost below ORIENTATION_FREE_BELOW), that is when the
+    training set already holds its parts in every orientation. Training images are
     scored without their own patches, so the threshold (``contamination`` or ``threshold``)
     and probabilities mean what they do for :class:`AutoencoderDetector`, whose
     scikit-learn conventions it shares (``score_samples``: lower = more abnormal).
@@ -163,7 +172,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         reach: int | None = 1,
         top_k: int = 3,
         max_short_side: int | None = PATCH_MAX_SHORT_SIDE,
-        turns: bool = False,
+        turns: bool | str = "auto",
         scale_positions: bool = True,
         edges: bool = True,
         code_size: int | None = None,
@@ -209,6 +218,8 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
                                f"down), got {self.max_short_side}")
         if int(self.top_k) < 1:
             raise SettingError(f"top_k must be at least 1 patch, got {self.top_k}")
+        if self.turns not in (True, False, "auto"):
+            raise SettingError(f"turns must be true, false or auto, got '{self.turns}'")
         check_threshold_settings(self.threshold, self.contamination)
 
     def fit(self, X: Any, y: Any = None) -> PatchDetector:
@@ -228,7 +239,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
                                    work_shape=None if shape == matrix.shape[2:] else shape,
                                    edge_sigma=edge_sigma(*shape) if self.edges else None)
         work = self.scorer_.patch_input(matrix)
-        if self.turns:  # copy by copy: bank entry t * N + i comes from training image i
+        if self._learns_turns(matrix):  # copy by copy: bank entry t*N + i is from image i
             work = turned_copies(work)
         self.scorer_.copies = len(work) // len(matrix)
         patches = grid.cut(work)
@@ -241,6 +252,14 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         return self
 
     # -- internals -------------------------------------------------------------------------------
+    def _learns_turns(self, matrix: np.ndarray) -> bool:
+        """Whether to learn turned copies: ``turns`` as given, or for "auto" whether the
+        training images already lie in every orientation (kept as the scorer's turn_cost)."""
+        if self.turns != "auto":
+            return bool(self.turns)
+        self.scorer_.turn_cost = turn_cost(torch.from_numpy(matrix), seed=self.random_state or 0)
+        return self.scorer_.turn_cost < ORIENTATION_FREE_BELOW
+
     def _prepare(self, X: Any, reset: bool) -> tuple[np.ndarray, Any]:
         """Images as the model's float32 input; anything else is refused in one line."""
         if np.ndim(X) < 3:
