@@ -350,10 +350,19 @@ def turned_at_random(images: np.ndarray, seed: int = 0) -> np.ndarray:
     return np.ascontiguousarray([o[:, :, ::-1] if rng.random() < 0.5 else o for o in out])
 
 
-def test_turn_cost_tells_aligned_parts_from_parts_lying_any_way_up(tmp_path):
+def test_turn_cost_tells_aligned_parts_from_parts_lying_any_way_up(tmp_path, monkeypatch):
     """Turning an aligned part's photograph moves it far from the others; turning one from a
     set that already lies any way up does not. ``turns="auto"`` (the default) learns turned
-    copies only then, and says why in the bundle."""
+    copies only then, and says why in the bundle; its autoencoder learns from the originals
+    alone (they show every orientation), while ``turns=True`` trains on every copy."""
+    trained_rows = []
+    fit_model = PatchDetector._fit_model
+
+    def counting(self, matrix, *args, **kwargs):
+        trained_rows.append(len(matrix))
+        return fit_model(self, matrix, *args, **kwargs)
+
+    monkeypatch.setattr(PatchDetector, "_fit_model", counting)
     aligned, loose = parts(40), turned_at_random(parts(40))
     aligned_cost = turn_cost(torch.from_numpy(aligned))
     loose_cost = turn_cost(torch.from_numpy(loose))
@@ -364,6 +373,9 @@ def test_turn_cost_tells_aligned_parts_from_parts_lying_any_way_up(tmp_path):
     assert fixed.scorer_.copies == 1 and fixed.scorer_.turn_cost == pytest.approx(aligned_cost)
     learnt = PatchDetector(**FAST).fit(loose)
     assert learnt.scorer_.copies == 8 and learnt.bank_.shape[0] == 8 * 40
+    assert trained_rows[-1] == 40 * learnt.scorer_.grid.count  # the originals' patches
+    assert PatchDetector(turns=True, **FAST).fit(loose).scorer_.copies == 8
+    assert trained_rows[-1] == 8 * 40 * learnt.scorer_.grid.count  # every copy's patches
     assert PatchDetector(turns=False, **FAST).fit(loose).scorer_.turn_cost is None
     learnt.save(tmp_path / "b")
     assert load_detector(tmp_path / "b").scorer_.turn_cost == pytest.approx(loose_cost)
