@@ -246,10 +246,10 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         self.scorer_.copies = len(work) // len(matrix)
         patches = grid.cut(work)
         # "auto" turns only when the images already lie every way up, so the originals show the
-        # autoencoder every orientation: it learns from them alone, as well and 5-6x faster
+        # autoencoder every orientation: it learns from them alone, as well and 6-8x faster
         # (bench/patch_turns.py). turns=True may mean aligned training images and turned test
         # parts, so then it learns from every copy.
-        learn_from = patches if self.turns is True else patches[:len(matrix)]
+        learn_from = patches[:len(matrix)] if self.turns == "auto" else patches
         self._fit_model(learn_from.flatten(0, 1).numpy(), variant)
         self.bank_ = self._patch_codes(patches)
         scores = self._image_scores(self._training_distances(len(matrix)))
