@@ -79,13 +79,15 @@ def patch_summary(manifest: dict[str, Any]) -> str:
     shape = scorer.get("work_shape")
     if shape is not None:
         image += f" (scaled to {shape[0]}x{shape[1]})"
-    cost = scorer.get("turn_cost")
-    why = "" if cost is None else f" (turn cost {cost:.2f}: the parts lie in {{}} orientation)"
-    if scorer.get("copies", 1) > 1:
-        extras = (f"; each training image learnt in {scorer['copies']} turned and mirrored "
-                  f"copies{why.format('any')}")
-    else:
-        extras = f"; no turned copies{why.format('one')}" if why else ""
+    copies, cost = scorer.get("copies", 1), scorer.get("turn_cost")
+    extras = ""
+    if copies > 1:
+        extras = f"; each training image learnt in {copies} turned and mirrored copies"
+    elif cost is not None:
+        extras = "; no turned copies"
+    if cost is not None:  # measured by turns="auto": say why it chose as it did
+        lie = "any" if copies > 1 else "one"
+        extras += f" (turn cost {cost:.2f}: the parts lie in {lie} orientation)"
     if scorer.get("edge_sigma") is not None:
         extras += f"; patches carry an edge channel (smoothed at {scorer['edge_sigma']:g} px)"
     if scorer.get("position_scale") is not None:
