@@ -121,7 +121,8 @@ table_options = _options(
     COLUMNS, EXCLUDE,
     click.option("--id-column", help="Column carried to the output as the row id."),
     click.option("--label-column", help="0/1 column used only for evaluation."),
-    click.option("--image-size", help="Images: resize to H,W (default: most common size)."),
+    click.option("--image-size", help="Images: resize to H,W (default: the most common size, "
+                 "or the median when no size is shared by half the images)."),
     click.option("--normal-class", help="Images: the class folder (or npz label) that is "
                                         "normal; the others count as anomalies in evaluation."),
     STRICT,

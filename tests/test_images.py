@@ -14,7 +14,7 @@ from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 
 from aetool.cli import cli
-from aetool.data.images import read_image_folder
+from aetool.data.images import read_image_folder, typical_size
 from aetool.estimators import AutoencoderDetector
 from tests.conftest import blob_images
 
@@ -60,13 +60,31 @@ def test_class_folders_detect_with_maps_of_input_size(class_folder, tmp_path):
     assert len(list(maps.rglob("*_map.png"))) == len(frame)
 
 
+def test_sizes_that_no_half_shares_go_to_their_median(tmp_path):
+    """The most common size decides only when at least half the images share it; among many
+    near-ties (photographs of parts cut to their own size) the median height and width do,
+    so the choice does not hang on which few files happen to agree."""
+    from collections import Counter
+
+    assert typical_size(Counter({(20, 10): 3, (30, 12): 2})) == ((20, 10), "the most common")
+    sizes = [(10, 30), (12, 31), (14, 33), (40, 60), (40, 60)]  # (height, width)
+    for i, (h, w) in enumerate(sizes):
+        save(np.full((h, w), 30 * i, np.uint8), tmp_path / "parts" / f"p{i}.png")
+    with pytest.warns(UserWarning, match="4 different sizes") as caught:
+        found = read_image_folder(tmp_path / "parts")
+    assert "resizing all to their median, 14 high and 33 wide" in str(caught[0].message)
+    assert found.images.shape == (5, 1, 14, 33)
+    assert found.sizes == sizes  # each file's own size is kept for its map
+
+
 def test_image_size_that_turns_the_images_is_warned_about(tmp_path):
     """--image-size is H,W: given as W,H for landscape images it would squash every image."""
     for i in range(3):
         save(np.full((8, 20), 40 * i, np.uint8), tmp_path / "wide" / f"w{i}.png")
     with pytest.warns(UserWarning, match=r"resized to 20 high and 8 wide \(--image-size is "
-                                         r"height,width\), but most are 8 high and 20 wide, so "
-                                         r"each is squashed; fit with --image-size 8,20"):
+                                         r"height,width\), but the images are typically 8 "
+                                         r"high and 20 wide, so each is squashed; fit with "
+                                         r"--image-size 8,20"):
         turned = read_image_folder(tmp_path / "wide", (20, 8))
     assert turned.images.shape[2:] == (20, 8)  # done as asked, not second-guessed
     with warnings.catch_warnings():
