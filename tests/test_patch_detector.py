@@ -18,7 +18,7 @@ from aetool import load_detector
 from aetool.cli import cli
 from aetool.defaults import PATCH_DETECTOR_MIN_SIDE, image_detector_for
 from aetool.errors import BundleError, DataError, SettingError
-from aetool.estimators import AutoencoderDetector, PatchDetector
+from aetool.estimators import AutoencoderDetector, PatchDetector, patch_detector
 from aetool.estimators.saved import SavedDetector
 from aetool.patches import (
     ORIENTATION_FREE_BELOW,
@@ -32,6 +32,7 @@ from aetool.patches import (
     with_edges,
 )
 from aetool.tasks.score import load_for_scoring
+from aetool.thresholds import contamination_threshold
 
 FAST = {"epochs": 4, "batch_size": 64, "device": "cpu"}
 
@@ -374,6 +375,14 @@ def test_turn_cost_tells_aligned_parts_from_parts_lying_any_way_up(tmp_path, mon
     learnt = PatchDetector(**FAST).fit(loose)
     assert learnt.scorer_.copies == 8 and learnt.bank_.shape[0] == 8 * 40
     assert trained_rows[-1] == 40 * learnt.scorer_.grid.count  # the originals' patches
+    # The threshold comes from the turned copies, which the autoencoder never saw: they score
+    # as new images do, while the originals it learnt score lower.
+    copies = learnt._image_scores(learnt._unseen_copy_distances(40))
+    originals = learnt._image_scores(learnt._training_distances(40))
+    assert len(copies) == 7 * 40 and np.median(copies) > np.median(originals)  # 7 each
+    assert learnt.threshold_ == pytest.approx(contamination_threshold(copies, 0.1))
+    monkeypatch.setattr(patch_detector, "UNSEEN_SCORES", 80)  # many images: fewer copies each
+    assert len(learnt._image_scores(learnt._unseen_copy_distances(40))) == 2 * 40
     assert PatchDetector(turns=True, **FAST).fit(loose).scorer_.copies == 8
     assert trained_rows[-1] == 8 * 40 * learnt.scorer_.grid.count  # every copy's patches
     assert PatchDetector(turns=False, **FAST).fit(loose).scorer_.turn_cost is None
