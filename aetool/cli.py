@@ -130,8 +130,8 @@ table_options = _options(
 
 detector_options = _options(
     click.option("--variant", "-v", default=None,
-                 help="Variant name [default: ae for tables and image patches, conv for whole "
-                      "images]."),
+                 help="Variant name [default: ae for tables, conv for whole images, conv "
+                      "or ae for image patches by how many there are]."),
     click.option("--image-detector", type=click.Choice(["auto", "patches", "whole"]),
                  default="auto", show_default=True,
                  help="Images: patches (local defects: each patch's code against the training "

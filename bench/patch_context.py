@@ -91,7 +91,7 @@ def measure(case: str) -> dict:
 
     train, test, labels = case_data(case)
     start = time.perf_counter()
-    detector = PatchDetector(edges=False, turns=False, device="cpu").fit(train)  # measured before edges, turns
+    detector = PatchDetector(variant="ae", edges=False, turns=False, device="cpu").fit(train)  # measured before edges, turns, conv
     scorer, n = detector.scorer_, len(train)
     seconds = time.perf_counter() - start
     work = {name: standardise(scorer.to_work(detector._prepare(x, reset=False)[0]))[0]

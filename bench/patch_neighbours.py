@@ -36,7 +36,7 @@ def measure(case: str) -> dict:
     from aetool import PatchDetector
 
     train, test, labels = case_data(case)
-    detector = PatchDetector(edges=False, turns=False, device="cpu").fit(train)  # measured before edges, turns
+    detector = PatchDetector(variant="ae", edges=False, turns=False, device="cpu").fit(train)  # measured before edges, turns, conv
     row = {"case": case}
     original = module.local_nearest
     try:

@@ -73,7 +73,8 @@ def sweep(name: str, size_rule: str, unaligned: bool = False,
     side = min(size)
     patch = None if size_rule == "quarter" else max(4, side // 8)
     start = time.perf_counter()
-    detector = PatchDetector(patch_size=patch, turns=augment, edges=False, device="cpu").fit(train)
+    detector = PatchDetector(variant="ae", patch_size=patch, turns=augment, edges=False,
+                              device="cpu").fit(train)
     seconds = time.perf_counter() - start
     matrix, _ = detector._prepare(test, reset=False)
     grid = detector.scorer_.grid

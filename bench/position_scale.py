@@ -63,7 +63,7 @@ def measure(case: str) -> dict:
 
     train, test, labels = case_data(case)
     start = time.perf_counter()
-    detector = PatchDetector(edges=False, turns=False, device="cpu").fit(train)  # measured before edges, turns
+    detector = PatchDetector(variant="ae", edges=False, turns=False, device="cpu").fit(train)  # measured before edges, turns, conv
     seconds = time.perf_counter() - start
     scorer = detector.scorer_
     scaled = detector._distances(detector._image_codes(detector._prepare(test, reset=False)[0]))

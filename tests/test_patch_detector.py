@@ -153,10 +153,39 @@ def test_the_edge_channel_marks_a_thin_line_and_is_smoothed_by_the_image_size():
     assert edge_sigma(32, 32) == 1.0  # never below a pixel
 
 
+def test_auto_trains_conv_on_few_patches_and_ae_on_many(monkeypatch):
+    """variant "auto" (the default): conv below CONV_PATCHES_BELOW training patches, where
+    its shared weights learn few patches better, else the faster ae; a named variant is kept."""
+    images = textures(20)  # 20 images of 49 patches
+    few = PatchDetector(**FAST).fit(images)
+    assert few.variant_name_ == "conv" and few.get_params()["variant"] == "auto"
+    monkeypatch.setattr(patch_detector, "CONV_PATCHES_BELOW", 20 * 49)
+    many = PatchDetector(**FAST).fit(images)
+    assert many.variant_name_ == "ae" and many.config_.hidden == [256]
+    assert many.config_.code_size == few.config_.code_size == 16
+    assert PatchDetector(variant="conv", **FAST).fit(images).variant_name_ == "conv"
+
+
+def test_fully_connected_patch_bundles_from_before_the_conv_default_still_score(tmp_path):
+    """Bundles fitted before the conv default hold an ``ae`` that takes each patch flat; they
+    load and score as they did (the same weights take a patch as a small image today)."""
+    flat = PatchDetector(variant="ae", **FAST).fit(textures(30))
+    assert list(flat.model_.input_shape) == [2, 8, 8] and flat.variant_name_ == "ae"
+    flat.save(tmp_path / "b")
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    manifest["input_shape"] = [2 * 8 * 8]  # as the older bundles wrote it
+    (tmp_path / "b" / "manifest.json").write_text(json.dumps(manifest))
+    older = load_detector(tmp_path / "b")
+    assert list(older.model_.input_shape) == [128]
+    test = with_defects(textures(10, seed=3))[0]
+    assert np.allclose(older.score_samples(test), flat.score_samples(test), atol=1e-5)
+    assert older.image_reconstructions(test).shape == test.shape
+
+
 def test_without_edges_the_patches_are_the_intensities_alone(fitted, tmp_path):
     plain = PatchDetector(edges=False, **FAST).fit(textures(40))
     assert plain.scorer_.edge_sigma is None
-    assert list(plain.model_.input_shape) == [8 * 8]
+    assert list(plain.model_.input_shape) == [1, 8, 8]
     test = with_defects(textures(20, seed=3))[0]
     plain.save(tmp_path / "p")  # and an intensity-only bundle loads as one
     assert np.array_equal(load_detector(tmp_path / "p").score_samples(test),
@@ -177,7 +206,7 @@ def test_training_images_are_scored_without_their_own_patches(fitted):
     assert np.mean(unseen > larger.threshold_) == pytest.approx(0.1, abs=0.05)  # contamination
     assert fitted.bank_.shape == (40, fitted.scorer_.grid.count, 16)  # the default code
     # each patch: its 8x8 intensities and the 8x8 of the edge channel
-    assert list(fitted.model_.input_shape) == [2 * 8 * 8]
+    assert list(fitted.model_.input_shape) == [2, 8, 8]
 
 
 def busy_left(n: int, seed: int) -> np.ndarray:
@@ -212,7 +241,7 @@ def test_maps_start_from_the_normal_level_of_each_place():
     """A normal image's map is near 0 everywhere, the busy half included (each place's
     median normal distance is taken off), where the distances themselves sit far above 0;
     a faint spot on the quiet half is the brightest place of its map."""
-    detector = PatchDetector(**FAST).fit(busy_left(60, 0))
+    detector = PatchDetector(**{**FAST, "epochs": 10}).fit(busy_left(60, 0))
     level = np.asarray(detector.scorer_.position_level)
     assert level.shape == (detector.scorer_.grid.count,) and (level > 0).all()
     normal = detector.anomaly_details(busy_left(30, 1))["errors"][:, 0]
@@ -278,8 +307,8 @@ def test_a_saved_patch_detector_scores_the_same_when_loaded(fitted, tmp_path):
     manifest["detector"]["scorer"]["position_scale"] = fitted.scorer_.position_scale
     manifest["detector"]["scorer"]["edge_sigma"] = None  # the model expects the edge channel
     (tmp_path / "b" / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(BundleError, match=re.escape("takes [128] values per patch, 1 channel(s) "
-                                                    "of 8x8 px give 64")):
+    with pytest.raises(BundleError, match=re.escape("takes inputs of shape [2, 8, 8], but the "
+                                                    "patches are 1 channel(s) of 8x8 px")):
         load_detector(tmp_path / "b")
     manifest["detector"]["scorer"]["edge_sigma"] = 1.0
     manifest["extra_tensors"]["patch_bank"] = [41, fitted.scorer_.grid.count, 16]
@@ -295,7 +324,7 @@ def test_large_images_are_scaled_down_before_patching_and_maps_come_back_full_si
                                           size=(96, 64), mode="bilinear").numpy()
     detector = PatchDetector(max_short_side=32, **FAST).fit(big)
     assert detector.scorer_.work_shape == (48, 32)
-    assert detector.scorer_.grid.size == 8 and detector.model_.input_shape == (2 * 64,)
+    assert detector.scorer_.grid.size == 8 and detector.model_.input_shape == (2, 8, 8)
     assert detector.scorer_.edge_sigma == 1.0  # smoothed at the working size, not 72x48
     defective, masks = with_defects(big[:10], seed=4)
     test = np.concatenate([big[:10] + 0.0, defective])
@@ -395,8 +424,8 @@ def test_turn_cost_tells_aligned_parts_from_parts_lying_any_way_up(tmp_path, mon
 
 def test_bad_settings_fail_before_training():
     images = textures(6)
-    with pytest.raises(SettingError, match="variant 'conv' cannot learn flattened patches"):
-        PatchDetector(variant="conv", **FAST).fit(images)
+    with pytest.raises(SettingError, match="variant 'cvae' cannot learn patches"):
+        PatchDetector(variant="cvae", **FAST).fit(images)
     with pytest.raises(SettingError, match="top_k must be at least 1"):
         PatchDetector(top_k=0, **FAST).fit(images)
     with pytest.raises(SettingError, match="patch_size must be between 1"):
@@ -433,7 +462,7 @@ def test_fit_on_a_folder_of_photographs_trains_the_patch_detector(tmp_path):
     fast = ["--set", "epochs=2", "--set", "batch_size=256", "-q"]
     result = CliRunner().invoke(cli, ["fit", str(folder), "-o", str(tmp_path / "b"), *fast])
     assert result.exit_code == 0, result.output
-    assert ("patches: ae codes of 49 patches of 16x16 pixels per image, with an edge channel "
+    assert ("patches: conv codes of 49 patches of 16x16 pixels per image, with an edge channel "
             "smoothed at 1 px, distances scaled by each position's normal spread"
             ) in result.output
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
@@ -448,10 +477,10 @@ def test_fit_on_a_folder_of_photographs_trains_the_patch_detector(tmp_path):
     assert whole.exit_code == 0, whole.output
     assert json.loads((tmp_path / "w" / "manifest.json").read_text())["variant"] == "conv"
     wrong = CliRunner().invoke(cli, ["fit", str(folder), "-o", str(tmp_path / "c"),
-                                     "--variant", "conv", "--image-detector", "patches", *fast])
+                                     "--variant", "cvae", "--image-detector", "patches", *fast])
     assert wrong.exit_code == 2 and not (tmp_path / "c").exists()
     assert wrong.stderr.strip().splitlines()[-1].startswith(
-        "error: variant 'conv' cannot learn flattened patches")
+        "error: variant 'cvae' cannot learn patches")
     table = tmp_path / "t.csv"
     pd.DataFrame({"a": np.arange(10.0), "b": np.arange(10.0) ** 2}).to_csv(table, index=False)
     on_table = CliRunner().invoke(cli, ["fit", str(table), "-o", str(tmp_path / "t"),

@@ -17,7 +17,7 @@ from sklearn.base import OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from aetool.bundle import load_bundle_parts, manifest_errors, save_bundle
-from aetool.defaults import PATCH_DETECTION_DEFAULTS, PATCH_MAX_SHORT_SIDE
+from aetool.defaults import CONV_PATCHES_BELOW, PATCH_DETECTION_DEFAULTS, PATCH_MAX_SHORT_SIDE
 from aetool.device import resolve_device
 from aetool.errors import BundleError, DataError, SettingError
 from aetool.estimators.base import AutoencoderEstimator
@@ -41,6 +41,7 @@ from aetool.patches import (
     with_edges,
     working_shape,
 )
+from aetool.plugins import get_variant
 from aetool.scoring import code_outputs, reconstructions, run_batches
 from aetool.thresholds import (
     check_threshold_settings,
@@ -48,7 +49,7 @@ from aetool.thresholds import (
     training_percentile,
     training_quantiles,
 )
-from aetool.variants.base import CONDITIONAL, TABULAR
+from aetool.variants.base import CONDITIONAL, IMAGE, TABULAR
 
 BANK = "patch_bank"  # the extra tensor of the bundle: training codes (N, P, K)
 # Training scores from unseen turned copies that set the threshold of a fit that learnt turned
@@ -141,8 +142,11 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     Each image is standardised (zero mean, unit variance), given an edge channel (``edges``:
     the gradient magnitude of the image smoothed at 1/64 of its shorter side, at least a
     pixel; a thin crack moves few intensities but many edges), cut into half-overlapping
-    patches (``patch_size`` pixels, None: a quarter of the shorter side) and a fully connected
-    autoencoder (``variant``, default ``ae`` 256 -> 16) is trained on the training patches. A
+    patches (``patch_size`` pixels, None: a quarter of the shorter side) and an autoencoder
+    (``variant``) is trained on the training patches, each a small image of its own (fully
+    connected variants flatten it); "auto" (default): ``conv`` (two strided convolutions, a
+    code of 16) below CONV_PATCHES_BELOW training patches, where its shared weights learn few
+    patches better, else ``ae`` (256 -> 16), as good there and three times faster. A
     test patch's score is the distance from its code to the nearest training code within
     ``reach`` grid steps of its position (None: anywhere); an image's score is the mean of its
     ``top_k`` worst patches, and its map shows how far each patch lies beyond a normal patch
@@ -171,7 +175,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
 
     def __init__(
         self,
-        variant: Any = "ae",
+        variant: Any = "auto",
         contamination: float | str = 0.1,
         threshold: float | None = None,
         patch_size: int | None = None,
@@ -208,14 +212,19 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     KIND = "patches"
 
     def _task_defaults(self, images: bool) -> dict[str, dict[str, Any]]:
-        """The patch autoencoder's settings (it sees flattened patches, never whole images)."""
+        """The patch autoencoder's settings (it sees patches, never whole images)."""
         return PATCH_DETECTION_DEFAULTS
 
-    def _check_settings(self, variant: type) -> None:
-        if CONDITIONAL in variant.capabilities or TABULAR not in variant.capabilities:
-            raise SettingError(f"variant '{variant.name}' cannot learn flattened patches; the "
-                               "patch detector trains a fully connected, unconditional "
-                               "variant (ae, dae, sparse, contractive, vae)")
+    @staticmethod
+    def _check_variant(variant: type) -> None:
+        if CONDITIONAL in variant.capabilities or not {TABULAR, IMAGE} & variant.capabilities:
+            raise SettingError(f"variant '{variant.name}' cannot learn patches; the patch "
+                               "detector trains an unconditional variant that takes images "
+                               "or vectors (conv, ae, dae, sparse, contractive, vae)")
+
+    def _check_settings(self) -> None:
+        if self.variant != "auto":
+            self._check_variant(self._variant_class())
         if self.reach is not None and int(self.reach) < 0:
             raise SettingError(f"reach must be 0 or more grid steps (None: anywhere), got "
                                f"{self.reach}")
@@ -231,8 +240,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     def fit(self, X: Any, y: Any = None) -> PatchDetector:
         """Train the patch autoencoder on the normal images ``X`` (N, C, H, W) or (N, H, W)
         and keep their patch codes (``y`` is ignored)."""
-        variant = self._variant_class()
-        self._check_settings(variant)
+        self._check_settings()
         matrix, _ = self._prepare(X, reset=True)
         side = None if self.max_short_side is None else int(self.max_short_side)
         shape = working_shape(*matrix.shape[2:], side)
@@ -240,6 +248,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
             grid = PatchGrid.for_image(*shape, size=self.patch_size)
         except ValueError as exc:
             raise SettingError(str(exc)) from None
+        variant = self._patch_variant(len(matrix) * grid.count)
         self.scorer_ = PatchScorer(grid, None if self.reach is None else int(self.reach),
                                    int(self.top_k),
                                    work_shape=None if shape == matrix.shape[2:] else shape,
@@ -254,7 +263,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         # (bench/patch_turns.py). turns=True may mean aligned training images and turned test
         # parts, so then it learns from every copy.
         learn_from = patches[:len(matrix)] if self.turns == "auto" else patches
-        self._fit_model(learn_from.flatten(0, 1).numpy(), variant)
+        self._fit_model(self._model_rows(learn_from, self._patch_shape(patches)), variant)
         self.bank_ = self._patch_codes(patches)
         distances = self._training_distances(len(matrix))
         if self.turns == "auto" and self.scorer_.copies > 1:
@@ -266,6 +275,13 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         return self
 
     # -- internals -------------------------------------------------------------------------------
+    def _patch_variant(self, n_patches: int) -> type:
+        """The variant to train: as given, or for "auto" conv below CONV_PATCHES_BELOW
+        training patches (of the original images), else ae (aetool.defaults)."""
+        if self.variant != "auto":
+            return self._variant_class()
+        return get_variant("conv" if n_patches < CONV_PATCHES_BELOW else "ae")
+
     def _learns_turns(self, matrix: np.ndarray) -> bool:
         """Whether to learn turned copies: ``turns`` as given, or for "auto" whether the
         training images already lie in every orientation (kept as the scorer's turn_cost)."""
@@ -282,10 +298,21 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
                             "AutoencoderDetector")
         return self._prepare_images(np.asarray(X), reset)
 
+    def _patch_shape(self, patches: torch.Tensor) -> tuple[int, int, int]:
+        """(C, size, size): one patch as the small image the autoencoder learns."""
+        size = self.scorer_.grid.size
+        return (patches.shape[2] // (size * size), size, size)
+
+    @staticmethod
+    def _model_rows(patches: torch.Tensor, shape: tuple[int, ...]) -> np.ndarray:
+        """(N, P, D) patches -> (N * P, *shape): the rows the patch autoencoder takes, small
+        images (bundles fitted before the conv default take them flat, shape (D,))."""
+        return np.ascontiguousarray(patches.reshape(-1, *shape).numpy())
+
     def _patch_codes(self, patches: torch.Tensor) -> torch.Tensor:
         """(N, P, D) patches -> (N, P, K) codes."""
-        flat = patches.flatten(0, 1).numpy()
-        codes = run_batches(self.model_, flat, code_outputs, **self._inference())["codes"]
+        rows = self._model_rows(patches, tuple(self.model_.input_shape))
+        codes = run_batches(self.model_, rows, code_outputs, **self._inference())["codes"]
         return torch.from_numpy(codes).view(patches.shape[0], patches.shape[1], -1)
 
     def _image_codes(self, matrix: np.ndarray) -> torch.Tensor:
@@ -384,8 +411,8 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         grid = self.scorer_.grid
         flat, mean, spread = standardise(self.scorer_.to_work(matrix))
         patches = grid.cut(self.scorer_.add_edges(flat))
-        out = run_batches(self.model_, patches.flatten(0, 1).numpy(), reconstructions,
-                          **self._inference())["recon"]
+        out = run_batches(self.model_, self._model_rows(patches, tuple(self.model_.input_shape)),
+                          reconstructions, **self._inference())["recon"]
         channels, height, width = flat.shape[1:]
         shape = (patches.shape[2] // (grid.size * grid.size), height, width)
         pasted = grid.paste(torch.from_numpy(out).view(patches.shape), shape)[:, :channels]
@@ -427,11 +454,11 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
             scorer = detector.scorer_
             channels = int(manifest["preprocessing"]["shape"][0])
             channels += scorer.edge_sigma is not None
-            if list(model.input_shape) != [channels * scorer.grid.size ** 2]:
-                raise ValueError(f"the patch autoencoder takes {list(model.input_shape)} "
-                                 f"values per patch, {channels} channel(s) of "
-                                 f"{scorer.grid.size}x{scorer.grid.size} px give "
-                                 f"{channels * scorer.grid.size ** 2}")
+            size = scorer.grid.size
+            if list(model.input_shape) not in ([channels, size, size], [channels * size**2]):
+                raise ValueError(f"the patch autoencoder takes inputs of shape "
+                                 f"{list(model.input_shape)}, but the patches are {channels} "
+                                 f"channel(s) of {size}x{size} px")
         return detector
 
     def __sklearn_tags__(self) -> Any:

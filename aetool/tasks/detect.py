@@ -234,14 +234,17 @@ def detector_kind(table: Loaded, choice: str = "auto") -> str:
 
 def fit_loaded(table: Loaded, spec: TableSpec, options: DetectorSettings) -> Any:
     """Train a detector on loaded data with the command's options: a PatchDetector (variant
-    ae) or whole-image AutoencoderDetector (conv) for images as :func:`detector_kind` says,
-    an AutoencoderDetector (ae) for tables; the variant is looked up once."""
+    auto: conv or ae by the number of training patches, see PatchDetector) or whole-image
+    AutoencoderDetector (conv) for images as :func:`detector_kind` says, an
+    AutoencoderDetector (ae) for tables; the variant is looked up once."""
     patches = detector_kind(table, options.image_detector) == "patches"
     estimator = PatchDetector if patches else AutoencoderDetector
-    variant = options.variant or ("conv" if table.is_images and not patches else "ae")
-    variant_cls, params = parse_settings(options.settings, variant, estimator,
-                                         options={"contamination", "threshold"})
-    params.update(variant=variant_cls, contamination=options.contamination,
+    variant = options.variant or ("auto" if patches else "conv" if table.is_images else "ae")
+    # "auto" picks conv or ae, whose settings are the same (ConvConfig is an AEConfig)
+    variant_cls, params = parse_settings(options.settings, "ae" if variant == "auto" else variant,
+                                         estimator, options={"contamination", "threshold"})
+    params.update(variant="auto" if variant == "auto" else variant_cls,
+                  contamination=options.contamination,
                   threshold=options.threshold, verbose=not options.quiet)
     params.setdefault("device", options.device)
     return fit_detector(table, spec, params, options.threshold_from, estimator)
