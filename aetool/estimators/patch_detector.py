@@ -303,16 +303,18 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         size = self.scorer_.grid.size
         return (patches.shape[2] // (size * size), size, size)
 
-    @staticmethod
-    def _model_rows(patches: torch.Tensor, shape: tuple[int, ...]) -> np.ndarray:
-        """(N, P, D) patches -> (N * P, *shape): the rows the patch autoencoder takes, small
-        images (bundles fitted before the conv default take them flat, shape (D,))."""
+    def _model_rows(self, patches: torch.Tensor, shape: tuple[int, ...] | None = None
+                    ) -> np.ndarray:
+        """(N, P, D) patches -> (N * P, *shape): the rows the patch autoencoder takes (``shape``
+        None: the fitted model's input shape), small images (bundles fitted before the conv
+        default take them flat, shape (D,))."""
+        shape = tuple(self.model_.input_shape) if shape is None else shape
         return np.ascontiguousarray(patches.reshape(-1, *shape).numpy())
 
     def _patch_codes(self, patches: torch.Tensor) -> torch.Tensor:
         """(N, P, D) patches -> (N, P, K) codes."""
-        rows = self._model_rows(patches, tuple(self.model_.input_shape))
-        codes = run_batches(self.model_, rows, code_outputs, **self._inference())["codes"]
+        codes = run_batches(self.model_, self._model_rows(patches), code_outputs,
+                            **self._inference())["codes"]
         return torch.from_numpy(codes).view(patches.shape[0], patches.shape[1], -1)
 
     def _image_codes(self, matrix: np.ndarray) -> torch.Tensor:
@@ -335,8 +337,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         them scaled, each image by the spread measured without it; each position's median of
         them is the normal level the maps start from."""
         self.scorer_.position_scale = self.scorer_.position_level = None
-        owners = torch.arange(n_images).repeat(self.scorer_.copies)
-        distances = self._distances(self.bank_[:n_images], owners)
+        distances = self._distances(self.bank_[:n_images], self._owners(n_images))
         spreads = position_spread(distances) if self.scale_positions else None
         if spreads is not None:
             self.scorer_.position_scale = spreads[0].tolist()
@@ -361,13 +362,17 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         from 0.1 over six turned sets halved (docs/benchmarks.md). J copies of each image,
         taken in turn, so that about UNSEEN_SCORES scores are measured (all of them for few
         images, one copy each for many): each costs a search as long as a test image's."""
-        owners = torch.arange(n_images).repeat(self.scorer_.copies)
         others = self.scorer_.copies - 1
         rounds = max(1, min(others, UNSEEN_SCORES // n_images))
         images = torch.arange(n_images)
         return torch.cat([self._distances(self.bank_[(1 + (images + j) % others) * n_images
-                                                     + images], owners)
+                                                     + images], self._owners(n_images))
                           for j in range(rounds)])
+
+    def _owners(self, n_images: int) -> torch.Tensor:
+        """(M,) the training image each bank entry was cut from (copy by copy), so a training
+        image's search skips its own patches and their turned copies (patches.local_nearest)."""
+        return torch.arange(n_images).repeat(self.scorer_.copies)
 
     def _scaled(self, distances: torch.Tensor) -> torch.Tensor:
         """Distances (N, P) divided by the positions' normal spread, when there is one."""
@@ -411,10 +416,10 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         grid = self.scorer_.grid
         flat, mean, spread = standardise(self.scorer_.to_work(matrix))
         patches = grid.cut(self.scorer_.add_edges(flat))
-        out = run_batches(self.model_, self._model_rows(patches, tuple(self.model_.input_shape)),
-                          reconstructions, **self._inference())["recon"]
+        out = run_batches(self.model_, self._model_rows(patches), reconstructions,
+                          **self._inference())["recon"]
         channels, height, width = flat.shape[1:]
-        shape = (patches.shape[2] // (grid.size * grid.size), height, width)
+        shape = (self._patch_shape(patches)[0], height, width)
         pasted = grid.paste(torch.from_numpy(out).view(patches.shape), shape)[:, :channels]
         return resized(pasted * spread + mean, tuple(matrix.shape[2:])).numpy()
 
