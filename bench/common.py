@@ -13,6 +13,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("AETOOL_SHARED_DATA", ROOT.parent / "shared" / "datasets"))
 RESULTS = ROOT / "bench" / "results"
+# The patch detector as the benches of its earlier ideas measured it (position_scale,
+# patch_neighbours, patch_context, synthetic_defects): before the edge channel, turned copies
+# (bench/patch_turns.py) and the conv patch autoencoder (bench/patch_backbone.py), so their
+# documented figures reproduce.
+EARLIER_PATCH_DETECTOR = {"variant": "ae", "edges": False, "turns": False, "device": "cpu"}
 
 
 def require(path: Path) -> Path:

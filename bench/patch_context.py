@@ -28,7 +28,14 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from common import RESULTS, cases_from_command_line, machine, print_table, write_json
+from common import (
+    EARLIER_PATCH_DETECTOR,
+    RESULTS,
+    cases_from_command_line,
+    machine,
+    print_table,
+    write_json,
+)
 from position_scale import case_data
 
 CASES = ("elpv64", "mtile128", "elpv64 unaligned", "mtile128 unaligned",
@@ -91,7 +98,7 @@ def measure(case: str) -> dict:
 
     train, test, labels = case_data(case)
     start = time.perf_counter()
-    detector = PatchDetector(variant="ae", edges=False, turns=False, device="cpu").fit(train)  # measured before edges, turns, conv
+    detector = PatchDetector(**EARLIER_PATCH_DETECTOR).fit(train)
     scorer, n = detector.scorer_, len(train)
     seconds = time.perf_counter() - start
     work = {name: standardise(scorer.to_work(detector._prepare(x, reset=False)[0]))[0]

@@ -19,7 +19,7 @@ import functools
 import json
 import warnings
 
-from common import RESULTS, machine, print_table, write_json
+from common import EARLIER_PATCH_DETECTOR, RESULTS, machine, print_table, write_json
 from position_scale import case_data
 
 CASES = ("elpv64", "mtile128", "elpv64 unaligned", "mtile128 unaligned", "mtile240x96",
@@ -36,7 +36,7 @@ def measure(case: str) -> dict:
     from aetool import PatchDetector
 
     train, test, labels = case_data(case)
-    detector = PatchDetector(variant="ae", edges=False, turns=False, device="cpu").fit(train)  # measured before edges, turns, conv
+    detector = PatchDetector(**EARLIER_PATCH_DETECTOR).fit(train)
     row = {"case": case}
     original = module.local_nearest
     try:

@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 from common import (
+    EARLIER_PATCH_DETECTOR,
     SHARED,
     cases_from_command_line,
     machine,
@@ -63,7 +64,7 @@ def measure(case: str) -> dict:
 
     train, test, labels = case_data(case)
     start = time.perf_counter()
-    detector = PatchDetector(variant="ae", edges=False, turns=False, device="cpu").fit(train)  # measured before edges, turns, conv
+    detector = PatchDetector(**EARLIER_PATCH_DETECTOR).fit(train)
     seconds = time.perf_counter() - start
     scorer = detector.scorer_
     scaled = detector._distances(detector._image_codes(detector._prepare(test, reset=False)[0]))

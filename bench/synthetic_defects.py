@@ -32,7 +32,7 @@ import time
 import warnings
 
 import numpy as np
-from common import RESULTS, machine, print_table, write_json
+from common import EARLIER_PATCH_DETECTOR, RESULTS, machine, print_table, write_json
 from position_scale import case_data
 
 CHOOSE_CASES = ("elpv64", "mtile128", "elpv64 unaligned", "mtile128 unaligned",
@@ -141,7 +141,7 @@ def choose(case: str, sample: int = 200) -> dict:
 
     train, test, labels = case_data(case)
     start = time.perf_counter()
-    detector = PatchDetector(variant="ae", edges=False, turns=False, device="cpu").fit(train)  # measured before edges, turns, conv
+    detector = PatchDetector(**EARLIER_PATCH_DETECTOR).fit(train)
     row: dict = {"case": case, "train_images": len(train),
                  "fit_seconds": time.perf_counter() - start}
     scorer, n = detector.scorer_, len(train)
@@ -275,7 +275,7 @@ def segment(case: str, steps: int, batch: int = 16, pool: int = 4000) -> dict:
             flat = p.flatten(1)
             top.append(flat.topk(max(1, flat.shape[1] // 100), 1).values.mean(1).numpy())
     scores = {"max of smoothed map": np.concatenate(peak), "top 1% pixels": np.concatenate(top)}
-    patch = -PatchDetector(variant="ae", edges=False, turns=False, device="cpu").fit(train).score_samples(test)
+    patch = -PatchDetector(**EARLIER_PATCH_DETECTOR).fit(train).score_samples(test)
     row["patch default"] = float(roc_auc_score(labels, patch))
     for name, values in scores.items():
         row[f"segmenter, {name}"] = float(roc_auc_score(labels, values))
