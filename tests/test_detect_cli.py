@@ -198,6 +198,26 @@ def test_repeated_header_name_is_warned_and_read_as_numbered_copies(tmp_path):
     assert named == {"a", "a.1", "b"}
 
 
+def test_a_row_number_column_is_warned_about_and_named_in_the_advice(tmp_path):
+    frame = pd.DataFrame(low_rank_table(60, d=3), columns=list("abc"))
+    frame.insert(0, "row", np.arange(100, 160))
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    result = run("fit", str(path), "-o", str(tmp_path / "m"), *FAST)
+    assert result.exit_code == 0, result.output
+    assert ("column 'row' changes in the same direction in every row (100 to 159)"
+            in result.stderr)
+    assert "--id-column 'row'" in result.stderr
+    quiet = run("fit", str(path), "--id-column", "row", "-o", str(tmp_path / "m2"), *FAST)
+    assert quiet.exit_code == 0 and "same direction" not in quiet.stderr
+    shuffled = frame.assign(row=frame["row"].sample(frac=1.0, random_state=0).to_numpy())
+    shuffled.to_csv(path, index=False)
+    assert ("column 'row' holds each whole number from 100 to 159 once"
+            in run("fit", str(path), "-o", str(tmp_path / "m3"), *FAST).stderr)
+    frame.drop(columns="row").to_csv(path, index=False)  # measurements are not counters
+    assert "like a row number" not in run("fit", str(path), "-o", str(tmp_path / "m4"), *FAST).stderr
+
+
 def test_missing_values_are_imputed_and_constant_columns_dropped(tmp_path):
     frame = pd.DataFrame(low_rank_table(60, d=4), columns=list("abcd"))
     frame.loc[3, "a"] = np.nan

@@ -31,6 +31,7 @@ MIN_ROWS_FOR_DISTINCT = 3  # a text column distinct in every one of this many ro
 ROWS_PER_BLOCK = 4096  # rows encoded at a time: the temporaries stay in the CPU's cache (8x faster)
 MAX_STANDARD_SCORE = 1e6  # beyond: clipped, so float32 errors stay finite (still most abnormal)
 LOG_VIEW_MIN_VALUES = 11  # fewer distinct values (flags, codes, 1-10 scales): no tails to compress
+MIN_ROWS_FOR_COUNTER = 20  # a numeric column rising in every one of this many rows is a counter
 
 
 class DataWarning(UserWarning):
@@ -152,6 +153,29 @@ def _warn_constant_columns(source: str, dropped: list[str], width: int) -> None:
         if len(dropped) > SHOWN_NAMES else ""
     warnings.warn(f"{source}: dropped constant column(s): {names}{more}", DataWarning,
                   stacklevel=3)
+
+
+def _warn_counter(numeric: pd.Series, column: str, source: str) -> None:
+    """Warn about a numeric column that rises (or falls) from every row to the next, or holds
+    each whole number of its range once: a row number, an id or a time stamp. As a feature it makes every new row numbered beyond the
+    training range look anomalous, so the user should pass it as the id column instead."""
+    if len(numeric) < MIN_ROWS_FOR_COUNTER or numeric.isna().any():
+        return
+    values = numeric.to_numpy(dtype=float)
+    steps = np.diff(values)
+    if np.all(steps > 0) or np.all(steps < 0):
+        what = f"changes in the same direction in every row ({values[0]:g} to {values[-1]:g})"
+    elif (np.all(values == np.round(values)) and values.max() - values.min() == len(values) - 1
+          and len(np.unique(values)) == len(values)):
+        what = (f"holds each whole number from {values.min():g} to {values.max():g} once, "
+                f"in some order")
+    else:
+        return
+    warnings.warn(
+        f"{source}: column '{column}' {what}, like a row number, id or time stamp; "
+        f"as a feature it makes new rows beyond that range look anomalous: pass it as "
+        f"--id-column '{column}' or leave it out with --exclude '{column}'",
+        DataWarning, stacklevel=3)
 
 
 def _is_numeric(series: pd.Series) -> bool:
@@ -284,6 +308,7 @@ class TablePreprocessor:
             numeric = _as_numeric(series, source)
             if numeric is not None:
                 _check_finite(numeric, name, source)
+                _warn_counter(numeric, name, source)
                 finite = numeric.dropna()
                 distinct = int(finite.nunique())
                 if distinct <= 1 and not numeric.isna().any():
