@@ -370,6 +370,9 @@ def _detector_name(detector: Any) -> str:
         scaled += f", with an edge channel smoothed at {detector.scorer_.edge_sigma:g} px"
     if detector.scorer_.position_scale is not None:
         scaled += ", distances scaled by each position's normal spread"
+    if detector.scorer_.texture_power is not None:
+        scaled += (f", scores divided by the matched training images' texture to the power "
+                   f"{detector.scorer_.texture_power:g}")
     return (f"patches: {detector.variant_name_} codes of {grid.count} patches of "
             f"{grid.size}x{grid.size} pixels per image{scaled}")
 

@@ -159,15 +159,20 @@ def with_edges(images: torch.Tensor, sigma: float) -> torch.Tensor:
 
 def local_nearest(queries: torch.Tensor, bank: torch.Tensor, grid: PatchGrid,
                   reach: int | None, owners: torch.Tensor | None = None,
-                  budget: int = 1 << 24, neighbours: int = 1) -> torch.Tensor:
+                  budget: int = 1 << 24, neighbours: int = 1,
+                  entries: torch.Tensor | None = None) -> torch.Tensor:
     """(N, P) Euclidean distance of each query patch code (N, P, K) to the nearest bank code
     (M, P, K) within ``reach`` grid steps of its position. ``owners`` (M,), when the queries
     are training images 0..N-1: the training image each bank entry was cut from; query i skips
     the entries of image i (its own patches, and their turned copies), so training images
     score as unseen ones. ``budget``: distance entries computed at once (memory). ``neighbours``:
-    the mean distance to that many nearest instead (the detector uses 1; bench/patch_neighbours.py)."""
+    the mean distance to that many nearest instead (the detector uses 1; bench/patch_neighbours.py).
+    ``entries``, an (N, P) integer tensor: filled with the bank entry (0..M-1) each nearest code
+    belongs to (with ``neighbours`` 1)."""
     n, _, k = queries.shape
     out = queries.new_empty(n, grid.count)
+    if entries is not None and neighbours != 1:
+        raise ValueError("the nearest bank entries are only found with neighbours=1")
     owners = None if owners is None else owners.to(bank.device)
     for j in range(grid.count):
         near = grid.neighbours(j, reach)
@@ -182,7 +187,9 @@ def local_nearest(queries: torch.Tensor, bank: torch.Tensor, grid: PatchGrid,
                 mine = torch.arange(start, start + len(q), device=bank.device)
                 d2.masked_fill_(pool_owner[None, :] == mine[:, None], float("inf"))
             if neighbours == 1:  # the detector's case: min is cheaper than topk here
-                nearest = d2.min(dim=1, keepdim=True).values
+                nearest, where = d2.min(dim=1, keepdim=True)
+                if entries is not None:  # pool row r is bank entry r // len(near)
+                    entries[start:start + len(q), j] = (where[:, 0] // len(near)).to(entries)
             else:
                 nearest = d2.topk(min(neighbours, d2.shape[1]), dim=1, largest=False).values
             out[start:start + len(q), j] = nearest.clamp_min(0).sqrt().mean(dim=1)

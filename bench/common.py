@@ -17,7 +17,8 @@ RESULTS = ROOT / "bench" / "results"
 # patch_neighbours, patch_context, synthetic_defects): before the edge channel, turned copies
 # (bench/patch_turns.py) and the conv patch autoencoder (bench/patch_backbone.py), so their
 # documented figures reproduce.
-EARLIER_PATCH_DETECTOR = {"variant": "ae", "edges": False, "turns": False, "device": "cpu"}
+EARLIER_PATCH_DETECTOR = {"variant": "ae", "edges": False, "turns": False, "texture_power": 0,
+                          "device": "cpu"}
 
 
 def require(path: Path) -> Path:

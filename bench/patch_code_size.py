@@ -50,9 +50,9 @@ def measure(case: str, keywords: dict) -> tuple[float, float, float]:
     import aetool.patches as patches
     from aetool import PatchDetector
 
-    # measured before turns="auto" (bench/patch_turns.py) and the conv patch autoencoder
-    # (bench/patch_backbone.py)
-    keywords = {"turns": False, "variant": "ae", **keywords}
+    # measured before turns="auto" (bench/patch_turns.py), the conv patch autoencoder
+    # (bench/patch_backbone.py) and the texture division (bench/patch_texture.py)
+    keywords = {"turns": False, "variant": "ae", "texture_power": 0, **keywords}
     smoothing = keywords.pop("edge_smoothing", patches.EDGE_SMOOTHING)
     train, test, labels = case_data(case)
     original, patches.EDGE_SMOOTHING = patches.EDGE_SMOOTHING, smoothing

@@ -90,12 +90,17 @@ def test_local_nearest_matches_a_brute_force_search():
     bank = torch.randn(5, grid.count, 3, generator=rng)
     queries = torch.randn(4, grid.count, 3, generator=rng)
     for reach in (0, 1, None):
-        found = local_nearest(queries, bank, grid, reach, budget=7)  # tiny chunks
+        entries = torch.empty(4, grid.count, dtype=torch.long)
+        found = local_nearest(queries, bank, grid, reach, budget=7, entries=entries)  # tiny chunks
         for i in range(4):
             for j in range(grid.count):
-                pool = bank[:, grid.neighbours(j, reach)].reshape(-1, 3)
+                near = grid.neighbours(j, reach)
+                pool = bank[:, near].reshape(-1, 3)
                 assert found[i, j] == pytest.approx(
                     float((pool - queries[i, j]).norm(dim=1).min()), abs=1e-4)
+                own = bank[int(entries[i, j]), near]  # the entry named holds the nearest code
+                assert found[i, j] == pytest.approx(
+                    float((own - queries[i, j]).norm(dim=1).min()), abs=1e-4)
     three = local_nearest(queries, bank, grid, 1, neighbours=3)  # the mean of the 3 nearest
     pool = bank[:, grid.neighbours(7, 1)].reshape(-1, 3)
     assert three[2, 7] == pytest.approx(
@@ -406,12 +411,12 @@ def test_turn_cost_tells_aligned_parts_from_parts_lying_any_way_up(tmp_path, mon
     assert trained_rows[-1] == 40 * learnt.scorer_.grid.count  # the originals' patches
     # The threshold comes from the turned copies, which the autoencoder never saw: they score
     # as new images do, while the originals it learnt score lower.
-    copies = learnt._image_scores(learnt._unseen_copy_distances(40))
-    originals = learnt._image_scores(learnt._training_distances(40))
+    copies = learnt._image_scores(*learnt._unseen_copy_search(40))
+    originals = learnt._image_scores(*learnt._training_search(40))
     assert len(copies) == 7 * 40 and np.median(copies) > np.median(originals)  # 7 each
     assert learnt.threshold_ == pytest.approx(contamination_threshold(copies, 0.1))
     monkeypatch.setattr(patch_detector, "UNSEEN_SCORES", 80)  # many images: fewer copies each
-    assert len(learnt._image_scores(learnt._unseen_copy_distances(40))) == 2 * 40
+    assert len(learnt._image_scores(*learnt._unseen_copy_search(40))) == 2 * 40
     assert PatchDetector(turns=True, **FAST).fit(loose).scorer_.copies == 8
     assert trained_rows[-1] == 8 * 40 * learnt.scorer_.grid.count  # every copy's patches
     assert PatchDetector(turns=False, **FAST).fit(loose).scorer_.turn_cost is None
@@ -464,7 +469,7 @@ def test_fit_on_a_folder_of_photographs_trains_the_patch_detector(tmp_path):
     assert result.exit_code == 0, result.output
     assert ("patches: conv codes of 49 patches of 16x16 pixels per image, with an edge channel "
             "smoothed at 1 px, distances scaled by each position's normal spread"
-            ) in result.output
+            ) in result.output  # 24 images: too few to learn textures from
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert manifest["detector"]["kind"] == "patches" and manifest["config"]["code_size"] == 16
     scored = tmp_path / "s.csv"
@@ -556,3 +561,57 @@ def test_the_patch_loader_refuses_a_whole_image_bundle_naming_the_right_loader(t
             "aetool.AutoencoderDetector.load")):
         PatchDetector.load(tmp_path / "w")
     assert isinstance(load_for_scoring(str(tmp_path / "w")), SavedDetector)
+
+
+def grainy(n: int, seed: int) -> np.ndarray:
+    """The striped surfaces with coarse grain: every patch lies far from the others'."""
+    rng = np.random.default_rng(seed + 100)
+    return np.clip(textures(n, seed=seed) + rng.normal(0, 0.12, (n, 1, 32, 32)), 0, 1
+                   ).astype(np.float32)
+
+
+def test_grainy_normal_images_do_not_outscore_faint_defects_on_plain_ones():
+    """Two kinds of normal surface, plain and grainy (ELPV's mono- and polycrystalline
+    cells): by distance alone a grainy normal image looks worse than a plain one with a faint
+    spot; divided by the texture of the training images it matched, it does not."""
+    train = np.concatenate([textures(20, seed=0), grainy(20, seed=1)])
+    plain = textures(20, seed=6)
+    spots = plain.copy()
+    rng = np.random.default_rng(1)
+    for image in spots:
+        r, c = rng.integers(2, 25, size=2)
+        image[:, r:r + 4, c:c + 4] = np.clip(image[:, r:r + 4, c:c + 4] + 0.15, 0, 1)
+    test, truth = np.concatenate([grainy(20, seed=5), spots]), np.r_[np.zeros(20), np.ones(20)]
+    off = PatchDetector(texture_power=0, **FAST).fit(train)
+    assert off.scorer_.texture_power is None and off.levels_ is None
+    assert roc_auc_score(truth, -off.score_samples(test)) < 0.6
+    on = PatchDetector(texture_power=0.25, **FAST).fit(train)
+    assert roc_auc_score(truth, -on.score_samples(test)) > 0.85
+    # the grainy training images have the higher texture levels
+    assert on.levels_[20:].median() > 2 * on.levels_[:20].median()
+
+
+def test_texture_division_is_the_documented_formula_and_survives_saving(tmp_path, monkeypatch):
+    assert PatchDetector(**FAST).fit(textures(40)).levels_ is None  # "auto": too few images
+    monkeypatch.setattr(patch_detector, "TEXTURE_FROM_IMAGES", 40)
+    fitted = PatchDetector(**FAST).fit(textures(40))
+    assert fitted.scorer_.texture_power == 0.25 and fitted.levels_.shape == (40,)
+    test = with_defects(textures(10, seed=3))[0]
+    distances, entries = fitted._search(fitted._image_codes(fitted._prepare(test, False)[0]))
+    texture = fitted.levels_[entries % 40].median(dim=1).values
+    expected = top_mean(distances, 3) / texture ** 0.25
+    assert -fitted.score_samples(test) == pytest.approx(expected.double().numpy(), rel=1e-5)
+    # the training scores are divided the same way, so the threshold keeps its meaning
+    own, matched = fitted._training_search(40)
+    train = top_mean(own, 3) / fitted.levels_[matched % 40].median(dim=1).values ** 0.25
+    assert fitted.threshold_ == pytest.approx(contamination_threshold(train.numpy(), 0.1))
+    fitted.save(tmp_path / "b")
+    loaded = load_detector(tmp_path / "b")
+    assert torch.equal(loaded.levels_, fitted.levels_)
+    assert loaded.score_samples(test) == pytest.approx(fitted.score_samples(test))
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert manifest["extra_tensors"]["patch_levels"] == [40]
+    info = CliRunner().invoke(cli, ["info", str(tmp_path / "b")]).output
+    assert "scores divided by the texture of the training images matched, to the power 0.25" in info
+    with pytest.raises(SettingError, match="texture_power must be auto, 0 \\(off\\) or more"):
+        PatchDetector(texture_power=-1, **FAST).fit(textures(5))

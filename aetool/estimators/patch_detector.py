@@ -17,7 +17,13 @@ from sklearn.base import OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from aetool.bundle import load_bundle_parts, manifest_errors, save_bundle
-from aetool.defaults import CONV_PATCHES_BELOW, PATCH_DETECTION_DEFAULTS, PATCH_MAX_SHORT_SIDE
+from aetool.defaults import (
+    CONV_PATCHES_BELOW,
+    PATCH_DETECTION_DEFAULTS,
+    PATCH_MAX_SHORT_SIDE,
+    TEXTURE_FROM_IMAGES,
+    TEXTURE_POWER,
+)
 from aetool.device import resolve_device
 from aetool.errors import BundleError, DataError, SettingError
 from aetool.estimators.base import AutoencoderEstimator
@@ -52,6 +58,7 @@ from aetool.thresholds import (
 from aetool.variants.base import CONDITIONAL, IMAGE, TABULAR
 
 BANK = "patch_bank"  # the extra tensor of the bundle: training codes (N, P, K)
+LEVELS = "patch_levels"  # and each training image's texture level (N,), when it has them
 # Training scores from unseen turned copies that set the threshold of a fit that learnt turned
 # copies: its 0.9 quantile then flags new normal images at 0.1 +- about 0.01 (binomial).
 UNSEEN_SCORES = 1000
@@ -85,6 +92,10 @@ class PatchScorer:
     # patch carries beside the intensities; None: intensities only (turned off, or an older
     # bundle).
     edge_sigma: float | None = None
+    # An image's score is divided by the texture level of the training images its patches
+    # matched to this power (PatchDetector.texture_power); None: not (turned off, too few
+    # training images, or an older bundle).
+    texture_power: float | None = None
 
     def percentile(self, scores: np.ndarray) -> np.ndarray:
         return training_percentile(scores, self.train_quantiles)
@@ -100,12 +111,13 @@ class PatchScorer:
                 "work_shape": None if self.work_shape is None else list(self.work_shape),
                 "copies": self.copies, "position_scale": self.position_scale,
                 "position_level": self.position_level, "edge_sigma": self.edge_sigma,
-                "turn_cost": self.turn_cost}
+                "turn_cost": self.turn_cost, "texture_power": self.texture_power}
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> PatchScorer:
         reach, shape = state.get("reach"), state.get("work_shape")
         sigma, cost = state.get("edge_sigma"), state.get("turn_cost")
+        power = state.get("texture_power")
         grid = PatchGrid.from_dict(state["grid"])
         per_position = {}
         for name in ("position_scale", "position_level"):
@@ -119,7 +131,8 @@ class PatchScorer:
                    None if shape is None else (int(shape[0]), int(shape[1])),
                    int(state.get("copies", 1)), **per_position,
                    edge_sigma=None if sigma is None else float(sigma),
-                   turn_cost=None if cost is None else float(cost))
+                   turn_cost=None if cost is None else float(cost),
+                   texture_power=None if power is None else float(power))
 
     def to_work(self, matrix: np.ndarray) -> torch.Tensor:
         """Images (N, C, H, W) as the patches are cut from: scaled to ``work_shape``."""
@@ -171,6 +184,13 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     outshout a small defect on a plain one; +0.06 ROC-AUC on magnetic tiles, +0.005 or less
     either way on ELPV cells (bench/position_scale.py). ``top_k`` 3: on scaled distances, the
     pooling with the smallest worst loss over the measured sets (same script).
+    ``texture_power``: an image's score is divided by the texture level of the training images
+    its patches matched (each one's median patch distance to the other training images), to
+    this power, so a grainy normal image (a polycrystalline cell), whose every patch lies far
+    from the others, does not pass for a defective one; 0 turns it off; "auto" (default):
+    TEXTURE_POWER from TEXTURE_FROM_IMAGES training images on, off below, where each image's
+    level is measured among too few others (bench/patch_texture.py: +0.004 to +0.016 ROC-AUC
+    from 300 images, up to -0.020 from 54 or 150).
     """
 
     def __init__(
@@ -185,6 +205,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         turns: bool | str = "auto",
         scale_positions: bool = True,
         edges: bool = True,
+        texture_power: float | str = "auto",
         code_size: int | None = None,
         variant_params: dict[str, Any] | None = None,
         epochs: int = 20,
@@ -207,6 +228,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         self.turns = turns
         self.scale_positions = scale_positions
         self.edges = edges
+        self.texture_power = texture_power
         self.code_size = code_size
 
     KIND = "patches"
@@ -233,6 +255,11 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
                                f"down), got {self.max_short_side}")
         if int(self.top_k) < 1:
             raise SettingError(f"top_k must be at least 1 patch, got {self.top_k}")
+        power = self.texture_power
+        if power != "auto" and (isinstance(power, bool) or not (
+                isinstance(power, (int, float)) and power >= 0)):
+            raise SettingError(f"texture_power must be auto, 0 (off) or more, got "
+                               f"'{self.texture_power}'")
         if self.turns not in (True, False, "auto"):
             raise SettingError(f"turns must be true, false or auto, got '{self.turns}'")
         check_threshold_settings(self.threshold, self.contamination)
@@ -265,10 +292,11 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         learn_from = patches[:len(matrix)] if self.turns == "auto" else patches
         self._fit_model(self._model_rows(learn_from, self._patch_shape(patches)), variant)
         self.bank_ = self._patch_codes(patches)
-        distances = self._training_distances(len(matrix))
+        distances, entries = self._training_search(len(matrix))
+        self._learn_textures(distances)
         if self.turns == "auto" and self.scorer_.copies > 1:
-            distances = self._unseen_copy_distances(len(matrix))
-        scores = self._image_scores(distances)
+            distances, entries = self._unseen_copy_search(len(matrix))
+        scores = self._image_scores(distances, entries)
         self.scorer_.train_quantiles = training_quantiles(scores)
         self.threshold_ = fitted_threshold(scores, self.threshold, self.contamination)
         self.offset_ = -self.threshold_
@@ -321,23 +349,35 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         """(N, P, K) patch codes of images already encoded (N, C, H, W), cut as in training."""
         return self._patch_codes(self.scorer_.grid.cut(self.scorer_.patch_input(matrix)))
 
-    def _distances(self, codes: torch.Tensor, owners: torch.Tensor | None = None
-                   ) -> torch.Tensor:
+    def _search(self, codes: torch.Tensor, owners: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
         """(N, P) distances of patch codes to the bank (``owners``: see local_nearest), in
-        units of each position's normal spread once it is measured."""
+        units of each position's normal spread once it is measured, and (N, P) the bank entry
+        of each nearest code."""
         device = resolve_device(self.inference_settings().device)
         bank = self.bank_.to(device)
-        return self._scaled(local_nearest(codes.to(device), bank, self.scorer_.grid,
-                                          self.scorer_.reach, owners=owners).cpu())
+        entries = torch.empty(codes.shape[:2], dtype=torch.long, device=device)
+        distances = local_nearest(codes.to(device), bank, self.scorer_.grid, self.scorer_.reach,
+                                  owners=owners, entries=entries)
+        return self._scaled(distances.cpu()), entries.cpu()
+
+    def _distances(self, codes: torch.Tensor, owners: torch.Tensor | None = None
+                   ) -> torch.Tensor:
+        """(N, P) distances of patch codes to the bank, as :meth:`_search` finds them."""
+        return self._search(codes, owners)[0]
 
     def _training_distances(self, n_images: int) -> torch.Tensor:
+        """(N, P) distances of the training images to the others (:meth:`_training_search`)."""
+        return self._training_search(n_images)[0]
+
+    def _training_search(self, n_images: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(N, P) distances of the ``n_images`` training images' codes (the bank's first
-        entries) to the other images' codes, for the search the scorer holds now. With
-        ``scale_positions`` it (re)measures each position's spread from them first and returns
-        them scaled, each image by the spread measured without it; each position's median of
-        them is the normal level the maps start from."""
+        entries) to the other images' codes, for the search the scorer holds now, and the bank
+        entries they matched. With ``scale_positions`` it (re)measures each position's spread
+        from them first and returns them scaled, each image by the spread measured without it;
+        each position's median of them is the normal level the maps start from."""
         self.scorer_.position_scale = self.scorer_.position_level = None
-        distances = self._distances(self.bank_[:n_images], self._owners(n_images))
+        distances, entries = self._search(self.bank_[:n_images], self._owners(n_images))
         spreads = position_spread(distances) if self.scale_positions else None
         if spreads is not None:
             self.scorer_.position_scale = spreads[0].tolist()
@@ -351,9 +391,26 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
                           stacklevel=3)
         if bool(torch.isfinite(distances).all()):  # one image alone has no neighbours
             self.scorer_.position_level = distances.median(dim=0).values.tolist()
-        return distances
+        return distances, entries
 
-    def _unseen_copy_distances(self, n_images: int) -> torch.Tensor:
+    def _learn_textures(self, distances: torch.Tensor) -> None:
+        """Keep each training image's texture level, the median of its patches' (scaled)
+        distances to the other training images, for :meth:`_image_scores`; none when the
+        power is 0 (for "auto": below TEXTURE_FROM_IMAGES images) or an image has no
+        neighbours (a single training image)."""
+        self.levels_ = None
+        self.scorer_.texture_power = None
+        power = self.texture_power
+        if power == "auto":
+            power = TEXTURE_POWER if len(distances) >= TEXTURE_FROM_IMAGES else 0
+        if float(power) == 0 or not bool(torch.isfinite(distances).all()):
+            return
+        levels = distances.median(dim=1).values
+        floor = max(float(levels.mean()) * 0.01, 1e-12)  # identical images: no division by 0
+        self.levels_ = levels.clamp_min(floor)
+        self.scorer_.texture_power = float(power)
+
+    def _unseen_copy_search(self, n_images: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(J * N, P) distances of turned copies of the training images, which the autoencoder
         never saw (it learnt the originals), to the other images' codes. They score as new
         images do, while the originals' own codes, learnt, lie nearer the bank than a new
@@ -365,9 +422,9 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         others = self.scorer_.copies - 1
         rounds = max(1, min(others, UNSEEN_SCORES // n_images))
         images = torch.arange(n_images)
-        return torch.cat([self._distances(self.bank_[(1 + (images + j) % others) * n_images
-                                                     + images], self._owners(n_images))
-                          for j in range(rounds)])
+        found = [self._search(self.bank_[(1 + (images + j) % others) * n_images + images],
+                              self._owners(n_images)) for j in range(rounds)]
+        return torch.cat([d for d, _ in found]), torch.cat([e for _, e in found])
 
     def _owners(self, n_images: int) -> torch.Tensor:
         """(M,) the training image each bank entry was cut from (copy by copy), so a training
@@ -388,9 +445,17 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
             return distances
         return (distances - torch.tensor(level).to(distances)).clamp_min(0)
 
-    def _image_scores(self, distances: torch.Tensor) -> np.ndarray:
-        """(N, P) patch distances -> (N,) image scores: the mean of the ``top_k`` worst."""
-        return top_mean(distances, self.scorer_.top_k).double().numpy()
+    def _image_scores(self, distances: torch.Tensor, entries: torch.Tensor | None = None
+                      ) -> np.ndarray:
+        """(N, P) patch distances -> (N,) image scores: the mean of the ``top_k`` worst,
+        divided by the texture of the training images the patches matched (``entries``, the
+        bank entry of each nearest code) when the detector learnt textures."""
+        scores = top_mean(distances, self.scorer_.top_k)
+        levels, power = getattr(self, "levels_", None), self.scorer_.texture_power
+        if entries is not None and levels is not None and power:
+            texture = levels[entries % len(levels)].median(dim=1).values
+            scores = scores / texture.to(scores) ** power
+        return scores.double().numpy()
 
     def _check_fitted(self) -> None:
         check_is_fitted(self)
@@ -401,8 +466,8 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         """Scores, probabilities, flags and, with ``explain``, per-pixel maps ('errors': how
         far, in the scores' units, the patches covering a pixel lie beyond a normal patch at
         their place, 0 if not at all) of images already encoded."""
-        distances = self._distances(self._image_codes(matrix))
-        scores = self._image_scores(distances)
+        distances, entries = self._search(self._image_codes(matrix))
+        scores = self._image_scores(distances, entries)
         maps = None
         if explain:
             work_shape = self.scorer_.work_shape or tuple(matrix.shape[2:])
@@ -434,7 +499,10 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
                                 "contamination": self.contamination}
         if hasattr(self, "table_spec_"):
             manifest["table"] = self.table_spec_.to_dict()
-        return save_bundle(path, self.model_, manifest, force=force, extras={BANK: self.bank_})
+        extras = {BANK: self.bank_}
+        if getattr(self, "levels_", None) is not None:
+            extras[LEVELS] = self.levels_
+        return save_bundle(path, self.model_, manifest, force=force, extras=extras)
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> PatchDetector:
@@ -457,6 +525,12 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
                 raise ValueError(f"the code bank has {detector.bank_.shape[1]} patches per "
                                  f"image, the grid {detector.scorer_.grid.count}")
             scorer = detector.scorer_
+            detector.levels_ = extras[LEVELS].cpu() if LEVELS in extras else None
+            images = detector.bank_.shape[0] // scorer.copies
+            if (detector.levels_ is None) != (scorer.texture_power is None) or (
+                    detector.levels_ is not None and detector.levels_.shape != (images,)):
+                raise ValueError(f"texture levels do not match the {images} training images "
+                                 f"of the code bank")
             channels = int(manifest["preprocessing"]["shape"][0])
             channels += scorer.edge_sigma is not None
             size = scorer.grid.size

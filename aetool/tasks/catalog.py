@@ -94,6 +94,9 @@ def patch_summary(manifest: dict[str, Any]) -> str:
         extras += "; distances in units of each position's normal spread"
     if scorer.get("position_level") is not None:
         extras += "; maps show how far a patch lies beyond its position's normal level"
+    if scorer.get("texture_power") is not None:
+        extras += (f"; scores divided by the texture of the training images matched, to the "
+                   f"power {scorer['texture_power']:g}")
     return (f"patches of {image} images: {len(grid['rows']) * len(grid['cols'])} patches of "
             f"{grid['size']}x{grid['size']} px, nearest training code {near}, mean of the "
             f"{scorer['top_k']} worst{extras}")
