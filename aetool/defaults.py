@@ -83,7 +83,7 @@ CONV_PATCHES_BELOW = 15_000
 # the power TEXTURE_POWER, from TEXTURE_FROM_IMAGES training images on: a grainy normal image,
 # whose every patch lies far from the rest, then does not pass for a defective one. Measured on
 # 22 cases (bench/patch_texture.py): from 300 to 1,000 training images it gained on all 10
-# (+0.004 to +0.016 ROC-AUC), from 54 or 150 it lost up to 0.020 on the cells (levels measured
+# (+0.004 to +0.017 ROC-AUC), from 54 or 150 it lost up to 0.020 on the cells (levels measured
 # among few neighbours are noisy); 200 is about the geometric middle of 150 and 300.
 TEXTURE_POWER = 0.25
 TEXTURE_FROM_IMAGES = 200

@@ -189,7 +189,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     this power, so a grainy normal image (a polycrystalline cell), whose every patch lies far
     from the others, does not pass for a defective one; 0 turns it off; "auto" (default):
     TEXTURE_POWER from TEXTURE_FROM_IMAGES training images on, off below, where each image's
-    level is measured among too few others (bench/patch_texture.py: +0.004 to +0.016 ROC-AUC
+    level is measured among too few others (bench/patch_texture.py: +0.004 to +0.017 ROC-AUC
     from 300 images, up to -0.020 from 54 or 150).
     """
 
