@@ -50,17 +50,24 @@ def seeded_subset(total: int, n: int, seed: int) -> Any:
 
 
 def cases_from_command_line(doc: str | None, default: Sequence[str]) -> list[str]:
-    """The ``--cases`` a script was asked for (comma-separated; ``default`` when none), with
-    library warnings silenced for the table's sake."""
+    """The ``--cases`` a script was asked for (comma-separated; ``default`` when none; "":
+    none, to print what the results file holds), with library warnings silenced for the
+    table's sake."""
     import argparse
     import warnings
 
     parser = argparse.ArgumentParser(description=doc,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", default=",".join(default))
-    cases = parser.parse_args().cases.split(",")
+    cases = [case for case in parser.parse_args().cases.split(",") if case]
     warnings.filterwarnings("ignore")
     return cases
+
+
+def rows_on_file(name: str) -> dict[str, dict[str, Any]]:
+    """The rows of results file ``name`` by case, so a partial run replaces only its cases."""
+    path = RESULTS / name
+    return {r["case"]: r for r in json.loads(path.read_text())["rows"]} if path.exists() else {}
 
 
 def write_json(name: str, payload: dict[str, Any]) -> Path:

@@ -14,12 +14,16 @@ Rows of a partial run replace the same case and keep the rest of the results fil
 
 from __future__ import annotations
 
-import argparse
 import functools
-import json
-import warnings
 
-from common import EARLIER_PATCH_DETECTOR, RESULTS, machine, print_table, write_json
+from common import (
+    EARLIER_PATCH_DETECTOR,
+    cases_from_command_line,
+    machine,
+    print_table,
+    rows_on_file,
+    write_json,
+)
 from position_scale import case_data
 
 CASES = ("elpv64", "mtile128", "elpv64 unaligned", "mtile128 unaligned", "mtile240x96",
@@ -51,14 +55,8 @@ def measure(case: str) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", default=",".join(CASES))
-    args = parser.parse_args()
-    warnings.filterwarnings("ignore")
-    path = RESULTS / NAME  # a case measured again replaces its row; the others stay
-    kept = {r["case"]: r for r in json.loads(path.read_text())["rows"]} if path.exists() else {}
-    for case in args.cases.split(","):
+    kept = rows_on_file(NAME)  # a case measured again replaces its row; the others stay
+    for case in cases_from_command_line(__doc__, CASES):
         kept[case] = measure(case)
         rows = list(kept.values())
         columns = [f"k={k}" for k in NEIGHBOURS]

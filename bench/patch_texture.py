@@ -21,12 +21,9 @@ Rows of a partial run replace the same case and keep the rest of the results fil
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
-import warnings
 
-from common import RESULTS, machine, print_table, write_json
+from common import cases_from_command_line, machine, print_table, rows_on_file, write_json
 from patch_code_size import summary
 from position_scale import case_data
 
@@ -78,25 +75,23 @@ def with_auto(row: dict) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", default=",".join(CASES))
-    args = parser.parse_args()
-    warnings.filterwarnings("ignore")
-    path = RESULTS / NAME
-    rows = {r["case"]: r for r in json.loads(path.read_text())["rows"]} if path.exists() else {}
+    cases = cases_from_command_line(__doc__, CASES)
     settings = {**{setting(p): {} for p in POWERS}, "auto": {}}
-    rows = {case: with_auto(row) for case, row in rows.items()}
-    for case in filter(None, args.cases.split(",")):
+    rows = {case: with_auto(row) for case, row in rows_on_file(NAME).items()}
+
+    def save() -> None:  # after every case, and once more: the "auto" column follows the rule
+        write_json(NAME, {"protocol": __doc__, "machine": machine(), "rows": list(rows.values()),
+                          **summary(list(rows.values()), settings)})
+
+    for case in cases:
         rows[case] = row = with_auto(measure(case))
         print(f"{case:36s} " + "  ".join(f"{s} {row[s]:.3f}" for s in settings)
               + f"  ({row['fit seconds']:.0f} s, normal flagged {row['normal flagged']:.3f})",
               flush=True)
-        write_json(NAME, {"protocol": __doc__, "machine": machine(), "rows": list(rows.values()),
-                          **summary(list(rows.values()), settings)})
+        save()
+    save()
     print_table(list(rows.values()), ["case", *settings])
     print(summary(list(rows.values()), settings))
-
 
 if __name__ == "__main__":
     main()

@@ -606,9 +606,9 @@ def test_texture_division_is_the_documented_formula_and_survives_saving(tmp_path
     train = top_mean(own, 3) / fitted.levels_[matched % 40].median(dim=1).values ** 0.25
     assert fitted.threshold_ == pytest.approx(contamination_threshold(train.numpy(), 0.1))
     fitted.save(tmp_path / "b")
-    loaded = load_detector(tmp_path / "b")
-    assert torch.equal(loaded.levels_, fitted.levels_)
-    assert loaded.score_samples(test) == pytest.approx(fitted.score_samples(test))
+    for loaded in (load_detector(tmp_path / "b"), load_for_scoring(str(tmp_path / "b"))):
+        assert torch.equal(loaded.levels_, fitted.levels_)
+        assert loaded.score_samples(test) == pytest.approx(fitted.score_samples(test))
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert manifest["extra_tensors"]["patch_levels"] == [40]
     info = CliRunner().invoke(cli, ["info", str(tmp_path / "b")]).output
