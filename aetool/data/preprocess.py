@@ -157,8 +157,9 @@ def _warn_constant_columns(source: str, dropped: list[str], width: int) -> None:
 
 def _warn_counter(numeric: pd.Series, column: str, source: str) -> None:
     """Warn about a numeric column that rises (or falls) from every row to the next, or holds
-    each whole number of its range once: a row number, an id or a time stamp. As a feature it makes every new row numbered beyond the
-    training range look anomalous, so the user should pass it as the id column instead."""
+    each whole number of its range once: a row number, an id or a time stamp. As a feature it
+    makes every new row numbered beyond the training range look anomalous, so the user should
+    pass it as the id column instead."""
     if len(numeric) < MIN_ROWS_FOR_COUNTER or numeric.isna().any():
         return
     values = numeric.to_numpy(dtype=float)

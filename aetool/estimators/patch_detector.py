@@ -445,15 +445,14 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
             return distances
         return (distances - torch.tensor(level).to(distances)).clamp_min(0)
 
-    def _image_scores(self, distances: torch.Tensor, entries: torch.Tensor | None = None
-                      ) -> np.ndarray:
+    def _image_scores(self, distances: torch.Tensor, entries: torch.Tensor) -> np.ndarray:
         """(N, P) patch distances -> (N,) image scores: the mean of the ``top_k`` worst,
         divided by the texture of the training images the patches matched (``entries``, the
         bank entry of each nearest code) when the detector learnt textures."""
         scores = top_mean(distances, self.scorer_.top_k)
-        levels, power = getattr(self, "levels_", None), self.scorer_.texture_power
-        if entries is not None and levels is not None and power:
-            texture = levels[entries % len(levels)].median(dim=1).values
+        power = self.scorer_.texture_power
+        if self.levels_ is not None and power:
+            texture = self.levels_[entries % len(self.levels_)].median(dim=1).values
             scores = scores / texture.to(scores) ** power
         return scores.double().numpy()
 
@@ -500,7 +499,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         if hasattr(self, "table_spec_"):
             manifest["table"] = self.table_spec_.to_dict()
         extras = {BANK: self.bank_}
-        if getattr(self, "levels_", None) is not None:
+        if self.levels_ is not None:
             extras[LEVELS] = self.levels_
         return save_bundle(path, self.model_, manifest, force=force, extras=extras)
 
