@@ -15,8 +15,8 @@ SHARED = Path(os.environ.get("AETOOL_SHARED_DATA", ROOT.parent / "shared" / "dat
 RESULTS = ROOT / "bench" / "results"
 # The patch detector as the benches of its earlier ideas measured it (position_scale,
 # patch_neighbours, patch_context, synthetic_defects): before the edge channel, turned copies
-# (bench/patch_turns.py) and the conv patch autoencoder (bench/patch_backbone.py), so their
-# documented figures reproduce.
+# (bench/patch_turns.py), the conv patch autoencoder (bench/patch_backbone.py) and the texture
+# division (bench/patch_texture.py), so their documented figures reproduce.
 EARLIER_PATCH_DETECTOR = {"variant": "ae", "edges": False, "turns": False, "texture_power": 0,
                           "device": "cpu"}
 

@@ -13,11 +13,10 @@ Rows of a partial run replace the same (case, setting) and keep the rest of the 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 import warnings
 
-from common import RESULTS, machine, print_table, write_json
+from common import machine, print_table, rows_on_file, write_json
 from position_scale import case_data
 
 SETTINGS = {  # PatchDetector keyword arguments; measured before the edge channel (off here)
@@ -76,8 +75,7 @@ def sweep(doc: str, name: str, settings: dict[str, dict], cases: tuple[str, ...]
     parser.add_argument("--settings", default=",".join(settings))
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    path = RESULTS / name
-    rows = {r["case"]: r for r in json.loads(path.read_text())["rows"]} if path.exists() else {}
+    rows = rows_on_file(name)
     for case in args.cases.split(","):
         for setting in args.settings.split(","):
             auc, seconds, flagged = measure(case, settings[setting])

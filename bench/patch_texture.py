@@ -13,7 +13,7 @@ defects, the share of normal test images flagged at contamination 0.1 by the fit
 (power 0.25), fit seconds. Columns "own power P": a lead, not the default (and not in the
 summary): each training image's level taken from its own patches (own_levels) instead.
 
-    python bench/patch_texture.py                            # about 40 minutes on 2 cores
+    python bench/patch_texture.py                            # about 50 minutes on 2 cores
     python bench/patch_texture.py --cases elpv64,mtile128
     python bench/patch_texture.py --cases ""                 # table and summary of the file
 

@@ -26,11 +26,10 @@ Rows of a partial run replace the same (case, setting) and keep the rest of the 
 from __future__ import annotations
 
 import argparse
-import json
 import warnings
 
 import torch
-from common import RESULTS, load_mnist, machine, print_table, write_json
+from common import load_mnist, machine, print_table, rows_on_file, write_json
 from patch_code_size import CASES, measure
 from patch_settings import unalign
 from position_scale import case_data
@@ -71,8 +70,7 @@ def main() -> None:
     parser.add_argument("--settings", default=",".join(SETTINGS))
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    path = RESULTS / NAME
-    rows = {r["case"]: r for r in json.loads(path.read_text())["rows"]} if path.exists() else {}
+    rows = rows_on_file(NAME)
     settings = [s for s in args.settings.split(",") if s]
     for case in args.cases.split(","):
         row = rows.setdefault(case, {"case": case})
