@@ -196,6 +196,21 @@ def local_nearest(queries: torch.Tensor, bank: torch.Tensor, grid: PatchGrid,
     return out
 
 
+def own_spread(codes: torch.Tensor, budget: int = 1 << 24) -> torch.Tensor:
+    """(N,) how grainy each image is by itself: the median, over its patch codes (N, P, K), of
+    the distance from each code to the nearest other code of the same image (inf for an image
+    of one patch). No other image takes part, so it means the same with 54 training images as
+    with 1,000 (bench/patch_texture.py). ``budget``: distance entries computed at once."""
+    n, p, _ = codes.shape
+    out = codes.new_empty(n)
+    step = max(1, budget // max(1, p * p))
+    for start in range(0, n, step):
+        distances = torch.cdist(codes[start:start + step], codes[start:start + step])
+        distances.diagonal(dim1=1, dim2=2).fill_(float("inf"))
+        out[start:start + step] = distances.min(dim=2).values.median(dim=1).values
+    return out
+
+
 def position_spread(distances: torch.Tensor, floor: float = 0.01,
                     min_images: int = MIN_SPREAD_IMAGES
                     ) -> tuple[torch.Tensor, torch.Tensor] | None:

@@ -16,15 +16,17 @@ from sklearn.metrics import roc_auc_score
 
 from aetool import load_detector
 from aetool.cli import cli
-from aetool.defaults import PATCH_DETECTOR_MIN_SIDE, image_detector_for
+from aetool.defaults import PATCH_DETECTOR_MIN_SIDE, TEXTURE_FROM_IMAGES, image_detector_for
 from aetool.errors import BundleError, DataError, SettingError
 from aetool.estimators import AutoencoderDetector, PatchDetector, patch_detector
+from aetool.estimators.patch_detector import auto_texture_power
 from aetool.estimators.saved import SavedDetector
 from aetool.patches import (
     ORIENTATION_FREE_BELOW,
     PatchGrid,
     edge_sigma,
     local_nearest,
+    own_spread,
     position_spread,
     standardise,
     top_mean,
@@ -282,7 +284,8 @@ def test_a_saved_patch_detector_scores_the_same_when_loaded(fitted, tmp_path):
     fitted.save(tmp_path / "b")
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert manifest["detector"]["kind"] == "patches"
-    assert manifest["extra_tensors"] == {"patch_bank": [40, fitted.scorer_.grid.count, 16]}
+    assert manifest["extra_tensors"] == {"patch_bank": [40, fitted.scorer_.grid.count, 16],
+                                         "patch_levels": [40]}
     for loaded in (load_detector(tmp_path / "b"), load_for_scoring(str(tmp_path / "b")),
                    PatchDetector.load(tmp_path / "b")):
         assert isinstance(loaded, PatchDetector)
@@ -356,6 +359,7 @@ def test_turns_learn_every_orientation_and_still_score_training_images_as_unseen
     train = textures(30)
     turned = PatchDetector(turns=True, **FAST).fit(train)
     assert turned.bank_.shape[0] == 8 * 30 and turned.scorer_.copies == 8
+    assert turned.levels_ is None  # turned, below TEXTURE_FROM_IMAGES: no texture division
     assert np.asarray(turned.scorer_.train_quantiles)[500] > 0  # own copies left out
     plain = PatchDetector(**FAST).fit(train)
     sideways = np.ascontiguousarray(np.rot90(textures(20, seed=7), 1, axes=(2, 3)))
@@ -468,8 +472,8 @@ def test_fit_on_a_folder_of_photographs_trains_the_patch_detector(tmp_path):
     result = CliRunner().invoke(cli, ["fit", str(folder), "-o", str(tmp_path / "b"), *fast])
     assert result.exit_code == 0, result.output
     assert ("patches: conv codes of 49 patches of 16x16 pixels per image, with an edge channel "
-            "smoothed at 1 px, distances scaled by each position's normal spread"
-            ) in result.output  # 24 images: too few to learn textures from
+            "smoothed at 1 px, distances scaled by each position's normal spread, scores divided "
+            "by the matched training images' texture to the power 0.25") in result.output
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert manifest["detector"]["kind"] == "patches" and manifest["config"]["code_size"] == 16
     scored = tmp_path / "s.csv"
@@ -563,47 +567,70 @@ def test_the_patch_loader_refuses_a_whole_image_bundle_naming_the_right_loader(t
     assert isinstance(load_for_scoring(str(tmp_path / "w")), SavedDetector)
 
 
-def grainy(n: int, seed: int) -> np.ndarray:
-    """The striped surfaces with coarse grain: every patch lies far from the others'."""
-    rng = np.random.default_rng(seed + 100)
-    return np.clip(textures(n, seed=seed) + rng.normal(0, 0.12, (n, 1, 32, 32)), 0, 1
-                   ).astype(np.float32)
+def cells(n: int, seed: int, grain: float = 0.02, size: int = 32) -> np.ndarray:
+    """Surfaces that repeat across the image, as a solar cell's fingers do (stripes of 4 px, a
+    random phase and exposure), with fine grain, or coarse with ``grain`` 0.12 (ELPV's
+    polycrystalline cells): a grainy image's patches lie far even from its own others."""
+    rng = np.random.default_rng(seed)
+    x = np.arange(size)
+    out = np.empty((n, 1, size, size), np.float32)
+    for i in range(n):
+        wave = np.sin(2 * np.pi * x / 4 + rng.uniform(0, 2 * np.pi))[None, :]
+        out[i, 0] = rng.uniform(0.4, 0.6) + 0.15 * wave + rng.normal(0, grain, (size, size))
+    return np.clip(out, 0, 1).astype(np.float32)
 
 
 def test_grainy_normal_images_do_not_outscore_faint_defects_on_plain_ones():
     """Two kinds of normal surface, plain and grainy (ELPV's mono- and polycrystalline
     cells): by distance alone a grainy normal image looks worse than a plain one with a faint
     spot; divided by the texture of the training images it matched, it does not."""
-    train = np.concatenate([textures(20, seed=0), grainy(20, seed=1)])
-    plain = textures(20, seed=6)
+    train = np.concatenate([cells(20, seed=0), cells(20, seed=1, grain=0.12)])
+    plain = cells(20, seed=6)
     spots = plain.copy()
     rng = np.random.default_rng(1)
     for image in spots:
         r, c = rng.integers(2, 25, size=2)
         image[:, r:r + 4, c:c + 4] = np.clip(image[:, r:r + 4, c:c + 4] + 0.15, 0, 1)
-    test, truth = np.concatenate([grainy(20, seed=5), spots]), np.r_[np.zeros(20), np.ones(20)]
+    test = np.concatenate([cells(20, seed=5, grain=0.12), spots])
+    truth = np.r_[np.zeros(20), np.ones(20)]
     off = PatchDetector(texture_power=0, **FAST).fit(train)
     assert off.scorer_.texture_power is None and off.levels_ is None
-    assert roc_auc_score(truth, -off.score_samples(test)) < 0.6
-    on = PatchDetector(texture_power=0.25, **FAST).fit(train)
-    assert roc_auc_score(truth, -on.score_samples(test)) > 0.85
+    assert roc_auc_score(truth, -off.score_samples(test)) < 0.65
+    on = PatchDetector(texture_power=0.5, **FAST).fit(train)
+    assert roc_auc_score(truth, -on.score_samples(test)) > 0.9
     # the grainy training images have the higher texture levels
     assert on.levels_[20:].median() > 2 * on.levels_[:20].median()
 
 
+def test_auto_texture_power_follows_the_documented_rule():
+    few, many = TEXTURE_FROM_IMAGES - 1, TEXTURE_FROM_IMAGES
+    assert [auto_texture_power(n, turned=False) for n in (few, many)] == [0.25, 0.5]
+    assert [auto_texture_power(n, turned=True) for n in (few, many)] == [0.0, 0.25]
+
+
+def test_own_spread_is_the_median_distance_to_the_nearest_other_patch_of_the_same_image():
+    codes = torch.randn(7, 5, 3)
+    expected = [np.median([min(float(torch.dist(image[i], image[j])) for j in range(5) if j != i)
+                           for i in range(5)]) for image in codes]
+    # a small budget splits the images into several steps: same answer
+    for budget in (1 << 24, 30):
+        assert own_spread(codes, budget=budget).numpy() == pytest.approx(expected, rel=1e-5)
+    assert torch.isinf(own_spread(torch.randn(2, 1, 3))).all()  # one patch: no neighbour
+
+
 def test_texture_division_is_the_documented_formula_and_survives_saving(tmp_path, monkeypatch):
-    assert PatchDetector(**FAST).fit(textures(40)).levels_ is None  # "auto": too few images
     monkeypatch.setattr(patch_detector, "TEXTURE_FROM_IMAGES", 40)
     fitted = PatchDetector(**FAST).fit(textures(40))
-    assert fitted.scorer_.texture_power == 0.25 and fitted.levels_.shape == (40,)
+    assert fitted.scorer_.texture_power == 0.5 and fitted.levels_.shape == (40,)
+    assert torch.equal(fitted.levels_, own_spread(fitted.bank_[:40]))  # no level near 0 here
     test = with_defects(textures(10, seed=3))[0]
     distances, entries = fitted._search(fitted._image_codes(fitted._prepare(test, False)[0]))
     texture = fitted.levels_[entries % 40].median(dim=1).values
-    expected = top_mean(distances, 3) / texture ** 0.25
+    expected = top_mean(distances, 3) / texture ** 0.5
     assert -fitted.score_samples(test) == pytest.approx(expected.double().numpy(), rel=1e-5)
     # the training scores are divided the same way, so the threshold keeps its meaning
     own, matched = fitted._training_search(40)
-    train = top_mean(own, 3) / fitted.levels_[matched % 40].median(dim=1).values ** 0.25
+    train = top_mean(own, 3) / fitted.levels_[matched % 40].median(dim=1).values ** 0.5
     assert fitted.threshold_ == pytest.approx(contamination_threshold(train.numpy(), 0.1))
     fitted.save(tmp_path / "b")
     for loaded in (load_detector(tmp_path / "b"), load_for_scoring(str(tmp_path / "b"))):
@@ -612,6 +639,6 @@ def test_texture_division_is_the_documented_formula_and_survives_saving(tmp_path
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert manifest["extra_tensors"]["patch_levels"] == [40]
     info = CliRunner().invoke(cli, ["info", str(tmp_path / "b")]).output
-    assert "scores divided by the texture of the training images matched, to the power 0.25" in info
+    assert "scores divided by the texture of the training images matched, to the power 0.5" in info
     with pytest.raises(SettingError, match="texture_power must be auto, 0 \\(off\\) or more"):
         PatchDetector(texture_power=-1, **FAST).fit(textures(5))

@@ -22,7 +22,7 @@ from aetool.defaults import (
     PATCH_DETECTION_DEFAULTS,
     PATCH_MAX_SHORT_SIDE,
     TEXTURE_FROM_IMAGES,
-    TEXTURE_POWER,
+    TEXTURE_POWERS,
 )
 from aetool.device import resolve_device
 from aetool.errors import BundleError, DataError, SettingError
@@ -38,6 +38,7 @@ from aetool.patches import (
     PatchGrid,
     edge_sigma,
     local_nearest,
+    own_spread,
     position_spread,
     resized,
     standardise,
@@ -149,6 +150,13 @@ class PatchScorer:
         return work if self.edge_sigma is None else with_edges(work, self.edge_sigma)
 
 
+def auto_texture_power(n_images: int, turned: bool) -> float:
+    """The texture power "auto" picks for ``n_images`` training images, learnt turned or not
+    (aetool.defaults.TEXTURE_POWERS: more images, a surer match, a stronger division)."""
+    below, above = TEXTURE_POWERS["turned" if turned else "aligned"]
+    return above if n_images >= TEXTURE_FROM_IMAGES else below
+
+
 class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     """Image anomaly detector for local defects (a crack, a spot) learnt from normal images.
 
@@ -185,12 +193,12 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     either way on ELPV cells (bench/position_scale.py). ``top_k`` 3: on scaled distances, the
     pooling with the smallest worst loss over the measured sets (same script).
     ``texture_power``: an image's score is divided by the texture level of the training images
-    its patches matched (each one's median patch distance to the other training images), to
-    this power, so a grainy normal image (a polycrystalline cell), whose every patch lies far
-    from the others, does not pass for a defective one; 0 turns it off; "auto" (default):
-    TEXTURE_POWER from TEXTURE_FROM_IMAGES training images on, off below, where each image's
-    level is measured among too few others (bench/patch_texture.py: +0.004 to +0.017 ROC-AUC
-    from 300 images, up to -0.020 from 54 or 150).
+    its patches matched (how far each one's patch codes lie from their nearest neighbour
+    within the same image), to this power, so a grainy normal image (a polycrystalline cell),
+    whose every patch lies far from the others, does not pass for a defective one; 0 turns it
+    off; "auto" (default): :func:`auto_texture_power`, 0.25 below TEXTURE_FROM_IMAGES
+    training images and 0.5 from there, one step lower (off, 0.25) for sets learnt turned
+    (bench/patch_texture.py).
     """
 
     def __init__(
@@ -293,7 +301,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         self._fit_model(self._model_rows(learn_from, self._patch_shape(patches)), variant)
         self.bank_ = self._patch_codes(patches)
         distances, entries = self._training_search(len(matrix))
-        self._learn_textures(distances)
+        self._learn_textures(len(matrix))
         if self.turns == "auto" and self.scorer_.copies > 1:
             distances, entries = self._unseen_copy_search(len(matrix))
         scores = self._image_scores(distances, entries)
@@ -393,19 +401,20 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
             self.scorer_.position_level = distances.median(dim=0).values.tolist()
         return distances, entries
 
-    def _learn_textures(self, distances: torch.Tensor) -> None:
-        """Keep each training image's texture level, the median of its patches' (scaled)
-        distances to the other training images, for :meth:`_image_scores`; none when the
-        power is 0 (for "auto": below TEXTURE_FROM_IMAGES images) or an image has no
-        neighbours (a single training image)."""
+    def _learn_textures(self, n_images: int) -> None:
+        """Keep each training image's texture level (patches.own_spread of its codes, the
+        bank's first entries), for :meth:`_image_scores`; none when the power is 0 (for
+        "auto": :func:`auto_texture_power`) or an image has a single patch."""
         self.levels_ = None
         self.scorer_.texture_power = None
         power = self.texture_power
         if power == "auto":
-            power = TEXTURE_POWER if len(distances) >= TEXTURE_FROM_IMAGES else 0
-        if float(power) == 0 or not bool(torch.isfinite(distances).all()):
+            power = auto_texture_power(n_images, turned=self.scorer_.copies > 1)
+        if float(power) == 0:
             return
-        levels = distances.median(dim=1).values
+        levels = own_spread(self.bank_[:n_images])
+        if not bool(torch.isfinite(levels).all()):
+            return
         floor = max(float(levels.mean()) * 0.01, 1e-12)  # identical images: no division by 0
         self.levels_ = levels.clamp_min(floor)
         self.scorer_.texture_power = float(power)
