@@ -33,7 +33,8 @@ OWN_POWERS = (0.25, 0.5, 0.75, 1.0)
 OTHERS_POWER = 0.25  # the default before own levels
 BOTH_POWERS = (0.5, 1.0)  # the geometric mean of the two levels, to this power
 CASES = (*(f"{name} {n} images seed {seed}" for name in ("elpv64", "mtile128")
-           for n, seed in ((54, 0), (54, 1), (150, 0), (150, 1), (300, 0), (300, 1))),
+           for n, seed in ((54, 0), (54, 1), (150, 0), (150, 1), (200, 0), (200, 1),
+                           (245, 0), (300, 0), (300, 1))),
          *(f"{name} unaligned 54 images seed {seed}" for name in ("elpv64", "mtile128")
            for seed in (0, 1)),
          "elpv64", "mtile128", "elpv64 unaligned", "mtile128 unaligned", "mtile240x96",
