@@ -152,7 +152,7 @@ class PatchScorer:
 
 def auto_texture_power(n_images: int, turned: bool) -> float:
     """The texture power "auto" picks for ``n_images`` training images, learnt turned or not
-    (aetool.defaults.TEXTURE_POWERS: more images, a surer match, a stronger division)."""
+    (aetool.defaults.TEXTURE_POWERS, as measured by bench/patch_texture.py)."""
     below, above = TEXTURE_POWERS["turned" if turned else "aligned"]
     return above if n_images >= TEXTURE_FROM_IMAGES else below
 
