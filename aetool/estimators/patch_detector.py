@@ -94,8 +94,8 @@ class PatchScorer:
     # bundle).
     edge_sigma: float | None = None
     # An image's score is divided by the texture level of the training images its patches
-    # matched to this power (PatchDetector.texture_power); None: not (turned off, too few
-    # training images, or an older bundle).
+    # matched to this power (PatchDetector.texture_power); None: not (turned off, a turned set
+    # of fewer than TEXTURE_FROM_IMAGES images, images of one patch, or an older bundle).
     texture_power: float | None = None
 
     def percentile(self, scores: np.ndarray) -> np.ndarray:
