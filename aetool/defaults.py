@@ -105,9 +105,10 @@ PATCH_MAX_SHORT_SIDE = 256
 # 128) the patch detector won by 0.09-0.25 ROC-AUC; at 28 pixels (one-class MNIST, where an
 # anomaly is a whole other digit) the whole-image detector won when the cut was set (0.950
 # against 0.935), but today's patch detector wins there (0.969), while at 8 pixels (scikit-learn
-# digits) the whole-image one does (0.997 against 0.971): the cut lies between 8 and 28 px by
-# that evidence and is kept here until a third small set says where (docs/benchmarks.md,
-# bench/real_defects.py, bench/mnist_oneclass.py).
+# digits) the whole-image one does (0.997 against 0.971), and ELPV and tiles read at 16 or 28 px
+# still favour patches (0.82-0.96 against 0.61-0.72): the cut lies between 8 and 16 px by that
+# evidence and is kept here until it is moved with its tests and benches (docs/benchmarks.md,
+# "One-class MNIST"; bench/real_defects.py, bench/mnist_oneclass.py).
 PATCH_DETECTOR_MIN_SIDE = 64
 IMAGE_DETECTORS = ("auto", "patches", "whole")
 
