@@ -56,6 +56,7 @@ def measure(case: str) -> dict:
     from sklearn.metrics import roc_auc_score
 
     from aetool import PatchDetector
+    from aetool.estimators.patch_detector import floored_levels
     from aetool.models.blocks import resolve_backbone
     from aetool.patches import own_spread
 
@@ -82,7 +83,7 @@ def measure(case: str) -> dict:
         return float(roc_auc_score(labels, detector._image_scores(distances, entries)))
 
     row["off"] = roc(None, 0)
-    own, others = own.clamp_min(own.mean() * 0.01), others.clamp_min(others.mean() * 0.01)
+    own, others = floored_levels(own), floored_levels(others)  # as the detector keeps them
     row[setting(OTHERS_POWER, "others")] = roc(others, OTHERS_POWER)
     for power in OWN_POWERS:
         row[setting(power)] = roc(own, power)

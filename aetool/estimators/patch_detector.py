@@ -157,6 +157,12 @@ def auto_texture_power(n_images: int, turned: bool) -> float:
     return above if n_images >= TEXTURE_FROM_IMAGES else below
 
 
+def floored_levels(levels: torch.Tensor) -> torch.Tensor:
+    """Texture levels floored at 1% of their mean (and above 0), so a test image that matched
+    only flat training images (identical images: every level 0) is not divided by zero."""
+    return levels.clamp_min(max(float(levels.mean()) * 0.01, 1e-12))
+
+
 class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     """Image anomaly detector for local defects (a crack, a spot) learnt from normal images.
 
@@ -415,8 +421,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         levels = own_spread(self.bank_[:n_images])
         if not bool(torch.isfinite(levels).all()):
             return
-        floor = max(float(levels.mean()) * 0.01, 1e-12)  # identical images: no division by 0
-        self.levels_ = levels.clamp_min(floor)
+        self.levels_ = floored_levels(levels)
         self.scorer_.texture_power = float(power)
 
     def _unseen_copy_search(self, n_images: int) -> tuple[torch.Tensor, torch.Tensor]:
