@@ -20,6 +20,7 @@ from typing import Any
 
 import click
 
+from aetool.defaults import PATCH_DETECTOR_MIN_SIDE
 from aetool.errors import AetoolError
 
 EXIT_BAD_INPUT = 2
@@ -136,7 +137,7 @@ detector_options = _options(
                  default="auto", show_default=True,
                  help="Images: patches (local defects: each patch's code against the training "
                       "patches near it) or whole (one model of the whole image); auto: patches "
-                      "when the shorter side is at least 64 pixels."),
+                      f"when the shorter side is at least {PATCH_DETECTOR_MIN_SIDE} pixels."),
     click.option("--contamination", default="0.1", show_default=True, type=ContaminationType(),
                  help="Expected share of anomalies, in (0, 0.5); sets the threshold. "
                       "auto: Tukey's fence on training scores, for an unknown share."),

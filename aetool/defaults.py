@@ -101,15 +101,17 @@ PATCH_MAX_SHORT_SIDE = 256
 
 # Which image detector `aetool fit` trains when the user does not say (--image-detector auto):
 # the patch detector when the shorter image side is at least this many pixels, else the
-# whole-image conv detector. Measured: at 64-150 pixels (ELPV cells 64 and 150, magnetic tiles
-# 128) the patch detector won by 0.09-0.25 ROC-AUC; at 28 pixels (one-class MNIST, where an
-# anomaly is a whole other digit) the whole-image detector won when the cut was set (0.950
-# against 0.935), but today's patch detector wins there (0.969), while at 8 pixels (scikit-learn
-# digits) the whole-image one does (0.997 against 0.971), and ELPV and tiles read at 16 or 28 px
-# still favour patches (0.82-0.96 against 0.61-0.72): the cut lies between 8 and 16 px by that
-# evidence and is kept here until it is moved with its tests and benches (docs/benchmarks.md,
-# "One-class MNIST"; bench/real_defects.py, bench/mnist_oneclass.py).
-PATCH_DETECTOR_MIN_SIDE = 64
+# whole-image conv detector. Measured (bench/detector_cut.py, real_defects.py,
+# mnist_oneclass.py): from 12 px every set measured favours the patch detector, both kinds of
+# set: one-class MNIST at 12, 16 and 28 px (also with 90 training images per digit at 12 and
+# 28), ELPV cells and magnetic tiles read at 12-28 px and at 64-150 px. At 8 px the sets split
+# by training-set size: with about 90 images per class the whole-image detector wins
+# (scikit-learn's 8x8 digits, MNIST at 8 px with 90 per digit), with 650-1,000 the patch
+# detector does (MNIST at 8 px, the cells and tiles); below the cut the whole-image detector
+# stays, as the small set is the case it wins. The one set that favours it above the cut is the
+# 8x8 digits brought up to 16 px (their detail is still 8 px). The cut was 64 px until the
+# patch detector gained its edge channel, conv patch codes and texture division.
+PATCH_DETECTOR_MIN_SIDE = 12
 IMAGE_DETECTORS = ("auto", "patches", "whole")
 
 

@@ -12,6 +12,8 @@ import torch
 
 MIN_PATCH = 4  # pixels: below this a patch holds too little structure to compare
 MIN_SPREAD_IMAGES = 10  # training images needed to measure each position's normal spread
+ROUNDING = 1e-9  # squared code distances below this share of |q|^2 + |p|^2 are the encoder's rounding
+TIE_SLACK = 1e-5  # float32 search: codes within this share of |q|^2 + |p|^2 of the nearest tie
 
 
 def _offsets(length: int, size: int) -> list[int]:
@@ -157,6 +159,48 @@ def with_edges(images: torch.Tensor, sigma: float) -> torch.Tensor:
     return torch.cat([images, standardise(torch.hypot(rows, cols))[0]], dim=1)
 
 
+def _exact_squares(queries: torch.Tensor, pool: torch.Tensor) -> torch.Tensor:
+    """(n, m) squared distances in float64, those within ROUNDING of |q|^2 + |p|^2 set to 0:
+    codes equal but for the encoder's own rounding count as equal."""
+    q, p = queries.double(), pool.double()
+    q_sq, p_sq = q.square().sum(1, keepdim=True), p.square().sum(1)
+    d2 = q_sq - 2 * q @ p.T + p_sq
+    return d2.masked_fill_(d2 <= ROUNDING * (q_sq + p_sq), 0.0)
+
+
+def _pair_squares(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(n,) squared distances in float64 between rows of ``a`` and ``b`` (n, K), rounding to 0
+    as :func:`_exact_squares` does."""
+    a, b = a.double(), b.double()
+    d2 = (a - b).square().sum(1)
+    return d2.masked_fill_(d2 <= ROUNDING * (a.square().sum(1) + b.square().sum(1)), 0.0)
+
+
+def _nearest(queries: torch.Tensor, pool: torch.Tensor, pool_sq: torch.Tensor,
+             excluded: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(n,) squared distance in float64 of each query code (n, K) to its nearest pool code
+    (m, K) not ``excluded`` (n, m), and (n,) which one. Searched in float32, whose product form
+    rounds differently for each number of queries multiplied at once (a folder scored in
+    chunks scored up to 0.2 differently, on plain backgrounds whose codes are equal): where
+    another code lies within that rounding, float64 distances decide, the first of equally
+    near codes winning, and the distance returned is always the float64 one."""
+    q_sq = queries.square().sum(1, keepdim=True)
+    d2 = q_sq - 2 * queries @ pool.T + pool_sq
+    if excluded is not None:
+        d2.masked_fill_(excluded, float("inf"))
+    nearest, where = d2.min(dim=1)
+    runner_up = d2.scatter_(1, where[:, None], float("inf")).min(dim=1).values
+    slack = TIE_SLACK * (q_sq[:, 0] + pool_sq.max())
+    unsure = (runner_up <= nearest + slack).nonzero()[:, 0]
+    if len(unsure):
+        exact = _exact_squares(queries[unsure], pool)
+        if excluded is not None:
+            exact.masked_fill_(excluded[unsure], float("inf"))
+        where[unsure] = exact.min(dim=1).indices
+    chosen = _pair_squares(queries, pool[where])
+    return chosen.masked_fill_(~nearest.isfinite(), float("inf")), where
+
+
 def local_nearest(queries: torch.Tensor, bank: torch.Tensor, grid: PatchGrid,
                   reach: int | None, owners: torch.Tensor | None = None,
                   budget: int = 1 << 24, neighbours: int = 1,
@@ -182,16 +226,20 @@ def local_nearest(queries: torch.Tensor, bank: torch.Tensor, grid: PatchGrid,
         step = max(1, budget // max(1, pool.shape[0]))
         for start in range(0, n, step):
             q = queries[start:start + step, j]
-            d2 = q.square().sum(1, keepdim=True) - 2 * q @ pool.T + pool_sq
+            mine = None
             if pool_owner is not None:
-                mine = torch.arange(start, start + len(q), device=bank.device)
-                d2.masked_fill_(pool_owner[None, :] == mine[:, None], float("inf"))
-            if neighbours == 1:  # the detector's case: min is cheaper than topk here
-                nearest, where = d2.min(dim=1, keepdim=True)
+                mine = pool_owner[None, :] == torch.arange(start, start + len(q),
+                                                           device=bank.device)[:, None]
+            if neighbours == 1:  # the detector's case
+                nearest, where = _nearest(q, pool, pool_sq, mine)
                 if entries is not None:  # pool row r is bank entry r // len(near)
-                    entries[start:start + len(q), j] = (where[:, 0] // len(near)).to(entries)
-            else:
-                nearest = d2.topk(min(neighbours, d2.shape[1]), dim=1, largest=False).values
+                    entries[start:start + len(q), j] = (where // len(near)).to(entries)
+                out[start:start + len(q), j] = nearest.sqrt().to(out)
+                continue
+            d2 = q.square().sum(1, keepdim=True) - 2 * q @ pool.T + pool_sq
+            if mine is not None:
+                d2.masked_fill_(mine, float("inf"))
+            nearest = d2.topk(min(neighbours, d2.shape[1]), dim=1, largest=False).values
             out[start:start + len(q), j] = nearest.clamp_min(0).sqrt().mean(dim=1)
     return out
 

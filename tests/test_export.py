@@ -213,8 +213,8 @@ def test_cli_export_of_an_image_folder_bundle(tmp_path):
     images = (blob_images(40, 12) * 255).astype(np.uint8)
     write_images(images, [f"i{i}.png" for i in range(40)], tmp_path / "imgs")
     runner = CliRunner()
-    assert runner.invoke(cli, ["fit", str(tmp_path / "imgs"), "-o",
-                               str(tmp_path / "b")]).exit_code == 0
+    assert runner.invoke(cli, ["fit", str(tmp_path / "imgs"), "-o", str(tmp_path / "b"),
+                               "--image-detector", "whole"]).exit_code == 0
     result = runner.invoke(cli, ["export", str(tmp_path / "b"), "-o", str(tmp_path / "m.onnx"),
                                  "--check", str(tmp_path / "imgs")])
     assert result.exit_code == 0, result.output

@@ -35,6 +35,7 @@ from aetool.patches import (
 )
 from aetool.tasks.score import load_for_scoring
 from aetool.thresholds import contamination_threshold
+from tests.conftest import blob_images
 
 FAST = {"epochs": 4, "batch_size": 64, "device": "cpu"}
 
@@ -445,10 +446,13 @@ def test_bad_settings_fail_before_training():
         PatchDetector(turns="maybe", **FAST).fit(images)
 
 
-def test_the_size_rule_picks_patches_for_photographs_and_whole_for_small_images():
+def test_the_size_rule_picks_patches_from_12_pixels_and_whole_for_the_smallest_images():
+    assert PATCH_DETECTOR_MIN_SIDE == 12  # docs/images.md and bench/detector_cut.py say so
     assert image_detector_for(PATCH_DETECTOR_MIN_SIDE, 300) == "patches"
-    assert image_detector_for(28, 28) == "whole"
-    assert image_detector_for(28, 28, "patches") == "patches"
+    assert image_detector_for(28, 28) == "patches"
+    assert image_detector_for(8, 8) == image_detector_for(11, 40) == "whole"
+    assert image_detector_for(8, 8, "patches") == "patches"
+    assert image_detector_for(28, 28, "whole") == "whole"
     with pytest.raises(ValueError, match="image detector must be one of"):
         image_detector_for(28, 28, "both")
 
@@ -466,8 +470,53 @@ def _folder(root, size: int, n: int = 24):
     return _folder_of(root, textures(n, size=size))
 
 
+def test_small_images_get_the_patch_detector_which_finds_a_local_mark(tmp_path):
+    """From 12 px `aetool fit` trains the patch detector: among 16-pixel images of one square,
+    those with a small checkered mark (a texture no normal image has) score highest, and their
+    maps come out at the images' size."""
+    rng = np.random.default_rng(0)
+    marked = blob_images(6, size=16, seed=1)
+    for image in marked:
+        row, col = rng.integers(0, 12, size=2)
+        image[0, row:row + 4, col:col + 4] = np.indices((4, 4)).sum(0) % 2
+    data = tmp_path / "data"
+    _folder_of(data / "normal", blob_images(60, size=16), "n{}")
+    _folder_of(data / "marked", marked, "m{}")
+    fast = ["--set", "epochs=4", "--set", "batch_size=64", "-q"]
+    fitted = CliRunner().invoke(cli, ["fit", str(data / "normal"), "-o", str(tmp_path / "b"),
+                                      *fast])
+    assert fitted.exit_code == 0, fitted.output
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert manifest["detector"]["kind"] == "patches"
+    scored, maps = tmp_path / "s.csv", tmp_path / "maps"
+    result = CliRunner().invoke(cli, ["score", str(tmp_path / "b"), str(data), "-o",
+                                      str(scored), "--maps", str(maps)])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(scored)
+    assert roc_auc_score(frame["path"].str.startswith("marked"), frame["anomaly_score"]) > 0.95
+    assert Image.open(maps / "marked" / "m0_map.png").size == (16, 16)
+
+
+def test_scores_do_not_depend_on_how_many_images_are_scored_at_once():
+    """Plain backgrounds give equal patch codes, whose distance must come out 0 in any batch:
+    in float32 the search's rounding depended on the number of images scored together, and
+    a folder scored in chunks (score --chunk-rows) scored up to 0.2 differently."""
+    images = blob_images(40, size=16)
+    detector = PatchDetector(**FAST).fit(images[:34])
+    together = detector.score_samples(images)
+    one_by_one = np.concatenate([detector.score_samples(images[i:i + 1]) for i in range(40)])
+    in_sevens = np.concatenate([detector.score_samples(images[i:i + 7])
+                                for i in range(0, 40, 7)])
+    np.testing.assert_array_equal(together, one_by_one)
+    np.testing.assert_array_equal(together, in_sevens)
+    codes = torch.zeros(3, PatchGrid.for_image(16, 16).count, 8)
+    codes[:, :, 0] = 1e3  # large equal codes: the product form's rounding would show most
+    bank = codes[:1].repeat(5, 1, 1)
+    assert local_nearest(codes, bank, PatchGrid.for_image(16, 16), 1).abs().max() == 0
+
+
 def test_fit_on_a_folder_of_photographs_trains_the_patch_detector(tmp_path):
-    folder = _folder(tmp_path / "cells", PATCH_DETECTOR_MIN_SIDE)
+    folder = _folder(tmp_path / "cells", 64)
     fast = ["--set", "epochs=2", "--set", "batch_size=256", "-q"]
     result = CliRunner().invoke(cli, ["fit", str(folder), "-o", str(tmp_path / "b"), *fast])
     assert result.exit_code == 0, result.output

@@ -1,8 +1,9 @@
 """PatchDetector: local defects in images, found by comparing each patch's autoencoder code with
 the codes of the training patches at the same place (PatchCore's idea on aetool's own encoder,
 no pretrained weights). On real defect photographs it beat the whole-image detector and every
-pixel peer (bench/real_defects.py); on small whole-object images (MNIST) the whole-image
-detector stays better, so ``aetool fit`` picks by image size (see docs/images.md)."""
+pixel peer (bench/real_defects.py), and on whole-object images from 12 px on (one-class MNIST)
+too; on the smallest images with few training images the whole-image detector stays better, so
+``aetool fit`` picks by image size (see docs/images.md)."""
 
 from __future__ import annotations
 
