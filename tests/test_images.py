@@ -47,8 +47,8 @@ def class_folder(tmp_path):
 def test_class_folders_detect_with_maps_of_input_size(class_folder, tmp_path):
     save(np.zeros((24, 20), np.uint8), class_folder / "normal" / "bigger.tiff")
     out, maps = tmp_path / "out.csv", tmp_path / "maps"
-    # a stripe across the image is made of pieces each normal image has (a square's edge):
-    # an anomaly of the whole image, which the patch detector (fit's choice at 16 px) cannot see
+    # the whole-image detector here (fit's choice at 16 px is the patch detector, whose
+    # small-image path test_patch_detector.py covers): this test is about folders and maps
     result = run("detect", str(class_folder), "-o", str(out), "--normal-class", "normal",
                  "--maps", str(maps), "--image-detector", "whole", *FAST)
     assert result.exit_code == 0, result.output
