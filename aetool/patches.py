@@ -159,35 +159,36 @@ def with_edges(images: torch.Tensor, sigma: float) -> torch.Tensor:
     return torch.cat([images, standardise(torch.hypot(rows, cols))[0]], dim=1)
 
 
-def _exact_squares(queries: torch.Tensor, pool: torch.Tensor) -> torch.Tensor:
-    """(n, m) squared distances in float64, those within ROUNDING of |q|^2 + |p|^2 set to 0:
+def _rounding_to_zero(d2: torch.Tensor, norms: torch.Tensor) -> torch.Tensor:
+    """Squared distances ``d2`` set to 0 where within ROUNDING of ``norms`` (|q|^2 + |p|^2):
     codes equal but for the encoder's own rounding count as equal."""
+    return d2.masked_fill_(d2 <= ROUNDING * norms, 0.0)
+
+
+def _exact_squares(queries: torch.Tensor, pool: torch.Tensor) -> torch.Tensor:
+    """(n, m) squared distances in float64 (:func:`_rounding_to_zero`)."""
     q, p = queries.double(), pool.double()
     q_sq, p_sq = q.square().sum(1, keepdim=True), p.square().sum(1)
-    d2 = q_sq - 2 * q @ p.T + p_sq
-    return d2.masked_fill_(d2 <= ROUNDING * (q_sq + p_sq), 0.0)
+    return _rounding_to_zero(q_sq - 2 * q @ p.T + p_sq, q_sq + p_sq)
 
 
 def _pair_squares(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """(n,) squared distances in float64 between rows of ``a`` and ``b`` (n, K), rounding to 0
-    as :func:`_exact_squares` does."""
+    """(n,) squared distances in float64 between rows of ``a`` and ``b`` (n, K)
+    (:func:`_rounding_to_zero`)."""
     a, b = a.double(), b.double()
-    d2 = (a - b).square().sum(1)
-    return d2.masked_fill_(d2 <= ROUNDING * (a.square().sum(1) + b.square().sum(1)), 0.0)
+    return _rounding_to_zero((a - b).square().sum(1), a.square().sum(1) + b.square().sum(1))
 
 
-def _nearest(queries: torch.Tensor, pool: torch.Tensor, pool_sq: torch.Tensor,
-             excluded: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+def _nearest(d2: torch.Tensor, queries: torch.Tensor, q_sq: torch.Tensor, pool: torch.Tensor,
+             pool_sq: torch.Tensor, excluded: torch.Tensor | None
+             ) -> tuple[torch.Tensor, torch.Tensor]:
     """(n,) squared distance in float64 of each query code (n, K) to its nearest pool code
-    (m, K) not ``excluded`` (n, m), and (n,) which one. Searched in float32, whose product form
-    rounds differently for each number of queries multiplied at once (a folder scored in
-    chunks scored up to 0.2 differently, on plain backgrounds whose codes are equal): where
-    another code lies within that rounding, float64 distances decide, the first of equally
-    near codes winning, and the distance returned is always the float64 one."""
-    q_sq = queries.square().sum(1, keepdim=True)
-    d2 = q_sq - 2 * queries @ pool.T + pool_sq
-    if excluded is not None:
-        d2.masked_fill_(excluded, float("inf"))
+    (m, K) not ``excluded`` (n, m), and (n,) which one, from ``d2`` (n, m), their float32
+    squared distances in product form, excluded ones inf (used up here). That form rounds
+    differently for each number of queries multiplied at once (a folder scored in chunks
+    scored up to 0.2 differently, on plain backgrounds whose codes are equal): where another
+    code lies within that rounding, float64 distances decide, the first of equally near codes
+    winning, and the distance returned is always the float64 one."""
     nearest, where = d2.min(dim=1)
     runner_up = d2.scatter_(1, where[:, None], float("inf")).min(dim=1).values
     slack = TIE_SLACK * (q_sq[:, 0] + pool_sq.max())
@@ -226,21 +227,21 @@ def local_nearest(queries: torch.Tensor, bank: torch.Tensor, grid: PatchGrid,
         step = max(1, budget // max(1, pool.shape[0]))
         for start in range(0, n, step):
             q = queries[start:start + step, j]
+            q_sq = q.square().sum(1, keepdim=True)
+            d2 = q_sq - 2 * q @ pool.T + pool_sq
             mine = None
             if pool_owner is not None:
                 mine = pool_owner[None, :] == torch.arange(start, start + len(q),
                                                            device=bank.device)[:, None]
+                d2.masked_fill_(mine, float("inf"))
             if neighbours == 1:  # the detector's case
-                nearest, where = _nearest(q, pool, pool_sq, mine)
+                nearest, where = _nearest(d2, q, q_sq, pool, pool_sq, mine)
                 if entries is not None:  # pool row r is bank entry r // len(near)
                     entries[start:start + len(q), j] = (where // len(near)).to(entries)
                 out[start:start + len(q), j] = nearest.sqrt().to(out)
-                continue
-            d2 = q.square().sum(1, keepdim=True) - 2 * q @ pool.T + pool_sq
-            if mine is not None:
-                d2.masked_fill_(mine, float("inf"))
-            nearest = d2.topk(min(neighbours, d2.shape[1]), dim=1, largest=False).values
-            out[start:start + len(q), j] = nearest.clamp_min(0).sqrt().mean(dim=1)
+            else:
+                nearest = d2.topk(min(neighbours, d2.shape[1]), dim=1, largest=False).values
+                out[start:start + len(q), j] = nearest.clamp_min(0).sqrt().mean(dim=1)
     return out
 
 

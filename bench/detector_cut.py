@@ -46,18 +46,22 @@ NAME = "detector_cut.json"
 
 
 def resized(images: np.ndarray, side: int) -> np.ndarray:
-    """uint8 (N, H, W) images at ``side`` x ``side``: area averaging down, bilinear up."""
+    """uint8 (N, H, W) images at ``side`` x ``side``, as the patch detector resizes
+    (aetool.patches.resized: area averaging down, bilinear up)."""
     import torch
 
-    if images.shape[1] == side:
-        return images
-    work = torch.from_numpy(images).float()[:, None]
-    if side < images.shape[1]:
-        work = torch.nn.functional.interpolate(work, size=(side, side), mode="area")
-    else:
-        work = torch.nn.functional.interpolate(work, size=(side, side), mode="bilinear",
-                                               align_corners=False)
+    from aetool.patches import resized as resized_tensor
+
+    work = resized_tensor(torch.from_numpy(images).float()[:, None], (side, side))
     return work[:, 0].round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+def parsed(case: str) -> tuple[str, int, int | None]:
+    """A case's set, side and training images per class (None: all): 'mnist12_n90' ->
+    ('mnist', 12, 90)."""
+    name, _, per_class = case.partition("_n")
+    set_name = name.rstrip("0123456789")
+    return set_name, int(name[len(set_name):]), int(per_class) if per_class else None
 
 
 def fitted(detector: str, train: np.ndarray):
@@ -100,19 +104,18 @@ def one_class(case: str) -> dict:
     from mnist_oneclass import load_digits_halves
     from sklearn.metrics import roc_auc_score
 
-    name, _, per_class = case.partition("_n")
-    if name.startswith("digits"):
+    name, side, per_class = parsed(case)
+    if name == "digits":
         x_train, y_train, x_test, y_test = load_digits_halves()
-    elif name.startswith("shapes"):
+    elif name == "shapes":
         (x_train, y_train), (x_test, y_test) = drawn_shapes(300), drawn_shapes(200, seed=1)
     else:
         x_train, y_train, x_test, y_test = load_mnist()
         keep = seeded_subset(len(x_test), TEST_IMAGES, 0)
         x_test, y_test = x_test[keep], y_test[keep]
     if per_class:
-        first = np.concatenate([np.flatnonzero(y_train == k)[:int(per_class)] for k in range(10)])
+        first = np.concatenate([np.flatnonzero(y_train == k)[:per_class] for k in range(10)])
         x_train, y_train = x_train[first], y_train[first]
-    side = int(name.lstrip("abcdefghijklmnopqrstuvwxyz"))
     x_train, x_test = resized(x_train, side), resized(x_test, side)
     row: dict = {"case": case, "side": side, "kind": "one class of digits or shapes",
                  "training images": int(np.median(np.bincount(y_train)))}
@@ -134,8 +137,7 @@ def real_defects(case: str) -> dict:
     from real_defects import load
     from sklearn.metrics import roc_auc_score
 
-    name = case.rstrip("0123456789")
-    side = int(case[len(name):])
+    name, side, _ = parsed(case)
     train, test, labels = load(SHARED / name, (side, side))
     row: dict = {"case": case, "side": side, "kind": "real defects",
                  "training images": len(train)}
@@ -150,7 +152,7 @@ def main() -> None:
     cases = cases_from_command_line(__doc__, CASES)
     rows = rows_on_file(NAME)
     for case in cases:
-        one = case.startswith(("mnist", "digits", "shapes"))
+        one = parsed(case)[0] in ("mnist", "digits", "shapes")
         rows[case] = one_class(case) if one else real_defects(case)
         rows[case]["patches - whole"] = rows[case]["patches"] - rows[case]["whole"]
         print({k: v for k, v in rows[case].items() if "per digit" not in k}, flush=True)
