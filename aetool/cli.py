@@ -374,8 +374,9 @@ def _detector_name(detector: Any) -> str:
     if detector.scorer_.texture_power is not None:
         scaled += (f", scores divided by the matched training images' texture to the power "
                    f"{detector.scorer_.texture_power:g}")
-    return (f"patches: {detector.variant_name_} codes of {grid.count} patches of "
-            f"{grid.size}x{grid.size} pixels per image{scaled}")
+    whole = " and the whole image shrunk to one" if grid.whole else ""
+    return (f"patches: {detector.variant_name_} codes of {grid.placed} patches of "
+            f"{grid.size}x{grid.size} pixels per image{whole}{scaled}")
 
 
 def _said_threshold(detector: Any, threshold_from: str | None) -> None:

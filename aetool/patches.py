@@ -27,35 +27,51 @@ def _offsets(length: int, size: int) -> list[int]:
 
 @dataclass(frozen=True)
 class PatchGrid:
-    """Square patches of ``size`` pixels whose top-left corners are ``rows`` x ``cols``."""
+    """Square patches of ``size`` pixels whose top-left corners are ``rows`` x ``cols``, and with
+    ``whole`` one more: the whole image shrunk to a patch, so an image whose parts are each
+    normal but whose overall shape is not (a sandal cut like a boot) has a patch that says so.
+    It sits last, compares only with the training images' own shrunk copies and has no place
+    on the maps."""
 
     size: int
     rows: tuple[int, ...]
     cols: tuple[int, ...]
+    whole: bool = False
 
     @classmethod
-    def for_image(cls, height: int, width: int, size: int | None = None) -> PatchGrid:
+    def for_image(cls, height: int, width: int, size: int | None = None,
+                  whole: bool = False) -> PatchGrid:
         """Patches a quarter of the shorter side (``size`` None), half-overlapping, covering
-        the whole image."""
+        the whole image; with ``whole`` the shrunk image too, when there is more than one
+        patch (else it would repeat the one)."""
         side = min(height, width)
         size = max(MIN_PATCH, side // 4) if size is None else int(size)
         if not 1 <= size <= side:
             raise ValueError(f"patch_size must be between 1 and the shorter image side "
                              f"({side}), got {size}")
-        return cls(size, tuple(_offsets(height, size)), tuple(_offsets(width, size)))
+        rows, cols = tuple(_offsets(height, size)), tuple(_offsets(width, size))
+        return cls(size, rows, cols, whole and len(rows) * len(cols) > 1)
+
+    @property
+    def placed(self) -> int:
+        """Patches with a place on the image (all but the whole image's)."""
+        return len(self.rows) * len(self.cols)
 
     @property
     def count(self) -> int:
-        return len(self.rows) * len(self.cols)
+        return self.placed + self.whole
 
     def corners(self) -> list[tuple[int, int]]:
         """Top-left corners in row-major order (the patch axis of :meth:`cut`)."""
         return [(r, c) for r in self.rows for c in self.cols]
 
     def neighbours(self, index: int, reach: int | None) -> list[int]:
-        """Patch indices within ``reach`` grid steps of patch ``index`` (None: every patch)."""
+        """Patch indices within ``reach`` grid steps of patch ``index`` (None: every placed
+        patch); the whole image's patch is its own only neighbour."""
+        if index >= self.placed:
+            return [index]
         if reach is None:
-            return list(range(self.count))
+            return list(range(self.placed))
         n_cols = len(self.cols)
         row, col = divmod(index, n_cols)
         return [r * n_cols + c
@@ -63,10 +79,12 @@ class PatchGrid:
                 for c in range(max(0, col - reach), min(n_cols, col + reach + 1))]
 
     def cut(self, images: torch.Tensor) -> torch.Tensor:
-        """(N, C, H, W) -> (N, P, C * size * size) patches."""
+        """(N, C, H, W) -> (N, P, C * size * size) patches (the shrunk image last)."""
         s = self.size
-        return torch.stack([images[:, :, r:r + s, c:c + s] for r, c in self.corners()],
-                           dim=1).flatten(2)
+        patches = [images[:, :, r:r + s, c:c + s] for r, c in self.corners()]
+        if self.whole:
+            patches.append(resized(images, (s, s)))
+        return torch.stack(patches, dim=1).flatten(2)
 
     def window(self) -> torch.Tensor:
         """(size, size) weights that fall off from a patch's centre (a Gaussian, sigma a
@@ -78,16 +96,18 @@ class PatchGrid:
 
     def paste(self, patches: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
         """(N, P, C * size * size) -> (N, C, H, W): every pixel the :meth:`window`-weighted
-        mean of the patches that cover it. Per-patch values (N, P) become maps (N, 1, H, W)."""
+        mean of the patches that cover it (the whole image's patch is left out). Per-patch
+        values (N, P) become maps (N, 1, H, W)."""
         channels, height, width = shape
         n, s = patches.shape[0], self.size
+        patches = patches[:, :self.placed]
         if patches.dim() == 2:
             channels = 1
-            patches = patches[:, :, None].expand(n, self.count, s * s)
+            patches = patches[:, :, None].expand(n, self.placed, s * s)
         weight = self.window().to(patches)
         out = patches.new_zeros(n, channels, height, width)
         cover = patches.new_zeros(1, 1, height, width)
-        blocks = patches.reshape(n, self.count, channels, s, s)
+        blocks = patches.reshape(n, self.placed, channels, s, s)
         for j, (r, c) in enumerate(self.corners()):
             out[:, :, r:r + s, c:c + s] += blocks[:, j] * weight
             cover[:, :, r:r + s, c:c + s] += weight
@@ -99,7 +119,7 @@ class PatchGrid:
     @classmethod
     def from_dict(cls, state: dict[str, object]) -> PatchGrid:
         return cls(int(state["size"]), tuple(int(v) for v in state["rows"]),
-                   tuple(int(v) for v in state["cols"]))
+                   tuple(int(v) for v in state["cols"]), bool(state.get("whole", False)))
 
 
 def working_shape(height: int, width: int, max_short_side: int | None) -> tuple[int, int]:

@@ -13,6 +13,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("AETOOL_SHARED_DATA", ROOT.parent / "shared" / "datasets"))
 RESULTS = ROOT / "bench" / "results"
+# A third image set for the image defaults (issue #19), not among the shared data: Fashion-MNIST's
+# four idx files. Debian packages them (dataset-fashion-mnist); see docs/benchmarks.md.
+FASHION_MNIST = Path(os.environ.get("AETOOL_FASHION_MNIST", SHARED / "fashion-mnist"))
 # The patch detector as the benches of its earlier ideas measured it (position_scale,
 # patch_neighbours, patch_context, synthetic_defects): before the edge channel, turned copies
 # (bench/patch_turns.py), the conv patch autoencoder (bench/patch_backbone.py) and the texture
@@ -90,17 +93,39 @@ def _fmt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def load_mnist() -> tuple[Any, Any, Any, Any]:
-    """(train images, train labels, test images, test labels) as uint8 arrays from the shared
-    folder: the first 10,000 official training images and the official 10,000 test images."""
+def _idx(path: Path) -> Any:
+    """A gzipped idx file (MNIST's format) as uint8: (N, 28, 28) images or (N,) labels."""
     import gzip
 
     import numpy as np
 
+    with gzip.open(path, "rb") as handle:
+        raw = handle.read()
+    images = raw[3] == 3  # the magic number's last byte: the number of dimensions
+    values = np.frombuffer(raw, np.uint8, offset=16 if images else 8)
+    return values.reshape(-1, 28, 28) if images else values
+
+
+def load_mnist() -> tuple[Any, Any, Any, Any]:
+    """(train images, train labels, test images, test labels) as uint8 arrays from the shared
+    folder: the first 10,000 official training images and the official 10,000 test images."""
+    import numpy as np
+
     folder = require(SHARED / "mnist")
     train = np.load(folder / "mnist_train10k_uint8.npz")
-    with gzip.open(folder / "t10k-images-idx3-ubyte.gz", "rb") as handle:
-        test_x = np.frombuffer(handle.read(), np.uint8, offset=16).reshape(-1, 28, 28)
-    with gzip.open(folder / "t10k-labels-idx1-ubyte.gz", "rb") as handle:
-        test_y = np.frombuffer(handle.read(), np.uint8, offset=8)
-    return train["X"], train["y"], test_x, test_y
+    return (train["X"], train["y"], _idx(folder / "t10k-images-idx3-ubyte.gz"),
+            _idx(folder / "t10k-labels-idx1-ubyte.gz"))
+
+
+def load_fashion_mnist() -> tuple[Any, Any, Any, Any]:
+    """Fashion-MNIST (Zalando, MIT licence) as :func:`load_mnist` gives MNIST: the first 10,000
+    official training images (about 1,000 per class) and the official 10,000 test images, read
+    from the four idx files in FASHION_MNIST (not in the shared folder; docs/benchmarks.md says
+    where)."""
+    folder = FASHION_MNIST
+    if not (folder / "train-images-idx3-ubyte.gz").exists():
+        raise SystemExit(f"Fashion-MNIST not found at {folder}; set AETOOL_FASHION_MNIST to a "
+                         "folder with its four idx .gz files (docs/benchmarks.md says where)")
+    return (_idx(folder / "train-images-idx3-ubyte.gz")[:10000],
+            _idx(folder / "train-labels-idx1-ubyte.gz")[:10000],
+            _idx(folder / "t10k-images-idx3-ubyte.gz"), _idx(folder / "t10k-labels-idx1-ubyte.gz"))

@@ -8,6 +8,8 @@ probe, beside PCA of the same width and raw pixels.
 
 - MNIST: trained on the shared training images (10,000, or a seeded random ``--mnist-rows`` of them), probe
   fitted on their codes, accuracy on the official 10,000 test images.
+- Fashion-MNIST (``--sets fashion``, ten kinds of clothing; a third set, on which no default
+  was chosen): as MNIST, on its first 10,000 training images.
 - ELPV solar cells at 64x64: trained on the 1,000 normal training cells; probe normal vs
   defect by 5-fold cross-validation on the 1,223 test cells' codes (stratified, seeded);
   accuracy. PCA is fitted on the training cells.
@@ -16,6 +18,8 @@ probe, beside PCA of the same width and raw pixels.
     python bench/features_defaults.py --sets elpv64 --variants ae
     python bench/features_defaults.py --mnist-rows 4000 --backbones conv --set activation=relu
     python bench/features_defaults.py --sets mnist --backbones conv --output features_defaults_mnist10k
+    AETOOL_FASHION_MNIST=DIR python bench/features_defaults.py --sets fashion --backbones conv \
+        --output features_defaults_fashion
 
 ``--set NAME=VALUE`` trains every variant with that setting as well (the method is named after
 it, e.g. "ae-32 conv activation=relu"); a (set, method) measured again replaces its row.
@@ -32,6 +36,7 @@ import numpy as np
 from common import (
     RESULTS,
     SHARED,
+    load_fashion_mnist,
     load_mnist,
     machine,
     print_table,
@@ -63,8 +68,9 @@ def probe_accuracy(train: np.ndarray, train_y: np.ndarray, test: np.ndarray | No
 
 def load_set(name: str, mnist_rows: int = 10000) -> dict:
     """fit: images the autoencoder learns; probe: (features source, labels) for the probe."""
-    if name == "mnist":
-        x_train, y_train, x_test, y_test = load_mnist()
+    if name in ("mnist", "fashion"):
+        x_train, y_train, x_test, y_test = (load_mnist if name == "mnist" else
+                                            load_fashion_mnist)()
         keep = seeded_subset(len(x_train), mnist_rows, 0)
         x_train, y_train = x_train[keep], y_train[keep]  # the shared file is sorted by digit
         return {"fit": x_train, "probe_train": (x_train, y_train), "probe_test": (x_test, y_test)}

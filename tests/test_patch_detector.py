@@ -28,6 +28,7 @@ from aetool.patches import (
     local_nearest,
     own_spread,
     position_spread,
+    resized,
     standardise,
     top_mean,
     turn_cost,
@@ -85,6 +86,29 @@ def test_the_patch_grid_covers_every_pixel_and_pastes_back():
     assert grid.neighbours(5, None) == list(range(grid.count))
     with pytest.raises(ValueError, match="patch_size must be between 1"):
         PatchGrid.for_image(30, 45, size=31)
+
+
+def test_the_whole_image_shrunk_to_a_patch_is_one_more_patch_of_its_own_kind():
+    plain, grid = PatchGrid.for_image(30, 45), PatchGrid.for_image(30, 45, whole=True)
+    assert grid.placed == plain.count and grid.count == plain.count + 1
+    images = torch.rand(2, 3, 30, 45)
+    patches = grid.cut(images)
+    assert torch.equal(patches[:, :-1], plain.cut(images))  # the placed patches come first
+    assert torch.allclose(patches[:, -1], resized(images, (7, 7)).flatten(1))
+    last = grid.count - 1
+    assert grid.neighbours(last, 1) == grid.neighbours(last, None) == [last]
+    assert grid.neighbours(0, None) == list(range(grid.placed))  # never among the placed ones
+    assert all(last not in grid.neighbours(j, 2) for j in range(grid.placed))
+    values = torch.rand(2, grid.count)
+    loud = values.clone()
+    loud[:, -1] = 1e6
+    assert torch.equal(grid.paste(values, (1, 30, 45)), grid.paste(loud, (1, 30, 45)))  # no place
+    assert torch.allclose(grid.paste(patches, (3, 30, 45)), images, atol=1e-6)
+    assert PatchGrid.from_dict(grid.to_dict()) == grid
+    older = plain.to_dict()
+    del older["whole"]  # a bundle from before it
+    assert PatchGrid.from_dict(older) == plain
+    assert not PatchGrid.for_image(8, 8, size=8, whole=True).whole  # one patch: it would repeat
 
 
 def test_local_nearest_matches_a_brute_force_search():
@@ -203,6 +227,29 @@ def test_without_edges_the_patches_are_the_intensities_alone(fitted, tmp_path):
     assert np.abs(recon - test).mean() < np.abs(test - test.mean()).mean()
 
 
+def test_the_detector_pools_the_whole_image_patch_with_the_others(fitted, tmp_path):
+    assert not fitted.whole_image and not fitted.scorer_.grid.whole  # not the default
+    fitted = PatchDetector(whole_image=True, **FAST).fit(textures(40))
+    grid = fitted.scorer_.grid
+    assert grid.whole
+    assert fitted.bank_.shape[1] == grid.count == grid.placed + 1
+    assert len(fitted.scorer_.position_scale) == len(fitted.scorer_.position_level) == grid.count
+    test = textures(6, seed=5)
+    distances, entries = fitted._search(fitted._image_codes(fitted._prepare(test, False)[0]))
+    shrunk = fitted._patch_codes(resized(fitted.scorer_.patch_input(
+        fitted._prepare(test, False)[0]), (grid.size, grid.size)).flatten(1)[:, None])
+    raw = (shrunk[:, 0, None] - fitted.bank_[None, :, -1]).norm(dim=2).min(dim=1).values
+    assert torch.allclose(distances[:, -1], raw / fitted.scorer_.position_scale[-1], rtol=1e-4)
+    assert np.allclose(-fitted.score_samples(test), fitted._image_scores(distances, entries))
+    details = fitted.anomaly_details(test)
+    assert details["errors"].shape == (6, 1, 32, 32)  # the maps hold the placed patches only
+    fitted.save(tmp_path / "b")
+    assert np.array_equal(load_detector(tmp_path / "b").score_samples(test),
+                          fitted.score_samples(test))
+    info = CliRunner().invoke(cli, ["info", str(tmp_path / "b")]).output
+    assert "the whole image shrunk to a patch is one more patch" in info
+
+
 def test_training_images_are_scored_without_their_own_patches(fitted):
     quantiles = np.asarray(fitted.scorer_.train_quantiles)
     assert quantiles[500] > 0  # leave-one-image-out: never a zero distance to itself
@@ -241,7 +288,8 @@ def test_distances_are_scaled_by_how_much_normal_patches_vary_at_each_place():
     assert raw.scorer_.position_scale is None
     assert roc_auc_score(truth, -scaled.score_samples(test)) > 0.95
     assert roc_auc_score(truth, -raw.score_samples(test)) < 0.7
-    scale = np.asarray(scaled.scorer_.position_scale).reshape(len(scaled.scorer_.grid.rows), -1)
+    grid = scaled.scorer_.grid  # the placed patches, row by row (the whole image's last)
+    scale = np.asarray(scaled.scorer_.position_scale[:grid.placed]).reshape(len(grid.rows), -1)
     assert scale[:, 0].mean() > 3 * scale[:, -1].mean()  # the busy columns vary more
 
 

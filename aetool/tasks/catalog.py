@@ -97,6 +97,8 @@ def patch_summary(manifest: dict[str, Any]) -> str:
     if scorer.get("texture_power") is not None:
         extras += (f"; scores divided by the texture of the training images matched, to the "
                    f"power {scorer['texture_power']:g}")
+    if grid.get("whole"):
+        extras += "; the whole image shrunk to a patch is one more patch"
     return (f"patches of {image} images: {len(grid['rows']) * len(grid['cols'])} patches of "
             f"{grid['size']}x{grid['size']} px, nearest training code {near}, mean of the "
             f"{scorer['top_k']} worst{extras}")
