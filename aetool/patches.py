@@ -59,6 +59,7 @@ class PatchGrid:
 
     @property
     def count(self) -> int:
+        """Patches per image, the whole image's included (the patch axis of :meth:`cut`)."""
         return self.placed + self.whole
 
     def corners(self) -> list[tuple[int, int]]:
