@@ -152,7 +152,8 @@ def figure(rows: list[dict], methods: list[str], name: str, reference: list[str]
         ax.bar(np.arange(len(digits)) + i * width, [r[method] for r in rows], width,
                label=method)
     ax.set_xticks(np.arange(len(digits)) + 0.4 - width / 2, [str(d) for d in digits])
-    ax.set(ylim=(0.5, 1.0), xlabel="normal digit", ylabel="ROC-AUC", title=title)
+    normal = "normal class (kind of clothing)" if "Fashion" in title else "normal digit"
+    ax.set(ylim=(0.5, 1.0), xlabel=normal, ylabel="ROC-AUC", title=title)
     ax.legend(fontsize=7, ncol=3, loc="lower right")
     save_figure(fig, RESULTS / f"{name}.png")
 
