@@ -80,6 +80,11 @@ def image_sets(names: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return sets
 
 
+def _saved_row(saved: list[dict], name: str, sigma: float) -> dict | None:
+    """The saved row of set ``name`` at ``sigma``, if the results file has one."""
+    return next((r for r in saved if (r["set"], r["sigma"]) == (name, sigma)), None)
+
+
 def _merged(saved: list[dict], rows: list[dict]) -> list[dict]:
     """Saved rows, each replaced by a row of the same set and sigma measured now."""
     new = {(r["set"], r["sigma"]) for r in rows}
@@ -136,8 +141,8 @@ def selection_through_cli(names: list[str]) -> None:
                 subprocess.run(["aetool", "denoise", "apply", str(bundle), str(noisy_dir), "-o",
                                 str(out)], check=True, capture_output=True)
                 choice = json.loads((bundle / "manifest.json").read_text())["denoise"]["choice"]
-                old = [r for r in saved if (r["set"], r["sigma"]) == (name, sigma)]
-                bm3d = old[0]["BM3D"] if old else peers(test, noisy_float, sigma)["BM3D"]
+                old = _saved_row(saved, name, sigma)
+                bm3d = old["BM3D"] if old else peers(test, noisy_float, sigma)["BM3D"]
                 row = {"set": name, "sigma": sigma, "noisy PNG": psnr(clean_test, noisy),
                        "median 3x3": psnr(clean_test, median_filter(noisy, size=(1, 1, 3, 3))),
                        "BM3D (saved run)": bm3d,
@@ -184,8 +189,7 @@ def main() -> None:
             row = {"set": name, "sigma": sigma, **peers(test, noisy, sigma)}
             print(row, flush=True)
             if args.peers_only:
-                old = [r for r in previous["rows"] if (r["set"], r["sigma"]) == (name, sigma)]
-                rows.append({**(old[0] if old else {}), **row})
+                rows.append({**(_saved_row(previous["rows"], name, sigma) or {}), **row})
                 continue
             for label, params in CANDIDATES.items():
                 start = time.perf_counter()
