@@ -374,9 +374,11 @@ def _detector_name(detector: Any) -> str:
     if detector.scorer_.texture_power is not None:
         scaled += (f", scores divided by the matched training images' texture to the power "
                    f"{detector.scorer_.texture_power:g}")
-    whole = " and the whole image shrunk to one" if grid.whole else ""
-    return (f"patches: {detector.variant_name_} codes of {grid.placed} patches of "
-            f"{grid.size}x{grid.size} pixels per image{whole}{scaled}")
+    if detector.scorer_.whole_side is not None:
+        scaled += (f", the whole image's {detector.scorer_.whole_side}-px thumbnail pooled with "
+                   "the worst patches")
+    return (f"patches: {detector.variant_name_} codes of {grid.count} patches of "
+            f"{grid.size}x{grid.size} pixels per image{scaled}")
 
 
 def _said_threshold(detector: Any, threshold_from: str | None) -> None:

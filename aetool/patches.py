@@ -27,52 +27,36 @@ def _offsets(length: int, size: int) -> list[int]:
 
 @dataclass(frozen=True)
 class PatchGrid:
-    """Square patches of ``size`` pixels whose top-left corners are ``rows`` x ``cols``, and with
-    ``whole`` one more: the whole image shrunk to a patch, so an image whose parts are each
-    normal but whose overall shape is not (a sandal cut like a boot) has a patch that says so.
-    It sits last, compares only with the training images' own shrunk copies and has no place
-    on the maps."""
+    """Square patches of ``size`` pixels whose top-left corners are ``rows`` x ``cols``."""
 
     size: int
     rows: tuple[int, ...]
     cols: tuple[int, ...]
-    whole: bool = False
 
     @classmethod
-    def for_image(cls, height: int, width: int, size: int | None = None,
-                  whole: bool = False) -> PatchGrid:
+    def for_image(cls, height: int, width: int, size: int | None = None) -> PatchGrid:
         """Patches a quarter of the shorter side (``size`` None), half-overlapping, covering
-        the whole image; with ``whole`` the shrunk image too, when there is more than one
-        patch (else it would repeat the one)."""
+        the whole image."""
         side = min(height, width)
         size = max(MIN_PATCH, side // 4) if size is None else int(size)
         if not 1 <= size <= side:
             raise ValueError(f"patch_size must be between 1 and the shorter image side "
                              f"({side}), got {size}")
-        rows, cols = tuple(_offsets(height, size)), tuple(_offsets(width, size))
-        return cls(size, rows, cols, whole and len(rows) * len(cols) > 1)
-
-    @property
-    def placed(self) -> int:
-        """Patches with a place on the image (all but the whole image's)."""
-        return len(self.rows) * len(self.cols)
+        return cls(size, tuple(_offsets(height, size)), tuple(_offsets(width, size)))
 
     @property
     def count(self) -> int:
-        """Patches per image, the whole image's included (the patch axis of :meth:`cut`)."""
-        return self.placed + self.whole
+        """Patches per image (the patch axis of :meth:`cut`)."""
+        return len(self.rows) * len(self.cols)
 
     def corners(self) -> list[tuple[int, int]]:
         """Top-left corners in row-major order (the patch axis of :meth:`cut`)."""
         return [(r, c) for r in self.rows for c in self.cols]
 
     def neighbours(self, index: int, reach: int | None) -> list[int]:
-        """Patch indices within ``reach`` grid steps of patch ``index`` (None: every placed
-        patch); the whole image's patch is its own only neighbour."""
-        if index >= self.placed:
-            return [index]
+        """Patch indices within ``reach`` grid steps of patch ``index`` (None: every patch)."""
         if reach is None:
-            return list(range(self.placed))
+            return list(range(self.count))
         n_cols = len(self.cols)
         row, col = divmod(index, n_cols)
         return [r * n_cols + c
@@ -80,12 +64,10 @@ class PatchGrid:
                 for c in range(max(0, col - reach), min(n_cols, col + reach + 1))]
 
     def cut(self, images: torch.Tensor) -> torch.Tensor:
-        """(N, C, H, W) -> (N, P, C * size * size) patches (the shrunk image last)."""
+        """(N, C, H, W) -> (N, P, C * size * size) patches."""
         s = self.size
-        patches = [images[:, :, r:r + s, c:c + s] for r, c in self.corners()]
-        if self.whole:
-            patches.append(resized(images, (s, s)))
-        return torch.stack(patches, dim=1).flatten(2)
+        return torch.stack([images[:, :, r:r + s, c:c + s] for r, c in self.corners()],
+                           dim=1).flatten(2)
 
     def window(self) -> torch.Tensor:
         """(size, size) weights that fall off from a patch's centre (a Gaussian, sigma a
@@ -97,18 +79,16 @@ class PatchGrid:
 
     def paste(self, patches: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
         """(N, P, C * size * size) -> (N, C, H, W): every pixel the :meth:`window`-weighted
-        mean of the patches that cover it (the whole image's patch is left out). Per-patch
-        values (N, P) become maps (N, 1, H, W)."""
+        mean of the patches that cover it. Per-patch values (N, P) become maps (N, 1, H, W)."""
         channels, height, width = shape
         n, s = patches.shape[0], self.size
-        patches = patches[:, :self.placed]
         if patches.dim() == 2:
             channels = 1
-            patches = patches[:, :, None].expand(n, self.placed, s * s)
+            patches = patches[:, :, None].expand(n, self.count, s * s)
         weight = self.window().to(patches)
         out = patches.new_zeros(n, channels, height, width)
         cover = patches.new_zeros(1, 1, height, width)
-        blocks = patches.reshape(n, self.placed, channels, s, s)
+        blocks = patches.reshape(n, self.count, channels, s, s)
         for j, (r, c) in enumerate(self.corners()):
             out[:, :, r:r + s, c:c + s] += blocks[:, j] * weight
             cover[:, :, r:r + s, c:c + s] += weight
@@ -120,7 +100,7 @@ class PatchGrid:
     @classmethod
     def from_dict(cls, state: dict[str, object]) -> PatchGrid:
         return cls(int(state["size"]), tuple(int(v) for v in state["rows"]),
-                   tuple(int(v) for v in state["cols"]), bool(state.get("whole", False)))
+                   tuple(int(v) for v in state["cols"]))
 
 
 def working_shape(height: int, width: int, max_short_side: int | None) -> tuple[int, int]:
@@ -348,6 +328,25 @@ def turn_cost(images: torch.Tensor, max_images: int = TURN_COST_IMAGES, seed: in
         return float("inf")
     turned = torch.rot90(thumbs, quarters, dims=(2, 3))
     return float(local_nearest(grid.cut(turned), bank, grid, 1, owners=owners).median()) / as_is
+
+
+# Pixels: the shorter side of the thumbnail that stands for the whole image beside its patches
+# (PatchDetector's ``whole_image``; bench/whole_thumbnail.py).
+WHOLE_SIDE = 7
+ONE_PATCH = PatchGrid(1, (0,), (0,))  # a grid of one patch: a whole thumbnail is searched as one
+
+
+def whole_thumbnails(images: torch.Tensor, side: int = WHOLE_SIDE) -> torch.Tensor:
+    """(N, C, H, W) standardised images -> (N, D) thumbnails: each shrunk by area averaging,
+    aspect kept, until its shorter side is ``side`` pixels, and flattened."""
+    return resized(images, working_shape(*images.shape[2:], side)).flatten(1)
+
+
+def whole_nearest(queries: torch.Tensor, bank: torch.Tensor,
+                  owners: torch.Tensor | None = None) -> torch.Tensor:
+    """(N,) distance of each thumbnail (N, D) to the nearest training thumbnail (M, D);
+    ``owners``: as for :func:`local_nearest` (a training image skips its own)."""
+    return local_nearest(queries[:, None], bank[:, None], ONE_PATCH, 0, owners=owners)[:, 0]
 
 
 def top_mean(values: torch.Tensor, k: int) -> torch.Tensor:

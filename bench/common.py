@@ -19,9 +19,10 @@ FASHION_MNIST = Path(os.environ.get("AETOOL_FASHION_MNIST", SHARED / "fashion-mn
 # The patch detector as the benches of its earlier ideas measured it (position_scale,
 # patch_neighbours, patch_context, synthetic_defects): before the edge channel, turned copies
 # (bench/patch_turns.py), the conv patch autoencoder (bench/patch_backbone.py) and the texture
-# division (bench/patch_texture.py), so their documented figures reproduce.
+# division (bench/patch_texture.py) and the whole image's thumbnail (bench/whole_thumbnail.py),
+# so their documented figures reproduce.
 EARLIER_PATCH_DETECTOR = {"variant": "ae", "edges": False, "turns": False, "texture_power": 0,
-                          "device": "cpu"}
+                          "whole_image": False, "device": "cpu"}
 
 
 def require(path: Path) -> Path:

@@ -74,7 +74,7 @@ def sweep(name: str, size_rule: str, unaligned: bool = False,
     patch = None if size_rule == "quarter" else max(4, side // 8)
     start = time.perf_counter()
     detector = PatchDetector(variant="ae", patch_size=patch, turns=augment, edges=False,
-                              device="cpu").fit(train)
+                              whole_image=False, device="cpu").fit(train)
     seconds = time.perf_counter() - start
     matrix, _ = detector._prepare(test, reset=False)
     grid = detector.scorer_.grid

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,10 @@ from aetool.patches import (
     standardise,
     top_mean,
     turn_cost,
+    whole_nearest,
+    whole_thumbnails,
     with_edges,
+    working_shape,
 )
 from aetool.tasks.score import load_for_scoring
 from aetool.thresholds import contamination_threshold
@@ -88,27 +92,21 @@ def test_the_patch_grid_covers_every_pixel_and_pastes_back():
         PatchGrid.for_image(30, 45, size=31)
 
 
-def test_the_whole_image_shrunk_to_a_patch_is_one_more_patch_of_its_own_kind():
-    plain, grid = PatchGrid.for_image(30, 45), PatchGrid.for_image(30, 45, whole=True)
-    assert grid.placed == plain.count and grid.count == plain.count + 1
+def test_whole_image_thumbnails_and_their_nearest_training_thumbnail():
     images = torch.rand(2, 3, 30, 45)
-    patches = grid.cut(images)
-    assert torch.equal(patches[:, :-1], plain.cut(images))  # the placed patches come first
-    assert torch.allclose(patches[:, -1], resized(images, (7, 7)).flatten(1))
-    last = grid.count - 1
-    assert grid.neighbours(last, 1) == grid.neighbours(last, None) == [last]
-    assert grid.neighbours(0, None) == list(range(grid.placed))  # never among the placed ones
-    assert all(last not in grid.neighbours(j, 2) for j in range(grid.placed))
-    values = torch.rand(2, grid.count)
-    loud = values.clone()
-    loud[:, -1] = 1e6
-    assert torch.equal(grid.paste(values, (1, 30, 45)), grid.paste(loud, (1, 30, 45)))  # no place
-    assert torch.allclose(grid.paste(patches, (3, 30, 45)), images, atol=1e-6)
-    assert PatchGrid.from_dict(grid.to_dict()) == grid
-    older = plain.to_dict()
-    del older["whole"]  # a bundle from before it
-    assert PatchGrid.from_dict(older) == plain
-    assert not PatchGrid.for_image(8, 8, size=8, whole=True).whole  # one patch: it would repeat
+    thumbs = whole_thumbnails(images)  # shorter side 7 px, aspect kept
+    assert torch.equal(thumbs, resized(images, working_shape(30, 45, 7)).flatten(1))
+    assert thumbs.shape == (2, 3 * 7 * 10)
+    rng = torch.Generator().manual_seed(0)
+    bank, queries = torch.randn(12, 5, generator=rng), torch.randn(4, 5, generator=rng)
+    brute = torch.cdist(queries, bank).min(dim=1).values
+    assert torch.allclose(whole_nearest(queries, bank), brute, rtol=1e-4)
+    owners = torch.arange(6).repeat(2)  # two copies of six images: each skips both of its own
+    own = whole_nearest(bank[:6], bank, owners)
+    mine = owners[None, :] == torch.arange(6)[:, None]
+    expected = torch.cdist(bank[:6], bank).masked_fill(mine, float("inf")).min(dim=1).values
+    assert torch.allclose(own, expected, rtol=1e-4)
+    assert (own > 0).all()  # never its own thumbnail, nor its copy's
 
 
 def test_local_nearest_matches_a_brute_force_search():
@@ -227,27 +225,60 @@ def test_without_edges_the_patches_are_the_intensities_alone(fitted, tmp_path):
     assert np.abs(recon - test).mean() < np.abs(test - test.mean()).mean()
 
 
-def test_the_detector_pools_the_whole_image_patch_with_the_others(fitted, tmp_path):
-    assert not fitted.whole_image and not fitted.scorer_.grid.whole  # not the default
-    fitted = PatchDetector(whole_image=True, **FAST).fit(textures(40))
-    grid = fitted.scorer_.grid
-    assert grid.whole
-    assert fitted.bank_.shape[1] == grid.count == grid.placed + 1
-    assert len(fitted.scorer_.position_scale) == len(fitted.scorer_.position_level) == grid.count
+def test_the_detector_pools_the_whole_image_thumbnail_with_the_patches(fitted, tmp_path):
+    assert fitted.whole_image == "auto" and fitted.whole_bank_ is not None  # the default
+    grid, scorer = fitted.scorer_.grid, fitted.scorer_
+    assert scorer.whole_side == 7 and fitted.whole_bank_.shape == (40, 7 * 7)
+    assert fitted.bank_.shape[1] == grid.count  # codes of the patches only
+    assert len(scorer.position_scale) == len(scorer.position_level) == grid.count + 1
     test = textures(6, seed=5)
-    distances, entries = fitted._search(fitted._image_codes(fitted._prepare(test, False)[0]))
-    shrunk = fitted._patch_codes(resized(fitted.scorer_.patch_input(
-        fitted._prepare(test, False)[0]), (grid.size, grid.size)).flatten(1)[:, None])
-    raw = (shrunk[:, 0, None] - fitted.bank_[None, :, -1]).norm(dim=2).min(dim=1).values
-    assert torch.allclose(distances[:, -1], raw / fitted.scorer_.position_scale[-1], rtol=1e-4)
+    matrix = fitted._prepare(test, False)[0]
+    codes, thumbs = fitted._image_views(matrix)
+    distances, entries = fitted._search(codes, thumbs=thumbs)
+    assert distances.shape == (6, grid.count + 1) and entries.shape == (6, grid.count)
+    own = whole_thumbnails(standardise(torch.from_numpy(matrix))[0])
+    assert torch.allclose(thumbs, own)
+    expected = whole_nearest(own, fitted.whole_bank_) / scorer.position_scale[-1]
+    assert torch.allclose(distances[:, -1], expected, rtol=1e-4)  # in the patches' units
     assert np.allclose(-fitted.score_samples(test), fitted._image_scores(distances, entries))
+    worst = distances[:, :grid.count].topk(3, dim=1).values.sum(dim=1)  # top_k 3
+    texture = fitted.levels_[entries].median(dim=1).values ** scorer.texture_power
+    in_the_mean = (worst + distances[:, -1]) / 4 / texture  # the whole image always counts
+    assert np.allclose(-fitted.score_samples(test), in_the_mean.numpy(), rtol=1e-5)
+    loud = distances.clone()
+    loud[:, -1] = 1e3
+    assert np.all(fitted._image_scores(loud, entries) > -fitted.score_samples(test))  # pooled
     details = fitted.anomaly_details(test)
-    assert details["errors"].shape == (6, 1, 32, 32)  # the maps hold the placed patches only
+    assert details["errors"].shape == (6, 1, 32, 32)  # the maps hold the patches only
     fitted.save(tmp_path / "b")
-    assert np.array_equal(load_detector(tmp_path / "b").score_samples(test),
-                          fitted.score_samples(test))
+    again = load_detector(tmp_path / "b")
+    assert torch.equal(again.whole_bank_, fitted.whole_bank_)
+    assert np.array_equal(again.score_samples(test), fitted.score_samples(test))
     info = CliRunner().invoke(cli, ["info", str(tmp_path / "b")]).output
-    assert "the whole image shrunk to a patch is one more patch" in info
+    assert "the whole image's thumbnail (7 px on its shorter side) counts in the mean" in info
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    manifest["detector"]["scorer"]["grid"]["whole"] = True  # the earlier, encoded form
+    (tmp_path / "b" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"earlier form of whole_image.*fit it again"):
+        load_detector(tmp_path / "b")
+
+
+def test_the_whole_image_needs_scaled_distances():
+    few = PatchDetector(whole_image=True, **FAST)
+    with pytest.warns(UserWarning, match="too few"):
+        few.fit(textures(6))
+    assert few.scorer_.whole_side is None and few.whole_bank_ is None
+    unscaled = PatchDetector(whole_image=True, scale_positions=False, **FAST)
+    with pytest.warns(UserWarning, match="whole_image is left out"):
+        unscaled.fit(textures(20))
+    assert unscaled.whole_bank_ is None
+    assert unscaled.scorer_.columns == unscaled.scorer_.grid.count
+    with warnings.catch_warnings():  # the default leaves it out without a word
+        warnings.simplefilter("error")
+        quiet = PatchDetector(scale_positions=False, **FAST).fit(textures(20))
+    assert quiet.whole_bank_ is None
+    with pytest.raises(SettingError, match="whole_image must be true, false or auto"):
+        PatchDetector(whole_image="maybe", **FAST).fit(textures(20))
 
 
 def test_training_images_are_scored_without_their_own_patches(fitted):
@@ -289,7 +320,7 @@ def test_distances_are_scaled_by_how_much_normal_patches_vary_at_each_place():
     assert roc_auc_score(truth, -scaled.score_samples(test)) > 0.95
     assert roc_auc_score(truth, -raw.score_samples(test)) < 0.7
     grid = scaled.scorer_.grid  # the placed patches, row by row (the whole image's last)
-    scale = np.asarray(scaled.scorer_.position_scale[:grid.placed]).reshape(len(grid.rows), -1)
+    scale = np.asarray(scaled.scorer_.position_scale[:grid.count]).reshape(len(grid.rows), -1)
     assert scale[:, 0].mean() > 3 * scale[:, -1].mean()  # the busy columns vary more
 
 
@@ -299,7 +330,7 @@ def test_maps_start_from_the_normal_level_of_each_place():
     a faint spot on the quiet half is the brightest place of its map."""
     detector = PatchDetector(**{**FAST, "epochs": 10}).fit(busy_left(60, 0))
     level = np.asarray(detector.scorer_.position_level)
-    assert level.shape == (detector.scorer_.grid.count,) and (level > 0).all()
+    assert level.shape == (detector.scorer_.columns,) and (level > 0).all()
     normal = detector.anomaly_details(busy_left(30, 1))["errors"][:, 0]
     assert (normal >= 0).all() and normal.mean() < 0.1 * level.mean()
     assert normal[..., :16].mean() < 2 * normal[..., 16:].mean() + 0.1  # busy half stays dark
@@ -334,7 +365,7 @@ def test_a_saved_patch_detector_scores_the_same_when_loaded(fitted, tmp_path):
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert manifest["detector"]["kind"] == "patches"
     assert manifest["extra_tensors"] == {"patch_bank": [40, fitted.scorer_.grid.count, 16],
-                                         "patch_levels": [40]}
+                                         "patch_levels": [40], "whole_thumbnails": [40, 49]}
     for loaded in (load_detector(tmp_path / "b"), load_for_scoring(str(tmp_path / "b")),
                    PatchDetector.load(tmp_path / "b")):
         assert isinstance(loaded, PatchDetector)
@@ -459,7 +490,8 @@ def test_turn_cost_tells_aligned_parts_from_parts_lying_any_way_up(tmp_path, mon
     assert turn_cost(torch.from_numpy(aligned[:1]).repeat(5, 1, 1, 1)) == float("inf")
     fixed = PatchDetector(**FAST).fit(aligned)
     assert fixed.scorer_.copies == 1 and fixed.scorer_.turn_cost == pytest.approx(aligned_cost)
-    learnt = PatchDetector(**FAST).fit(loose)
+    # (patch codes alone: the whole image's thumbnail is not learnt, it scores originals as new)
+    learnt = PatchDetector(whole_image=False, **FAST).fit(loose)
     assert learnt.scorer_.copies == 8 and learnt.bank_.shape[0] == 8 * 40
     assert trained_rows[-1] == 40 * learnt.scorer_.grid.count  # the originals' patches
     # The threshold comes from the turned copies, which the autoencoder never saw: they score
@@ -570,7 +602,8 @@ def test_fit_on_a_folder_of_photographs_trains_the_patch_detector(tmp_path):
     assert result.exit_code == 0, result.output
     assert ("patches: conv codes of 49 patches of 16x16 pixels per image, with an edge channel "
             "smoothed at 1 px, distances scaled by each position's normal spread, scores divided "
-            "by the matched training images' texture to the power 0.25") in result.output
+            "by the matched training images' texture to the power 0.25, the whole image's 7-px "
+            "thumbnail pooled with the worst patches") in result.output
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert manifest["detector"]["kind"] == "patches" and manifest["config"]["code_size"] == 16
     scored = tmp_path / "s.csv"
@@ -717,7 +750,7 @@ def test_own_spread_is_the_median_distance_to_the_nearest_other_patch_of_the_sam
 
 def test_texture_division_is_the_documented_formula_and_survives_saving(tmp_path, monkeypatch):
     monkeypatch.setattr(patch_detector, "TEXTURE_FROM_IMAGES", 40)
-    fitted = PatchDetector(**FAST).fit(textures(40))
+    fitted = PatchDetector(whole_image=False, **FAST).fit(textures(40))  # the patches alone
     assert fitted.scorer_.texture_power == 0.5 and fitted.levels_.shape == (40,)
     assert torch.equal(fitted.levels_, own_spread(fitted.bank_[:40]))  # no level near 0 here
     test = with_defects(textures(10, seed=3))[0]

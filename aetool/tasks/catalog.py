@@ -97,8 +97,9 @@ def patch_summary(manifest: dict[str, Any]) -> str:
     if scorer.get("texture_power") is not None:
         extras += (f"; scores divided by the texture of the training images matched, to the "
                    f"power {scorer['texture_power']:g}")
-    if grid.get("whole"):
-        extras += "; the whole image shrunk to a patch is one more patch"
+    if scorer.get("whole_side") is not None:
+        extras += (f"; the whole image's thumbnail ({scorer['whole_side']} px on its shorter "
+                   "side) counts in the mean with the worst patches")
     return (f"patches of {image} images: {len(grid['rows']) * len(grid['cols'])} patches of "
             f"{grid['size']}x{grid['size']} px, nearest training code {near}, mean of the "
             f"{scorer['top_k']} worst{extras}")
