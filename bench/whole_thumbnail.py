@@ -14,7 +14,7 @@ From one fit per case (the detector's defaults without the whole image), three t
 the training ones) and three ways to pool the thumbnail distance t with the image's k = 3
 worst patch distances: "among the worst" (t is one more candidate for the k worst), "in the
 mean" (the mean of the k worst and t: k + 1 values), "added" (the mean of the k worst plus t);
-each divided by the texture level, as the detector does. Cases: ELPV at 64 px, tiles at
+six combinations, each divided by the texture level, as the detector does. Cases: ELPV at 64 px, tiles at
 128 px, both also with a seeded 54 of their training images, every MNIST digit and every
 Fashion-MNIST class at 28 px (train on its ~1,000 training images, score the 10,000 test
 images; Fashion-MNIST is read from AETOOL_FASHION_MNIST, see docs/benchmarks.md).
@@ -54,7 +54,8 @@ POOLINGS = {  # how a thumbnail distance t joins the mean m of an image's k wors
     "added": lambda worst, t: worst.mean(axis=1) + t,
 }
 FORMS = ("without", *(f"thumbnail 7, {pooling}" for pooling in POOLINGS),
-         "thumbnail patch, in the mean", "thumbnail 7 pixels as they are, in the mean")
+         "thumbnail patch, in the mean", "thumbnail 7 pixels as they are, in the mean",
+         "thumbnail 7 pixels as they are, added")
 
 
 def case_data(case: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

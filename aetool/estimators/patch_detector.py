@@ -231,7 +231,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     scaling: "auto" (default) leaves it out with ``scale_positions`` off or below
     MIN_SPREAD_IMAGES training images, True the same but says so). It always counts: the
     image score is the mean of the ``top_k`` worst patches' distances and its (k + 1
-    values). On by default: of five thumbnail and pooling
+    values). On by default: of six thumbnail and pooling
     forms measured on 24 cases (real defects, every MNIST digit and Fashion-MNIST class), two
     lost nothing anywhere and this one had the better mean; real defects 0.847 -> 0.854,
     Fashion-MNIST 0.916 -> 0.925, MNIST 0.969 -> 0.982 (bench/whole_thumbnail.py).
