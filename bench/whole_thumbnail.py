@@ -72,10 +72,10 @@ def case_data(case: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def thumbnails(detector, images: np.ndarray, side: int):
     """(N, D) thumbnails of standardised images, their shorter side ``side`` pixels."""
-    from aetool.patches import resized, standardise, working_shape
+    from aetool.patches import standardise, whole_thumbnails
 
     work = standardise(detector.scorer_.to_work(detector._prepare(images, reset=False)[0]))[0]
-    return resized(work, working_shape(*work.shape[2:], side)).flatten(1).double()
+    return whole_thumbnails(work, side).double()
 
 
 def thumbnail_distances(train, test, per_pixel: bool = True):

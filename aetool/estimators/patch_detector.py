@@ -137,23 +137,22 @@ class PatchScorer:
             raise ValueError("it was fitted with an earlier form of whole_image (the shrunk "
                              "image encoded as one more patch), which this version replaced "
                              "with a pixel thumbnail; fit it again")
-        grid = PatchGrid.from_dict(state["grid"])
-        columns = grid.count + (whole is not None)
-        per_position = {}
-        for name in ("position_scale", "position_level"):
-            values = state.get(name)
-            if values is not None and len(values) != columns:
-                raise ValueError(f"{name} has {len(values)} values, the detector {columns} "
-                                 f"distances per image")
-            per_position[name] = None if values is None else [float(v) for v in values]
-        return cls(grid, None if reach is None else int(reach),
-                   int(state["top_k"]), [float(v) for v in state["train_quantiles"]],
-                   None if shape is None else (int(shape[0]), int(shape[1])),
-                   int(state.get("copies", 1)), **per_position,
-                   edge_sigma=None if sigma is None else float(sigma),
-                   turn_cost=None if cost is None else float(cost),
-                   texture_power=None if power is None else float(power),
-                   whole_side=None if whole is None else int(whole))
+        per_position = {name: None if state.get(name) is None
+                        else [float(v) for v in state[name]]
+                        for name in ("position_scale", "position_level")}
+        scorer = cls(PatchGrid.from_dict(state["grid"]), None if reach is None else int(reach),
+                     int(state["top_k"]), [float(v) for v in state["train_quantiles"]],
+                     None if shape is None else (int(shape[0]), int(shape[1])),
+                     int(state.get("copies", 1)), **per_position,
+                     edge_sigma=None if sigma is None else float(sigma),
+                     turn_cost=None if cost is None else float(cost),
+                     texture_power=None if power is None else float(power),
+                     whole_side=None if whole is None else int(whole))
+        for name, values in per_position.items():
+            if values is not None and len(values) != scorer.columns:
+                raise ValueError(f"{name} has {len(values)} values, the detector "
+                                 f"{scorer.columns} distances per image")
+        return scorer
 
     def to_work(self, matrix: np.ndarray) -> torch.Tensor:
         """Images (N, C, H, W) as the patches are cut from: scaled to ``work_shape``."""
