@@ -367,6 +367,10 @@ def _detector_name(detector: Any) -> str:
         if detector.scorer_.turn_cost is not None:
             scaled += (f" (turning an image moves it only {detector.scorer_.turn_cost:.2f}x as "
                        "far from the others: the parts lie in any orientation)")
+    if detector.scorer_.reach is None and detector.scorer_.place_cost is not None:
+        scaled += (f", each patch searched anywhere (a patch matches the others as well half "
+                   f"the image away, {detector.scorer_.place_cost:.2f}x: the images are not "
+                   "aligned)")
     if detector.scorer_.edge_sigma is not None:
         scaled += f", with an edge channel smoothed at {detector.scorer_.edge_sigma:g} px"
     if detector.scorer_.position_scale is not None:

@@ -24,10 +24,12 @@ from aetool.estimators.patch_detector import auto_texture_power
 from aetool.estimators.saved import SavedDetector
 from aetool.patches import (
     ORIENTATION_FREE_BELOW,
+    PLACE_FREE_BELOW,
     PatchGrid,
     edge_sigma,
     local_nearest,
     own_spread,
+    place_cost,
     position_spread,
     resized,
     standardise,
@@ -677,7 +679,8 @@ def test_info_describes_a_patch_bundle_and_export_refuses_it(fitted, tmp_path):
     assert info.exit_code == 0
     assert ("detector:    patches of 1x32x32 images: 49 patches of 8x8 px, nearest training "
             "code within 1 grid step(s), mean of the 3 worst; no turned copies (turn cost "
-            f"{fitted.scorer_.turn_cost:.2f}: the parts lie in one orientation); patches carry "
+            f"{fitted.scorer_.turn_cost:.2f}: the parts lie in one orientation); place cost "
+            f"{fitted.scorer_.place_cost:.2f} (the images are aligned); patches carry "
             "an edge channel (smoothed at 1 px); distances in units of each position's normal spread; maps show how far a patch lies beyond its position's "
             "normal level") in info.output
     export = CliRunner().invoke(cli, ["export", str(tmp_path / "b"), "-o",
@@ -723,10 +726,13 @@ def test_grainy_normal_images_do_not_outscore_faint_defects_on_plain_ones():
         image[:, r:r + 4, c:c + 4] = np.clip(image[:, r:r + 4, c:c + 4] + 0.15, 0, 1)
     test = np.concatenate([cells(20, seed=5, grain=0.12), spots])
     truth = np.r_[np.zeros(20), np.ones(20)]
-    off = PatchDetector(texture_power=0, **FAST).fit(train)
+    # these stripes repeat across the image (place cost about 1: not aligned); the test pins
+    # the place-bound search its figures were measured with
+    bound = {"reach": 1, "scale_positions": True}
+    off = PatchDetector(texture_power=0, **bound, **FAST).fit(train)
     assert off.scorer_.texture_power is None and off.levels_ is None
     assert roc_auc_score(truth, -off.score_samples(test)) < 0.65
-    on = PatchDetector(texture_power=0.5, **FAST).fit(train)
+    on = PatchDetector(texture_power=0.5, **bound, **FAST).fit(train)
     assert roc_auc_score(truth, -on.score_samples(test)) > 0.9
     # the grainy training images have the higher texture levels
     assert on.levels_[20:].median() > 2 * on.levels_[:20].median()
@@ -772,3 +778,73 @@ def test_texture_division_is_the_documented_formula_and_survives_saving(tmp_path
     assert "scores divided by the texture of the training images matched, to the power 0.5" in info
     with pytest.raises(SettingError, match="texture_power must be auto, 0 \\(off\\) or more"):
         PatchDetector(texture_power=-1, **FAST).fit(textures(5))
+
+
+def rolled(images: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Each image moved round by a random offset: the same parts at any position."""
+    rng = np.random.default_rng(seed)
+    h, w = images.shape[2:]
+    return np.stack([np.roll(x, (rng.integers(h), rng.integers(w)), (1, 2)) for x in images])
+
+
+def test_place_cost_tells_aligned_images_from_images_with_parts_anywhere():
+    """Each part of an aligned image matches the others far worse half the image away than
+    at its own place; crops of a surface, or parts moved anywhere, match as well either way."""
+    aligned = parts(40)
+    assert place_cost(torch.from_numpy(aligned)) > 1.5 * PLACE_FREE_BELOW
+    assert place_cost(torch.from_numpy(busy_left(40, 0))) > PLACE_FREE_BELOW  # plain places count
+    for loose in (rolled(aligned), random_surfaces(40)):
+        assert place_cost(torch.from_numpy(loose)) == pytest.approx(1.0, abs=0.1)
+    assert place_cost(torch.from_numpy(aligned[:1])) == float("inf")  # nothing to compare with
+
+
+def test_unaligned_images_are_searched_anywhere_and_unscaled_by_default(tmp_path):
+    """reach and scale_positions "auto" (the defaults): within a grid step and scaled by each
+    place's normal spread for aligned images; anywhere and unscaled (the whole image's
+    thumbnail left out, it needs the scaling) when the place cost says the images are not
+    aligned. The cost is kept in the bundle; a value given is used as given."""
+    aligned = PatchDetector(**FAST).fit(parts(30))
+    assert aligned.scorer_.reach == 1 and aligned.scorer_.position_scale is not None
+    assert aligned.scorer_.place_cost > PLACE_FREE_BELOW
+    loose = PatchDetector(**FAST).fit(random_surfaces(30))
+    assert loose.scorer_.place_cost < PLACE_FREE_BELOW
+    assert loose.scorer_.reach is None and loose.scorer_.position_scale is None
+    assert loose.scorer_.whole_side is None and loose.whole_bank_ is None
+    # anywhere: a test patch finds its nearest training code at any place
+    codes = loose._image_codes(loose._prepare(random_surfaces(4, seed=3), reset=False)[0])
+    nearest = torch.cdist(codes.flatten(0, 1), loose.bank_.flatten(0, 1)).min(1).values
+    assert np.allclose(loose._distances(codes).flatten(), nearest, atol=1e-4)
+    loose.save(tmp_path / "b")
+    again = PatchDetector.load(tmp_path / "b")
+    assert again.scorer_.reach is None
+    assert again.scorer_.place_cost == pytest.approx(loose.scorer_.place_cost)
+    pinned = PatchDetector(reach=1, scale_positions=True, **FAST).fit(random_surfaces(30))
+    assert pinned.scorer_.reach == 1 and pinned.scorer_.position_scale is not None
+    assert pinned.scorer_.place_cost is None  # not measured: nothing was left to decide
+    half = PatchDetector(reach=2, **FAST).fit(random_surfaces(30))  # scaling still "auto"
+    assert half.scorer_.reach == 2 and half.scorer_.position_scale is None
+    with pytest.raises(SettingError, match="reach must be auto, 0 or more grid steps"):
+        PatchDetector(reach="far", **FAST).fit(random_surfaces(12))
+    with pytest.raises(SettingError, match="scale_positions must be true, false or auto"):
+        PatchDetector(scale_positions="maybe", **FAST).fit(random_surfaces(12))
+
+
+def test_fit_says_when_it_searches_anywhere_and_info_shows_the_place_cost(tmp_path):
+    folder = _folder_of(tmp_path / "loose", random_surfaces(24, 64))
+    fast = ["--set", "epochs=2", "--set", "batch_size=256"]
+    result = CliRunner().invoke(cli, ["fit", str(folder), "-o", str(tmp_path / "b"), *fast])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"each patch searched anywhere \(a patch matches the others as well half "
+                     r"the image away, [01]\.\d\dx: the images are not aligned\)", result.output)
+    info = CliRunner().invoke(cli, ["info", str(tmp_path / "b")])
+    assert "nearest training code anywhere" in info.output
+    assert re.search(r"place cost [01]\.\d\d \(the images are not aligned, each patch searched "
+                     r"anywhere\)", info.output)
+    pinned = CliRunner().invoke(cli, ["fit", str(folder), "-o", str(tmp_path / "p"), *fast,
+                                      "--set", "reach=1", "--set", "scale_positions=true"])
+    assert pinned.exit_code == 0 and "anywhere" not in pinned.output
+    bad = CliRunner().invoke(cli, ["fit", str(folder), "-o", str(tmp_path / "x"), *fast,
+                                   "--set", "scale_positions=maybe"])
+    assert bad.exit_code == 2 and not (tmp_path / "x").exists()
+    assert bad.stderr.strip().splitlines() == [
+        "error: scale_positions must be true, false or auto, got 'maybe'"]

@@ -36,11 +36,13 @@ from aetool.estimators.saved import (
 from aetool.patches import (
     MIN_SPREAD_IMAGES,
     ORIENTATION_FREE_BELOW,
+    PLACE_FREE_BELOW,
     WHOLE_SIDE,
     PatchGrid,
     edge_sigma,
     local_nearest,
     own_spread,
+    place_cost,
     position_spread,
     resized,
     standardise,
@@ -86,6 +88,10 @@ class PatchScorer:
     # How much farther a turned training image lies from the others than as it is
     # (patches.turn_cost), measured when ``turns`` was "auto"; None: not measured.
     turn_cost: float | None = None
+    # How much farther a training image's patches lie from the others' half the image away
+    # than at their own place (patches.place_cost), measured when ``reach`` or
+    # ``scale_positions`` was "auto"; None: not measured.
+    place_cost: float | None = None
     # Per grid position, the spread of normal patches' distances (patches.position_spread);
     # distances are divided by it. None: raw distances (turned off, or an older bundle).
     position_scale: list[float] | None = None
@@ -125,14 +131,15 @@ class PatchScorer:
                 "work_shape": None if self.work_shape is None else list(self.work_shape),
                 "copies": self.copies, "position_scale": self.position_scale,
                 "position_level": self.position_level, "edge_sigma": self.edge_sigma,
-                "turn_cost": self.turn_cost, "texture_power": self.texture_power,
-                "whole_side": self.whole_side}
+                "turn_cost": self.turn_cost, "place_cost": self.place_cost,
+                "texture_power": self.texture_power, "whole_side": self.whole_side}
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> PatchScorer:
         reach, shape = state.get("reach"), state.get("work_shape")
         sigma, cost = state.get("edge_sigma"), state.get("turn_cost")
         power, whole = state.get("texture_power"), state.get("whole_side")
+        place = state.get("place_cost")
         if state["grid"].get("whole"):
             raise ValueError("it was fitted with an earlier form of whole_image (the shrunk "
                              "image encoded as one more patch), which this version replaced "
@@ -146,6 +153,7 @@ class PatchScorer:
                      int(state.get("copies", 1)), **per_position,
                      edge_sigma=None if sigma is None else float(sigma),
                      turn_cost=None if cost is None else float(cost),
+                     place_cost=None if place is None else float(place),
                      texture_power=None if power is None else float(power),
                      whole_side=None if whole is None else int(whole))
         for name, values in per_position.items():
@@ -194,7 +202,9 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     code of 16) below CONV_PATCHES_BELOW training patches, where its shared weights learn few
     patches better, else ``ae`` (256 -> 16), as good there and three times faster. A
     test patch's score is the distance from its code to the nearest training code within
-    ``reach`` grid steps of its position (None: anywhere); an image's score is the mean of its
+    ``reach`` grid steps of its position (None: anywhere; "auto" (default): 1 when the
+    training images are aligned, anywhere when they are not, by patches.place_cost below
+    PLACE_FREE_BELOW: crops of a surface, parts at any position); an image's score is the mean of its
     ``top_k`` worst patches, and its map shows how far each patch lies beyond a normal patch
     at its place (0: not at all), so edges and textures do not glow. Images whose shorter
     side is above ``max_short_side`` pixels are scaled down to it first (aspect kept; None:
@@ -215,7 +225,9 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     distances vary at its position (measured with every training image left out of the search
     in turn), so a place where normal images differ a lot, an edge or a texture, does not
     outshout a small defect on a plain one; +0.06 ROC-AUC on magnetic tiles, +0.005 or less
-    either way on ELPV cells (bench/position_scale.py). ``top_k`` 3: on scaled distances, the
+    either way on ELPV cells (bench/position_scale.py); "auto" (default): on for aligned
+    training images, off for unaligned ones, where a place has no normal spread of its own
+    (bench/unaligned.py). ``top_k`` 3: on scaled distances, the
     pooling with the smallest worst loss over the measured sets (same script).
     ``texture_power``: an image's score is divided by the texture level of the training images
     its patches matched (how far each one's patch codes lie from their nearest neighbour
@@ -242,11 +254,11 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         contamination: float | str = 0.1,
         threshold: float | None = None,
         patch_size: int | None = None,
-        reach: int | None = 1,
+        reach: int | str | None = "auto",
         top_k: int = 3,
         max_short_side: int | None = PATCH_MAX_SHORT_SIDE,
         turns: bool | str = "auto",
-        scale_positions: bool = True,
+        scale_positions: bool | str = "auto",
         edges: bool = True,
         texture_power: float | str = "auto",
         whole_image: bool | str = "auto",
@@ -292,9 +304,10 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     def _check_settings(self) -> None:
         if self.variant != "auto":
             self._check_variant(self._variant_class())
-        if self.reach is not None and int(self.reach) < 0:
-            raise SettingError(f"reach must be 0 or more grid steps (None: anywhere), got "
-                               f"{self.reach}")
+        if self.reach != "auto" and self.reach is not None and (
+                isinstance(self.reach, (bool, str)) or int(self.reach) < 0):
+            raise SettingError(f"reach must be auto, 0 or more grid steps, or none "
+                               f"(anywhere), got '{self.reach}'")
         if self.max_short_side is not None and int(self.max_short_side) < 8:
             raise SettingError(f"max_short_side must be at least 8 pixels (None: never scale "
                                f"down), got {self.max_short_side}")
@@ -305,7 +318,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
                 isinstance(power, (int, float)) and power >= 0)):
             raise SettingError(f"texture_power must be auto, 0 (off) or more, got "
                                f"'{self.texture_power}'")
-        for name in ("turns", "whole_image"):
+        for name in ("turns", "whole_image", "scale_positions"):
             if getattr(self, name) not in (True, False, "auto"):
                 raise SettingError(f"{name} must be true, false or auto, got "
                                    f"'{getattr(self, name)}'")
@@ -323,10 +336,10 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         except ValueError as exc:
             raise SettingError(str(exc)) from None
         variant = self._patch_variant(len(matrix) * grid.count)
-        self.scorer_ = PatchScorer(grid, None if self.reach is None else int(self.reach),
-                                   int(self.top_k),
+        self.scorer_ = PatchScorer(grid, None, int(self.top_k),
                                    work_shape=None if shape == matrix.shape[2:] else shape,
                                    edge_sigma=edge_sigma(*shape) if self.edges else None)
+        self.scorer_.reach, self.scales_positions_ = self._search_layout(matrix)
         work = self.scorer_.patch_input(matrix)
         if self._learns_turns(matrix):  # copy by copy: bank entry t*N + i is from image i
             work = turned_copies(work)
@@ -365,7 +378,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         those units); True says so when they are not."""
         if self.whole_image is False:
             return False
-        if not self.scale_positions:
+        if not self.scales_positions_:
             if self.whole_image is True:
                 warnings.warn("whole_image is left out: its distance is only comparable with "
                               "the patches' once both are scaled (scale_positions)",
@@ -378,6 +391,20 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         ``channels``: the edge channel is left out), or None when the detector uses none."""
         side = self.scorer_.whole_side
         return None if side is None else whole_thumbnails(work[:, :channels], side)
+
+    def _search_layout(self, matrix: np.ndarray) -> tuple[int | None, bool]:
+        """(reach, whether to scale by each position's spread): as given, or for "auto" by
+        whether the training images are aligned (place cost, kept by the scorer): within a
+        grid step, scaled, when each part has its place; anywhere, unscaled, when it has none
+        (crops of a surface, parts at any position)."""
+        aligned = True
+        if "auto" in (self.reach, self.scale_positions):
+            self.scorer_.place_cost = place_cost(torch.from_numpy(matrix),
+                                                 seed=self.random_state or 0)
+            aligned = self.scorer_.place_cost >= PLACE_FREE_BELOW
+        reach = (1 if aligned else None) if self.reach == "auto" else self.reach
+        scale = aligned if self.scale_positions == "auto" else bool(self.scale_positions)
+        return None if reach is None else int(reach), scale
 
     def _learns_turns(self, matrix: np.ndarray) -> bool:
         """Whether to learn turned copies: ``turns`` as given, or for "auto" whether the
@@ -470,11 +497,11 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         self.scorer_.position_scale = self.scorer_.position_level = None
         codes, thumbs = self._bank_views(slice(0, n_images))
         distances, entries = self._search(codes, self._owners(n_images), thumbs)
-        spreads = position_spread(distances) if self.scale_positions else None
+        spreads = position_spread(distances) if self.scales_positions_ else None
         if spreads is not None:
             self.scorer_.position_scale = spreads[0].tolist()
             distances = distances / spreads[1]
-        elif self.scale_positions:
+        elif self.scales_positions_:
             why = (f"{n_images} training images are too few to measure how much normal "
                    f"patches vary at each place (it takes {MIN_SPREAD_IMAGES})"
                    if n_images < MIN_SPREAD_IMAGES else

@@ -88,6 +88,10 @@ def patch_summary(manifest: dict[str, Any]) -> str:
     if cost is not None:  # measured by turns="auto": say why it chose as it did
         lie = "any" if copies > 1 else "one"
         extras += f" (turn cost {cost:.2f}: the parts lie in {lie} orientation)"
+    place = scorer.get("place_cost")
+    if place is not None:  # measured by reach / scale_positions "auto": say what it found
+        kind = "not aligned, each patch searched anywhere" if reach is None else "aligned"
+        extras += f"; place cost {place:.2f} (the images are {kind})"
     if scorer.get("edge_sigma") is not None:
         extras += f"; patches carry an edge channel (smoothed at {scorer['edge_sigma']:g} px)"
     if scorer.get("position_scale") is not None:
