@@ -630,6 +630,15 @@ def test_fit_on_a_folder_of_photographs_trains_the_patch_detector(tmp_path):
     assert "--image-detector is for images" in on_table.stderr
 
 
+def _refuses_a_switch(folder, tmp_path, fast: list[str], name: str) -> None:
+    """`fit --set NAME=maybe` (a true/false/auto setting) fails in one line, writing nothing."""
+    bad = CliRunner().invoke(cli, ["fit", str(folder), "-o", str(tmp_path / "x"), *fast,
+                                   "--set", f"{name}=maybe"])
+    assert bad.exit_code == 2 and not (tmp_path / "x").exists()
+    assert bad.stderr.strip().splitlines() == [
+        f"error: {name} must be true, false or auto, got 'maybe'"]
+
+
 def test_fit_says_when_it_learns_turned_copies_and_takes_turns_as_a_setting(tmp_path):
     folder = _folder_of(tmp_path / "loose", turned_at_random(parts(24, 64)))
     fast = ["--set", "epochs=2", "--set", "batch_size=256"]
@@ -641,11 +650,7 @@ def test_fit_says_when_it_learns_turned_copies_and_takes_turns_as_a_setting(tmp_
     off = CliRunner().invoke(cli, ["fit", str(folder), "-o", str(tmp_path / "f"), *fast,
                                    "--set", "turns=false"])
     assert off.exit_code == 0 and "turned" not in off.output
-    bad = CliRunner().invoke(cli, ["fit", str(folder), "-o", str(tmp_path / "x"), *fast,
-                                   "--set", "turns=maybe"])
-    assert bad.exit_code == 2 and not (tmp_path / "x").exists()
-    assert bad.stderr.strip().splitlines() == [
-        "error: turns must be true, false or auto, got 'maybe'"]
+    _refuses_a_switch(folder, tmp_path, fast, "turns")
 
 
 def test_evaluate_with_masks_reports_the_pixel_roc_auc(tmp_path):
@@ -843,8 +848,4 @@ def test_fit_says_when_it_searches_anywhere_and_info_shows_the_place_cost(tmp_pa
     pinned = CliRunner().invoke(cli, ["fit", str(folder), "-o", str(tmp_path / "p"), *fast,
                                       "--set", "reach=1", "--set", "scale_positions=true"])
     assert pinned.exit_code == 0 and "anywhere" not in pinned.output
-    bad = CliRunner().invoke(cli, ["fit", str(folder), "-o", str(tmp_path / "x"), *fast,
-                                   "--set", "scale_positions=maybe"])
-    assert bad.exit_code == 2 and not (tmp_path / "x").exists()
-    assert bad.stderr.strip().splitlines() == [
-        "error: scale_positions must be true, false or auto, got 'maybe'"]
+    _refuses_a_switch(folder, tmp_path, fast, "scale_positions")
