@@ -346,8 +346,8 @@ def turn_cost(images: torch.Tensor, max_images: int = TURN_COST_IMAGES, seed: in
 # own place: the images are not aligned (crops of a surface or a texture, parts photographed at
 # any position), so a place-bound search and each place's normal spread mean nothing there.
 # Measured (bench/unaligned.py, "place cost"): 0.99-1.05 on photographed brick, gravel and
-# grass crops and on ELPV cells and magnetic tiles shifted (and turned) at random; 1.61-22 on
-# every aligned set (ELPV cells and magnetic tiles at three sizes, from 54 images or all, turned
+# grass crops and on ELPV cells and magnetic tiles moved round at random; 1.61-22 on every
+# aligned set (ELPV cells and magnetic tiles at two sizes each, from 54 images or all, turned
 # at random but in place, every MNIST digit and Fashion-MNIST class); 1.30 is the geometric
 # middle of the gap (1.05, 1.61).
 PLACE_FREE_BELOW = 1.30
