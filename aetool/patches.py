@@ -306,10 +306,12 @@ TURN_COST_IMAGES = 200  # training images it looks at, at most (a seeded sample)
 ORIENTATION_FREE_BELOW = 1.15
 
 
-def _cost_search(images: torch.Tensor, max_images: int, seed: int
-                 ) -> tuple[torch.Tensor, PatchGrid, torch.Tensor, torch.Tensor, float] | None:
+CostSearch = tuple[torch.Tensor, PatchGrid, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def _cost_search(images: torch.Tensor, max_images: int, seed: int) -> CostSearch | None:
     """What the label-free layout tests compare: standardised thumbnails of (a seeded sample
-    of) the training images, their grid, patches and owners, and the median distance of their
+    of) the training images, their grid, patches and owners, and the distance of each of their
     patches to the nearest patch of another image within a grid step, (N, P) (None: fewer
     than two images, or images that repeat each other)."""
     if len(images) < 2:
@@ -338,8 +340,8 @@ def turn_cost(images: torch.Tensor, max_images: int = TURN_COST_IMAGES, seed: in
     thumbs, grid, bank, owners, as_is = found
     quarters = 1 if thumbs.shape[-1] == thumbs.shape[-2] else 2
     turned = torch.rot90(thumbs, quarters, dims=(2, 3))
-    return float(local_nearest(grid.cut(turned), bank, grid, 1, owners=owners).median()
-                 / as_is.median())
+    return (float(local_nearest(grid.cut(turned), bank, grid, 1, owners=owners).median())
+            / float(as_is.median()))
 
 
 # Below this, a patch matches the other training images as well half the image away as at its
