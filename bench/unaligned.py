@@ -19,13 +19,15 @@ Cases:
 
 Methods: aetool's default (the patch detector as `aetool fit` trains it; where the place
 cost is below PLACE_FREE_BELOW it searches every patch anywhere, unscaled), the place-bound
-search it used before (``reach=1, scale_positions=True``), and the pixel peers of
-bench/real_defects.py (5-NN, IsolationForest, patch kNN on raw pixels, which searches
-anywhere). Image ROC-AUC and AUPR. Then (alone with ``--costs-only``) the place cost of aligned sets
-(ELPV, tiles, every MNIST digit, every Fashion-MNIST class when AETOOL_FASHION_MNIST is set)
-beside the unaligned ones, the measurements the cut was chosen from.
+search it used before (``reach=1, scale_positions=True``), the default without its edge
+channel and without its texture division (both were chosen on aligned sets), and the pixel
+peers of bench/real_defects.py (5-NN, IsolationForest, patch kNN on raw pixels, which
+searches anywhere). Image ROC-AUC and AUPR. Then (alone with ``--costs-only``) the place
+cost of aligned sets (ELPV, tiles, every MNIST digit, every Fashion-MNIST class when
+AETOOL_FASHION_MNIST is set) beside the unaligned ones, the measurements the cut was chosen
+from.
 
-    python bench/unaligned.py                  # about 25 minutes on 2 cores
+    python bench/unaligned.py                  # about 35 minutes on 2 cores
     python bench/unaligned.py --cases brick --methods "aetool default"
     python bench/unaligned.py --costs-only
 """
@@ -112,6 +114,8 @@ METHODS = {
     "aetool default": detector(),
     "aetool place-bound (reach=1, scaled: the default before)":
         detector(reach=1, scale_positions=True),
+    "aetool default, edges=false": detector(edges=False),
+    "aetool default, texture_power=0": detector(texture_power=0),
     "5-NN on pixels": peer(knn_pixels),
     "IsolationForest on pixels": peer(isolation_forest),
     "patch kNN on pixels (max)": peer(patch_knn_pixels),
