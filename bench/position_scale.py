@@ -80,7 +80,7 @@ def measure(case: str) -> dict:
     normal = labels == 0
     row["normal flagged, scaled"] = float(np.mean(
         top_mean(scaled, scorer.top_k).numpy()[normal] > detector.threshold_))
-    detector.scale_positions = False  # the raw training distances (the detector is done with)
+    detector.scales_positions_ = False  # the raw training distances (the detector is done with)
     raw_train = top_mean(detector._training_distances(len(train)), scorer.top_k).numpy()
     raw_threshold = fitted_threshold(raw_train.astype(float), None, detector.contamination)
     row["normal flagged, raw"] = float(np.mean(
