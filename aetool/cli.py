@@ -373,6 +373,8 @@ def _detector_name(detector: Any) -> str:
                    "aligned)")
     if detector.scorer_.edge_sigma is not None:
         scaled += f", with an edge channel smoothed at {detector.scorer_.edge_sigma:g} px"
+    if detector.scorer_.residual_weight is not None:
+        scaled += ", each code carrying its patch's reconstruction error"
     if detector.scorer_.position_scale is not None:
         scaled += ", distances scaled by each position's normal spread"
     if detector.scorer_.texture_power is not None:

@@ -136,6 +136,13 @@ def code_outputs(xb: Any, code: Any, recon: Any) -> dict[str, Any]:
     return {"codes": code.float()}
 
 
+def codes_and_residuals(xb: Any, code: Any, recon: Any) -> dict[str, Any]:
+    """The codes and each row's root-mean-square reconstruction error, in fp32, for
+    :func:`run_batches`."""
+    residual = (recon.float() - xb.float()).flatten(1).pow(2).mean(1).sqrt()
+    return {"codes": code.float(), "residuals": residual}
+
+
 def reconstructions(xb: Any, code: Any, recon: Any) -> dict[str, Any]:
     """The model's reconstructions, in fp32, for :func:`run_batches`."""
     return {"recon": recon.float()}

@@ -55,13 +55,15 @@ ROLLED = {"elpv64 rolled": ("elpv", (64, 64)), "mtile128 rolled": ("mtile", (128
 
 def crops(photo: np.ndarray, rows: tuple[int, int], n: int, rng: np.random.Generator
           ) -> np.ndarray:
-    """``n`` random CROP x CROP crops (N, 1, H, W) whose rows lie within ``rows``."""
+    """``n`` random CROP x CROP crops (N, C, H, W) of a grey (H, W) or colour (H, W, 3)
+    photograph whose rows lie within ``rows``."""
     top, bottom = rows
     out = []
     for _ in range(n):
         y, x = rng.integers(top, bottom - CROP), rng.integers(0, photo.shape[1] - CROP)
         out.append(photo[y:y + CROP, x:x + CROP])
-    return np.stack(out)[:, None]
+    stacked = np.stack(out)
+    return stacked[:, None] if photo.ndim == 2 else stacked.transpose(0, 3, 1, 2)
 
 
 def photo_case(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -102,7 +104,9 @@ def detector(**settings):
         scorer = fitted.scorer_
         return -fitted.score_samples(test), {"place_cost": scorer.place_cost,
                                              "reach": scorer.reach,
-                                             "scaled": scorer.position_scale is not None}
+                                             "scaled": scorer.position_scale is not None,
+                                             "residual": scorer.residual_weight is not None,
+                                             "threshold": fitted.threshold_}
     return run
 
 

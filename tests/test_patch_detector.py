@@ -20,7 +20,7 @@ from aetool.cli import cli
 from aetool.defaults import PATCH_DETECTOR_MIN_SIDE, TEXTURE_FROM_IMAGES, image_detector_for
 from aetool.errors import BundleError, DataError, SettingError
 from aetool.estimators import AutoencoderDetector, PatchDetector, patch_detector
-from aetool.estimators.patch_detector import auto_texture_power
+from aetool.estimators.patch_detector import auto_texture_power, residual_weight
 from aetool.estimators.saved import SavedDetector
 from aetool.patches import (
     ORIENTATION_FREE_BELOW,
@@ -40,6 +40,7 @@ from aetool.patches import (
     with_edges,
     working_shape,
 )
+from aetool.scoring import reconstructions, run_batches
 from aetool.tasks.score import load_for_scoring
 from aetool.thresholds import contamination_threshold
 from tests.conftest import blob_images
@@ -845,7 +846,52 @@ def test_fit_says_when_it_searches_anywhere_and_info_shows_the_place_cost(tmp_pa
     assert "nearest training code anywhere" in info.output
     assert re.search(r"place cost [01]\.\d\d \(the images are not aligned, each patch searched "
                      r"anywhere\)", info.output)
+    assert "each code carrying its patch's reconstruction error" in result.output
+    assert re.search(r"each code carries its patch's reconstruction error \(weight \d", info.output)
     pinned = CliRunner().invoke(cli, ["fit", str(folder), "-o", str(tmp_path / "p"), *fast,
-                                      "--set", "reach=1", "--set", "scale_positions=true"])
+                                      "--set", "reach=1", "--set", "scale_positions=true",
+                                      "--set", "residual=false"])
     assert pinned.exit_code == 0 and "anywhere" not in pinned.output
-    _refuses_a_switch(folder, tmp_path, fast, "scale_positions")
+    assert "reconstruction error" not in pinned.output
+    for switch in ("scale_positions", "residual"):
+        _refuses_a_switch(folder, tmp_path, fast, switch)
+
+
+def test_residual_weight_gives_the_error_a_code_coordinates_spread():
+    codes = torch.tensor([[0.0, 0.0], [2.0, 4.0], [4.0, 8.0]])  # coordinate spreads 2 and 4
+    errors = torch.tensor([1.0, 1.5, 2.0])  # spread 0.5
+    assert residual_weight(codes, errors) == pytest.approx(3.0 / 0.5)
+    assert residual_weight(codes, torch.full((3,), 0.7)) == 0.0  # a constant adds nothing
+    assert residual_weight(codes[:1], errors[:1]) == 0.0  # one patch: no spread to match
+
+
+def test_codes_carry_their_patch_reconstruction_error_where_searched_anywhere(tmp_path):
+    """residual "auto" (the default): where each patch is searched anywhere (images that are
+    not aligned), its code carries one more coordinate, the patch's root-mean-square
+    reconstruction error, weighted to vary over the training patches as a code coordinate
+    does on average; aligned images keep the codes alone. A value given is used as given."""
+    surfaces = random_surfaces(30)
+    loose = PatchDetector(**FAST).fit(surfaces)
+    weight = loose.scorer_.residual_weight
+    assert loose.scorer_.reach is None and weight > 0
+    count = loose.scorer_.grid.count
+    bank = loose.bank_.flatten(0, 1)  # copy by copy: the originals' patches first
+    assert bank.shape[1] == 17
+    assert float(bank[:, -1].std()) == pytest.approx(float(bank[:, :-1].std(0).mean()), rel=1e-3)
+    rows = loose._model_rows(loose.scorer_.grid.cut(loose.scorer_.patch_input(
+        loose._prepare(surfaces, reset=False)[0])))
+    drawn = run_batches(loose.model_, rows, reconstructions)["recon"]
+    errors = np.sqrt(((drawn - rows) ** 2).reshape(len(rows), -1).mean(axis=1))
+    assert np.allclose(bank[:30 * count, -1] / weight, errors, rtol=1e-4, atol=1e-6)
+    test = with_defects(random_surfaces(6, seed=4))[0]
+    loose.save(tmp_path / "b")
+    again = PatchDetector.load(tmp_path / "b")
+    assert again.scorer_.residual_weight == pytest.approx(weight)
+    assert np.allclose(again.score_samples(test), loose.score_samples(test), atol=1e-5)
+    aligned = PatchDetector(**FAST).fit(parts(30))
+    assert aligned.scorer_.residual_weight is None and aligned.bank_.shape[2] == 16
+    pinned = PatchDetector(residual=True, **FAST).fit(parts(30))
+    assert pinned.scorer_.reach == 1 and pinned.bank_.shape[2] == 17
+    assert PatchDetector(residual=False, **FAST).fit(surfaces).bank_.shape[2] == 16
+    with pytest.raises(SettingError, match="residual must be true, false or auto"):
+        PatchDetector(residual="maybe", **FAST).fit(surfaces[:12])

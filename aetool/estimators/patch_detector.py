@@ -55,7 +55,7 @@ from aetool.patches import (
     working_shape,
 )
 from aetool.plugins import get_variant
-from aetool.scoring import code_outputs, reconstructions, run_batches
+from aetool.scoring import code_outputs, codes_and_residuals, reconstructions, run_batches
 from aetool.thresholds import (
     check_threshold_settings,
     fitted_threshold,
@@ -111,6 +111,10 @@ class PatchScorer:
     # Shorter side (pixels) of the thumbnail that stands for the whole image as one more
     # distance beside the patches' (PatchDetector.whole_image); None: none.
     whole_side: int | None = None
+    # Weight of the one more coordinate each patch's code carries: its root-mean-square
+    # reconstruction error (PatchDetector.residual); None: codes only (turned off, or an older
+    # bundle).
+    residual_weight: float | None = None
 
     @property
     def columns(self) -> int:
@@ -132,14 +136,15 @@ class PatchScorer:
                 "copies": self.copies, "position_scale": self.position_scale,
                 "position_level": self.position_level, "edge_sigma": self.edge_sigma,
                 "turn_cost": self.turn_cost, "place_cost": self.place_cost,
-                "texture_power": self.texture_power, "whole_side": self.whole_side}
+                "texture_power": self.texture_power, "whole_side": self.whole_side,
+                "residual_weight": self.residual_weight}
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> PatchScorer:
         reach, shape = state.get("reach"), state.get("work_shape")
         sigma, cost = state.get("edge_sigma"), state.get("turn_cost")
         power, whole = state.get("texture_power"), state.get("whole_side")
-        place = state.get("place_cost")
+        place, residual = state.get("place_cost"), state.get("residual_weight")
         if state["grid"].get("whole"):
             raise ValueError("it was fitted with an earlier form of whole_image (the shrunk "
                              "image encoded as one more patch), which this version replaced "
@@ -155,7 +160,8 @@ class PatchScorer:
                      turn_cost=None if cost is None else float(cost),
                      place_cost=None if place is None else float(place),
                      texture_power=None if power is None else float(power),
-                     whole_side=None if whole is None else int(whole))
+                     whole_side=None if whole is None else int(whole),
+                     residual_weight=None if residual is None else float(residual))
         for name, values in per_position.items():
             if values is not None and len(values) != scorer.columns:
                 raise ValueError(f"{name} has {len(values)} values, the detector "
@@ -182,6 +188,15 @@ def auto_texture_power(n_images: int, turned: bool) -> float:
     (aetool.defaults.TEXTURE_POWERS, as measured by bench/patch_texture.py)."""
     below, above = TEXTURE_POWERS["turned" if turned else "aligned"]
     return above if n_images >= TEXTURE_FROM_IMAGES else below
+
+
+def residual_weight(codes: torch.Tensor, residuals: torch.Tensor) -> float:
+    """The weight that makes the training patches' reconstruction errors (M,) vary as much as
+    one coordinate of their codes (M, K) does on average, so the error counts in a distance as
+    one more coordinate; 0 when the errors do not vary at all (a constant adds nothing)."""
+    spread = float(residuals.std()) if len(residuals) > 1 else 0.0
+    code_spread = float(codes.std(dim=0).mean()) if len(codes) > 1 else 0.0
+    return code_spread / spread if spread > 1e-8 * max(code_spread, 1e-12) else 0.0
 
 
 def floored_levels(levels: torch.Tensor) -> torch.Tensor:
@@ -246,6 +261,14 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     forms measured on 24 cases (real defects, every MNIST digit and Fashion-MNIST class), two
     lost nothing anywhere and this one had the better mean; real defects 0.847 -> 0.854,
     Fashion-MNIST 0.916 -> 0.925, MNIST 0.969 -> 0.982 (bench/whole_thumbnail.py).
+    ``residual``: each patch's code carries one more coordinate, the patch's root-mean-square
+    reconstruction error, weighted to vary over the training patches as much as a code
+    coordinate does on average (:func:`residual_weight`): a defect the encoder maps near a
+    normal code (a fine texture the 16 numbers leave out) still stands out, since the decoder
+    cannot draw it; "auto" (default): on where each patch is searched anywhere (unaligned
+    images: crops of brick +0.07 ROC-AUC), off within reach of its place, where the scaled
+    code distance and the thumbnail did better (MNIST digits -0.005 to -0.008 with it;
+    bench/patch_residual.py).
     """
 
     def __init__(
@@ -262,6 +285,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         edges: bool = True,
         texture_power: float | str = "auto",
         whole_image: bool | str = "auto",
+        residual: bool | str = "auto",
         code_size: int | None = None,
         variant_params: dict[str, Any] | None = None,
         epochs: int = 20,
@@ -286,6 +310,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         self.edges = edges
         self.texture_power = texture_power
         self.whole_image = whole_image
+        self.residual = residual
         self.code_size = code_size
 
     KIND = "patches"
@@ -318,7 +343,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
                 isinstance(power, (int, float)) and power >= 0)):
             raise SettingError(f"texture_power must be auto, 0 (off) or more, got "
                                f"'{self.texture_power}'")
-        for name in ("turns", "whole_image", "scale_positions"):
+        for name in ("turns", "whole_image", "scale_positions", "residual"):
             if getattr(self, name) not in (True, False, "auto"):
                 raise SettingError(f"{name} must be true, false or auto, got "
                                    f"'{getattr(self, name)}'")
@@ -353,7 +378,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         # parts, so then it learns from every copy.
         learn_from = patches[:len(matrix)] if self.turns == "auto" else patches
         self._fit_model(self._model_rows(learn_from, self._patch_shape(patches)), variant)
-        self.bank_ = self._patch_codes(patches)
+        self.bank_ = self._patch_codes(patches, learn_residual=self._uses_residual())
         distances, entries = self._training_search(len(matrix))
         self._learn_textures(len(matrix))
         if self.turns == "auto" and self.scorer_.copies > 1:
@@ -385,6 +410,11 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
                               UserWarning, stacklevel=3)
             return False
         return n_images >= MIN_SPREAD_IMAGES  # else the spread warning says why
+
+    def _uses_residual(self) -> bool:
+        """Whether each code carries its patch's reconstruction error: ``residual`` as given,
+        or for "auto" when each patch is searched anywhere (images that are not aligned)."""
+        return self.scorer_.reach is None if self.residual == "auto" else bool(self.residual)
 
     def _thumbnails(self, work: torch.Tensor, channels: int) -> torch.Tensor | None:
         """(N, D) whole-image thumbnails of standardised images ``work`` (their first
@@ -435,11 +465,20 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         shape = tuple(self.model_.input_shape) if shape is None else shape
         return np.ascontiguousarray(patches.reshape(-1, *shape).numpy())
 
-    def _patch_codes(self, patches: torch.Tensor) -> torch.Tensor:
-        """(N, P, D) patches -> (N, P, K) codes."""
-        codes = run_batches(self.model_, self._model_rows(patches), code_outputs,
-                            **self._inference())["codes"]
-        return torch.from_numpy(codes).view(patches.shape[0], patches.shape[1], -1)
+    def _patch_codes(self, patches: torch.Tensor, learn_residual: bool = False) -> torch.Tensor:
+        """(N, P, D) patches -> (N, P, K) codes, and when the detector has a residual weight
+        one more coordinate: the patch's reconstruction error times it. ``learn_residual``
+        (training patches): set that weight from these patches first."""
+        rows = self._model_rows(patches)
+        if not learn_residual and self.scorer_.residual_weight is None:
+            codes = run_batches(self.model_, rows, code_outputs, **self._inference())["codes"]
+            return torch.from_numpy(codes).view(patches.shape[0], patches.shape[1], -1)
+        out = run_batches(self.model_, rows, codes_and_residuals, **self._inference())
+        codes, residuals = torch.from_numpy(out["codes"]), torch.from_numpy(out["residuals"])
+        if learn_residual:
+            self.scorer_.residual_weight = residual_weight(codes, residuals)
+        both = torch.cat([codes, self.scorer_.residual_weight * residuals[:, None]], dim=1)
+        return both.view(patches.shape[0], patches.shape[1], -1)
 
     def _image_codes(self, matrix: np.ndarray) -> torch.Tensor:
         """(N, P, K) patch codes of images already encoded (N, C, H, W), cut as in training."""

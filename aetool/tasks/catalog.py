@@ -94,6 +94,9 @@ def patch_summary(manifest: dict[str, Any]) -> str:
         extras += f"; place cost {place:.2f} (the images are {kind})"
     if scorer.get("edge_sigma") is not None:
         extras += f"; patches carry an edge channel (smoothed at {scorer['edge_sigma']:g} px)"
+    if scorer.get("residual_weight") is not None:
+        extras += ("; each code carries its patch's reconstruction error (weight "
+                   f"{scorer['residual_weight']:.3g})")
     if scorer.get("position_scale") is not None:
         extras += "; distances in units of each position's normal spread"
     if scorer.get("position_level") is not None:

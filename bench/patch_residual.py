@@ -1,0 +1,114 @@
+"""The patch's reconstruction error as one more coordinate of its code (PatchDetector's
+``residual``): measured on every kind of image set at hand, with it and without it.
+
+A patch code keeps what the encoder encodes; a defect it maps near a normal code (a fine
+texture, a colour the 16 numbers leave out) is lost to the search. The decoder cannot draw
+such a defect, so the patch's reconstruction error can tell. ``residual=True`` appends it to
+each code, weighted to vary over the training patches as much as one code coordinate does
+on average (aetool.estimators.patch_detector.residual_weight: no setting chosen on labels).
+The default ("auto") is chosen from these rows by kind: for each kind (images searched
+anywhere, images searched near each patch's place), the form whose worst loss against the
+other is smaller.
+
+Cases (the same as bench/unaligned.py and bench/real_defects.py, plus a colour photograph):
+
+- brick, gravel, grass: crops of scikit-image's bundled grey photographs, synthetic defects
+  (bench/unaligned.py), searched anywhere by the place cost;
+- coffee: the same protocol on scikit-image's colour photograph of a coffee cup (400 x 600
+  RGB; its crops share a layout, so the place cost keeps the place-bound search);
+- elpv64, mtile128: the shared solar cells and magnetic tiles, real defects, aligned;
+- elpv64 rolled, mtile128 rolled: the same, every image moved round at random;
+- mnist1, 3, 5, 8 and fashion0, 2, 4, 6 (the latter when AETOOL_FASHION_MNIST is set): one
+  class of the first 10,000 training images, every test image scored, the other classes
+  anomalous (bench/mnist_oneclass.py's protocol), aligned whole objects.
+
+Image ROC-AUC and AUPR, the share of normal test images above the fitted threshold
+(contamination 0.1), and whether the default ("auto") uses the residual there.
+
+    python bench/patch_residual.py            # about 45 minutes on 2 cores
+    python bench/patch_residual.py --cases coffee --methods "patch kNN on pixels (max)"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+import warnings
+
+import numpy as np
+from common import (
+    RESULTS,
+    SHARED,
+    load_fashion_mnist,
+    load_mnist,
+    machine,
+    print_table,
+    require,
+    write_json,
+)
+from defect_peers import patch_knn_pixels
+from real_defects import image_metrics, load
+from unaligned import PHOTOS, ROLLED, detector, photo_case, rolled_case
+
+NAME = "patch_residual.json"
+ALIGNED = {"elpv64": ("elpv", (64, 64)), "mtile128": ("mtile", (128, 128))}
+ONE_CLASS = ("mnist1", "mnist3", "mnist5", "mnist8", "fashion0", "fashion2", "fashion4",
+             "fashion6")
+CASES = (*PHOTOS, "coffee", *ALIGNED, *ROLLED, *ONE_CLASS)
+METHODS = {
+    "residual=true": detector(residual=True),
+    "residual=false (codes only)": detector(residual=False),
+    "patch kNN on pixels (max)": lambda train, test: (patch_knn_pixels(train, test), {}),
+}
+DEFAULT_METHODS = list(METHODS)[:2]
+
+
+def case_data(case: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Training images, test images and labels (1: defect) of one case."""
+    if case in ALIGNED:
+        root, size = ALIGNED[case]
+        return load(require(SHARED / root), size)
+    if case in ONE_CLASS:
+        kind, k = case.rstrip("0123456789"), int(case[-1])
+        x_train, y_train, x_test, y_test = (load_mnist if kind == "mnist" else
+                                            load_fashion_mnist)()
+        x_train, y_train = x_train[:10000], y_train[:10000]
+        return x_train[y_train == k], x_test, (y_test != k).astype(int)
+    return rolled_case(case) if case in ROLLED else photo_case(case)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--methods", default=";".join(DEFAULT_METHODS), help="';'-separated")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    path = RESULTS / NAME
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    rows = {(r["case"], r["method"]): r for r in saved.get("rows", [])}
+    cases = args.cases.split(",")
+    if not os.environ.get("AETOOL_FASHION_MNIST"):
+        cases = [c for c in cases if not c.startswith("fashion")]
+    for case in cases:
+        train, test, labels = case_data(case)
+        for method in args.methods.split(";"):
+            start = time.perf_counter()
+            scores, extra = METHODS[method](train, test)
+            row = {"case": case, "method": method, **image_metrics(labels, scores), **extra,
+                   "seconds": time.perf_counter() - start}
+            if "threshold" in extra:
+                row["normal_flagged"] = float(np.mean(scores[labels == 0] > extra["threshold"]))
+                row["default_uses_it"] = extra["reach"] is None  # "auto": anywhere
+            rows[(case, method)] = row
+            print(rows[(case, method)], flush=True)
+            write_json(NAME, {"protocol": __doc__, "machine": machine(),
+                              "rows": list(rows.values())})
+    print_table(list(rows.values()), ["case", "method", "roc_auc", "aupr", "normal_flagged",
+                                      "default_uses_it", "seconds"])
+
+
+if __name__ == "__main__":
+    main()
