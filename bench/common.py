@@ -130,3 +130,10 @@ def load_fashion_mnist() -> tuple[Any, Any, Any, Any]:
     return (_idx(folder / "train-images-idx3-ubyte.gz")[:10000],
             _idx(folder / "train-labels-idx1-ubyte.gz")[:10000],
             _idx(folder / "t10k-images-idx3-ubyte.gz"), _idx(folder / "t10k-labels-idx1-ubyte.gz"))
+
+
+def one_class_case(kind: str, k: int) -> tuple[Any, Any, Any]:
+    """One-class protocol on ``kind`` ("mnist" or "fashion"): the training images of class
+    ``k``, every test image, and labels (1: another class, anomalous)."""
+    x_train, y_train, x_test, y_test = (load_mnist if kind == "mnist" else load_fashion_mnist)()
+    return x_train[y_train == k], x_test, (y_test != k).astype(int)

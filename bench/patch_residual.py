@@ -38,16 +38,7 @@ import time
 import warnings
 
 import numpy as np
-from common import (
-    RESULTS,
-    SHARED,
-    load_fashion_mnist,
-    load_mnist,
-    machine,
-    print_table,
-    require,
-    write_json,
-)
+from common import RESULTS, SHARED, machine, one_class_case, print_table, require, write_json
 from defect_peers import patch_knn_pixels
 from real_defects import image_metrics, load
 from unaligned import PHOTOS, ROLLED, detector, photo_case, rolled_case
@@ -71,11 +62,7 @@ def case_data(case: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         root, size = ALIGNED[case]
         return load(require(SHARED / root), size)
     if case in ONE_CLASS:
-        kind, k = case.rstrip("0123456789"), int(case[-1])
-        x_train, y_train, x_test, y_test = (load_mnist if kind == "mnist" else
-                                            load_fashion_mnist)()
-        x_train, y_train = x_train[:10000], y_train[:10000]
-        return x_train[y_train == k], x_test, (y_test != k).astype(int)
+        return one_class_case(case.rstrip("0123456789"), int(case[-1]))
     return rolled_case(case) if case in ROLLED else photo_case(case)
 
 
