@@ -18,7 +18,8 @@ Cases:
   same parts at any position.
 
 Methods: aetool's default (the patch detector as `aetool fit` trains it; where the place
-cost is below PLACE_FREE_BELOW it searches every patch anywhere, unscaled), the place-bound
+cost is below PLACE_FREE_BELOW it searches every patch anywhere, unscaled, each code carrying
+its patch's reconstruction error: bench/patch_residual.py), the place-bound
 search it used before (``reach=1, scale_positions=True``), the default without its edge
 channel and without its texture division (both were chosen on aligned sets), and the pixel
 peers of bench/real_defects.py (5-NN, IsolationForest, patch kNN on raw pixels, which
