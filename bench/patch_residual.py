@@ -34,14 +34,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 import warnings
 
 import numpy as np
 from common import RESULTS, SHARED, machine, one_class_case, print_table, require, write_json
 from defect_peers import patch_knn_pixels
-from real_defects import image_metrics, load
-from unaligned import PHOTOS, ROLLED, detector, photo_case, rolled_case
+from real_defects import load
+from unaligned import PHOTOS, ROLLED, detector, method_row, peer, photo_case, rolled_case
 
 NAME = "patch_residual.json"
 ALIGNED = {"elpv64": ("elpv", (64, 64)), "mtile128": ("mtile", (128, 128))}
@@ -51,7 +50,7 @@ CASES = (*PHOTOS, "coffee", *ALIGNED, *ROLLED, *ONE_CLASS)
 METHODS = {
     "residual=true": detector(residual=True),
     "residual=false (codes only)": detector(residual=False),
-    "patch kNN on pixels (max)": lambda train, test: (patch_knn_pixels(train, test), {}),
+    "patch kNN on pixels (max)": peer(patch_knn_pixels),
 }
 DEFAULT_METHODS = list(METHODS)[:2]
 
@@ -80,15 +79,13 @@ def main() -> None:
     if not os.environ.get("AETOOL_FASHION_MNIST"):
         cases = [c for c in cases if not c.startswith("fashion")]
     for case in cases:
-        train, test, labels = case_data(case)
+        data = case_data(case)
+        labels = data[2]
         for method in args.methods.split(";"):
-            start = time.perf_counter()
-            scores, extra = METHODS[method](train, test)
-            row = {"case": case, "method": method, **image_metrics(labels, scores), **extra,
-                   "seconds": time.perf_counter() - start}
-            if "threshold" in extra:
-                row["normal_flagged"] = float(np.mean(scores[labels == 0] > extra["threshold"]))
-                row["default_uses_it"] = extra["reach"] is None  # "auto": anywhere
+            row, scores = method_row(case, method, METHODS[method], data)
+            if "threshold" in row:
+                row["normal_flagged"] = float(np.mean(scores[labels == 0] > row["threshold"]))
+                row["default_uses_it"] = row["reach"] is None  # "auto": anywhere
             rows[(case, method)] = row
             print(rows[(case, method)], flush=True)
             write_json(NAME, {"protocol": __doc__, "machine": machine(),

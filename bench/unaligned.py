@@ -115,6 +115,17 @@ def peer(func):
     return lambda train, test: (func(train, test), {})
 
 
+def method_row(case: str, method: str, run, data: tuple[np.ndarray, np.ndarray, np.ndarray]
+               ) -> tuple[dict, np.ndarray]:
+    """One method (``run``: a :func:`detector` or :func:`peer`) on one case's (train, test,
+    labels): its row (image metrics, what the detector chose, seconds) and its test scores."""
+    train, test, labels = data
+    start = time.perf_counter()
+    scores, extra = run(train, test)
+    return {"case": case, "method": method, **image_metrics(labels, scores), **extra,
+            "seconds": time.perf_counter() - start}, scores
+
+
 METHODS = {
     "aetool default": detector(),
     "aetool place-bound (reach=1, scaled: the default before)":
@@ -185,13 +196,9 @@ def main() -> None:
     costs = saved.get("place_costs", [])
     if not args.costs_only:
         for case in args.cases.split(","):
-            train, test, labels = photo_case(case) if case in PHOTOS else rolled_case(case)
+            data = photo_case(case) if case in PHOTOS else rolled_case(case)
             for method in args.methods.split(";"):
-                start = time.perf_counter()
-                scores, extra = METHODS[method](train, test)
-                rows[(case, method)] = {"case": case, "method": method,
-                                        **image_metrics(labels, scores), **extra,
-                                        "seconds": time.perf_counter() - start}
+                rows[(case, method)] = method_row(case, method, METHODS[method], data)[0]
                 print(rows[(case, method)], flush=True)
                 save(costs)
         print_table(list(rows.values()), ["case", "method", "roc_auc", "aupr", "seconds"])

@@ -142,9 +142,10 @@ class PatchScorer:
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> PatchScorer:
         reach, shape = state.get("reach"), state.get("work_shape")
-        sigma, cost = state.get("edge_sigma"), state.get("turn_cost")
-        power, whole = state.get("texture_power"), state.get("whole_side")
-        place, residual = state.get("place_cost"), state.get("residual_weight")
+
+        def optional(name: str, cast: type) -> Any:  # a setting an older bundle may lack
+            return None if state.get(name) is None else cast(state[name])
+
         if state["grid"].get("whole"):
             raise ValueError("it was fitted with an earlier form of whole_image (the shrunk "
                              "image encoded as one more patch), which this version replaced "
@@ -156,12 +157,10 @@ class PatchScorer:
                      int(state["top_k"]), [float(v) for v in state["train_quantiles"]],
                      None if shape is None else (int(shape[0]), int(shape[1])),
                      int(state.get("copies", 1)), **per_position,
-                     edge_sigma=None if sigma is None else float(sigma),
-                     turn_cost=None if cost is None else float(cost),
-                     place_cost=None if place is None else float(place),
-                     texture_power=None if power is None else float(power),
-                     whole_side=None if whole is None else int(whole),
-                     residual_weight=None if residual is None else float(residual))
+                     **{name: optional(name, float) for name in (
+                         "edge_sigma", "turn_cost", "place_cost", "texture_power",
+                         "residual_weight")},
+                     whole_side=optional("whole_side", int))
         for name, values in per_position.items():
             if values is not None and len(values) != scorer.columns:
                 raise ValueError(f"{name} has {len(values)} values, the detector "
@@ -469,16 +468,16 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         """(N, P, D) patches -> (N, P, K) codes, and when the detector has a residual weight
         one more coordinate: the patch's reconstruction error times it. ``learn_residual``
         (training patches): set that weight from these patches first."""
-        rows = self._model_rows(patches)
-        if not learn_residual and self.scorer_.residual_weight is None:
-            codes = run_batches(self.model_, rows, code_outputs, **self._inference())["codes"]
-            return torch.from_numpy(codes).view(patches.shape[0], patches.shape[1], -1)
-        out = run_batches(self.model_, rows, codes_and_residuals, **self._inference())
-        codes, residuals = torch.from_numpy(out["codes"]), torch.from_numpy(out["residuals"])
-        if learn_residual:
-            self.scorer_.residual_weight = residual_weight(codes, residuals)
-        both = torch.cat([codes, self.scorer_.residual_weight * residuals[:, None]], dim=1)
-        return both.view(patches.shape[0], patches.shape[1], -1)
+        carries = learn_residual or self.scorer_.residual_weight is not None
+        out = run_batches(self.model_, self._model_rows(patches),
+                          codes_and_residuals if carries else code_outputs, **self._inference())
+        codes = torch.from_numpy(out["codes"])
+        if carries:
+            residuals = torch.from_numpy(out["residuals"])
+            if learn_residual:
+                self.scorer_.residual_weight = residual_weight(codes, residuals)
+            codes = torch.cat([codes, self.scorer_.residual_weight * residuals[:, None]], dim=1)
+        return codes.view(patches.shape[0], patches.shape[1], -1)
 
     def _image_codes(self, matrix: np.ndarray) -> torch.Tensor:
         """(N, P, K) patch codes of images already encoded (N, C, H, W), cut as in training."""
