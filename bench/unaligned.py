@@ -54,29 +54,30 @@ PHOTOS = ("brick", "gravel", "grass")
 ROLLED = {"elpv64 rolled": ("elpv", (64, 64)), "mtile128 rolled": ("mtile", (128, 128))}
 
 
-def crops(photo: np.ndarray, rows: tuple[int, int], n: int, rng: np.random.Generator
-          ) -> np.ndarray:
-    """``n`` random CROP x CROP crops (N, C, H, W) of a grey (H, W) or colour (H, W, 3)
+def crops(photo: np.ndarray, rows: tuple[int, int], n: int, rng: np.random.Generator,
+          crop: int = CROP) -> np.ndarray:
+    """``n`` random ``crop`` x ``crop`` crops (N, C, H, W) of a grey (H, W) or colour (H, W, 3)
     photograph whose rows lie within ``rows``."""
     top, bottom = rows
     out = []
     for _ in range(n):
-        y, x = rng.integers(top, bottom - CROP), rng.integers(0, photo.shape[1] - CROP)
-        out.append(photo[y:y + CROP, x:x + CROP])
+        y, x = rng.integers(top, bottom - crop), rng.integers(0, photo.shape[1] - crop)
+        out.append(photo[y:y + crop, x:x + crop])
     stacked = np.stack(out)
     return stacked[:, None] if photo.ndim == 2 else stacked.transpose(0, 3, 1, 2)
 
 
-def photo_case(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Training crops, test crops and labels (1: a synthetic defect) of one photograph."""
+def photo_case(name: str, crop: int = CROP) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Training crops (``crop`` pixels square), test crops and labels (1: a synthetic defect)
+    of one photograph."""
     import skimage.data
 
     photo = getattr(skimage.data, name)()
     rng = np.random.default_rng(0)
     cut = int(photo.shape[0] * 0.6)
-    train = crops(photo, (0, cut), TRAIN_CROPS, rng)
-    normal = crops(photo, (cut, photo.shape[0]), TEST_CROPS, rng)
-    defective = crops(photo, (cut, photo.shape[0]), TEST_CROPS, rng).astype(np.float32)
+    train = crops(photo, (0, cut), TRAIN_CROPS, rng, crop)
+    normal = crops(photo, (cut, photo.shape[0]), TEST_CROPS, rng, crop)
+    defective = crops(photo, (cut, photo.shape[0]), TEST_CROPS, rng, crop).astype(np.float32)
     for image in defective:
         _paste_defect(image, rng)
     test = np.concatenate([normal, np.clip(defective, 0, 255).astype(np.uint8)])

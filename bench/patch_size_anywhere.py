@@ -1,0 +1,82 @@
+"""The patch size where patches are searched anywhere (images that are not aligned).
+
+The patch detector cuts patches a quarter of the shorter side wide; that size was chosen on
+aligned sets (cells, tiles: an eighth lost there, docs/benchmarks.md). Where the place cost
+says the images have no places (crops of a surface, parts at any position) each patch is
+searched anywhere, and a first look at crops of brick, gravel and grass at 96 px favoured a
+sixth of the side. Is that a rule, at other crop sizes and on real defects moved round?
+
+Cases (bench/unaligned.py's protocol): brick, gravel, grass crops of 64, 96 and 128 px
+(150 training crops from the top 60% of the photograph, 100 normal and 100 with one
+synthetic defect from the bottom 40%); the ELPV cells at 64 px and magnetic tiles at 128 px,
+every image moved round at random (real defects). Methods: aetool's default (a quarter of the
+side), the same with ``patch_size`` a sixth of the side, and the pixel peers 5-NN and patch kNN
+on pixels (16 px patches, max) on the crops. Image ROC-AUC and AUPR.
+
+    python bench/patch_size_anywhere.py          # about 45 minutes on 2 cores
+    python bench/patch_size_anywhere.py --cases gravel128 --methods "aetool, a sixth"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+
+from common import RESULTS, machine, print_table, write_json
+from defect_peers import knn_pixels, patch_knn_pixels
+from unaligned import PHOTOS, ROLLED, detector, method_row, peer, photo_case, rolled_case
+
+NAME = "patch_size_anywhere.json"
+CROPS = (64, 96, 128)
+CASES = (*(f"{photo}{crop}" for crop in CROPS for photo in PHOTOS), *ROLLED)
+METHODS = ("aetool default (a quarter)", "aetool, a sixth", "5-NN on pixels",
+           "patch kNN on pixels (max)")
+
+
+def case_data(case: str):
+    """(train, test, labels) of a crop case ("gravel96") or a rolled set."""
+    if case in ROLLED:
+        return rolled_case(case)
+    photo = case.rstrip("0123456789")
+    return photo_case(photo, int(case[len(photo):]))
+
+
+def side(case: str) -> int:
+    """The images' side in pixels, as the case's name says ("gravel96", "elpv64 rolled")."""
+    return int("".join(ch for ch in case if ch.isdigit()))
+
+
+def method(name: str, case: str):
+    if name == "aetool default (a quarter)":
+        return detector()
+    if name == "aetool, a sixth":
+        return detector(patch_size=side(case) // 6)
+    return peer(knn_pixels if name == "5-NN on pixels" else patch_knn_pixels)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--methods", default=";".join(METHODS), help="';'-separated")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    path = RESULTS / NAME
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    rows = {(r["case"], r["method"]): r for r in saved.get("rows", [])}
+    for case in args.cases.split(","):
+        data = case_data(case)
+        for name in args.methods.split(";"):
+            if case in ROLLED and name in METHODS[2:]:
+                continue  # measured on these sets by bench/unaligned.py
+            row, _ = method_row(case, name, method(name, case), data)
+            rows[(case, name)] = {**row, "side": side(case)}
+            print(rows[(case, name)], flush=True)
+            write_json(NAME, {"protocol": __doc__, "machine": machine(),
+                              "rows": list(rows.values())})
+    print_table(list(rows.values()), ["case", "method", "roc_auc", "aupr", "seconds"])
+
+
+if __name__ == "__main__":
+    main()
