@@ -68,6 +68,30 @@ def cases_from_command_line(doc: str | None, default: Sequence[str]) -> list[str
     return cases
 
 
+def cases_and_methods(doc: str | None, cases: Sequence[str], methods: Sequence[str]
+                      ) -> tuple[list[str], list[str]]:
+    """The ``--cases`` (comma-separated) and ``--methods`` (';'-separated: method names hold
+    commas) a script was asked for, all by default, with library warnings silenced."""
+    import argparse
+    import warnings
+
+    parser = argparse.ArgumentParser(description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", default=",".join(cases))
+    parser.add_argument("--methods", default=";".join(methods), help="';'-separated")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    return args.cases.split(","), args.methods.split(";")
+
+
+def rows_by_case_method(name: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """The rows of results file ``name`` by (case, method), so a run replaces only what it
+    measures again."""
+    path = RESULTS / name
+    rows = json.loads(path.read_text())["rows"] if path.exists() else []
+    return {(r["case"], r["method"]): r for r in rows}
+
+
 def rows_on_file(name: str) -> dict[str, dict[str, Any]]:
     """The rows of results file ``name`` by case, so a partial run replaces only its cases."""
     path = RESULTS / name

@@ -31,13 +31,19 @@ Image ROC-AUC and AUPR, the share of normal test images above the fitted thresho
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import warnings
 
 import numpy as np
-from common import RESULTS, SHARED, machine, one_class_case, print_table, require, write_json
+from common import (
+    SHARED,
+    cases_and_methods,
+    machine,
+    one_class_case,
+    print_table,
+    require,
+    rows_by_case_method,
+    write_json,
+)
 from defect_peers import patch_knn_pixels
 from real_defects import load
 from unaligned import PHOTOS, ROLLED, detector, method_row, peer, photo_case, rolled_case
@@ -66,22 +72,14 @@ def case_data(case: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", default=",".join(CASES))
-    parser.add_argument("--methods", default=";".join(DEFAULT_METHODS), help="';'-separated")
-    args = parser.parse_args()
-    warnings.filterwarnings("ignore")
-    path = RESULTS / NAME
-    saved = json.loads(path.read_text()) if path.exists() else {}
-    rows = {(r["case"], r["method"]): r for r in saved.get("rows", [])}
-    cases = args.cases.split(",")
+    cases, methods = cases_and_methods(__doc__, CASES, DEFAULT_METHODS)
+    rows = rows_by_case_method(NAME)
     if not os.environ.get("AETOOL_FASHION_MNIST"):
         cases = [c for c in cases if not c.startswith("fashion")]
     for case in cases:
         data = case_data(case)
         labels = data[2]
-        for method in args.methods.split(";"):
+        for method in methods:
             row, scores = method_row(case, method, METHODS[method], data)
             if "threshold" in row:
                 row["normal_flagged"] = float(np.mean(scores[labels == 0] > row["threshold"]))

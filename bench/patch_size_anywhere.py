@@ -19,11 +19,7 @@ on pixels (16 px patches, max) on the crops. Image ROC-AUC and AUPR.
 
 from __future__ import annotations
 
-import argparse
-import json
-import warnings
-
-from common import RESULTS, machine, print_table, write_json
+from common import cases_and_methods, machine, print_table, rows_by_case_method, write_json
 from defect_peers import knn_pixels, patch_knn_pixels
 from unaligned import PHOTOS, ROLLED, detector, method_row, peer, photo_case, rolled_case
 
@@ -56,18 +52,11 @@ def method(name: str, case: str):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", default=",".join(CASES))
-    parser.add_argument("--methods", default=";".join(METHODS), help="';'-separated")
-    args = parser.parse_args()
-    warnings.filterwarnings("ignore")
-    path = RESULTS / NAME
-    saved = json.loads(path.read_text()) if path.exists() else {}
-    rows = {(r["case"], r["method"]): r for r in saved.get("rows", [])}
-    for case in args.cases.split(","):
+    cases, methods = cases_and_methods(__doc__, CASES, METHODS)
+    rows = rows_by_case_method(NAME)
+    for case in cases:
         data = case_data(case)
-        for name in args.methods.split(";"):
+        for name in methods:
             if case in ROLLED and name in METHODS[2:]:
                 continue  # measured on these sets by bench/unaligned.py
             row, _ = method_row(case, name, method(name, case), data)
