@@ -13,7 +13,7 @@ every image moved round at random (real defects). Methods: aetool's default (a q
 side), the same with ``patch_size`` a sixth of the side, and the pixel peers 5-NN and patch kNN
 on pixels (16 px patches, max) on the crops. Image ROC-AUC and AUPR.
 
-    python bench/patch_size_anywhere.py          # about 45 minutes on 2 cores
+    python bench/patch_size_anywhere.py          # about an hour on 2 cores
     python bench/patch_size_anywhere.py --cases gravel128 --methods "aetool, a sixth"
 """
 
