@@ -84,18 +84,21 @@ def cases_and_methods(doc: str | None, cases: Sequence[str], methods: Sequence[s
     return args.cases.split(","), args.methods.split(";")
 
 
+def saved_rows(name: str) -> list[dict[str, Any]]:
+    """The rows of results file ``name`` (none when it does not exist yet)."""
+    path = RESULTS / name
+    return json.loads(path.read_text())["rows"] if path.exists() else []
+
+
 def rows_by_case_method(name: str) -> dict[tuple[str, str], dict[str, Any]]:
     """The rows of results file ``name`` by (case, method), so a run replaces only what it
     measures again."""
-    path = RESULTS / name
-    rows = json.loads(path.read_text())["rows"] if path.exists() else []
-    return {(r["case"], r["method"]): r for r in rows}
+    return {(r["case"], r["method"]): r for r in saved_rows(name)}
 
 
 def rows_on_file(name: str) -> dict[str, dict[str, Any]]:
     """The rows of results file ``name`` by case, so a partial run replaces only its cases."""
-    path = RESULTS / name
-    return {r["case"]: r for r in json.loads(path.read_text())["rows"]} if path.exists() else {}
+    return {r["case"]: r for r in saved_rows(name)}
 
 
 def write_json(name: str, payload: dict[str, Any]) -> Path:
