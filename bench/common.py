@@ -68,20 +68,30 @@ def cases_from_command_line(doc: str | None, default: Sequence[str]) -> list[str
     return cases
 
 
-def cases_and_methods(doc: str | None, cases: Sequence[str], methods: Sequence[str]
+def cases_and_methods(doc: str | None, cases: Sequence[str], methods: Sequence[str],
+                      default_methods: Sequence[str] | None = None
                       ) -> tuple[list[str], list[str]]:
     """The ``--cases`` (comma-separated) and ``--methods`` (';'-separated: method names hold
-    commas) a script was asked for, all by default, with library warnings silenced."""
+    commas) a script was asked for, by default every case and ``default_methods`` (None:
+    every method), with library warnings silenced; a name that is not among them ends the
+    script with one line."""
     import argparse
     import warnings
 
     parser = argparse.ArgumentParser(description=doc,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", default=",".join(cases))
-    parser.add_argument("--methods", default=";".join(methods), help="';'-separated")
+    parser.add_argument("--methods", default=";".join(default_methods or methods),
+                        help="';'-separated")
     args = parser.parse_args()
+    chosen = args.cases.split(","), args.methods.split(";")
+    for kind, names, known in (("case", chosen[0], cases), ("method", chosen[1], methods)):
+        unknown = [name for name in names if name not in known]
+        if unknown:  # one line and exit 2, before any data is loaded or any result written
+            parser.exit(2, f"{parser.prog}: unknown {kind} {unknown[0]!r}; choose from: "
+                           f"{', '.join(known)}\n")
     warnings.filterwarnings("ignore")
-    return args.cases.split(","), args.methods.split(";")
+    return chosen
 
 
 def saved_rows(name: str) -> list[dict[str, Any]]:

@@ -72,7 +72,7 @@ def case_data(case: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def main() -> None:
-    cases, methods = cases_and_methods(__doc__, CASES, DEFAULT_METHODS)
+    cases, methods = cases_and_methods(__doc__, CASES, list(METHODS), DEFAULT_METHODS)
     rows = rows_by_case_method(NAME)
     if not os.environ.get("AETOOL_FASHION_MNIST"):
         cases = [c for c in cases if not c.startswith("fashion")]
