@@ -111,9 +111,10 @@ def train_model(
     noise_gen = torch.Generator(device=device)
     noise_gen.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
     epochs, patience = stretched_epochs(cfg, math.ceil(len(train_idx) / batch_size))
-    reason = None if epochs == cfg.epochs else (
+    stretch = None if epochs == cfg.epochs else (
         f"trained up to {epochs} epochs instead of {cfg.epochs}: min_steps={cfg.min_steps} "
         "optimiser steps on a small data set")
+    reason = stretch
     watched = "validation" if n_val else "training"
     bar = _progress(epochs, quiet)
     for epoch in range(1, epochs + 1):
@@ -163,7 +164,8 @@ def train_model(
             if patience and bad_epochs >= patience:
                 stopped = True
                 reason = (f"stopped at epoch {epoch} of {epochs}: no {watched} improvement for "
-                          f"{patience} epochs (kept epoch {best_epoch})")
+                          f"{patience} epochs (kept epoch {best_epoch})"
+                          + (f"; {stretch}" if stretch else ""))
                 break
         if cfg.max_steps and steps >= cfg.max_steps:
             if epoch < epochs:

@@ -251,3 +251,41 @@ def test_images_train_the_convolutional_backbone_unless_told(variant):
     assert (on_table.backbone, on_table.activation) == ("mlp", "tanh")
     said = "backbone=conv" + ("" if variant == "contractive" else ", activation=relu")
     assert f"trained on images (train, features): {said}\n" in run("variants").output
+
+
+def test_min_steps_stretches_the_epochs_of_a_small_image_set():
+    """``min_steps`` (bench/features_defaults.py --min-steps): 24 images make one optimiser step
+    an epoch, so 10 steps take 10 epochs, and the reason says why the epochs were not 2."""
+    images = blob_images(24, 8)
+    model = Autoencoder(epochs=2, patience=0, min_steps=10, device="cpu").fit(images)
+    assert len(model.history_) == 10
+    assert model.stop_reason_ == ("trained up to 10 epochs instead of 2: min_steps=10 "
+                                  "optimiser steps on a small data set")
+    assert len(Autoencoder(epochs=2, patience=0, min_steps=0, device="cpu").fit(
+        images).history_) == 2
+    from aetool.defaults import image_min_steps
+
+    assert [image_min_steps(name) for name in ("ae", "dae", "sparse", "contractive", "vae")] == [
+        2000, 2000, 2000, 2000, 0]
+
+
+def test_image_training_steps_apply_at_the_default_epochs_only(monkeypatch):
+    """The rule (aetool.defaults.IMAGE_TRAINING_STEPS) stretches the default epochs on images;
+    epochs the user chose, tables and variants outside the rule train as told."""
+    from aetool import defaults
+    from aetool.estimators import EncoderTransformer
+    from aetool.tasks.catalog import variant_rows
+
+    monkeypatch.setattr(defaults, "IMAGE_TRAINING_STEPS", {"ae": {"min_steps": 70}})
+    images = blob_images(24, 8)
+    assert len(Autoencoder(patience=0, device="cpu").fit(images).history_) == 70
+    assert len(EncoderTransformer(code_size=4, patience=0, device="cpu").fit(
+        images).history_) == 70  # its default epochs are 30
+    assert len(Autoencoder(epochs=3, patience=0, device="cpu").fit(images).history_) == 3
+    assert len(Autoencoder(variant="dae", patience=0, device="cpu").fit(images).history_) == 60
+    table = low_rank_table(24, d=6)
+    assert len(Autoencoder(patience=0, device="cpu").fit(table).history_) == 60
+    rows = {row["name"]: row for row in variant_rows()}
+    assert rows["ae"]["image_training_steps"] == {"min_steps": 70}
+    assert ("trained on images at the default epochs (train, features): min_steps=70"
+            in run("variants").output)

@@ -19,9 +19,48 @@ from aetool.variants.base import CONDITIONAL
 
 class Autoencoder(AutoencoderEstimator):
     """Any variant trained on ``X`` (labels ``y`` only for conditional variants), with
-    ``transform`` (codes), ``reconstruct``, ``sample`` and bundle save/load."""
+    ``transform`` (codes), ``reconstruct``, ``sample`` and bundle save/load.
+
+    ``min_steps``: training makes at least this many optimiser steps, epochs and early-stopping
+    patience stretched together (``stop_reason_`` says so); None: the image feature rule
+    (:func:`aetool.defaults.image_min_steps`) while ``epochs`` is left at its default, else 0.
+    """
 
     EXPORT_TASK = "autoencoder"
+
+    def __init__(
+        self,
+        variant: Any = "ae",
+        variant_params: dict[str, Any] | None = None,
+        epochs: int = 60,
+        batch_size: int = 128,
+        learning_rate: float = 1e-3,
+        max_steps: int | None = None,
+        patience: int = 8,
+        random_state: int | None = 0,
+        device: str = "auto",
+        verbose: bool = False,
+        min_steps: int | None = None,
+    ) -> None:
+        super().__init__(variant, variant_params, epochs, batch_size, learning_rate, max_steps,
+                         patience, random_state, device, verbose)
+        self.min_steps = min_steps
+
+    def _train_config(self, matrix: np.ndarray | None = None) -> Any:
+        config = super()._train_config(matrix)
+        config.min_steps = self._min_steps(matrix)
+        return config
+
+    def _min_steps(self, matrix: np.ndarray | None) -> int:
+        """``min_steps`` as given; for None the image feature rule on images (N, C, H, W) when
+        the user left ``epochs`` at its default (``epochs=20`` trains 20 epochs), else 0."""
+        if self.min_steps is not None:
+            return int(self.min_steps)
+        if matrix is None or matrix.ndim != 4 or not self._default_epochs_kept():
+            return 0
+        from aetool.defaults import image_min_steps
+
+        return image_min_steps(self._variant_class().name)
 
     def _task_defaults(self, images: bool) -> dict[str, dict[str, Any]]:
         """On images, the convolutional backbone and the image-generation settings

@@ -124,8 +124,11 @@ class AutoencoderEstimator(InferenceSettings, BaseEstimator):
     def _budget_applies(self) -> bool:
         """Whether STEP_BUDGET is in force: this estimator has one and the user left both
         ``max_steps`` and ``epochs`` at the constructor's defaults."""
-        default = inspect.signature(type(self).__init__).parameters["epochs"].default
-        return bool(self.STEP_BUDGET) and self.max_steps is None and self.epochs == default
+        return bool(self.STEP_BUDGET) and self.max_steps is None and self._default_epochs_kept()
+
+    def _default_epochs_kept(self) -> bool:
+        """Whether ``epochs`` is this estimator's constructor default (the user chose none)."""
+        return self.epochs == inspect.signature(type(self).__init__).parameters["epochs"].default
 
     def _step_cap(self) -> int:
         """``max_steps`` as given, or for None: STEP_BUDGET while it is in force, no cap once

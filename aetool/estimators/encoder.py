@@ -41,9 +41,10 @@ class EncoderTransformer(TransformerMixin, Autoencoder):
         random_state: int | None = 0,
         device: str = "auto",
         verbose: bool = False,
+        min_steps: int | None = None,
     ) -> None:
         super().__init__(variant, variant_params, epochs, batch_size, learning_rate, max_steps,
-                         patience, random_state, device, verbose)
+                         patience, random_state, device, verbose, min_steps)
         self.code_size = code_size
         self.include_logvar = include_logvar
 

@@ -19,6 +19,8 @@ TASK_SETTINGS: list[tuple[str, str, str]] = [
      "IMAGE_FEATURE_DEFAULTS"),
     ("image_generation_settings", "trained on images (train, sample)",
      "IMAGE_GENERATION_DEFAULTS"),
+    ("image_training_steps", "trained on images at the default epochs (train, features)",
+     "IMAGE_TRAINING_STEPS"),
     ("image_denoising_settings", "as an image denoiser", "IMAGE_DENOISING_DEFAULTS"),
 ]
 
