@@ -28,31 +28,8 @@ class Autoencoder(AutoencoderEstimator):
 
     EXPORT_TASK = "autoencoder"
 
-    def __init__(
-        self,
-        variant: Any = "ae",
-        variant_params: dict[str, Any] | None = None,
-        epochs: int = 60,
-        batch_size: int = 128,
-        learning_rate: float = 1e-3,
-        max_steps: int | None = None,
-        patience: int = 8,
-        random_state: int | None = 0,
-        device: str = "auto",
-        verbose: bool = False,
-        min_steps: int | None = None,
-    ) -> None:
-        super().__init__(variant, variant_params, epochs, batch_size, learning_rate, max_steps,
-                         patience, random_state, device, verbose)
-        self.min_steps = min_steps
-
-    def _train_config(self, matrix: np.ndarray | None = None) -> Any:
-        config = super()._train_config(matrix)
-        config.min_steps = self._min_steps(matrix)
-        return config
-
     def _min_steps(self, matrix: np.ndarray | None) -> int:
-        """``min_steps`` as given; for None the image feature rule on images (N, C, H, W) when
+        """``min_steps`` as given; for None the image training rule on images (N, C, H, W) when
         the user left ``epochs`` at its default (``epochs=20`` trains 20 epochs), else 0."""
         if self.min_steps is not None:
             return int(self.min_steps)

@@ -28,7 +28,8 @@ class AutoencoderEstimator(InferenceSettings, BaseEstimator):
     """Shared by the aetool estimators: input checks, preprocessing and training a variant.
 
     Parameters are stored as given (scikit-learn convention); learned state ends in ``_``.
-    ``variant`` is a registered name or a Variant class; ``variant_params`` sets its Config.
+    ``variant`` is a registered name or a Variant class; ``variant_params`` sets its Config;
+    ``min_steps``, where an estimator offers it, the optimiser steps training makes at least.
     """
 
     def __init__(
@@ -43,6 +44,7 @@ class AutoencoderEstimator(InferenceSettings, BaseEstimator):
         random_state: int | None = 0,
         device: str = "auto",
         verbose: bool = False,
+        min_steps: int | None = None,
     ) -> None:
         self.variant = variant
         self.variant_params = variant_params
@@ -54,6 +56,7 @@ class AutoencoderEstimator(InferenceSettings, BaseEstimator):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.min_steps = min_steps
 
     # -- inputs --------------------------------------------------------------------------------
     def _prepare(self, X: Any, reset: bool) -> tuple[np.ndarray, Any]:
@@ -105,7 +108,12 @@ class AutoencoderEstimator(InferenceSettings, BaseEstimator):
         )
         return TrainConfig(epochs=self._default_epochs(matrix), batch_size=self.batch_size,
                            lr=self.learning_rate, max_steps=self._step_cap(),
-                           patience=self.patience, seed=seed, device=self.device)
+                           min_steps=self._min_steps(matrix), patience=self.patience, seed=seed,
+                           device=self.device)
+
+    def _min_steps(self, matrix: np.ndarray | None) -> int:
+        """The optimiser steps training makes at least: ``min_steps`` (None: none)."""
+        return int(getattr(self, "min_steps", None) or 0)
 
     def _default_epochs(self, matrix: np.ndarray | None) -> int:
         """``epochs``, or, for images (N, C, H, W) while the step budget is in force, as many

@@ -79,11 +79,6 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
         self.min_steps = min_steps
         self.selection = selection
 
-    def _train_config(self, matrix: np.ndarray | None = None) -> Any:
-        config = super()._train_config(matrix)
-        config.min_steps = int(self.min_steps)
-        return config
-
     def _adapt_model(self, model: Any) -> None:
         """With ``noise_units="data"``, the corruption is applied in each column's own unit."""
         if self.noise_units == "std":
