@@ -25,7 +25,9 @@ probe, beside PCA of the same width and raw pixels.
 
 ``--min-steps N`` trains every variant for at least N optimiser steps (epochs and patience
 stretched together; 0: the 60 epochs as they are), the method named after it; without it, the
-estimator's own rule (``aetool.defaults.IMAGE_FEATURE_MIN_STEPS``).
+estimator's own rule (``aetool.defaults.IMAGE_TRAINING_STEPS``: 2,000 for the four
+variants here). The 60-epoch rows of features_defaults.json were measured before that rule;
+``--min-steps 0`` reproduces them.
 
     python bench/features_defaults.py --sets digits,mnist --mnist-rows 1000 --backbones conv \
         --min-steps 0 --output features_min_steps    # and again with --min-steps 2000

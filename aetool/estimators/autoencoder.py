@@ -22,7 +22,7 @@ class Autoencoder(AutoencoderEstimator):
     ``transform`` (codes), ``reconstruct``, ``sample`` and bundle save/load.
 
     ``min_steps``: training makes at least this many optimiser steps, epochs and early-stopping
-    patience stretched together (``stop_reason_`` says so); None: the image feature rule
+    patience stretched together (``stop_reason_`` says so); None: the image training rule
     (:func:`aetool.defaults.image_min_steps`) while ``epochs`` is left at its default, else 0.
     """
 
