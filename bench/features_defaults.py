@@ -39,19 +39,18 @@ it, e.g. "ae-32 conv activation=relu"); a (set, method) measured again replaces 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 import warnings
 
 import numpy as np
 from common import (
-    RESULTS,
     SHARED,
     load_fashion_mnist,
     load_mnist,
     machine,
     print_table,
     require,
+    saved_rows,
     seeded_subset,
     write_json,
 )
@@ -143,8 +142,7 @@ def main() -> None:
     suffix = "".join(f" {name}={value}" for name, value in extra.items())
     if args.min_steps is not None:
         suffix += f" min_steps={args.min_steps}"
-    path = RESULTS / f"{args.output}.json"  # a (set, method) measured again replaces its row
-    rows: list[dict] = json.loads(path.read_text())["rows"] if path.exists() else []
+    rows = saved_rows(f"{args.output}.json")  # a (set, method) measured again replaces its row
 
     def keep(row: dict) -> None:
         rows[:] = [r for r in rows if (r["set"], r["method"]) != (row["set"], row["method"])]

@@ -113,7 +113,7 @@ class AutoencoderEstimator(InferenceSettings, BaseEstimator):
 
     def _min_steps(self, matrix: np.ndarray | None) -> int:
         """The optimiser steps training makes at least: ``min_steps`` (None: none)."""
-        return int(getattr(self, "min_steps", None) or 0)
+        return int(self.min_steps or 0)
 
     def _default_epochs(self, matrix: np.ndarray | None) -> int:
         """``epochs``, or, for images (N, C, H, W) while the step budget is in force, as many
