@@ -32,6 +32,10 @@ variants here). The 60-epoch rows of features_defaults.json were measured before
     python bench/features_defaults.py --sets digits,mnist --mnist-rows 1000 --backbones conv \
         --min-steps 0 --output features_min_steps    # and again with --min-steps 2000
 
+The plain ``ae`` rows without a ``weight_penalty`` in their name were measured with the
+variant's 1e-5; on images ``ae`` now trains without it (``IMAGE_FEATURE_DEFAULTS``), so
+``--variants ae --set weight_penalty=1e-5`` reproduces them.
+
 ``--set NAME=VALUE`` trains every variant with that setting as well (the method is named after
 it, e.g. "ae-32 conv activation=relu"); a (set, method) measured again replaces its row.
 """
