@@ -243,16 +243,14 @@ def test_images_train_the_convolutional_backbone_unless_told(variant):
     config = Autoencoder(variant=variant, **quick).fit(images).config_
     assert config.backbone == "conv"
     assert config.activation == ("tanh" if variant == "contractive" else "relu")
-    if variant == "ae":  # no L2 penalty on images; tables keep the variant's 1e-5
-        assert config.weight_penalty == 0.0
-        assert Autoencoder(variant=variant, **quick).fit(
-            low_rank_table(32, d=6)).config_.weight_penalty == 1e-5
     assert EncoderTransformer(variant=variant, code_size=4, **quick).fit(
         images).config_.backbone == "conv"
     told = Autoencoder(variant=variant, variant_params={"backbone": "mlp"}, **quick)
     assert told.fit(images).config_.backbone == "mlp"
     on_table = Autoencoder(variant=variant, **quick).fit(low_rank_table(32, d=6)).config_
     assert (on_table.backbone, on_table.activation) == ("mlp", "tanh")
+    if variant == "ae":  # no L2 penalty on images; tables keep the variant's 1e-5
+        assert (config.weight_penalty, on_table.weight_penalty) == (0.0, 1e-5)
     said = "backbone=conv" + ("" if variant == "contractive" else ", activation=relu") + (
         ", weight_penalty=0.0" if variant == "ae" else "")
     assert f"trained on images (train, features): {said}\n" in run("variants").output
