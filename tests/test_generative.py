@@ -292,3 +292,30 @@ def test_image_training_steps_apply_at_the_default_epochs_only(monkeypatch):
     assert rows["ae"]["image_training_steps"] == {"min_steps": 70}
     assert ("trained on images at the default epochs (train, features): min_steps=70"
             in run("variants").output)
+
+
+def test_epochs_typed_on_the_command_line_train_as_told(tmp_path, monkeypatch):
+    """`--set epochs=N` trains N epochs even where N is the default: the command turns off the
+    step rules that apply only at the default epochs (min_steps, the detector's step budget),
+    unless the user sets them too; the Denoiser's own minimum (not such a rule) stays."""
+    from aetool import Denoiser, defaults
+    from aetool.estimators import EncoderTransformer
+    from aetool.tasks.settings import parse_settings
+
+    monkeypatch.setattr(defaults, "IMAGE_TRAINING_STEPS", {"ae": {"min_steps": 70}})
+    _, params = parse_settings(("epochs=60",), "ae", Autoencoder)
+    assert (params["epochs"], params["min_steps"]) == (60, 0)
+    assert parse_settings(("epochs=60", "min_steps=9"), "ae", Autoencoder)[1]["min_steps"] == 9
+    assert "min_steps" not in parse_settings(("code_size=4",), "ae", Autoencoder)[1]
+    assert parse_settings(("epochs=60",), "ae", AutoencoderDetector)[1]["max_steps"] == 0
+    assert "min_steps" not in parse_settings(("epochs=5",), "dae", Denoiser)[1]
+    assert parse_settings(("epochs=30",), "ae", EncoderTransformer)[1]["min_steps"] == 0
+    path = tmp_path / "images.npz"
+    np.savez(path, X=blob_images(24, 8)[:, 0])
+    result = run("train", path, "--set", "epochs=60", "--set", "code_size=4", "--set",
+                 "patience=0", "-o", tmp_path / "m")
+    assert result.exit_code == 0, result.output
+    assert "trained ae for 60 epochs" in result.output and "instead of" not in result.output
+    result = run("train", path, "--set", "code_size=4", "--set", "patience=0",
+                 "-o", tmp_path / "m2")
+    assert "trained ae for 70 epochs" in result.output

@@ -171,10 +171,11 @@ def run_export(bundle: str, data: str, output: str, inference: Inference,
 
 
 def run_evaluate_features(data: str, output: str, spec: TableSpec, variants: list[str],
-                          classifiers: list[str], code_size: int, folds: int, epochs: int,
-                          progress: bool = True) -> tuple[pd.DataFrame, Path]:
+                          classifiers: list[str], code_size: int, folds: int,
+                          epochs: int | None, progress: bool = True) -> tuple[pd.DataFrame, Path]:
     """``aetool evaluate-features``: the cross-validated table, written to ``output`` with its
-    bar chart beside it as PNG."""
+    bar chart beside it as PNG. ``epochs`` None: the extractor's default (and its step rule);
+    a number is trained as given."""
     chart = Path(output).with_suffix(".png")
     check_output_file(output, (data,))
     check_output_file(chart, (data,))
@@ -182,6 +183,7 @@ def run_evaluate_features(data: str, output: str, spec: TableSpec, variants: lis
                            spec.columns)
     with data_source(loaded.source):
         table = evaluate_features(loaded, variants, classifiers, code_size, folds,
-                                  {"epochs": epochs}, progress=progress)
+                                  {} if epochs is None else {"epochs": epochs, "min_steps": 0},
+                                  progress=progress)
     write_table(table, output)
     return table, accuracy_chart(table, chart)
