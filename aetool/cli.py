@@ -635,7 +635,7 @@ def features(bundle: str, data: str, output: str, logvar: bool, id_column: str |
 @click.option("--classifiers", default="logreg,svm,rf,knn", show_default=True)
 @click.option("--code-size", default=32, show_default=True)
 @click.option("--cv", "folds", default=5, show_default=True)
-@click.option("--epochs", type=int, default=None,
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Autoencoder epochs per fold, trained as given [default: 30, which a small "
                    "image set stretches to at least 2,000 optimiser steps].")
 @click.option("--output", "-o", default="features-evaluation.csv", show_default=True,

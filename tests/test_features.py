@@ -128,6 +128,25 @@ def test_evaluate_features_needs_labels(tmp_path):
     assert result.exit_code == 2 and "needs labels" in result.stderr
 
 
+def test_evaluate_features_refuses_bad_epochs_in_one_line(tmp_path):
+    """`--epochs 0` stops at the option, before any fold is fitted; a fit that fails inside a
+    fold raises its own error, not scikit-learn's summary of failed fits."""
+    from aetool.data.source import Loaded
+    from aetool.errors import SettingError
+    from aetool.tasks.features import evaluate_features
+
+    x, y = two_class_table(40)
+    np.savez(tmp_path / "t.npz", X=x, y=y)
+    out = tmp_path / "eval.csv"
+    result = CliRunner().invoke(cli, ["evaluate-features", str(tmp_path / "t.npz"), "--epochs",
+                                      "0", "-q", "-o", str(out)])
+    assert result.exit_code == 2 and "'--epochs': 0 is not in the range" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not out.exists()
+    with pytest.raises(SettingError, match="'epochs' must be at least 1, got 0"):
+        evaluate_features(Loaded(x, None, y, "t.npz"), ["ae"], ["logreg"], 4, 2, {"epochs": 0},
+                          progress=False)
+
+
 @pytest.mark.parametrize("bad", ["cvae"])
 def test_conditional_variants_are_refused_for_features(bad):
     x, _ = two_class_table(40)

@@ -135,8 +135,8 @@ def evaluate_features(data: Loaded, variants: list[str], classifiers: list[str],
         inputs = x if method in variants or isinstance(x, pd.DataFrame) else \
             np.asarray(x, dtype=np.float32).reshape(len(y), -1)
         pipeline = make_pipeline(*steps, StandardScaler(), make_classifier(classifier))
-        scores = cross_validate(pipeline, inputs, y, cv=splitter,
-                                scoring=("accuracy", "f1_macro"))
+        scores = cross_validate(pipeline, inputs, y, cv=splitter,  # a failed fit says why
+                                scoring=("accuracy", "f1_macro"), error_score="raise")
         rows.append({"method": method, "classifier": classifier,
                      "accuracy_mean": float(scores["test_accuracy"].mean()),
                      "accuracy_std": float(scores["test_accuracy"].std()),
