@@ -34,11 +34,12 @@ class PatchGrid:
     cols: tuple[int, ...]
 
     @classmethod
-    def for_image(cls, height: int, width: int, size: int | None = None) -> PatchGrid:
-        """Patches a quarter of the shorter side (``size`` None), half-overlapping, covering
-        the whole image."""
+    def for_image(cls, height: int, width: int, size: int | None = None, parts: int = 4,
+                  smallest: int = MIN_PATCH) -> PatchGrid:
+        """Patches ``size`` pixels wide (None: 1/``parts`` of the shorter side, at least
+        ``smallest`` and MIN_PATCH), half-overlapping, covering the whole image."""
         side = min(height, width)
-        size = max(MIN_PATCH, side // 4) if size is None else int(size)
+        size = max(MIN_PATCH, smallest, side // parts) if size is None else int(size)
         if not 1 <= size <= side:
             raise ValueError(f"patch_size must be between 1 and the shorter image side "
                              f"({side}), got {size}")

@@ -203,13 +203,13 @@ def test_fully_connected_patch_bundles_from_before_the_conv_default_still_score(
     """Bundles fitted before the conv default hold an ``ae`` that takes each patch flat; they
     load and score as they did (the same weights take a patch as a small image today)."""
     flat = PatchDetector(variant="ae", **FAST).fit(textures(30))
-    assert list(flat.model_.input_shape) == [2, 8, 8] and flat.variant_name_ == "ae"
+    assert list(flat.model_.input_shape) == [2, 7, 7] and flat.variant_name_ == "ae"
     flat.save(tmp_path / "b")
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
-    manifest["input_shape"] = [2 * 8 * 8]  # as the older bundles wrote it
+    manifest["input_shape"] = [2 * 7 * 7]  # as the older bundles wrote it
     (tmp_path / "b" / "manifest.json").write_text(json.dumps(manifest))
     older = load_detector(tmp_path / "b")
-    assert list(older.model_.input_shape) == [128]
+    assert list(older.model_.input_shape) == [98]
     test = with_defects(textures(10, seed=3))[0]
     assert np.allclose(older.score_samples(test), flat.score_samples(test), atol=1e-5)
     assert older.image_reconstructions(test).shape == test.shape
@@ -218,7 +218,7 @@ def test_fully_connected_patch_bundles_from_before_the_conv_default_still_score(
 def test_without_edges_the_patches_are_the_intensities_alone(fitted, tmp_path):
     plain = PatchDetector(edges=False, **FAST).fit(textures(40))
     assert plain.scorer_.edge_sigma is None
-    assert list(plain.model_.input_shape) == [1, 8, 8]
+    assert list(plain.model_.input_shape) == [1, 7, 7]
     test = with_defects(textures(20, seed=3))[0]
     plain.save(tmp_path / "p")  # and an intensity-only bundle loads as one
     assert np.array_equal(load_detector(tmp_path / "p").score_samples(test),
@@ -295,7 +295,7 @@ def test_training_images_are_scored_without_their_own_patches(fitted):
     assert np.mean(unseen > larger.threshold_) == pytest.approx(0.1, abs=0.05)  # contamination
     assert fitted.bank_.shape == (40, fitted.scorer_.grid.count, 16)  # the default code
     # each patch: its 8x8 intensities and the 8x8 of the edge channel
-    assert list(fitted.model_.input_shape) == [2, 8, 8]
+    assert list(fitted.model_.input_shape) == [2, 7, 7]
 
 
 def busy_left(n: int, seed: int) -> np.ndarray:
@@ -398,8 +398,8 @@ def test_a_saved_patch_detector_scores_the_same_when_loaded(fitted, tmp_path):
     manifest["detector"]["scorer"]["position_scale"] = fitted.scorer_.position_scale
     manifest["detector"]["scorer"]["edge_sigma"] = None  # the model expects the edge channel
     (tmp_path / "b" / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(BundleError, match=re.escape("takes inputs of shape [2, 8, 8], but the "
-                                                    "patches are 1 channel(s) of 8x8 px")):
+    with pytest.raises(BundleError, match=re.escape("takes inputs of shape [2, 7, 7], but the "
+                                                    "patches are 1 channel(s) of 7x7 px")):
         load_detector(tmp_path / "b")
     manifest["detector"]["scorer"]["edge_sigma"] = 1.0
     manifest["extra_tensors"]["patch_bank"] = [41, fitted.scorer_.grid.count, 16]
@@ -415,7 +415,8 @@ def test_large_images_are_scaled_down_before_patching_and_maps_come_back_full_si
                                           size=(96, 64), mode="bilinear").numpy()
     detector = PatchDetector(max_short_side=32, **FAST).fit(big)
     assert detector.scorer_.work_shape == (48, 32)
-    assert detector.scorer_.grid.size == 8 and detector.model_.input_shape == (2, 8, 8)
+    assert detector.scorer_.reach == 1  # aligned: a sixth of the working side, at least 7 px
+    assert detector.scorer_.grid.size == 7 and detector.model_.input_shape == (2, 7, 7)
     assert detector.scorer_.edge_sigma == 1.0  # smoothed at the working size, not 72x48
     defective, masks = with_defects(big[:10], seed=4)
     test = np.concatenate([big[:10] + 0.0, defective])
@@ -424,7 +425,7 @@ def test_large_images_are_scaled_down_before_patching_and_maps_come_back_full_si
     hottest = np.stack(np.divmod(details["errors"][10:, 0].reshape(10, -1).argmax(axis=1), 64),
                        axis=1)
     centres = np.array([np.argwhere(mask[0]).mean(axis=0) for mask in masks])
-    assert (np.abs(hottest - centres).max(axis=1) < 2 * 8).mean() >= 0.8  # a scaled patch
+    assert (np.abs(hottest - centres).max(axis=1) < 2 * 8).mean() >= 0.8  # ~ a scaled patch
     assert roc_auc_score(np.r_[np.zeros(10), np.ones(10)], details["anomaly_score"]) > 0.9
     assert detector.image_reconstructions(test[:2]).shape == (2, 1, 96, 64)
     detector.save(tmp_path / "b")
@@ -432,7 +433,7 @@ def test_large_images_are_scaled_down_before_patching_and_maps_come_back_full_si
     assert loaded.scorer_.work_shape == (48, 32)
     assert np.array_equal(loaded.score_samples(test), detector.score_samples(test))
     native = PatchDetector(max_short_side=None, **FAST).fit(big[:6])
-    assert native.scorer_.work_shape is None and native.scorer_.grid.size == 16
+    assert native.scorer_.work_shape is None and native.scorer_.grid.size == 10
     assert PatchDetector(**FAST).fit(big[:6]).scorer_.work_shape is None  # 64 <= 256
 
 
@@ -603,7 +604,7 @@ def test_fit_on_a_folder_of_photographs_trains_the_patch_detector(tmp_path):
     fast = ["--set", "epochs=2", "--set", "batch_size=256", "-q"]
     result = CliRunner().invoke(cli, ["fit", str(folder), "-o", str(tmp_path / "b"), *fast])
     assert result.exit_code == 0, result.output
-    assert ("patches: conv codes of 49 patches of 16x16 pixels per image, with an edge channel "
+    assert ("patches: conv codes of 144 patches of 10x10 pixels per image, with an edge channel "
             "smoothed at 1 px, distances scaled by each position's normal spread, scores divided "
             "by the matched training images' texture to the power 0.25, the whole image's 7-px "
             "thumbnail pooled with the worst patches") in result.output
@@ -683,7 +684,7 @@ def test_info_describes_a_patch_bundle_and_export_refuses_it(fitted, tmp_path):
     fitted.save(tmp_path / "b")
     info = CliRunner().invoke(cli, ["info", str(tmp_path / "b")])
     assert info.exit_code == 0
-    assert ("detector:    patches of 1x32x32 images: 49 patches of 8x8 px, nearest training "
+    assert ("detector:    patches of 1x32x32 images: 100 patches of 7x7 px, nearest training "
             "code within 1 grid step(s), mean of the 3 worst; no turned copies (turn cost "
             f"{fitted.scorer_.turn_cost:.2f}: the parts lie in one orientation); place cost "
             f"{fitted.scorer_.place_cost:.2f} (the images are aligned); patches carry "
@@ -733,8 +734,8 @@ def test_grainy_normal_images_do_not_outscore_faint_defects_on_plain_ones():
     test = np.concatenate([cells(20, seed=5, grain=0.12), spots])
     truth = np.r_[np.zeros(20), np.ones(20)]
     # these stripes repeat across the image (place cost about 1: not aligned); the test pins
-    # the place-bound search its figures were measured with
-    bound = {"reach": 1, "scale_positions": True}
+    # the place-bound search and the patch size its figures were measured with
+    bound = {"reach": 1, "scale_positions": True, "patch_size": 8}
     off = PatchDetector(texture_power=0, **bound, **FAST).fit(train)
     assert off.scorer_.texture_power is None and off.levels_ is None
     assert roc_auc_score(truth, -off.score_samples(test)) < 0.65

@@ -22,6 +22,7 @@ from aetool.defaults import (
     CONV_PATCHES_BELOW,
     PATCH_DETECTION_DEFAULTS,
     PATCH_MAX_SHORT_SIDE,
+    PATCH_SIZE_RULE,
     TEXTURE_FROM_IMAGES,
     TEXTURE_POWERS,
 )
@@ -210,7 +211,9 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     Each image is standardised (zero mean, unit variance), given an edge channel (``edges``:
     the gradient magnitude of the image smoothed at 1/64 of its shorter side, at least a
     pixel; a thin crack moves few intensities but many edges), cut into half-overlapping
-    patches (``patch_size`` pixels, None: a quarter of the shorter side) and an autoencoder
+    patches (``patch_size`` pixels, None: a sixth of the shorter side, at least 7 px, where
+    each patch is compared near its place, a quarter where it is searched anywhere;
+    PATCH_SIZE_RULE) and an autoencoder
     (``variant``) is trained on the training patches, each a small image of its own (fully
     connected variants flatten it); "auto" (default): ``conv`` (two strided convolutions, a
     code of 16) below CONV_PATCHES_BELOW training patches, where its shared weights learn few
@@ -355,15 +358,18 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         matrix, _ = self._prepare(X, reset=True)
         side = None if self.max_short_side is None else int(self.max_short_side)
         shape = working_shape(*matrix.shape[2:], side)
+        reach, self.scales_positions_, cost = self._search_layout(matrix)
+        parts, smallest = PATCH_SIZE_RULE["anywhere" if reach is None else "placed"]
         try:
-            grid = PatchGrid.for_image(*shape, size=self.patch_size)
+            grid = PatchGrid.for_image(*shape, size=self.patch_size, parts=parts,
+                                       smallest=min(smallest, min(shape)))
         except ValueError as exc:
             raise SettingError(str(exc)) from None
         variant = self._patch_variant(len(matrix) * grid.count)
         self.scorer_ = PatchScorer(grid, None, int(self.top_k),
                                    work_shape=None if shape == matrix.shape[2:] else shape,
                                    edge_sigma=edge_sigma(*shape) if self.edges else None)
-        self.scorer_.reach, self.scales_positions_ = self._search_layout(matrix)
+        self.scorer_.reach, self.scorer_.place_cost = reach, cost
         work = self.scorer_.patch_input(matrix)
         if self._learns_turns(matrix):  # copy by copy: bank entry t*N + i is from image i
             work = turned_copies(work)
@@ -421,19 +427,18 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         side = self.scorer_.whole_side
         return None if side is None else whole_thumbnails(work[:, :channels], side)
 
-    def _search_layout(self, matrix: np.ndarray) -> tuple[int | None, bool]:
-        """(reach, whether to scale by each position's spread): as given, or for "auto" by
-        whether the training images are aligned (place cost, kept by the scorer): within a
-        grid step, scaled, when each part has its place; anywhere, unscaled, when it has none
-        (crops of a surface, parts at any position)."""
-        aligned = True
+    def _search_layout(self, matrix: np.ndarray) -> tuple[int | None, bool, float | None]:
+        """(reach, whether to scale by each position's spread, the place cost if measured):
+        as given, or for "auto" by whether the training images are aligned (place cost):
+        within a grid step, scaled, when each part has its place; anywhere, unscaled, when it
+        has none (crops of a surface, parts at any position)."""
+        aligned, cost = True, None
         if "auto" in (self.reach, self.scale_positions):
-            self.scorer_.place_cost = place_cost(torch.from_numpy(matrix),
-                                                 seed=self.random_state or 0)
-            aligned = self.scorer_.place_cost >= PLACE_FREE_BELOW
+            cost = place_cost(torch.from_numpy(matrix), seed=self.random_state or 0)
+            aligned = cost >= PLACE_FREE_BELOW
         reach = (1 if aligned else None) if self.reach == "auto" else self.reach
         scale = aligned if self.scale_positions == "auto" else bool(self.scale_positions)
-        return None if reach is None else int(reach), scale
+        return None if reach is None else int(reach), scale, cost
 
     def _learns_turns(self, matrix: np.ndarray) -> bool:
         """Whether to learn turned copies: ``turns`` as given, or for "auto" whether the
