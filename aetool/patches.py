@@ -36,10 +36,12 @@ class PatchGrid:
     @classmethod
     def for_image(cls, height: int, width: int, size: int | None = None, parts: int = 4,
                   smallest: int = MIN_PATCH) -> PatchGrid:
-        """Patches ``size`` pixels wide (None: 1/``parts`` of the shorter side, at least
-        ``smallest`` and MIN_PATCH), half-overlapping, covering the whole image."""
+        """Patches ``size`` pixels wide, half-overlapping, covering the whole image. None:
+        1/``parts`` of the shorter side, but at least ``smallest`` pixels, or a quarter of the
+        side where that is less (small images), and at least MIN_PATCH."""
         side = min(height, width)
-        size = max(MIN_PATCH, smallest, side // parts) if size is None else int(size)
+        if size is None:
+            size = max(MIN_PATCH, side // parts, min(smallest, side // 4))
         if not 1 <= size <= side:
             raise ValueError(f"patch_size must be between 1 and the shorter image side "
                              f"({side}), got {size}")

@@ -17,7 +17,12 @@ from sklearn.metrics import roc_auc_score
 
 from aetool import load_detector
 from aetool.cli import cli
-from aetool.defaults import PATCH_DETECTOR_MIN_SIDE, TEXTURE_FROM_IMAGES, image_detector_for
+from aetool.defaults import (
+    PATCH_DETECTOR_MIN_SIDE,
+    PATCH_SIZE_RULE,
+    TEXTURE_FROM_IMAGES,
+    image_detector_for,
+)
 from aetool.errors import BundleError, DataError, SettingError
 from aetool.estimators import AutoencoderDetector, PatchDetector, patch_detector
 from aetool.estimators.patch_detector import auto_texture_power, residual_weight
@@ -93,6 +98,18 @@ def test_the_patch_grid_covers_every_pixel_and_pastes_back():
     assert grid.neighbours(5, None) == list(range(grid.count))
     with pytest.raises(ValueError, match="patch_size must be between 1"):
         PatchGrid.for_image(30, 45, size=31)
+
+
+def test_patch_size_rule_a_sixth_at_least_7_px_or_the_quarter_of_a_small_image():
+    """PATCH_SIZE_RULE: placed patches a sixth of the side, never below 7 px unless a quarter
+    of the side is less (small images keep the quarter); patches searched anywhere a quarter."""
+    placed, anywhere = PATCH_SIZE_RULE["placed"], PATCH_SIZE_RULE["anywhere"]
+    sides = (12, 16, 28, 32, 64, 128, 150)
+    assert [PatchGrid.for_image(s, s, parts=placed[0], smallest=placed[1]).size
+            for s in sides] == [4, 4, 7, 7, 10, 21, 25]
+    assert [PatchGrid.for_image(s, s, parts=anywhere[0], smallest=anywhere[1]).size
+            for s in sides] == [4, 4, 7, 8, 16, 32, 37]
+    assert PatchGrid.for_image(240, 96, parts=placed[0], smallest=placed[1]).size == 16
 
 
 def test_whole_image_thumbnails_and_their_nearest_training_thumbnail():
@@ -813,9 +830,11 @@ def test_unaligned_images_are_searched_anywhere_and_unscaled_by_default(tmp_path
     aligned = PatchDetector(**FAST).fit(parts(30))
     assert aligned.scorer_.reach == 1 and aligned.scorer_.position_scale is not None
     assert aligned.scorer_.place_cost > PLACE_FREE_BELOW
+    assert aligned.scorer_.grid.size == 7  # placed: a sixth of 32 px, at least 7
     loose = PatchDetector(**FAST).fit(random_surfaces(30))
     assert loose.scorer_.place_cost < PLACE_FREE_BELOW
     assert loose.scorer_.reach is None and loose.scorer_.position_scale is None
+    assert loose.scorer_.grid.size == 8  # searched anywhere: a quarter of 32 px
     assert loose.scorer_.whole_side is None and loose.whole_bank_ is None
     # anywhere: a test patch finds its nearest training code at any place
     codes = loose._image_codes(loose._prepare(random_surfaces(4, seed=3), reset=False)[0])

@@ -211,9 +211,9 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     Each image is standardised (zero mean, unit variance), given an edge channel (``edges``:
     the gradient magnitude of the image smoothed at 1/64 of its shorter side, at least a
     pixel; a thin crack moves few intensities but many edges), cut into half-overlapping
-    patches (``patch_size`` pixels, None: a sixth of the shorter side, at least 7 px, where
-    each patch is compared near its place, a quarter where it is searched anywhere;
-    PATCH_SIZE_RULE) and an autoencoder
+    patches (``patch_size`` pixels, None: a sixth of the shorter side, at least 7 px (or a
+    quarter of a side under 28 px), where each patch is compared near its place, a quarter
+    where it is searched anywhere; PATCH_SIZE_RULE) and an autoencoder
     (``variant``) is trained on the training patches, each a small image of its own (fully
     connected variants flatten it); "auto" (default): ``conv`` (two strided convolutions, a
     code of 16) below CONV_PATCHES_BELOW training patches, where its shared weights learn few
@@ -362,7 +362,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         parts, smallest = PATCH_SIZE_RULE["anywhere" if reach is None else "placed"]
         try:
             grid = PatchGrid.for_image(*shape, size=self.patch_size, parts=parts,
-                                       smallest=min(smallest, min(shape)))
+                                       smallest=smallest)
         except ValueError as exc:
             raise SettingError(str(exc)) from None
         variant = self._patch_variant(len(matrix) * grid.count)
