@@ -122,7 +122,7 @@ TEXTURE_FROM_IMAGES = 200
 # patch in pixels). A sixth, at least 7 px, where each patch is compared near its own place
 # (aligned images); a quarter where it is searched anywhere. Aligned (bench/patch_size_aligned.py,
 # 10 cases of cells and tiles, 54 to 1,000 training images): a sixth won 7 of 10 (ELPV 64
-# 0.875 -> 0.891) with a worst loss of 0.016 against the quarter's 0.020, mean +0.007. At 28 px
+# 0.875 -> 0.891) with a worst loss of 0.016 against the quarter's 0.027, mean +0.007. At 28 px
 # a sixth is 4 px: MNIST digit 0 lost 0.010, Fashion-MNIST classes 0 and 2 +0.005 and -0.003,
 # at 3x the fit, so placed patches keep at least the 7 px a quarter gives there (images under
 # 28 px keep their quarter, which is smaller: PatchGrid.for_image). Anywhere
