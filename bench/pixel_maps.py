@@ -188,8 +188,12 @@ def measure(name: str, methods: list[str], rows: dict) -> None:
             rows[(name, method)] = {"set": name, "method": method, **row}
             print(rows[(name, method)], flush=True)
             save(rows)
-        figure(name, test.images[chosen], truth[chosen], maps,
-               RESULTS / f"pixel_maps_{name}.png")
+        figure_path = RESULTS / f"pixel_maps_{name}.png"
+        if set(maps) == {*CLI_METHODS, *PEERS}:  # the figure shows every method, side by side
+            figure(name, test.images[chosen], truth[chosen], maps, figure_path)
+        else:
+            print(f"{figure_path.name} kept as it was: a partial run's maps would drop the "
+                  f"other methods' columns (run every method to redraw it)", flush=True)
 
 
 def image_auc(maps: np.ndarray, synthetic: np.ndarray) -> float:

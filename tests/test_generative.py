@@ -294,22 +294,27 @@ def test_image_training_steps_apply_at_the_default_epochs_only(monkeypatch):
             in run("variants").output)
 
 
-def test_epochs_typed_on_the_command_line_train_as_told(tmp_path, monkeypatch):
-    """`--set epochs=N` trains N epochs even where N is the default: the command turns off the
-    step rules that apply only at the default epochs (min_steps, the detector's step budget),
-    unless the user sets them too; the Denoiser's own minimum (not such a rule) stays."""
-    from aetool import Denoiser, defaults
+def test_epochs_given_train_as_told_even_at_the_default(tmp_path, monkeypatch):
+    """``epochs=N`` trains N epochs even where N is the default's number: the step rules that
+    apply only at the default epochs (min_steps None, the detector's step budget) stay off once
+    the user gives a number, in Python as on the command line (`--set epochs=60`), unless the
+    user sets them too; the Denoiser's own minimum (not such a rule) stays."""
+    from aetool import Denoiser, PatchDetector, defaults
     from aetool.estimators import EncoderTransformer
-    from aetool.tasks.settings import parse_settings
 
     monkeypatch.setattr(defaults, "IMAGE_TRAINING_STEPS", {"ae": {"min_steps": 70}})
-    _, params = parse_settings(("epochs=60",), "ae", Autoencoder)
-    assert (params["epochs"], params["min_steps"]) == (60, 0)
-    assert parse_settings(("epochs=60", "min_steps=9"), "ae", Autoencoder)[1]["min_steps"] == 9
-    assert "min_steps" not in parse_settings(("code_size=4",), "ae", Autoencoder)[1]
-    assert parse_settings(("epochs=60",), "ae", AutoencoderDetector)[1]["max_steps"] == 0
-    assert "min_steps" not in parse_settings(("epochs=5",), "dae", Denoiser)[1]
-    assert parse_settings(("epochs=30",), "ae", EncoderTransformer)[1]["min_steps"] == 0
+    images = np.zeros((24, 1, 8, 8), np.float32)
+    told = Autoencoder(epochs=60)._train_config(images)
+    assert (told.epochs, told.min_steps) == (60, 0)
+    assert Autoencoder()._train_config(images).min_steps == 70
+    assert Autoencoder(epochs=60, min_steps=9)._train_config(images).min_steps == 9
+    assert EncoderTransformer(epochs=30)._train_config(images).min_steps == 0
+    assert EncoderTransformer()._train_config(images).epochs == 30
+    capped = AutoencoderDetector(epochs=60)._train_config(images)
+    assert (capped.epochs, capped.max_steps) == (60, 0)
+    assert AutoencoderDetector()._train_config(images).max_steps == 300
+    assert Denoiser(epochs=5)._train_config(images).min_steps == 500
+    assert PatchDetector()._train_config(images).epochs == 20
     path = tmp_path / "images.npz"
     np.savez(path, X=blob_images(24, 8)[:, 0])
     result = run("train", path, "--set", "epochs=60", "--set", "code_size=4", "--set",

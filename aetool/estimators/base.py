@@ -3,7 +3,6 @@ any registered variant, bundle manifests and how a trained model is run."""
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from pathlib import Path
 from typing import Any
@@ -30,13 +29,17 @@ class AutoencoderEstimator(InferenceSettings, BaseEstimator):
     Parameters are stored as given (scikit-learn convention); learned state ends in ``_``.
     ``variant`` is a registered name or a Variant class; ``variant_params`` sets its Config;
     ``min_steps``, where an estimator offers it, the optimiser steps training makes at least.
+    ``epochs`` None: the estimator's DEFAULT_EPOCHS, which the step rules of small image sets
+    may stretch (and say so); a number, even the default's, trains that many epochs.
     """
+
+    DEFAULT_EPOCHS: int = 60  # what ``epochs=None`` trains before any step rule
 
     def __init__(
         self,
         variant: Any = "ae",
         variant_params: dict[str, Any] | None = None,
-        epochs: int = 60,
+        epochs: int | None = None,
         batch_size: int = 128,
         learning_rate: float = 1e-3,
         max_steps: int | None = None,
@@ -120,10 +123,15 @@ class AutoencoderEstimator(InferenceSettings, BaseEstimator):
         epochs as the images need to make the budget's steps: 60 epochs of 90 images are 60
         optimiser steps, too few to learn them (one-class 8x8 digits: 0.987 -> 0.997 with the
         full 300; MNIST's 1,000 images per digit already make 300 steps in under 60 epochs)."""
+        epochs = self._epoch_count()
         if matrix is None or matrix.ndim != 4 or not len(matrix) or not self._budget_applies():
-            return int(self.epochs)
+            return epochs
         steps_per_epoch = -(-len(matrix) // max(1, int(self.batch_size)))
-        return max(int(self.epochs), -(-self.STEP_BUDGET // steps_per_epoch))
+        return max(epochs, -(-self.STEP_BUDGET // steps_per_epoch))
+
+    def _epoch_count(self) -> int:
+        """``epochs`` as given, or DEFAULT_EPOCHS for None."""
+        return self.DEFAULT_EPOCHS if self.epochs is None else int(self.epochs)
 
     # With ``max_steps=None`` an estimator trains the epochs it is given; the detector keeps a
     # step budget for its default epochs only (see AutoencoderDetector.STEP_BUDGET).
@@ -135,8 +143,9 @@ class AutoencoderEstimator(InferenceSettings, BaseEstimator):
         return bool(self.STEP_BUDGET) and self.max_steps is None and self._default_epochs_kept()
 
     def _default_epochs_kept(self) -> bool:
-        """Whether ``epochs`` is this estimator's constructor default (the user chose none)."""
-        return self.epochs == inspect.signature(type(self).__init__).parameters["epochs"].default
+        """Whether the user left ``epochs`` at None (chose none): only then may a step rule
+        stretch or cap the training."""
+        return self.epochs is None
 
     def _step_cap(self) -> int:
         """``max_steps`` as given, or for None: STEP_BUDGET while it is in force, no cap once

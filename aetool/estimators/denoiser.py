@@ -60,7 +60,7 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
         variant: Any = "dae",
         noise: str = "gaussian:0.3",
         variant_params: dict[str, Any] | None = None,
-        epochs: int = 30,
+        epochs: int | None = None,
         batch_size: int = 128,
         learning_rate: float = 1e-3,
         max_steps: int = 0,
@@ -78,6 +78,8 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
         self.noise_units = noise_units
         self.min_steps = min_steps
         self.selection = selection
+
+    DEFAULT_EPOCHS = 30
 
     def _adapt_model(self, model: Any) -> None:
         """With ``noise_units="data"``, the corruption is applied in each column's own unit."""

@@ -45,8 +45,9 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     share of training codes the code distribution is estimated from (see
     :func:`aetool.scoring.core_codes`): 'auto' is 0.6 on tables, whose training data usually hold
     anomalies, and 1 (all codes) on images, whose training sets are usually curated normal ones.
-    ``max_steps`` None caps training at 300 optimiser steps while ``epochs`` is left at 60 (the
-    budget measured for table detection); once ``epochs`` is set, it trains those epochs.
+    ``max_steps`` None caps training at 300 optimiser steps while ``epochs`` is left at None
+    (60 epochs; the budget measured for table detection); once ``epochs`` is set, even to 60,
+    it trains those epochs.
     ``code_size`` is the code's width (None: the variant's own default), settable like any other
     parameter (``GridSearchCV``), without a ``variant_params`` dict. Sparse input (a
     ``ColumnTransformer`` with a sparse one-hot encoder) is made dense.
@@ -63,7 +64,7 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         code_core: float | str = "auto",
         code_size: int | None = None,
         variant_params: dict[str, Any] | None = None,
-        epochs: int = 60,
+        epochs: int | None = None,
         batch_size: int = 128,
         learning_rate: float = 1e-3,
         max_steps: int | None = None,
@@ -83,6 +84,7 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         self.code_size = code_size
 
     EXPORT_TASK = "detect"
+    DEFAULT_EPOCHS = 60
     STEP_BUDGET = 300  # measured for fast table detection (ODDS): 300 steps of the 60 epochs
 
     def _table_options(self) -> dict[str, Any]:

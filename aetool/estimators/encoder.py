@@ -33,7 +33,7 @@ class EncoderTransformer(TransformerMixin, Autoencoder):
         code_size: int = 32,
         include_logvar: bool = False,
         variant_params: dict[str, Any] | None = None,
-        epochs: int = 30,
+        epochs: int | None = None,
         batch_size: int = 128,
         learning_rate: float = 1e-3,
         max_steps: int = 0,
@@ -47,6 +47,8 @@ class EncoderTransformer(TransformerMixin, Autoencoder):
                          patience, random_state, device, verbose, min_steps)
         self.code_size = code_size
         self.include_logvar = include_logvar
+
+    DEFAULT_EPOCHS = 30
 
     def fit(self, X: Any, y: Any = None) -> EncoderTransformer:
         """Train the autoencoder on ``X`` alone (``y`` is ignored: features are unsupervised)."""

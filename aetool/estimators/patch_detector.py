@@ -290,7 +290,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         residual: bool | str = "auto",
         code_size: int | None = None,
         variant_params: dict[str, Any] | None = None,
-        epochs: int = 20,
+        epochs: int | None = None,
         batch_size: int = 128,
         learning_rate: float = 1e-3,
         max_steps: int | None = None,
@@ -316,6 +316,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         self.code_size = code_size
 
     KIND = "patches"
+    DEFAULT_EPOCHS = 20
 
     def _task_defaults(self, images: bool) -> dict[str, dict[str, Any]]:
         """The patch autoencoder's settings (it sees patches, never whole images)."""

@@ -17,7 +17,6 @@ from aetool.device import Inference
 from aetool.errors import AetoolError, DataError
 from aetool.estimators import Autoencoder, EncoderTransformer, TableEncoder
 from aetool.plots import _pyplot, save_figure
-from aetool.tasks.settings import steps_as_told
 
 CLASSIFIERS = ("logreg", "svm", "rf", "knn")
 
@@ -182,8 +181,7 @@ def run_evaluate_features(data: str, output: str, spec: TableSpec, variants: lis
     check_output_file(chart, (data,))
     loaded = load_labelled(data, spec.label_column, spec.id_column, tuple(spec.exclude),
                            spec.columns)
-    told = {} if epochs is None else {"epochs": epochs,
-                                      **steps_as_told(EncoderTransformer, {"epochs"})}
+    told = {} if epochs is None else {"epochs": epochs}
     with data_source(loaded.source):
         table = evaluate_features(loaded, variants, classifiers, code_size, folds, told,
                                   progress=progress)

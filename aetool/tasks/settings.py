@@ -4,7 +4,6 @@ spec and image size options. The variant is looked up here, once per command."""
 
 from __future__ import annotations
 
-import inspect
 import typing
 from typing import Any
 
@@ -55,23 +54,7 @@ def parse_settings(values: tuple[str, ...], variant: str, estimator: type,
     except ValueError as exc:
         raise AetoolError(str(exc)) from None
     params["variant_params"] = {k: getattr(config, k) for k in variant_values}
-    if "epochs" in params:
-        params.update(steps_as_told(estimator, set(params)))
     return variant_cls, params
-
-
-# Step rules an estimator applies only while its epochs are left at their default (None: the
-# rule; the image training minimum, the detector's step budget). The estimator cannot tell
-# epochs typed equal to the default from no choice, so the command says so.
-STEP_RULES = ("min_steps", "max_steps")
-
-
-def steps_as_told(estimator: type, chosen: set[str]) -> dict[str, int]:
-    """For epochs the user chose: 0 for each step rule ``estimator`` offers with a None default
-    and the user did not set, so ``epochs=N`` trains N epochs even where N is the default."""
-    defaults = inspect.signature(estimator.__init__).parameters
-    return {key: 0 for key in STEP_RULES
-            if key in defaults and defaults[key].default is None and key not in chosen}
 
 
 def contamination(value: Any) -> float | str:
