@@ -492,16 +492,20 @@ def score(bundle: str, data: str, output: str, top_features: int, maps: str | No
 @click.option("--masks", type=click.Path(file_okay=False),
               help="Images: folder of defect masks (CLASS/NAME_mask.png as in MVTec AD, or "
                    "CLASS/NAME.png); adds the heat maps' pixel ROC-AUC.")
+@click.option("--maps", type=click.Path(file_okay=False),
+              help="Images: folder for each test image's heat map.")
 @moved_threshold_options
 def evaluate(bundle: str, data: str, label_column: str | None, normal_class: str | None,
-             plots: str | None, masks: str | None, threshold: float | None,
+             plots: str | None, masks: str | None, maps: str | None, threshold: float | None,
              contamination: float | str | None) -> None:
     """Evaluate a saved detector on labelled DATA: ROC-AUC, PR-AUC, F1-max, F1, precision@n
     (and pixel ROC-AUC with --masks)."""
     _print_metrics(task("detect").run_evaluate(bundle, data, label_column, normal_class, plots,
-                                               threshold, contamination, masks))
+                                               threshold, contamination, masks, maps))
     if plots:
         click.echo(f"figures in {plots}")
+    if maps:
+        click.echo(f"heat maps in {maps}")
 
 
 @cli.command()

@@ -533,6 +533,8 @@ def test_maps_and_plots_are_never_written_into_the_input_folder(tmp_path):
     for args in (("score", tmp_path / "m", folder, "-o", tmp_path / "s.csv", "--maps", folder),
                  ("evaluate", tmp_path / "m", folder, "--normal-class", "normal", "--plots",
                   folder / "normal"),
+                 ("evaluate", tmp_path / "m", folder, "--normal-class", "normal", "--maps",
+                  folder / "odd"),
                  ("detect", folder, "-o", tmp_path / "d.csv", "--maps", folder / "odd",
                   *FAST)):
         result = run(*args)

@@ -101,9 +101,15 @@ def test_fit_score_evaluate_on_images(class_folder, tmp_path):
                *FAST).exit_code == 0
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["variant"] == "conv" and manifest["preprocessing"]["kind"] == "image"
-    result = run("evaluate", str(bundle), str(class_folder), "--plots", str(plots))
+    maps = tmp_path / "maps"
+    result = run("evaluate", str(bundle), str(class_folder), "--plots", str(plots),
+                 "--maps", str(maps))
     assert result.exit_code == 0, result.output
     assert {p.name for p in plots.glob("*.png")} >= {"roc.png", "pr.png", "most_anomalous.png"}
+    # one heat map per test image, beside its class as the input has it, as `score` writes them
+    images = sorted(p.relative_to(class_folder) for p in class_folder.rglob("*") if p.is_file())
+    assert sorted(p.relative_to(maps) for p in maps.rglob("*_map.png")) == sorted(
+        p.with_name(p.stem + "_map.png") for p in images)
     scored = tmp_path / "s.csv"
     assert run("score", str(bundle), str(class_folder / "normal"), "-o", str(scored)).exit_code == 0
     assert len(pd.read_csv(scored)) == 60

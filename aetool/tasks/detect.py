@@ -27,7 +27,7 @@ from aetool.errors import AetoolError, DataError
 from aetool.estimators import AutoencoderDetector, PatchDetector, column_shares
 from aetool.estimators import load_detector as load_any_detector
 from aetool.plots import explanation_heatmap
-from aetool.tasks.heatmaps import most_anomalous_grid, pixel_maps
+from aetool.tasks.heatmaps import most_anomalous_grid, pixel_maps, write_heat_maps
 from aetool.tasks.scores_table import (
     details_for,
     load_table,
@@ -135,18 +135,22 @@ def f1_max(labels: np.ndarray, scores: np.ndarray) -> float:
 
 def evaluate_table(detector: Any, table: Loaded, plots: str | Path | None = None,
                    details: dict[str, np.ndarray] | None = None,
-                   masks: str | Path | None = None) -> dict[str, float]:
+                   masks: str | Path | None = None,
+                   maps: str | Path | None = None) -> dict[str, float]:
     """Metrics on the labelled rows of ``table``; with ``plots`` also the figures of
     :func:`write_figures` and ``metrics.json`` in that folder; with ``masks`` (a folder of
-    defect masks, images only) the pixel ROC-AUC of the heat maps. ``details``: the table
-    already scored (with errors, when there are plots)."""
+    defect masks, images only) the pixel ROC-AUC of the heat maps; with ``maps`` (images
+    only) each image's heat map in that folder, as ``score --maps`` writes them. ``details``:
+    the table already scored (with errors, when there are plots)."""
     if table.labels is None:
         raise DataError(f"{table.source}: evaluation needs --label-column (tables) or "
                         "--normal-class (images)")
-    if masks is not None and not table.is_images:
-        raise DataError(f"{table.source}: --masks needs images (a folder of test images)")
+    for option, given in (("--masks", masks), ("--maps", maps)):
+        if given is not None and not table.is_images:
+            raise DataError(f"{table.source}: {option} needs images (a folder of test images)")
     if details is None:
-        details = details_for(detector, table, explain=bool(plots) or masks is not None)
+        details = details_for(detector, table,
+                              explain=bool(plots) or masks is not None or maps is not None)
     known = labelled_rows(table.labels, table.source)
     result = metrics(table.labels[known].astype(int), details["anomaly_score"][known],
                      details["is_anomaly"][known].astype(int))
@@ -157,6 +161,8 @@ def evaluate_table(detector: Any, table: Loaded, plots: str | Path | None = None
     if plots:
         write_figures(detector, table, details, plots, known)
         (Path(plots) / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+    if maps is not None:
+        write_heat_maps(table, details, maps)
     return result
 
 
@@ -310,10 +316,11 @@ def run_evaluate(bundle: str, data: str, label_column: str | None = None,
                  normal_class: str | None = None, plots: str | None = None,
                  threshold: float | None = None,
                  contamination: float | str | None = None,
-                 masks: str | None = None) -> dict[str, Any]:
+                 masks: str | None = None, maps: str | None = None) -> dict[str, Any]:
     """``aetool evaluate``: the metrics of a saved detector on labelled ``data`` (with
-    ``masks``, also pixel ROC-AUC)."""
-    check_figure_folder(plots, (data,))
+    ``masks``, also pixel ROC-AUC; with ``maps``, each image's heat map)."""
+    for folder in (plots, maps):
+        check_figure_folder(folder, (data,))
     detector, spec = load_detector(bundle)
     detector.set_threshold(threshold, contamination)
     spec.label_column = label_column or spec.label_column
@@ -322,7 +329,7 @@ def run_evaluate(bundle: str, data: str, label_column: str | None = None,
     if table.labels is None:
         raise AetoolError("evaluate needs --label-column (a 0/1 column) or, for images, "
                           "--normal-class")
-    return evaluate_table(detector, table, plots, masks=masks)
+    return evaluate_table(detector, table, plots, masks=masks, maps=maps)
 
 
 def _inputs(*paths: str | None) -> tuple[str, ...]:
