@@ -4,6 +4,7 @@ its position, and how per-patch values go back to a per-pixel map or image."""
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 
@@ -337,7 +338,11 @@ def turn_cost(images: torch.Tensor, max_images: int = TURN_COST_IMAGES, seed: in
     median distance of its patches to the nearest patch of another image within a grid step,
     turned over as is, on standardised thumbnails. About 1: the parts already lie in every
     orientation; well above 1: they are photographed aligned. Label-free and cheap (seconds)."""
-    found = _cost_search(images, max_images, seed)
+    return LayoutCosts(images, max_images, seed).turn()
+
+
+def _turn_cost(found: CostSearch | None) -> float:
+    """:func:`turn_cost` from the layout search of the training images."""
     if found is None:  # nothing to compare, or the images repeat each other
         return float("inf")
     thumbs, grid, bank, owners, as_is = found
@@ -365,7 +370,11 @@ def place_cost(images: torch.Tensor, max_images: int = TURN_COST_IMAGES, seed: i
     per place the ratio of the median distances, then their geometric mean over the places
     (so plain places next to busy ones still count). About 1: the images are not aligned;
     well above 1: each part has its place. Label-free and cheap (a second or two)."""
-    found = _cost_search(images, max_images, seed)
+    return LayoutCosts(images, max_images, seed).place()
+
+
+def _place_cost(found: CostSearch | None) -> float:
+    """:func:`place_cost` from the layout search of the training images."""
     if found is None:
         return float("inf")
     _, grid, bank, owners, as_is = found
@@ -377,6 +386,27 @@ def place_cost(images: torch.Tensor, max_images: int = TURN_COST_IMAGES, seed: i
     ratios = moved_away.median(dim=0).values / as_is.median(dim=0).values.clamp(min=1e-12)
     return float(ratios.clamp(min=1e-12).log().mean().exp())
 
+
+
+class LayoutCosts:
+    """The place and turn costs of one set of training images from one shared search, made
+    on first use: a fit that measures both searches the images once."""
+
+    def __init__(self, images: torch.Tensor, max_images: int = TURN_COST_IMAGES,
+                 seed: int = 0) -> None:
+        self.images, self.max_images, self.seed = images, max_images, seed
+
+    @functools.cached_property
+    def _found(self) -> CostSearch | None:
+        return _cost_search(self.images, self.max_images, self.seed)
+
+    def place(self) -> float:
+        """:func:`place_cost` of the images."""
+        return _place_cost(self._found)
+
+    def turn(self) -> float:
+        """:func:`turn_cost` of the images."""
+        return _turn_cost(self._found)
 
 # Pixels: the shorter side of the thumbnail that stands for the whole image beside its patches
 # (PatchDetector's ``whole_image``; bench/whole_thumbnail.py).

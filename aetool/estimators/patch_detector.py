@@ -39,16 +39,15 @@ from aetool.patches import (
     ORIENTATION_FREE_BELOW,
     PLACE_FREE_BELOW,
     WHOLE_SIDE,
+    LayoutCosts,
     PatchGrid,
     edge_sigma,
     local_nearest,
     own_spread,
-    place_cost,
     position_spread,
     resized,
     standardise,
     top_mean,
-    turn_cost,
     turned_copies,
     whole_nearest,
     whole_thumbnails,
@@ -359,7 +358,8 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         matrix, _ = self._prepare(X, reset=True)
         side = None if self.max_short_side is None else int(self.max_short_side)
         shape = working_shape(*matrix.shape[2:], side)
-        reach, self.scales_positions_, cost = self._search_layout(matrix)
+        layout = LayoutCosts(torch.from_numpy(matrix), seed=self.random_state or 0)
+        reach, self.scales_positions_, cost = self._search_layout(layout)
         parts, smallest = PATCH_SIZE_RULE["anywhere" if reach is None else "placed"]
         try:
             grid = PatchGrid.for_image(*shape, size=self.patch_size, parts=parts,
@@ -372,7 +372,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
                                    edge_sigma=edge_sigma(*shape) if self.edges else None)
         self.scorer_.reach, self.scorer_.place_cost = reach, cost
         work = self.scorer_.patch_input(matrix)
-        if self._learns_turns(matrix):  # copy by copy: bank entry t*N + i is from image i
+        if self._learns_turns(layout):  # copy by copy: bank entry t*N + i is from image i
             work = turned_copies(work)
         self.scorer_.copies = len(work) // len(matrix)
         self.scorer_.whole_side = WHOLE_SIDE if self._uses_whole(len(matrix)) else None
@@ -428,25 +428,25 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         side = self.scorer_.whole_side
         return None if side is None else whole_thumbnails(work[:, :channels], side)
 
-    def _search_layout(self, matrix: np.ndarray) -> tuple[int | None, bool, float | None]:
+    def _search_layout(self, layout: LayoutCosts) -> tuple[int | None, bool, float | None]:
         """(reach, whether to scale by each position's spread, the place cost if measured):
         as given, or for "auto" by whether the training images are aligned (place cost):
         within a grid step, scaled, when each part has its place; anywhere, unscaled, when it
         has none (crops of a surface, parts at any position)."""
         aligned, cost = True, None
         if "auto" in (self.reach, self.scale_positions):
-            cost = place_cost(torch.from_numpy(matrix), seed=self.random_state or 0)
+            cost = layout.place()
             aligned = cost >= PLACE_FREE_BELOW
         reach = (1 if aligned else None) if self.reach == "auto" else self.reach
         scale = aligned if self.scale_positions == "auto" else bool(self.scale_positions)
         return None if reach is None else int(reach), scale, cost
 
-    def _learns_turns(self, matrix: np.ndarray) -> bool:
+    def _learns_turns(self, layout: LayoutCosts) -> bool:
         """Whether to learn turned copies: ``turns`` as given, or for "auto" whether the
         training images already lie in every orientation (kept as the scorer's turn_cost)."""
         if self.turns != "auto":
             return bool(self.turns)
-        self.scorer_.turn_cost = turn_cost(torch.from_numpy(matrix), seed=self.random_state or 0)
+        self.scorer_.turn_cost = layout.turn()
         return self.scorer_.turn_cost < ORIENTATION_FREE_BELOW
 
     def _prepare(self, X: Any, reset: bool) -> tuple[np.ndarray, Any]:
