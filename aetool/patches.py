@@ -387,7 +387,6 @@ def _place_cost(found: CostSearch | None) -> float:
     return float(ratios.clamp(min=1e-12).log().mean().exp())
 
 
-
 class LayoutCosts:
     """The place and turn costs of one set of training images from one shared search, made
     on first use: a fit that measures both searches the images once."""
