@@ -499,7 +499,7 @@ def evaluate(bundle: str, data: str, label_column: str | None, normal_class: str
              plots: str | None, masks: str | None, maps: str | None, threshold: float | None,
              contamination: float | str | None) -> None:
     """Evaluate a saved detector on labelled DATA: ROC-AUC, PR-AUC, F1-max, F1, precision@n
-    (and pixel ROC-AUC with --masks)."""
+    (and pixel ROC-AUC with --masks, each image's heat map with --maps)."""
     _print_metrics(task("detect").run_evaluate(bundle, data, label_column, normal_class, plots,
                                                threshold, contamination, masks, maps))
     if plots:
