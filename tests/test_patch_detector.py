@@ -40,6 +40,7 @@ from aetool.patches import (
     standardise,
     top_mean,
     turn_cost,
+    turned_copies,
     whole_nearest,
     whole_thumbnails,
     with_edges,
@@ -512,9 +513,19 @@ def test_turn_cost_tells_aligned_parts_from_parts_lying_any_way_up(tmp_path, mon
     fixed = PatchDetector(**FAST).fit(aligned)
     assert fixed.scorer_.copies == 1 and fixed.scorer_.turn_cost == pytest.approx(aligned_cost)
     # (patch codes alone: the whole image's thumbnail is not learnt, it scores originals as new)
+    cut_sizes, cut = [], PatchGrid.cut
+    monkeypatch.setattr(PatchGrid, "cut", lambda grid, images: (
+        cut_sizes.append(len(images)), cut(grid, images))[1])
     learnt = PatchDetector(whole_image=False, **FAST).fit(loose)
+    monkeypatch.setattr(PatchGrid, "cut", cut)
     assert learnt.scorer_.copies == 8 and learnt.bank_.shape[0] == 8 * 40
+    assert max(cut_sizes) == 40  # never every copy's patches at once
     assert trained_rows[-1] == 40 * learnt.scorer_.grid.count  # the originals' patches
+    # The copies' codes are cut and encoded a copy at a time (all copies' patches at once can
+    # take gigabytes); the bank is the one that encoding every copy at once gives.
+    every_copy = turned_copies(learnt.scorer_.patch_input(learnt._prepare(loose, False)[0]))
+    assert torch.allclose(learnt.bank_, learnt._patch_codes(learnt.scorer_.grid.cut(every_copy)),
+                          atol=1e-5)
     # The threshold comes from the turned copies, which the autoencoder never saw: they score
     # as new images do, while the originals it learnt score lower.
     copies = learnt._image_scores(*learnt._unseen_copy_search(40))

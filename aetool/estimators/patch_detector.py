@@ -377,14 +377,17 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         self.scorer_.copies = len(work) // len(matrix)
         self.scorer_.whole_side = WHOLE_SIDE if self._uses_whole(len(matrix)) else None
         self.whole_bank_ = self._thumbnails(work, matrix.shape[1])
-        patches = grid.cut(work)
         # "auto" turns only when the images already lie every way up, so the originals show the
         # autoencoder every orientation: it learns from them alone, as well and 6-8x faster
         # (bench/patch_turns.py). turns=True may mean aligned training images and turned test
         # parts, so then it learns from every copy.
-        learn_from = patches[:len(matrix)] if self.turns == "auto" else patches
-        self._fit_model(self._model_rows(learn_from, self._patch_shape(patches)), variant)
-        self.bank_ = self._patch_codes(patches, learn_residual=self._uses_residual())
+        patches = grid.cut(work[:len(matrix)] if self.turns == "auto" else work)
+        self._fit_model(self._model_rows(patches, self._patch_shape(patches)), variant)
+        if len(patches) < len(work):  # the copies' patches, cut and encoded a copy at a time
+            self.bank_ = self._bank_codes(work, len(matrix), self._uses_residual())
+        else:
+            self.bank_ = self._patch_codes(patches, learn_residual=self._uses_residual())
+        del patches
         distances, entries = self._training_search(len(matrix))
         self._learn_textures(len(matrix))
         if self.turns == "auto" and self.scorer_.copies > 1:
@@ -475,15 +478,42 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         one more coordinate: the patch's reconstruction error times it. ``learn_residual``
         (training patches): set that weight from these patches first."""
         carries = learn_residual or self.scorer_.residual_weight is not None
+        codes, residuals = self._encoded(patches, carries)
+        return self._carrying(codes, residuals, learn_residual).view(*patches.shape[:2], -1)
+
+    def _bank_codes(self, work: torch.Tensor, n_images: int, learn_residual: bool
+                    ) -> torch.Tensor:
+        """(T * N, P, K) codes of the training images ``work`` and their turned copies, as
+        :meth:`_patch_codes` finds them, cut and encoded ``n_images`` images (one copy) at a
+        time: all copies' patches at once hold each pixel about four times over in every copy
+        (8 GB for 245 colour images at 256 px turned 8 ways)."""
+        grid = self.scorer_.grid
+        carries = learn_residual or self.scorer_.residual_weight is not None
+        found = [self._encoded(grid.cut(work[start:start + n_images]), carries)
+                 for start in range(0, len(work), n_images)]
+        codes = torch.cat([c for c, _ in found])
+        residuals = torch.cat([r for _, r in found]) if carries else None
+        return self._carrying(codes, residuals, learn_residual).view(len(work), grid.count, -1)
+
+    def _encoded(self, patches: torch.Tensor, residuals: bool
+                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(N, P, D) patches -> their (N * P, K) codes and, with ``residuals``, their (N * P,)
+        reconstruction errors."""
         out = run_batches(self.model_, self._model_rows(patches),
-                          codes_and_residuals if carries else code_outputs, **self._inference())
-        codes = torch.from_numpy(out["codes"])
-        if carries:
-            residuals = torch.from_numpy(out["residuals"])
-            if learn_residual:
-                self.scorer_.residual_weight = residual_weight(codes, residuals)
-            codes = torch.cat([codes, self.scorer_.residual_weight * residuals[:, None]], dim=1)
-        return codes.view(patches.shape[0], patches.shape[1], -1)
+                          codes_and_residuals if residuals else code_outputs,
+                          **self._inference())
+        return (torch.from_numpy(out["codes"]),
+                torch.from_numpy(out["residuals"]) if residuals else None)
+
+    def _carrying(self, codes: torch.Tensor, residuals: torch.Tensor | None,
+                  learn_residual: bool) -> torch.Tensor:
+        """Codes (M, K) with the weighted reconstruction error as one more coordinate when
+        ``residuals`` are given (``learn_residual``: the weight is set from them first)."""
+        if residuals is None:
+            return codes
+        if learn_residual:
+            self.scorer_.residual_weight = residual_weight(codes, residuals)
+        return torch.cat([codes, self.scorer_.residual_weight * residuals[:, None]], dim=1)
 
     def _image_codes(self, matrix: np.ndarray) -> torch.Tensor:
         """(N, P, K) patch codes of images already encoded (N, C, H, W), cut as in training."""
