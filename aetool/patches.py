@@ -295,9 +295,21 @@ def turned_copies(images: torch.Tensor) -> torch.Tensor:
     """(N, C, H, W) -> (T * N, C, H, W): the copies of each image turned and mirrored that keep
     its shape, copy by copy (T = 8 for square images: four quarter turns, each mirrored; 4
     otherwise: as is, upside down, and both mirrored)."""
-    square = images.shape[-1] == images.shape[-2]
-    turns = [torch.rot90(images, k, dims=(2, 3)) for k in (range(4) if square else (0, 2))]
-    return torch.cat(turns + [t.flip(-1) for t in turns])
+    return torch.cat([turned_copy(images, t) for t in range(copy_count(images))])
+
+
+def copy_count(images: torch.Tensor) -> int:
+    """How many turned and mirrored copies of (N, C, H, W) images keep their shape (8 square,
+    4 otherwise), the first being the images as they are."""
+    return 8 if images.shape[-1] == images.shape[-2] else 4
+
+
+def turned_copy(images: torch.Tensor, copy: int) -> torch.Tensor:
+    """Copy number ``copy`` of :func:`turned_copies` alone, so the copies can be made one at a
+    time: the quarter turns (half turns if not square) in order, then the same mirrored."""
+    turns = copy_count(images) // 2
+    turned = torch.rot90(images, (copy % turns) * (4 // turns), dims=(2, 3))
+    return turned.flip(-1) if copy >= turns else turned
 
 
 TURN_COST_SIDE = 32  # pixels: the thumbnails the orientation test compares (shorter side)

@@ -41,6 +41,7 @@ from aetool.patches import (
     WHOLE_SIDE,
     LayoutCosts,
     PatchGrid,
+    copy_count,
     edge_sigma,
     local_nearest,
     own_spread,
@@ -49,6 +50,7 @@ from aetool.patches import (
     standardise,
     top_mean,
     turned_copies,
+    turned_copy,
     whole_nearest,
     whole_thumbnails,
     with_edges,
@@ -372,21 +374,23 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
                                    edge_sigma=edge_sigma(*shape) if self.edges else None)
         self.scorer_.reach, self.scorer_.place_cost = reach, cost
         work = self.scorer_.patch_input(matrix)
-        if self._learns_turns(layout):  # copy by copy: bank entry t*N + i is from image i
-            work = turned_copies(work)
-        self.scorer_.copies = len(work) // len(matrix)
+        # copy by copy (patches.turned_copies): bank entry t*N + i is from image i
+        self.scorer_.copies = copy_count(work) if self._learns_turns(layout) else 1
         self.scorer_.whole_side = WHOLE_SIDE if self._uses_whole(len(matrix)) else None
-        self.whole_bank_ = self._thumbnails(work, matrix.shape[1])
+        self.whole_bank_ = None if self.scorer_.whole_side is None else torch.cat(
+            [self._thumbnails(self._copy(work, t), matrix.shape[1])
+             for t in range(self.scorer_.copies)])
         # "auto" turns only when the images already lie every way up, so the originals show the
         # autoencoder every orientation: it learns from them alone, as well and 6-8x faster
         # (bench/patch_turns.py). turns=True may mean aligned training images and turned test
         # parts, so then it learns from every copy.
-        patches = grid.cut(work[:len(matrix)] if self.turns == "auto" else work)
+        every_copy = self.turns != "auto" and self.scorer_.copies > 1
+        patches = grid.cut(turned_copies(work) if every_copy else work)
         self._fit_model(self._model_rows(patches, self._patch_shape(patches)), variant)
-        if len(patches) < len(work):  # the copies' patches, cut and encoded a copy at a time
-            self.bank_ = self._bank_codes(work, len(matrix), self._uses_residual())
-        else:
+        if every_copy or self.scorer_.copies == 1:
             self.bank_ = self._patch_codes(patches, learn_residual=self._uses_residual())
+        else:  # the copies made, cut and encoded one at a time
+            self.bank_ = self._bank_codes(work, self._uses_residual())
         del patches
         distances, entries = self._training_search(len(matrix))
         self._learn_textures(len(matrix))
@@ -481,19 +485,22 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         codes, residuals = self._encoded(patches, carries)
         return self._carrying(codes, residuals, learn_residual).view(*patches.shape[:2], -1)
 
-    def _bank_codes(self, work: torch.Tensor, n_images: int, learn_residual: bool
-                    ) -> torch.Tensor:
-        """(T * N, P, K) codes of the training images ``work`` and their turned copies, as
-        :meth:`_patch_codes` finds them, cut and encoded ``n_images`` images (one copy) at a
-        time: all copies' patches at once hold each pixel about four times over in every copy
-        (8 GB for 245 colour images at 256 px turned 8 ways)."""
-        grid = self.scorer_.grid
+    def _bank_codes(self, work: torch.Tensor, learn_residual: bool) -> torch.Tensor:
+        """(T * N, P, K) codes of the training images ``work`` (N, C, H, W) and their T - 1
+        turned copies, as :meth:`_patch_codes` finds them, each copy made, cut and encoded on
+        its own: every copy's patches at once hold each pixel about four times over in every
+        copy (8 GB for 245 colour images at 256 px turned 8 ways)."""
+        grid, copies = self.scorer_.grid, self.scorer_.copies
         carries = learn_residual or self.scorer_.residual_weight is not None
-        found = [self._encoded(grid.cut(work[start:start + n_images]), carries)
-                 for start in range(0, len(work), n_images)]
+        found = [self._encoded(grid.cut(self._copy(work, t)), carries) for t in range(copies)]
         codes = torch.cat([c for c, _ in found])
         residuals = torch.cat([r for _, r in found]) if carries else None
-        return self._carrying(codes, residuals, learn_residual).view(len(work), grid.count, -1)
+        return self._carrying(codes, residuals, learn_residual).view(
+            copies * len(work), grid.count, -1)
+
+    def _copy(self, work: torch.Tensor, copy: int) -> torch.Tensor:
+        """Turned copy number ``copy`` of the training images (0: as they are)."""
+        return work if copy == 0 else turned_copy(work, copy)
 
     def _encoded(self, patches: torch.Tensor, residuals: bool
                  ) -> tuple[torch.Tensor, torch.Tensor | None]:
