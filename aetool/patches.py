@@ -306,7 +306,10 @@ def copy_count(images: torch.Tensor) -> int:
 
 def turned_copy(images: torch.Tensor, copy: int) -> torch.Tensor:
     """Copy number ``copy`` of :func:`turned_copies` alone, so the copies can be made one at a
-    time: the quarter turns (half turns if not square) in order, then the same mirrored."""
+    time: the quarter turns (half turns if not square) in order, then the same mirrored; copy 0
+    is ``images`` themselves."""
+    if copy == 0:
+        return images
     turns = copy_count(images) // 2
     turned = torch.rot90(images, (copy % turns) * (4 // turns), dims=(2, 3))
     return turned.flip(-1) if copy >= turns else turned

@@ -378,7 +378,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         self.scorer_.copies = copy_count(work) if self._learns_turns(layout) else 1
         self.scorer_.whole_side = WHOLE_SIDE if self._uses_whole(len(matrix)) else None
         self.whole_bank_ = None if self.scorer_.whole_side is None else torch.cat(
-            [self._thumbnails(self._copy(work, t), matrix.shape[1])
+            [self._thumbnails(turned_copy(work, t), matrix.shape[1])
              for t in range(self.scorer_.copies)])
         # "auto" turns only when the images already lie every way up, so the originals show the
         # autoencoder every orientation: it learns from them alone, as well and 6-8x faster
@@ -492,15 +492,11 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         copy (8 GB for 245 colour images at 256 px turned 8 ways)."""
         grid, copies = self.scorer_.grid, self.scorer_.copies
         carries = learn_residual or self.scorer_.residual_weight is not None
-        found = [self._encoded(grid.cut(self._copy(work, t)), carries) for t in range(copies)]
+        found = [self._encoded(grid.cut(turned_copy(work, t)), carries) for t in range(copies)]
         codes = torch.cat([c for c, _ in found])
         residuals = torch.cat([r for _, r in found]) if carries else None
         return self._carrying(codes, residuals, learn_residual).view(
             copies * len(work), grid.count, -1)
-
-    def _copy(self, work: torch.Tensor, copy: int) -> torch.Tensor:
-        """Turned copy number ``copy`` of the training images (0: as they are)."""
-        return work if copy == 0 else turned_copy(work, copy)
 
     def _encoded(self, patches: torch.Tensor, residuals: bool
                  ) -> tuple[torch.Tensor, torch.Tensor | None]:
