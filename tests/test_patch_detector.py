@@ -246,6 +246,24 @@ def test_without_edges_the_patches_are_the_intensities_alone(fitted, tmp_path):
     assert np.abs(recon - test).mean() < np.abs(test - test.mean()).mean()
 
 
+def test_scoring_cuts_and_encodes_a_few_images_at_a_time_with_the_same_results(fitted,
+                                                                                monkeypatch):
+    """A folder chunk's patches at once hold each pixel about four times over; the detector
+    cuts and encodes at most PATCH_VALUES_AT_ONCE patch values at a time, and the scores,
+    maps and thumbnails are those of all images at once."""
+    test = with_defects(textures(7, seed=4))[0]
+    whole = fitted.anomaly_details(test)
+    cuts, cut = [], PatchGrid.cut
+    monkeypatch.setattr(PatchGrid, "cut", lambda grid, images: (
+        cuts.append(len(images)), cut(grid, images))[1])
+    per_image = fitted.scorer_.grid.count * 2 * fitted.scorer_.grid.size ** 2  # with edges
+    monkeypatch.setattr(patch_detector, "PATCH_VALUES_AT_ONCE", 3 * per_image)
+    taken = fitted.anomaly_details(test)
+    assert cuts == [3, 3, 1]
+    for key in ("anomaly_score", "errors"):
+        assert np.allclose(taken[key], whole[key], rtol=1e-5, atol=1e-6)
+
+
 def test_the_detector_pools_the_whole_image_thumbnail_with_the_patches(fitted, tmp_path):
     assert fitted.whole_image == "auto" and fitted.whole_bank_ is not None  # the default
     grid, scorer = fitted.scorer_.grid, fitted.scorer_

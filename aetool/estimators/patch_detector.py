@@ -66,6 +66,9 @@ from aetool.thresholds import (
 )
 from aetool.variants.base import CONDITIONAL, IMAGE, TABULAR
 
+# Patch values (floats) cut and encoded at once when scoring: 64M, 256 MB (64 colour images of
+# 144 patches at 256 px, 2,300 grey ELPV cells at 64 px); more images are taken in turn.
+PATCH_VALUES_AT_ONCE = 1 << 26
 BANK = "patch_bank"  # the extra tensor of the bundle: training codes (N, P, K)
 LEVELS = "patch_levels"  # and each training image's texture level (N,), when it has them
 WHOLE = "whole_thumbnails"  # and the training images' whole-image thumbnails (N, D), when used
@@ -525,10 +528,20 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     def _image_views(self, matrix: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
         """What :meth:`_search` compares of images already encoded (N, C, H, W): their (N, P,
         K) patch codes, cut as in training, and their (N, D) whole-image thumbnails (None
-        when the detector uses none)."""
-        work = self.scorer_.patch_input(matrix)
-        return (self._patch_codes(self.scorer_.grid.cut(work)),
-                self._thumbnails(work, matrix.shape[1]))
+        when the detector uses none). Cut and encoded a few images at a time, at most
+        PATCH_VALUES_AT_ONCE patch values: a folder's patches at once hold each pixel about
+        four times over (2 GB for 512 colour images at 256 px)."""
+        grid, channels = self.scorer_.grid, matrix.shape[1]
+        per_image = grid.count * (channels + (self.scorer_.edge_sigma is not None)) * grid.size**2
+        step = max(1, PATCH_VALUES_AT_ONCE // per_image)
+        views = []
+        for start in range(0, max(1, len(matrix)), step):
+            work = self.scorer_.patch_input(matrix[start:start + step])
+            views.append((self._patch_codes(grid.cut(work)), self._thumbnails(work, channels)))
+        if len(views) == 1:
+            return views[0]
+        thumbs = None if views[0][1] is None else torch.cat([t for _, t in views])
+        return torch.cat([c for c, _ in views]), thumbs
 
     def _bank_views(self, entries: torch.Tensor | slice
                     ) -> tuple[torch.Tensor, torch.Tensor | None]:
