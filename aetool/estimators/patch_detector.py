@@ -532,7 +532,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         PATCH_VALUES_AT_ONCE patch values: a folder's patches at once hold each pixel about
         four times over (2 GB for 512 colour images at 256 px)."""
         grid, channels = self.scorer_.grid, matrix.shape[1]
-        per_image = grid.count * (channels + (self.scorer_.edge_sigma is not None)) * grid.size**2
+        per_image = grid.count * int(np.prod(self.model_.input_shape))  # values of its patches
         step = max(1, PATCH_VALUES_AT_ONCE // per_image)
         views = []
         for start in range(0, max(1, len(matrix)), step):
