@@ -535,6 +535,8 @@ def test_maps_and_plots_are_never_written_into_the_input_folder(tmp_path):
                   folder / "normal"),
                  ("evaluate", tmp_path / "m", folder, "--normal-class", "normal", "--maps",
                   folder / "odd"),
+                 ("evaluate", tmp_path / "m", folder / "normal", "--normal-class", "normal",
+                  "--masks", folder / "odd", "--maps", folder / "odd" / "maps"),
                  ("detect", folder, "-o", tmp_path / "d.csv", "--maps", folder / "odd",
                   *FAST)):
         result = run(*args)

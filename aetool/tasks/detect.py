@@ -319,8 +319,8 @@ def run_evaluate(bundle: str, data: str, label_column: str | None = None,
                  masks: str | None = None, maps: str | None = None) -> dict[str, Any]:
     """``aetool evaluate``: the metrics of a saved detector on labelled ``data`` (with
     ``masks``, also pixel ROC-AUC; with ``maps``, each image's heat map)."""
-    for folder in (plots, maps):
-        check_figure_folder(folder, (data,))
+    for folder in (plots, maps):  # the masks are an input too
+        check_figure_folder(folder, _inputs(data, masks))
     detector, spec = load_detector(bundle)
     detector.set_threshold(threshold, contamination)
     spec.label_column = label_column or spec.label_column
