@@ -48,7 +48,7 @@ def load(folder: Path, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, n
 def image_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    from aetool.tasks.detect import f1_max
+    from aetool.tasks.evaluation import f1_max
 
     return {"roc_auc": float(roc_auc_score(labels, scores)),
             "aupr": float(average_precision_score(labels, scores)),

@@ -726,6 +726,63 @@ def test_evaluate_with_masks_reports_the_pixel_roc_auc(tmp_path):
     assert missing.exit_code == 2 and "mask folder not found" in missing.stderr
 
 
+def test_evaluate_streams_a_folder_with_the_same_metrics_maps_and_figure(fitted, tmp_path,
+                                                                         monkeypatch):
+    """``evaluate`` on a folder scores a chunk of images at a time (so a test folder of any
+    size fits in memory), with the metrics, pixel metrics, heat maps and most anomalous
+    images it gives when every image is scored at once."""
+    import aetool.tasks.scores_table as scores_table
+    from aetool.data.source import TableSpec
+    from aetool.tasks.detect import evaluate_table, load_table
+    from aetool.tasks.evaluation import MostAnomalous, evaluate_image_folder
+
+    defective, masks = with_defects(textures(9, seed=6))
+    _folder_of(tmp_path / "test" / "normal", textures(8, seed=5))
+    _folder_of(tmp_path / "test" / "crack", defective)
+    for i, mask in enumerate(masks):
+        _folder_of(tmp_path / "gt" / "crack", mask[None].astype(np.float32), f"{i}_mask")
+    spec = TableSpec(normal_class="normal")
+    whole = load_table(str(tmp_path / "test"), spec, need_labels=True, for_scoring=True)
+    at_once = evaluate_table(fitted, whole, tmp_path / "plots1", masks=tmp_path / "gt",
+                             maps=tmp_path / "maps1")
+    seen = []
+    scored = scores_table.details_for
+    monkeypatch.setattr(scores_table, "details_for",
+                        lambda d, chunk, **k: seen.append(len(chunk.features)) or
+                        scored(d, chunk, **k))
+    streamed = evaluate_image_folder(fitted, str(tmp_path / "test"), spec, tmp_path / "plots2",
+                                     tmp_path / "gt", tmp_path / "maps2", chunk_rows=4,
+                                     progress=False)
+    assert seen == [4, 4, 4, 4, 1]  # never more than a chunk of images decoded and scored
+    assert streamed == pytest.approx(at_once, abs=1e-6)
+    assert streamed["pixel_images"] == 17 and streamed["rows"] == 17
+    assert sorted(p.name for p in (tmp_path / "plots2").iterdir()) == sorted(
+        p.name for p in (tmp_path / "plots1").iterdir())
+    assert len(list((tmp_path / "maps2").rglob("*_map.png"))) == 17
+    # the running top keeps what sorting every score would: the same images, in order
+    details = fitted.anomaly_details(whole.features, explain=True)
+    top = MostAnomalous(count=5)
+    for start in range(0, 17, 4):
+        part = slice(start, start + 4)
+        chunk = type(whole)(whole.features[part], whole.ids.iloc[part], whole.labels[part],
+                            whole.source, whole.sizes[part], folder=True)
+        top.add(chunk, {key: value[part] for key, value in details.items()})
+    best = np.argsort(-details["anomaly_score"], kind="stable")[:5]
+    assert list(top.table.ids) == list(whole.ids.iloc[best])
+    assert np.array_equal(top.details["errors"], details["errors"][best])
+
+
+def test_evaluate_refuses_a_folder_of_one_class_before_scoring(fitted, tmp_path):
+    fitted.save(tmp_path / "b")
+    _folder_of(tmp_path / "test" / "normal", textures(3, seed=5))
+    result = CliRunner().invoke(cli, ["evaluate", str(tmp_path / "b"), str(tmp_path / "test"),
+                                      "--normal-class", "normal"])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {tmp_path / 'test'}: every image is in the normal class 'normal'; evaluation "
+        "needs images of another class (the anomalies) too")
+
+
 def test_info_describes_a_patch_bundle_and_export_refuses_it(fitted, tmp_path):
     fitted.save(tmp_path / "b")
     info = CliRunner().invoke(cli, ["info", str(tmp_path / "b")])

@@ -129,14 +129,44 @@ def scan_images(path: str | Path, spec: TableSpec) -> FolderScan:
     return scan_image_folder(path, size, spec.strict, spec.channels)
 
 
-def image_folder_chunks(scan: FolderScan, rows: int) -> Iterator[Loaded]:
-    """A scanned image folder ``rows`` images at a time (ids = paths, no labels), so scoring
-    holds one chunk of pixels in memory however large the folder is."""
+def scanned_classes(scan: FolderScan) -> list[str | None]:
+    """The class (first sub-folder) of each scanned file; None for files at the top."""
+    classes: list[str | None] = []
+    for path in scan.paths:
+        parts = path.relative_to(scan.root).parts
+        classes.append(parts[0] if len(parts) > 1 else None)
+    return classes
+
+
+def scan_labels_checked(path: str | Path, spec: TableSpec) -> tuple[FolderScan, str | None]:
+    """An image folder scanned for evaluation, and its normal class, found as
+    :func:`load_images` finds it (``spec``'s, else a folder named normal or good; None when
+    there is none to find) and checked from the file names before any image is decoded: the
+    class must exist, and images of another class too."""
+    scan = scan_images(path, spec)
+    classes = scanned_classes(scan)
+    normal = spec.normal_class or conventional_normal_class(classes, str(scan.root))
+    if normal is not None and _normal_labels(classes, normal, str(scan.root), True).max() == 0:
+        raise DataError(f"{scan.root}: every image is in the normal class '{normal}'; "
+                        "evaluation needs images of another class (the anomalies) too")
+    return scan, normal
+
+
+IMAGE_CHUNK = 512  # images decoded and scored at a time
+
+
+def image_folder_chunks(scan: FolderScan, rows: int, normal: str | None = None
+                        ) -> Iterator[Loaded]:
+    """A scanned image folder ``rows`` images at a time (ids = paths; labels 0 for class
+    ``normal`` and 1 for the others when it is given, else none), so scoring and evaluation
+    hold one chunk of pixels in memory however large the folder is."""
     produced = 0
     for start in range(0, len(scan.paths), rows):
         found = decode_images(scan, start, start + rows)
         produced += len(found.paths)
-        yield Loaded(found.images, pd.Series(found.paths, name="path", dtype=object), None,
+        labels = None if normal is None else np.asarray(
+            [0 if c is not None and str(c) == normal else 1 for c in found.classes])
+        yield Loaded(found.images, pd.Series(found.paths, name="path", dtype=object), labels,
                      str(scan.root), found.sizes, folder=True)
     if not produced:
         raise DataError(f"{scan.root}: none of the images could be read")

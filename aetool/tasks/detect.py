@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aetool import plots as figures
 from aetool.bundle import check_bundle_output
 from aetool.data.images import is_image_source
 from aetool.data.output import check_figure_folder, check_output_file, table_output_kind
@@ -27,7 +26,13 @@ from aetool.errors import AetoolError, DataError
 from aetool.estimators import AutoencoderDetector, PatchDetector, column_shares
 from aetool.estimators import load_detector as load_any_detector
 from aetool.plots import explanation_heatmap
-from aetool.tasks.heatmaps import most_anomalous_grid, pixel_maps, write_heat_maps
+from aetool.tasks.evaluation import (
+    ImageEvaluation,
+    evaluate_image_folder,
+    metrics,
+    score_figures,
+)
+from aetool.tasks.heatmaps import most_anomalous_grid
 from aetool.tasks.scores_table import (
     details_for,
     load_table,
@@ -95,44 +100,6 @@ def load_detector(bundle: str | Path) -> tuple[Any, TableSpec]:
     return detector, getattr(detector, "table_spec_", TableSpec())
 
 
-def metrics(labels: np.ndarray, scores: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    """ROC-AUC, PR-AUC (average precision), F1-max (the best F1 over all thresholds, as
-    anomalib reports it), F1/precision/recall at the threshold and precision@n (n = anomalies)."""
-    from sklearn.metrics import (
-        average_precision_score,
-        f1_score,
-        precision_score,
-        recall_score,
-        roc_auc_score,
-    )
-
-    if labels.min() == labels.max():
-        raise DataError("evaluation needs both normal (0) and anomalous (1) rows in the labels")
-    n_pos = int(labels.sum())
-    top = np.argsort(-scores)[:n_pos]
-    return {
-        "rows": len(labels),
-        "anomalies": n_pos,
-        "roc_auc": float(roc_auc_score(labels, scores)),
-        "pr_auc": float(average_precision_score(labels, scores)),
-        "f1_max": f1_max(labels, scores),
-        "f1_at_threshold": float(f1_score(labels, predicted, zero_division=0)),
-        "precision_at_threshold": float(precision_score(labels, predicted, zero_division=0)),
-        "recall_at_threshold": float(recall_score(labels, predicted, zero_division=0)),
-        "precision_at_n": float(labels[top].mean()),
-    }
-
-
-def f1_max(labels: np.ndarray, scores: np.ndarray) -> float:
-    """The best F1 over every threshold of the precision-recall curve (threshold-free, so
-    detectors compare without choosing a contamination)."""
-    from sklearn.metrics import precision_recall_curve
-
-    precision, recall, _ = precision_recall_curve(labels, scores)
-    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
-    return float(f1.max())
-
-
 def evaluate_table(detector: Any, table: Loaded, plots: str | Path | None = None,
                    details: dict[str, np.ndarray] | None = None,
                    masks: str | Path | None = None,
@@ -148,21 +115,19 @@ def evaluate_table(detector: Any, table: Loaded, plots: str | Path | None = None
     for option, given in (("--masks", masks), ("--maps", maps)):
         if given is not None and not table.is_images:
             raise DataError(f"{table.source}: {option} needs images (a folder of test images)")
+    if table.is_images:
+        evaluation = ImageEvaluation(detector, plots, masks, maps)
+        evaluation.add(table, details if details is not None else
+                       details_for(detector, table, explain=evaluation.explain))
+        return evaluation.result()
     if details is None:
-        details = details_for(detector, table,
-                              explain=bool(plots) or masks is not None or maps is not None)
+        details = details_for(detector, table, explain=bool(plots))
     known = labelled_rows(table.labels, table.source)
     result = metrics(table.labels[known].astype(int), details["anomaly_score"][known],
                      details["is_anomaly"][known].astype(int))
-    if masks is not None:
-        from aetool.tasks.masks import pixel_metrics
-
-        result.update(pixel_metrics(table, pixel_maps(details["errors"]), masks))
     if plots:
         write_figures(detector, table, details, plots, known)
         (Path(plots) / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
-    if maps is not None:
-        write_heat_maps(table, details, maps)
     return result
 
 
@@ -173,13 +138,10 @@ def write_figures(detector: Any, table: Loaded, details: dict[str, np.ndarray],
     plots = Path(plots)
     scores = details["anomaly_score"]
     if known is not None:
-        labels = table.labels[known].astype(int)
-        figures.roc_figure(labels, scores[known], plots / "roc.png")
-        figures.pr_figure(labels, scores[known], plots / "pr.png")
-        figures.histogram_figure(scores[known], detector.threshold_, plots / "scores.png",
-                                 labels)
+        score_figures(detector.threshold_, scores[known], plots,
+                      table.labels[known].astype(int))
     else:
-        figures.histogram_figure(scores, detector.threshold_, plots / "scores.png")
+        score_figures(detector.threshold_, scores, plots)
     if table.is_images:
         most_anomalous_grid(detector, table, details, plots / "most_anomalous.png")
     else:
@@ -316,15 +278,20 @@ def run_evaluate(bundle: str, data: str, label_column: str | None = None,
                  normal_class: str | None = None, plots: str | None = None,
                  threshold: float | None = None,
                  contamination: float | str | None = None,
-                 masks: str | None = None, maps: str | None = None) -> dict[str, Any]:
+                 masks: str | None = None, maps: str | None = None,
+                 chunk_rows: int | None = None, progress: bool = True) -> dict[str, Any]:
     """``aetool evaluate``: the metrics of a saved detector on labelled ``data`` (with
-    ``masks``, also pixel ROC-AUC; with ``maps``, each image's heat map)."""
+    ``masks``, also pixel ROC-AUC; with ``maps``, each image's heat map); image folders are
+    evaluated ``chunk_rows`` images at a time."""
     for folder in (plots, maps):  # the masks are an input too
         check_figure_folder(folder, _inputs(data, masks))
     detector, spec = load_detector(bundle)
     detector.set_threshold(threshold, contamination)
     spec.label_column = label_column or spec.label_column
     spec.normal_class = normal_class or spec.normal_class
+    if is_image_source(data):  # a folder of any size, a chunk of images at a time
+        return evaluate_image_folder(detector, data, spec, plots, masks, maps, chunk_rows,
+                                     progress)
     table = load_table(data, spec, need_labels=True, for_scoring=True)
     if table.labels is None:
         raise AetoolError("evaluate needs --label-column (a 0/1 column) or, for images, "

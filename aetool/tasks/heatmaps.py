@@ -17,7 +17,7 @@ def pixel_maps(errors: np.ndarray) -> np.ndarray:
     return errors.sum(axis=1)
 
 
-def _map_scale(maps: np.ndarray) -> float:
+def map_scale(maps: np.ndarray) -> float:
     """One colour scale for a whole run: the 99.5th percentile of all pixel errors."""
     return float(np.quantile(maps, 0.995)) or 1.0
 
@@ -51,7 +51,7 @@ def write_heat_maps(table: Any, details: dict[str, np.ndarray], folder: str | Pa
 
     folder = Path(folder)
     maps = pixel_maps(details["errors"])
-    scale = _map_scale(maps) if scale is None else scale
+    scale = map_scale(maps) if scale is None else scale
     images = table.features
     for i, name in enumerate(table.ids.astype(str)):
         size = table.sizes[i] if table.sizes else None
@@ -79,13 +79,15 @@ def grid_titles(table: Any, scores: np.ndarray, order: np.ndarray,
 
 
 def most_anomalous_grid(detector: Any, table: Any, details: dict[str, np.ndarray],
-                        path: str | Path, count: int = 12) -> Path:
-    """Rows: the ``count`` most anomalous images, their reconstructions and heat maps."""
-    order = np.argsort(-details["anomaly_score"])[:count]
+                        path: str | Path, count: int = 12, scale: float | None = None
+                        ) -> Path:
+    """Rows: the ``count`` most anomalous images, their reconstructions and heat maps
+    (``scale``: the maps' colour scale; None: these images')."""
+    order = np.argsort(-details["anomaly_score"], kind="stable")[:count]
     matrix, _ = detector._prepare(table.features[order], reset=False)
     recon = detector.image_reconstructions(matrix)
     maps = pixel_maps(details["errors"])
-    scale = _map_scale(maps)
+    scale = map_scale(maps) if scale is None else scale
     titles = grid_titles(table, details["anomaly_score"], order)
     plt = _pyplot()
     fig, axes = plt.subplots(3, len(order), figsize=(1.4 * len(order), 4.6), squeeze=False)

@@ -4,6 +4,7 @@ pixels the maps rank highest, measured as pixel ROC-AUC over every pixel of the 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,33 +40,53 @@ def read_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
     return np.asarray(grey) > 0
 
 
-def pixel_metrics(table: Any, maps: np.ndarray, masks: str | Path) -> dict[str, float]:
-    """Pixel ROC-AUC of ``maps`` (N, H, W) against the masks of ``table``'s images. Normal
-    images (label 0) without a mask count as all-normal pixels; an anomalous image without one
-    is left out, with a warning naming how many."""
-    from sklearn.metrics import roc_auc_score
-
+def check_mask_folder(masks: str | Path) -> Path:
+    """The mask folder, refused before any scoring when it is not there."""
     masks = Path(masks)
     if not masks.is_dir():
         raise DataError(f"{masks}: mask folder not found; check the path")
-    shape = maps.shape[1:]
-    truth, kept, missing = [], [], []
-    for index, name in enumerate(table.ids.astype(str)):
-        found = mask_path(masks, name)
-        if found is not None:
-            truth.append(read_mask(found, shape))
-        elif table.labels is not None and table.labels[index] == 0:
-            truth.append(np.zeros(shape, bool))
-        else:
-            missing.append(name)
-            continue
-        kept.append(index)
-    if missing:
-        warnings.warn(f"{masks}: no mask for {len(missing)} anomalous image(s) (e.g. "
-                      f"{missing[0]}); left out of the pixel metrics", UserWarning, stacklevel=2)
-    labels = np.stack(truth) if truth else np.zeros((0, *shape), bool)
-    if not labels.any() or labels.all():
-        raise DataError(f"{masks}: the masks mark no defective pixels (or only defective "
-                        "ones); pixel ROC-AUC needs both")
-    return {"pixel_roc_auc": float(roc_auc_score(labels.ravel(), maps[kept].ravel())),
-            "pixel_images": len(kept)}
+    return masks
+
+
+@dataclass
+class PixelTruth:
+    """Heat maps and their masks, gathered a chunk of images at a time (only each pixel's map
+    value and its mask bit are kept, not the images), then measured as pixel ROC-AUC."""
+
+    masks: Path
+    maps: list[np.ndarray] = field(default_factory=list)
+    truth: list[np.ndarray] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+    def add(self, table: Any, maps: np.ndarray) -> None:
+        """Keep ``maps`` (N, H, W) of ``table``'s images with their masks. Normal images
+        (label 0) without a mask count as all-normal pixels; an anomalous image without one
+        is left out (counted for a warning)."""
+        shape = maps.shape[1:]
+        for index, name in enumerate(table.ids.astype(str)):
+            found = mask_path(self.masks, name)
+            if found is not None:
+                self.truth.append(read_mask(found, shape))
+            elif table.labels is not None and table.labels[index] == 0:
+                self.truth.append(np.zeros(shape, bool))
+            else:
+                self.missing.append(name)
+                continue
+            self.maps.append(np.asarray(maps[index], np.float32))
+
+    def metrics(self) -> dict[str, float]:
+        """Pixel ROC-AUC over every kept pixel and how many images it counts."""
+        from sklearn.metrics import roc_auc_score
+
+        if self.missing:
+            warnings.warn(f"{self.masks}: no mask for {len(self.missing)} anomalous image(s) "
+                          f"(e.g. {self.missing[0]}); left out of the pixel metrics",
+                          UserWarning, stacklevel=2)
+        labels = np.stack(self.truth) if self.truth else np.zeros((0, 1, 1), bool)
+        if not labels.any() or labels.all():
+            raise DataError(f"{self.masks}: the masks mark no defective pixels (or only "
+                            "defective ones); pixel ROC-AUC needs both")
+        return {"pixel_roc_auc": float(roc_auc_score(labels.ravel(),
+                                                     np.stack(self.maps).ravel())),
+                "pixel_images": len(self.truth)}
+

@@ -12,7 +12,7 @@ import pandas as pd
 from aetool.bundle import load_bundle_parts
 from aetool.data.images import is_image_source
 from aetool.data.output import check_figure_folder, check_output_file, table_output_kind
-from aetool.data.source import TableSpec, image_folder_chunks, scan_images
+from aetool.data.source import IMAGE_CHUNK, TableSpec, image_folder_chunks, scan_images
 from aetool.data.tables import ARRAY_SUFFIXES
 from aetool.device import Inference
 from aetool.errors import AetoolError
@@ -64,9 +64,6 @@ def load_for_scoring(bundle: str) -> Any:
 
         return PatchDetector.from_bundle(manifest, model, extras, where=bundle)
     return SavedDetector.from_bundle(manifest, model, where=bundle)
-
-
-IMAGE_CHUNK = 512  # images decoded and scored at a time
 
 
 def score_image_folder(detector: Any, data: str, output: str, spec: TableSpec,
