@@ -355,36 +355,14 @@ def _detector_inputs(shared: dict[str, Any]) -> tuple[Any, Any]:
     return spec, options
 
 
-def _detector_name(detector: Any) -> str:
-    """The variant, and for a patch detector its patches: what ``fit`` trained."""
-    grid = getattr(getattr(detector, "scorer_", None), "grid", None)
-    if grid is None:
-        return detector.variant_name_
-    shape = detector.scorer_.work_shape
-    scaled = "" if shape is None else f", images scaled to {shape[0]}x{shape[1]} first"
-    if detector.scorer_.copies > 1:
-        scaled += f", {detector.scorer_.copies} turned and mirrored copies of each"
-        if detector.scorer_.turn_cost is not None:
-            scaled += (f" (turning an image moves it only {detector.scorer_.turn_cost:.2f}x as "
-                       "far from the others: the parts lie in any orientation)")
-    if detector.scorer_.reach is None and detector.scorer_.place_cost is not None:
-        scaled += (f", each patch searched anywhere (a patch matches the others as well half "
-                   f"the image away, {detector.scorer_.place_cost:.2f}x: the images are not "
-                   "aligned)")
-    if detector.scorer_.edge_sigma is not None:
-        scaled += f", with an edge channel smoothed at {detector.scorer_.edge_sigma:g} px"
-    if detector.scorer_.residual_weight is not None:
-        scaled += ", each code carrying its patch's reconstruction error"
-    if detector.scorer_.position_scale is not None:
-        scaled += ", distances scaled by each position's normal spread"
-    if detector.scorer_.texture_power is not None:
-        scaled += (f", scores divided by the matched training images' texture to the power "
-                   f"{detector.scorer_.texture_power:g}")
-    if detector.scorer_.whole_side is not None:
-        scaled += (f", the whole image's {detector.scorer_.whole_side}-px thumbnail pooled with "
-                   "the worst patches")
-    return (f"patches: {detector.variant_name_} codes of {grid.count} patches of "
-            f"{grid.size}x{grid.size} pixels per image{scaled}")
+def _patch_description(detector: Any) -> str | None:
+    """What a patch detector does (as ``info`` says it), None for the whole-image and table
+    detectors."""
+    scorer = getattr(detector, "scorer_", None)
+    if getattr(scorer, "grid", None) is None:
+        return None
+    return task("catalog").patch_description(scorer.to_dict(), detector.variant_name_,
+                                             detector.preprocessor_.shape)
 
 
 def _said_threshold(detector: Any, threshold_from: str | None) -> None:
@@ -436,8 +414,11 @@ def fit(data: str, output: str, sample_rows: int | None, force: bool, **shared: 
     spec, options = _detector_inputs(shared)
     detector = task("detect").run_fit(data, output, spec, options, sample_rows, force)
     _said_threshold(detector, options.threshold_from)
-    click.echo(f"saved detector ({_detector_name(detector)}, threshold "
-               f"{detector.threshold_:.4g}) to {output}")
+    patches = _patch_description(detector)
+    click.echo(f"saved detector ({'patches' if patches else detector.variant_name_}, "
+               f"threshold {detector.threshold_:.4g}) to {output}")
+    if patches:
+        click.echo(f"  {patches}")
 
 
 @cli.command()

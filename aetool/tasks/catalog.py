@@ -72,43 +72,50 @@ def input_lines(manifest: dict[str, Any]) -> list[str]:
 
 
 def patch_summary(manifest: dict[str, Any]) -> str:
-    """One line on a patch detector bundle: image size, patches, search reach, pooling."""
-    scorer = manifest["detector"]["scorer"]
+    """One line on a patch detector bundle (:func:`patch_description` of its manifest)."""
+    return patch_description(manifest["detector"]["scorer"], manifest["variant"],
+                             manifest["preprocessing"]["shape"])
+
+
+def patch_description(scorer: dict[str, Any], variant: str, shape: Any) -> str:
+    """What a patch detector does, from its scorer's state (``PatchScorer.to_dict``): the
+    patches and their codes, the search, the pooling and each choice it made, with the cost
+    that decided it. ``fit`` says it of the detector it trained, ``info`` of a bundle."""
     grid = scorer["grid"]
-    image = "x".join(str(v) for v in manifest["preprocessing"]["shape"])
+    image = "x".join(str(v) for v in shape)
+    work = scorer.get("work_shape")
+    if work is not None:
+        image += f" (scaled to {work[0]}x{work[1]})"
     reach = scorer.get("reach")
     near = "anywhere" if reach is None else f"within {reach} grid step(s)"
-    shape = scorer.get("work_shape")
-    if shape is not None:
-        image += f" (scaled to {shape[0]}x{shape[1]})"
+    clauses = [f"{variant} codes of {len(grid['rows']) * len(grid['cols'])} patches of "
+               f"{grid['size']}x{grid['size']} px of {image} images, nearest training code "
+               f"{near}, mean of the {scorer['top_k']} worst"]
     copies, cost = scorer.get("copies", 1), scorer.get("turn_cost")
-    extras = ""
-    if copies > 1:
-        extras = f"; each training image learnt in {copies} turned and mirrored copies"
-    elif cost is not None:
-        extras = "; no turned copies"
-    if cost is not None:  # measured by turns="auto": say why it chose as it did
-        lie = "any" if copies > 1 else "one"
-        extras += f" (turn cost {cost:.2f}: the parts lie in {lie} orientation)"
+    turns = (f"each training image learnt in {copies} turned and mirrored copies"
+             if copies > 1 else "no turned copies" if cost is not None else None)
+    if turns is not None and cost is not None:  # measured by turns="auto": say why
+        turns += (f" (turn cost {cost:.2f}: the parts lie in "
+                  f"{'any' if copies > 1 else 'one'} orientation)")
+    clauses.append(turns)
     place = scorer.get("place_cost")
     if place is not None:  # measured by reach / scale_positions "auto": say what it found
         kind = "not aligned, each patch searched anywhere" if reach is None else "aligned"
-        extras += f"; place cost {place:.2f} (the images are {kind})"
+        clauses.append(f"place cost {place:.2f} (the images are {kind})")
     if scorer.get("edge_sigma") is not None:
-        extras += f"; patches carry an edge channel (smoothed at {scorer['edge_sigma']:g} px)"
+        clauses.append(f"patches carry an edge channel (smoothed at {scorer['edge_sigma']:g} "
+                       "px)")
     if scorer.get("residual_weight") is not None:
-        extras += ("; each code carries its patch's reconstruction error (weight "
-                   f"{scorer['residual_weight']:.3g})")
+        clauses.append("each code carries its patch's reconstruction error (weight "
+                       f"{scorer['residual_weight']:.3g})")
     if scorer.get("position_scale") is not None:
-        extras += "; distances in units of each position's normal spread"
+        clauses.append("distances in units of each position's normal spread")
     if scorer.get("position_level") is not None:
-        extras += "; maps show how far a patch lies beyond its position's normal level"
+        clauses.append("maps show how far a patch lies beyond its position's normal level")
     if scorer.get("texture_power") is not None:
-        extras += (f"; scores divided by the texture of the training images matched, to the "
-                   f"power {scorer['texture_power']:g}")
+        clauses.append("scores divided by the texture of the training images matched, to the "
+                       f"power {scorer['texture_power']:g}")
     if scorer.get("whole_side") is not None:
-        extras += (f"; the whole image's thumbnail ({scorer['whole_side']} px on its shorter "
-                   "side) counts in the mean with the worst patches")
-    return (f"patches of {image} images: {len(grid['rows']) * len(grid['cols'])} patches of "
-            f"{grid['size']}x{grid['size']} px, nearest training code {near}, mean of the "
-            f"{scorer['top_k']} worst{extras}")
+        clauses.append(f"the whole image's thumbnail ({scorer['whole_side']} px on its shorter "
+                       "side) counts in the mean with the worst patches")
+    return "; ".join(c for c in clauses if c)
