@@ -13,6 +13,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from PIL import Image
+from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 
 from aetool import load_detector
@@ -778,6 +779,39 @@ def test_evaluate_streams_a_folder_with_the_same_metrics_maps_and_figure(fitted,
     best = np.argsort(-details["anomaly_score"], kind="stable")[:5]
     assert list(top.table.ids) == list(whole.ids.iloc[best])
     assert np.array_equal(top.details["errors"], details["errors"][best])
+
+
+def test_images_it_was_fitted_on_are_scored_without_themselves(tmp_path):
+    """The bank holds the training images' own patch codes: scored as new images they find
+    themselves and all score 0. ``training_details``, ``fit_predict`` and ``aetool detect``
+    (fit and score one folder) score each without its own patches, so the defective images
+    among them stand out and the share flagged follows the contamination."""
+    defective, _ = with_defects(textures(4, seed=7))
+    images = np.concatenate([textures(36, seed=5), defective])
+    truth = np.r_[np.zeros(36), np.ones(4)]
+    detector = PatchDetector(**FAST).fit(images)
+    with pytest.warns(UserWarning, match="match a training image exactly .anomaly score 0."):
+        assert detector.score_samples(images).max() == 0  # as new: each finds itself
+    own = detector.training_details()
+    assert own["anomaly_score"].min() > 0 and roc_auc_score(truth, own["anomaly_score"]) > 0.95
+    assert own["errors"].shape == (40, 1, 32, 32)
+    np.testing.assert_array_equal(detector.fit_predict(images), np.where(
+        PatchDetector(**FAST).fit(images).training_details()["is_anomaly"], -1, 1))
+    assert 0.05 <= (detector.fit_predict(images) == -1).mean() <= 0.15  # contamination 0.1
+    detector.save(tmp_path / "b")
+    with pytest.raises(NotFittedError, match="fitted in this session"):
+        PatchDetector.load(tmp_path / "b").training_details()
+    _folder_of(tmp_path / "all" / "normal", images[:36])
+    _folder_of(tmp_path / "all" / "spot", images[36:])
+    result = CliRunner().invoke(cli, ["detect", str(tmp_path / "all"), "-o",
+                                      str(tmp_path / "s.csv"), "--set", "epochs=4", "-q",
+                                      "--maps", str(tmp_path / "maps")])
+    assert result.exit_code == 0, result.output
+    scores = pd.read_csv(tmp_path / "s.csv")
+    spots = scores["path"].str.startswith("spot")
+    assert roc_auc_score(spots, scores["anomaly_score"]) > 0.95
+    assert 1 <= scores["is_anomaly"].sum() <= 8
+    assert len(list((tmp_path / "maps").rglob("*_map.png"))) == 40
 
 
 def test_evaluate_refuses_a_folder_of_one_class_before_scoring(fitted, tmp_path):

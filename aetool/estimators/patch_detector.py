@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import OutlierMixin
+from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from aetool.bundle import load_bundle_parts, manifest_errors, save_bundle
@@ -71,6 +72,10 @@ from aetool.variants.base import CONDITIONAL, IMAGE, TABULAR
 PATCH_VALUES_AT_ONCE = 1 << 26
 BANK = "patch_bank"  # the extra tensor of the bundle: training codes (N, P, K)
 LEVELS = "patch_levels"  # and each training image's texture level (N,), when it has them
+SELF_MATCH = ("some images match a training image exactly (anomaly score 0): the patch detector "
+              "keeps its training images, so scored again they find themselves; to score the "
+              "images it was fitted on use `aetool detect` (or training_details() in Python), "
+              "which scores each without itself")
 WHOLE = "whole_thumbnails"  # and the training images' whole-image thumbnails (N, D), when used
 # Training scores from unseen turned copies that set the threshold of a fit that learnt turned
 # copies: its 0.9 quantile then flags new normal images at 0.1 +- about 0.01 (binomial).
@@ -397,6 +402,9 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         del patches
         distances, entries = self._training_search(len(matrix))
         self._learn_textures(len(matrix))
+        # each training image's distances without its own patches, for training_details: as
+        # found, its own patches would match exactly and every training image score 0
+        self._own_search = (distances, entries, tuple(matrix.shape[2:]))
         if self.turns == "auto" and self.scorer_.copies > 1:
             distances, entries = self._unseen_copy_search(len(matrix))
         scores = self._image_scores(distances, entries)
@@ -683,13 +691,41 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         their place, 0 if not at all) of images already encoded."""
         codes, thumbs = self._image_views(matrix)
         distances, entries = self._search(codes, thumbs=thumbs)
+        if bool((distances == 0).all(dim=1).any()):
+            warnings.warn(SELF_MATCH, UserWarning, stacklevel=3)
+        return self._details_of_search(distances, entries, tuple(matrix.shape[2:]), explain)
+
+    def training_details(self, explain: bool = True) -> dict[str, np.ndarray]:
+        """The details of :meth:`anomaly_details` for the images the detector was fitted on,
+        each scored without its own patches (and their turned copies): scored as new images,
+        they would find themselves in the bank and all score 0. What ``aetool detect`` (fit
+        and score one folder) and :meth:`fit_predict` report; only after :meth:`fit`, not on
+        a loaded bundle, which keeps no training images' own distances."""
+        if getattr(self, "_own_search", None) is None:
+            check_is_fitted(self)
+            raise NotFittedError("training_details needs the detector fitted in this session "
+                                 "(a loaded bundle does not keep its training distances)")
+        distances, entries, shape = self._own_search
+        return self._details_of_search(distances, entries, shape, explain)
+
+    def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
+        """Fit on ``X`` and flag its own outliers (-1; inliers 1), each image scored without
+        its own patches (:meth:`training_details`), as scikit-learn's LocalOutlierFactor
+        does; ``fit(X).predict(X)`` would find every image in its own bank and flag none."""
+        flags = self.fit(X).training_details(explain=False)["is_anomaly"]
+        return np.where(flags, -1, 1)
+
+    def _details_of_search(self, distances: torch.Tensor, entries: torch.Tensor,
+                           shape: tuple[int, int], explain: bool) -> dict[str, np.ndarray]:
+        """Scores, probabilities, flags and, with ``explain``, the (N, 1, H, W) maps at image
+        size ``shape`` of images' patch distances and matched bank entries."""
         scores = self._image_scores(distances, entries)
         maps = None
         if explain:  # the patches' distances only: the whole image has no place on a map
-            grid, work_shape = self.scorer_.grid, self.scorer_.work_shape or matrix.shape[2:]
+            grid, work_shape = self.scorer_.grid, self.scorer_.work_shape or shape
             pasted = grid.paste(self._beyond_normal(distances)[:, :grid.count],
                                 (1, *work_shape))
-            maps = resized(pasted, tuple(matrix.shape[2:])).numpy()
+            maps = resized(pasted, shape).numpy()
         return self._details(scores, maps)
 
     def image_reconstructions(self, matrix: np.ndarray) -> np.ndarray:

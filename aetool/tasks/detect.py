@@ -262,7 +262,8 @@ def run_detect(data: str, output: str, spec: TableSpec, options: DetectorSetting
     if problem:
         warnings.warn(problem, UserWarning, stacklevel=2)
     detector = fit_loaded(table, spec, options)
-    frame, details = scored_with_details(detector, table, top_k, maps, explain=bool(plots))
+    frame, details = scored_with_details(detector, table, top_k, maps, explain=bool(plots),
+                                         training=True)
     write_scores(frame, output)
     if save_model:
         detector.save(save_model, force=force)

@@ -41,13 +41,18 @@ def score_table(detector: Any, table: Loaded, top_k: int = 3,
 
 
 def scored_with_details(detector: Any, table: Loaded, top_k: int = 3,
-                        maps: str | Path | None = None, explain: bool = False
-                        ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+                        maps: str | Path | None = None, explain: bool = False,
+                        training: bool = False) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """:func:`score_table` and the details it came from, so evaluation and figures need no
     second pass over the data; ``explain`` keeps the per-element errors even when the table
-    does not need them (figures do)."""
-    details = details_for(detector, table, explain=explain or maps is not None
-                          or (top_k > 0 and not table.is_images))
+    does not need them (figures do). ``training``: ``table`` is what ``detector`` was just
+    fitted on (``detect``), so a detector that keeps its training images (the patch
+    detector) scores each of them without itself."""
+    explain = explain or maps is not None or (top_k > 0 and not table.is_images)
+    if training and hasattr(detector, "training_details"):
+        details = detector.training_details(explain=explain)
+    else:
+        details = details_for(detector, table, explain=explain)
     if maps is not None:
         if not table.is_images:
             raise DataError(f"{table.source}: --maps needs images (a folder or an image array)")
