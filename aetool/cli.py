@@ -476,15 +476,16 @@ def score(bundle: str, data: str, output: str, top_features: int, maps: str | No
 @click.option("--maps", type=click.Path(file_okay=False),
               help="Images: folder for each test image's heat map.")
 @click.option("--chunk-rows", type=click.IntRange(min=1),
-              help="Images: images decoded and scored at a time (default 512).")
+              help="Rows read per chunk of a table; images per chunk of a folder (default "
+                   "512).")
 @moved_threshold_options
 @QUIET
 def evaluate(bundle: str, data: str, label_column: str | None, normal_class: str | None,
              plots: str | None, masks: str | None, maps: str | None, chunk_rows: int | None,
              threshold: float | None, contamination: float | str | None, quiet: bool) -> None:
     """Evaluate a saved detector on labelled DATA: ROC-AUC, PR-AUC, F1-max, F1, precision@n
-    (and pixel ROC-AUC with --masks, each image's heat map with --maps); an image folder is
-    read a chunk at a time."""
+    (and pixel ROC-AUC with --masks, each image's heat map with --maps); tables and image
+    folders are read a chunk at a time."""
     _print_metrics(task("detect").run_evaluate(bundle, data, label_column, normal_class, plots,
                                                threshold, contamination, masks, maps,
                                                chunk_rows, progress=not quiet))

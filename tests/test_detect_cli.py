@@ -87,13 +87,8 @@ def test_fit_score_evaluate_round_trip(train_csv, tmp_path):
 
 
 def test_most_anomalous_rows_are_explained_by_the_broken_column(train_csv):
-    from aetool.tasks.detect import (
-        TableSpec,
-        details_for,
-        fit_detector,
-        load_table,
-        most_anomalous_shares,
-    )
+    from aetool.tasks.detect import TableSpec, details_for, fit_detector, load_table
+    from aetool.tasks.evaluation import most_anomalous_shares
 
     spec = TableSpec(id_column="row_id", label_column="label")
     table = load_table(train_csv, spec)
@@ -531,3 +526,39 @@ def test_f1_max_is_the_best_f1_over_all_thresholds():
     result = metrics(labels, scores, (scores > 1.2).astype(int))
     assert result["f1_max"] == pytest.approx(brute)
     assert result["f1_max"] >= result["f1_at_threshold"]
+
+
+def test_evaluate_reads_a_table_a_chunk_at_a_time_with_the_same_results(train_csv, tmp_path,
+                                                                       recwarn):
+    """``evaluate`` on a CSV reads it in chunks (a labelled table larger than memory is
+    evaluated too), with the metrics and figures of scoring it whole; the labels' encoding is
+    the whole column's: under -1/1 (-1 = anomaly) a chunk of only 1s is normal rows."""
+    from aetool.tasks.detect import TableSpec, evaluate_table, fit_detector, load_table
+    from aetool.tasks.evaluation import RunningTop, evaluate_table_file
+
+    spec = TableSpec(id_column="row_id", label_column="label")
+    table = load_table(train_csv, spec, need_labels=True, for_scoring=True)
+    detector = fit_detector(table, spec, {"epochs": 5, "batch_size": 32})
+    whole = evaluate_table(detector, table, tmp_path / "p1")
+    detector.set_inference(batch_size=16)  # chunks of 32 rows: whole batches of 16
+    chunked = evaluate_table_file(detector, str(train_csv), spec, str(tmp_path / "p2"),
+                                  chunk_rows=32, progress=False)
+    assert chunked == pytest.approx(whole, abs=1e-9)
+    assert sorted(p.name for p in (tmp_path / "p2").iterdir()) == sorted(
+        p.name for p in (tmp_path / "p1").iterdir())
+    frame = pd.read_csv(train_csv)
+    frame["label"] = np.where(frame["label"] == 1, -1, 1)  # rows 10-199: only 1s per chunk
+    frame.loc[150:, "label"] = np.nan  # partly labelled: said once, not once per chunk
+    frame.to_csv(tmp_path / "signed.csv", index=False)
+    recwarn.clear()
+    signed = evaluate_table_file(detector, str(tmp_path / "signed.csv"), spec, chunk_rows=32,
+                                 progress=False)
+    assert signed["anomalies"] == 10 and signed["rows"] == 150
+    said = [str(w.message) for w in recwarn if "have no label" in str(w.message)]
+    assert said == [f"{tmp_path / 'signed.csv'}: 50 of 200 rows have no label; they are "
+                    "scored but left out of the evaluation"]
+    top = RunningTop(3)  # the running top keeps what sorting every score would
+    for part in (np.array([1.0, 5.0]), np.array([5.0, 2.0, 9.0])):
+        top.add(part, ids=[f"i{v}" for v in part])
+    assert list(top.kept["ids"]) == ["i9.0", "i5.0", "i5.0"] and list(top.kept["score"]) == [
+        9.0, 5.0, 5.0]

@@ -743,7 +743,7 @@ def test_evaluate_streams_a_folder_with_the_same_metrics_maps_and_figure(fitted,
     import aetool.tasks.scores_table as scores_table
     from aetool.data.source import TableSpec
     from aetool.tasks.detect import evaluate_table, load_table
-    from aetool.tasks.evaluation import MostAnomalous, evaluate_image_folder
+    from aetool.tasks.evaluation import RunningTop, evaluate_image_folder
 
     defective, masks = with_defects(textures(9, seed=6))
     _folder_of(tmp_path / "test" / "normal", textures(8, seed=5))
@@ -770,15 +770,14 @@ def test_evaluate_streams_a_folder_with_the_same_metrics_maps_and_figure(fitted,
     assert len(list((tmp_path / "maps2").rglob("*_map.png"))) == 17
     # the running top keeps what sorting every score would: the same images, in order
     details = fitted.anomaly_details(whole.features, explain=True)
-    top = MostAnomalous(count=5)
+    top = RunningTop(5)
     for start in range(0, 17, 4):
         part = slice(start, start + 4)
-        chunk = type(whole)(whole.features[part], whole.ids.iloc[part], whole.labels[part],
-                            whole.source, whole.sizes[part], folder=True)
-        top.add(chunk, {key: value[part] for key, value in details.items()})
+        top.add(details["anomaly_score"][part], ids=whole.ids.iloc[part],
+                errors=details["errors"][part])
     best = np.argsort(-details["anomaly_score"], kind="stable")[:5]
-    assert list(top.table.ids) == list(whole.ids.iloc[best])
-    assert np.array_equal(top.details["errors"], details["errors"][best])
+    assert list(top.kept["ids"]) == list(whole.ids.iloc[best])
+    assert np.array_equal(top.kept["errors"], details["errors"][best])
 
 
 def test_images_it_was_fitted_on_are_scored_without_themselves(tmp_path):

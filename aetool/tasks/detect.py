@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from aetool.bundle import check_bundle_output
 from aetool.data.images import is_image_source
@@ -23,12 +22,13 @@ from aetool.data.source import (
 from aetool.data.tables import ARRAY_SUFFIXES, sample_table
 from aetool.defaults import image_detector_for
 from aetool.errors import AetoolError, DataError
-from aetool.estimators import AutoencoderDetector, PatchDetector, column_shares
+from aetool.estimators import AutoencoderDetector, PatchDetector
 from aetool.estimators import load_detector as load_any_detector
-from aetool.plots import explanation_heatmap
 from aetool.tasks.evaluation import (
     ImageEvaluation,
     evaluate_image_folder,
+    evaluate_table_file,
+    explain_most_anomalous,
     metrics,
     score_figures,
 )
@@ -146,31 +146,6 @@ def write_figures(detector: Any, table: Loaded, details: dict[str, np.ndarray],
         most_anomalous_grid(detector, table, details, plots / "most_anomalous.png")
     else:
         explain_most_anomalous(detector, table, details, plots / "most_anomalous.png")
-
-
-def most_anomalous_shares(detector: Any, table: Loaded, details: dict[str, np.ndarray],
-                          rows: int = 20, columns: int = 12) -> pd.DataFrame:
-    """The ``rows`` highest-scoring rows (named by id, or 'row N') against the ``columns``
-    columns that carry most of their error; each cell is the column's share of the row's error."""
-    names, shares = column_shares(details["contributions"], detector.preprocessor_)
-    top_rows = np.argsort(-details["anomaly_score"], kind="stable")[:rows]
-    top_columns = np.argsort(-shares[top_rows].sum(0), kind="stable")[:columns]
-    ids = table.ids.astype(str).to_numpy() if table.ids is not None else \
-        np.asarray([f"row {i + 1}" for i in range(len(shares))])
-    frame = pd.DataFrame(shares[np.ix_(top_rows, top_columns)], index=ids[top_rows],
-                         columns=[names[j] for j in top_columns])
-    frame.attrs["positions"] = top_rows  # where the rows are in the table
-    return frame
-
-
-def explain_most_anomalous(detector: Any, table: Loaded, details: dict[str, np.ndarray],
-                           path: Path) -> Path:
-    """:func:`most_anomalous_shares` as a heat map, labelled anomalies' names in red, so the
-    pattern behind the alarms shows at a glance."""
-    shares = most_anomalous_shares(detector, table, details)
-    marked = table.labels[shares.attrs["positions"]] == 1 if table.labels is not None else None
-    return explanation_heatmap(shares.to_numpy(), list(shares.index), list(shares.columns),
-                               path, marked)
 
 
 @dataclass
@@ -293,6 +268,11 @@ def run_evaluate(bundle: str, data: str, label_column: str | None = None,
     if is_image_source(data):  # a folder of any size, a chunk of images at a time
         return evaluate_image_folder(detector, data, spec, plots, masks, maps, chunk_rows,
                                      progress)
+    if Path(data).suffix.lower() not in ARRAY_SUFFIXES:  # CSV or Parquet, a chunk at a time
+        for option, given in (("--masks", masks), ("--maps", maps)):
+            if given is not None:
+                raise DataError(f"{data}: {option} needs images (a folder of test images)")
+        return evaluate_table_file(detector, data, spec, plots, chunk_rows, progress)
     table = load_table(data, spec, need_labels=True, for_scoring=True)
     if table.labels is None:
         raise AetoolError("evaluate needs --label-column (a 0/1 column) or, for images, "

@@ -10,18 +10,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from aetool import plots as figures
 from aetool.data.source import (
     IMAGE_CHUNK,
     Loaded,
     TableSpec,
+    binary_labels,
     image_folder_chunks,
     scan_labels_checked,
 )
 from aetool.errors import AetoolError, DataError
+from aetool.estimators.explain import column_shares
+from aetool.plots import explanation_heatmap
 from aetool.tasks.heatmaps import map_scale, most_anomalous_grid, pixel_maps, write_heat_maps
 from aetool.tasks.masks import PixelTruth, check_mask_folder
+from aetool.thresholds import labelled_rows
 
 
 def metrics(labels: np.ndarray, scores: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
@@ -74,47 +79,31 @@ def score_figures(threshold: float, scores: np.ndarray, plots: str | Path,
 
 
 @dataclass
-class MostAnomalous:
-    """The ``count`` highest-scoring images seen so far, with their scores and error maps: all
-    the figure of the most anomalous images needs, whatever the number of images scored."""
+class RunningTop:
+    """The ``count`` highest-scoring rows or images seen so far, with the arrays that go with
+    them (images and error maps, or feature shares, ids, labels): all a figure of the most
+    anomalous needs, whatever the number scored. Ties keep the earlier one first."""
 
-    count: int = 12
-    table: Loaded | None = None
-    details: dict[str, np.ndarray] | None = None
+    count: int
+    kept: dict[str, np.ndarray] | None = None
 
-    def add(self, chunk: Loaded, details: dict[str, np.ndarray]) -> None:
-        """Take ``chunk``'s images into the running top (the earlier image first on ties)."""
-        kept = {key: details[key] for key in ("anomaly_score", "errors")}
-        table = chunk
-        if self.table is not None and self.details is not None:
-            table = _joined(self.table, chunk)
-            kept = {key: np.concatenate([self.details[key], kept[key]]) for key in kept}
-        order = np.argsort(-kept["anomaly_score"], kind="stable")[:self.count]
-        self.table = _rows(table, order)
-        self.details = {key: value[order] for key, value in kept.items()}
+    def add(self, scores: np.ndarray, **arrays: Any) -> None:
+        """Take one chunk's ``scores`` and its ``arrays`` (one entry per row each)."""
+        batch = {"score": np.asarray(scores), **{key: _column(value)
+                                                  for key, value in arrays.items()}}
+        if self.kept is not None:
+            batch = {key: np.concatenate([self.kept[key], batch[key]]) for key in batch}
+        order = np.argsort(-batch["score"], kind="stable")[:self.count]
+        self.kept = {key: value[order] for key, value in batch.items()}
 
 
-def _rows(table: Loaded, order: np.ndarray) -> Loaded:
-    """Images ``order`` of ``table``, with their ids, labels and original sizes."""
-    return Loaded(table.features[order],
-                  None if table.ids is None else table.ids.iloc[order].reset_index(drop=True),
-                  None if table.labels is None else table.labels[order], table.source,
-                  None if table.sizes is None else [table.sizes[i] for i in order],
-                  folder=table.folder)
-
-
-def _joined(first: Loaded, second: Loaded) -> Loaded:
-    """Two sets of images of one source as one."""
-    import pandas as pd
-
-    return Loaded(np.concatenate([first.features, second.features]),
-                  None if first.ids is None else pd.concat([first.ids, second.ids],
-                                                           ignore_index=True),
-                  None if first.labels is None else np.concatenate([first.labels,
-                                                                    second.labels]),
-                  first.source,
-                  None if first.sizes is None else [*first.sizes, *second.sizes],
-                  folder=first.folder)
+def _column(values: Any) -> np.ndarray:
+    """``values`` as an array with one entry per row (ids and sizes as objects)."""
+    if isinstance(values, np.ndarray):
+        return values
+    column = np.empty(len(values), dtype=object)
+    column[:] = list(values)
+    return column
 
 
 class ImageEvaluation:
@@ -130,7 +119,7 @@ class ImageEvaluation:
         self.plots = None if plots is None else Path(plots)
         self.maps = maps
         self.pixels = None if masks is None else PixelTruth(check_mask_folder(masks))
-        self.top = MostAnomalous() if plots else None
+        self.top = RunningTop(MOST_ANOMALOUS_IMAGES) if plots else None
         self.scale: float | None = None
         self._scores: list[np.ndarray] = []
         self._flags: list[np.ndarray] = []
@@ -159,7 +148,10 @@ class ImageEvaluation:
         if self.pixels is not None:
             self.pixels.add(chunk, maps)
         if self.top is not None:
-            self.top.add(chunk, details)
+            given = {"ids": chunk.ids, "labels": chunk.labels, "sizes": chunk.sizes}
+            self.top.add(details["anomaly_score"], images=chunk.features,
+                         errors=details["errors"],
+                         **{key: value for key, value in given.items() if value is not None})
 
     def result(self) -> dict[str, float]:
         """The metrics of every image added; with masks the pixel ROC-AUC; with plots the
@@ -170,10 +162,26 @@ class ImageEvaluation:
             result.update(self.pixels.metrics())
         if self.plots is not None and self.top is not None:
             score_figures(self.detector.threshold_, scores, self.plots, labels)
-            most_anomalous_grid(self.detector, self.top.table, self.top.details,
+            table, details = self._most_anomalous()
+            most_anomalous_grid(self.detector, table, details,
                                 self.plots / "most_anomalous.png", scale=self.scale)
             (self.plots / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
         return result
+
+    def _most_anomalous(self) -> tuple[Loaded, dict[str, np.ndarray]]:
+        """The running top as a table of images and their details, for the figure."""
+        kept = self.top.kept if self.top is not None else None
+        if kept is None:
+            raise DataError("no images were evaluated")
+        sizes = kept.get("sizes")
+        table = Loaded(kept["images"],
+                       pd.Series(kept["ids"], name="path") if "ids" in kept else None,
+                       kept.get("labels"), "",
+                       None if sizes is None else [tuple(size) for size in sizes])
+        return table, {"anomaly_score": kept["score"], "errors": kept["errors"]}
+
+
+MOST_ANOMALOUS_IMAGES = 12  # shown in most_anomalous.png
 
 
 def evaluate_image_folder(detector: Any, data: str, spec: TableSpec,
@@ -197,4 +205,98 @@ def evaluate_image_folder(detector: Any, data: str, spec: TableSpec,
         for chunk in image_folder_chunks(scan, chunk_rows or IMAGE_CHUNK, normal):
             evaluation.add(chunk, details_for(detector, chunk, explain=evaluation.explain))
             bar.update(len(chunk.features))
+    return evaluation.result()
+
+
+def most_anomalous_shares(detector: Any, table: Loaded, details: dict[str, np.ndarray],
+                          rows: int = 20, columns: int = 12) -> pd.DataFrame:
+    """The ``rows`` highest-scoring rows (named by id, or 'row N') against the ``columns``
+    columns that carry most of their error; each cell is the column's share of the row's error."""
+    names, shares = column_shares(details["contributions"], detector.preprocessor_)
+    top_rows = np.argsort(-details["anomaly_score"], kind="stable")[:rows]
+    top_columns = np.argsort(-shares[top_rows].sum(0), kind="stable")[:columns]
+    ids = table.ids.astype(str).to_numpy() if table.ids is not None else \
+        np.asarray([f"row {i + 1}" for i in range(len(shares))])
+    frame = pd.DataFrame(shares[np.ix_(top_rows, top_columns)], index=ids[top_rows],
+                         columns=[names[j] for j in top_columns])
+    frame.attrs["positions"] = top_rows  # where the rows are in the table
+    return frame
+
+
+def explain_most_anomalous(detector: Any, table: Loaded, details: dict[str, np.ndarray],
+                           path: Path) -> Path:
+    """:func:`most_anomalous_shares` as a heat map, labelled anomalies' names in red, so the
+    pattern behind the alarms shows at a glance."""
+    shares = most_anomalous_shares(detector, table, details)
+    marked = table.labels[shares.attrs["positions"]] == 1 if table.labels is not None else None
+    return explanation_heatmap(shares.to_numpy(), list(shares.index), list(shares.columns),
+                               path, marked)
+
+
+class TableEvaluation:
+    """An evaluation of a labelled table fed a chunk at a time (:meth:`add`), measured at the
+    end (:meth:`result`). Kept between chunks: each row's score, flag and label as read, whose
+    encoding (0/1 or -1/1) is decided over the whole column at the end (a chunk of only 1s
+    holds anomalies under one and normal rows under the other); with ``plots`` the most
+    anomalous rows' shares of error by column."""
+
+    def __init__(self, detector: Any, label_column: str, source: str,
+                 plots: str | Path | None = None) -> None:
+        self.detector, self.label_column, self.source = detector, label_column, source
+        self.plots = None if plots is None else Path(plots)
+        self.top = RunningTop(MOST_ANOMALOUS_ROWS) if plots else None
+        self._scores: list[np.ndarray] = []
+        self._flags: list[np.ndarray] = []
+        self._labels: list[np.ndarray] = []
+
+    def add(self, chunk: Loaded, details: dict[str, np.ndarray], offset: int = 0) -> None:
+        """Take one scored chunk whose first row is row ``offset`` of the table (``details``:
+        with contributions when there are plots)."""
+        scores = np.asarray(details["anomaly_score"])
+        self._scores.append(scores)
+        self._flags.append(np.asarray(details["is_anomaly"]).astype(int))
+        self._labels.append(_column(chunk.labels))
+        if self.top is not None:
+            rows = np.arange(offset, offset + len(scores))
+            names = chunk.ids.astype(str).to_numpy() if chunk.ids is not None else \
+                [f"row {row + 1}" for row in rows]
+            self.top.add(scores, contributions=details["contributions"], ids=names, rows=rows)
+
+    def result(self) -> dict[str, float]:
+        """The metrics of every labelled row; with plots the figures and ``metrics.json``."""
+        labels = binary_labels(np.concatenate(self._labels), self.label_column, self.source)
+        scores, flags = np.concatenate(self._scores), np.concatenate(self._flags)
+        known = labelled_rows(labels, self.source)
+        result = metrics(labels[known].astype(int), scores[known], flags[known])
+        if self.plots is not None and self.top is not None and self.top.kept is not None:
+            kept = self.top.kept
+            score_figures(self.detector.threshold_, scores[known], self.plots,
+                          labels[known].astype(int))
+            top = Loaded(None, pd.Series(kept["ids"]), labels[kept["rows"].astype(int)],
+                         self.source)
+            explain_most_anomalous(self.detector, top, {"anomaly_score": kept["score"],
+                                                        "contributions": kept["contributions"]},
+                                   self.plots / "most_anomalous.png")
+            (self.plots / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+        return result
+
+
+MOST_ANOMALOUS_ROWS = 20  # shown in most_anomalous.png of a table
+
+
+def evaluate_table_file(detector: Any, data: str, spec: TableSpec, plots: str | None = None,
+                        chunk_rows: int | None = None, progress: bool = True
+                        ) -> dict[str, float]:
+    """``aetool evaluate`` on a CSV or Parquet table of any size, a chunk of rows at a time."""
+    from aetool.tasks.stream import chunk_warnings_merged, labelled_chunks
+
+    if not spec.label_column:
+        raise AetoolError("evaluate needs --label-column (a 0/1 column) or, for images, "
+                          "--normal-class")
+    evaluation = TableEvaluation(detector, spec.label_column, str(data), plots)
+    with chunk_warnings_merged():
+        for offset, chunk, details in labelled_chunks(detector, data, spec, chunk_rows,
+                                                      explain=plots is not None,
+                                                      progress=progress):
+            evaluation.add(chunk, details, offset)
     return evaluation.result()

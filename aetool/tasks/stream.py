@@ -117,11 +117,11 @@ class _Progress:
     """A bar over the input file's bytes (MB/s; compressed bytes for compressed input) with
     the rows scored and rows/s beside it."""
 
-    def __init__(self, reader: ChunkReader, enabled: bool) -> None:
+    def __init__(self, reader: ChunkReader, enabled: bool, what: str = "scoring") -> None:
         from tqdm.auto import tqdm
 
         self.reader = reader
-        self.bar = tqdm(desc="scoring", total=reader.total_bytes, unit="B", unit_scale=True,
+        self.bar = tqdm(desc=what, total=reader.total_bytes, unit="B", unit_scale=True,
                         disable=not enabled)
         self.start = time.perf_counter()
         self.shown = 0
@@ -145,6 +145,40 @@ def _numbered(chunks: Iterator[pd.DataFrame]) -> Iterator[tuple[int, pd.DataFram
         rows += len(chunk)
 
 
+def whole_batch_rows(detector: Any, chunk_rows: int | None = None) -> int:
+    """Rows per chunk: ``chunk_rows`` (default DEFAULT_CHUNK_BATCHES batches) rounded down to
+    whole scoring batches, so fp32 scores of a streamed file equal in-memory ones exactly."""
+    batch = int(detector.inference_settings().resolved().batch_size)
+    chunk_rows = chunk_rows or batch * DEFAULT_CHUNK_BATCHES
+    return max(batch, (chunk_rows // batch) * batch)
+
+
+def labelled_chunks(detector: Any, data: str | Path, spec: TableSpec,
+                    chunk_rows: int | None = None, explain: bool = False,
+                    progress: bool = True) -> Iterator[tuple[int, Loaded, dict[str, np.ndarray]]]:
+    """The table ``data`` read, split and scored a chunk at a time for evaluation: each
+    chunk's first data row (0-based), the chunk with its labels as read (their encoding is
+    the whole column's to decide) and its details. A progress bar over the file's bytes;
+    callers merge the chunks' warnings (:func:`chunk_warnings_merged`)."""
+    reader = ChunkReader(data, whole_batch_rows(detector, chunk_rows))
+    source, rows = str(data), 0
+    bar = _Progress(reader, progress, "evaluating")
+    try:
+        for offset, chunk in _numbered(prefetched(iter(reader))):
+            with rows_from(offset), data_source(source):
+                table = split_frame(chunk, spec, source, need_labels=True, for_scoring=True,
+                                    labels="classes")
+                details = detector.anomaly_details(prepare_for_model(detector, table),
+                                                   explain=explain)
+            rows += len(chunk)
+            bar.update(rows)
+            yield offset, table, details
+    finally:
+        bar.close()
+    if rows == 0:
+        raise DataError(f"{data}: has a header but no data rows")
+
+
 def stream_score(detector: Any, data: str | Path, out: str | Path, spec: TableSpec | None = None,
                  top_k: int = 3, chunk_rows: int | None = None,
                  progress: bool = True) -> tuple[int, int]:
@@ -155,12 +189,9 @@ def stream_score(detector: Any, data: str | Path, out: str | Path, spec: TableSp
     check_input_kind(detector, False, str(data))  # before the progress bar and the output open
 
     spec = spec or getattr(detector, "table_spec_", TableSpec())
-    batch = int(detector.inference_settings().resolved().batch_size)
-    chunk_rows = chunk_rows or batch * DEFAULT_CHUNK_BATCHES
-    chunk_rows = max(batch, (chunk_rows // batch) * batch)  # whole batches: exact fp32 scores
     out = Path(out)
     kind = table_output_kind(out)
-    reader = ChunkReader(data, chunk_rows)
+    reader = ChunkReader(data, whole_batch_rows(detector, chunk_rows))
     source = str(data)
 
     def encoded(numbered: tuple[int, pd.DataFrame]) -> tuple[Loaded, np.ndarray]:
