@@ -517,7 +517,7 @@ def test_f1_max_is_the_best_f1_over_all_thresholds():
     """The threshold-free F1 anomalib reports: checked against a brute-force sweep."""
     from sklearn.metrics import f1_score
 
-    from aetool.tasks.detect import metrics
+    from aetool.tasks.evaluation import metrics
 
     rng = np.random.default_rng(0)
     labels = (rng.random(200) < 0.3).astype(int)

@@ -210,8 +210,13 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
         with _csv_errors(path):
             frame = pd.read_csv(path, encoding="utf-8", **options)
     if frame.shape[0] == 0:
-        raise DataError(f"{path}: has a header but no data rows")
+        raise no_data_rows(path)
     return frame
+
+
+def no_data_rows(path: str | os.PathLike[str]) -> DataError:
+    """The error for a table that has a header and no rows, said alike by every reader."""
+    return DataError(f"{path}: has a header but no data rows")
 
 
 class ChunkReader:
@@ -282,6 +287,6 @@ def sample_table(path: str | os.PathLike[str], n_rows: int, seed: int = 0,
         if len(kept) > n_rows:
             kept = kept.nsmallest(n_rows, "_sample_key")
     if kept is None or len(kept) == 0:
-        raise DataError(f"{path}: has a header but no data rows")
+        raise no_data_rows(path)
     kept = kept.sort_values("_sample_row").drop(columns=["_sample_key", "_sample_row"])
     return kept.reset_index(drop=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +24,12 @@ from aetool.errors import AetoolError, DataError
 from aetool.estimators import AutoencoderDetector, PatchDetector
 from aetool.estimators import load_detector as load_any_detector
 from aetool.tasks.evaluation import (
+    NEEDS_LABELS,
     ImageEvaluation,
+    TableEvaluation,
     evaluate_image_folder,
     evaluate_table_file,
     explain_most_anomalous,
-    metrics,
     score_figures,
 )
 from aetool.tasks.heatmaps import most_anomalous_grid
@@ -104,8 +104,9 @@ def evaluate_table(detector: Any, table: Loaded, plots: str | Path | None = None
                    details: dict[str, np.ndarray] | None = None,
                    masks: str | Path | None = None,
                    maps: str | Path | None = None) -> dict[str, float]:
-    """Metrics on the labelled rows of ``table``; with ``plots`` also the figures of
-    :func:`write_figures` and ``metrics.json`` in that folder; with ``masks`` (a folder of
+    """Metrics on the labelled rows of ``table`` (one chunk of :class:`ImageEvaluation` or
+    :class:`TableEvaluation`); with ``plots`` also ROC and precision-recall curves, the score
+    histogram by label, the most anomalous rows or images and ``metrics.json`` there; with ``masks`` (a folder of
     defect masks, images only) the pixel ROC-AUC of the heat maps; with ``maps`` (images
     only) each image's heat map in that folder, as ``score --maps`` writes them. ``details``:
     the table already scored (with errors, when there are plots)."""
@@ -115,33 +116,19 @@ def evaluate_table(detector: Any, table: Loaded, plots: str | Path | None = None
     for option, given in (("--masks", masks), ("--maps", maps)):
         if given is not None and not table.is_images:
             raise DataError(f"{table.source}: {option} needs images (a folder of test images)")
-    if table.is_images:
-        evaluation = ImageEvaluation(detector, plots, masks, maps)
-        evaluation.add(table, details if details is not None else
-                       details_for(detector, table, explain=evaluation.explain))
-        return evaluation.result()
-    if details is None:
-        details = details_for(detector, table, explain=bool(plots))
-    known = labelled_rows(table.labels, table.source)
-    result = metrics(table.labels[known].astype(int), details["anomaly_score"][known],
-                     details["is_anomaly"][known].astype(int))
-    if plots:
-        write_figures(detector, table, details, plots, known)
-        (Path(plots) / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    evaluation = (ImageEvaluation(detector, plots, masks, maps) if table.is_images
+                  else TableEvaluation(detector, None, table.source, plots))
+    evaluation.add(table, details if details is not None else
+                   details_for(detector, table, explain=evaluation.explain))
+    return evaluation.result()
 
 
 def write_figures(detector: Any, table: Loaded, details: dict[str, np.ndarray],
-                  plots: str | Path, known: np.ndarray | None = None) -> None:
-    """The score histogram and the most anomalous rows or images, in ``plots``; with ``known``
-    (the labelled rows) also ROC and precision-recall curves, and the histogram by label."""
+                  plots: str | Path) -> None:
+    """For data without labels: the score histogram and the most anomalous rows or images,
+    in ``plots`` (labelled data gets its figures from :func:`evaluate_table`)."""
     plots = Path(plots)
-    scores = details["anomaly_score"]
-    if known is not None:
-        score_figures(detector.threshold_, scores[known], plots,
-                      table.labels[known].astype(int))
-    else:
-        score_figures(detector.threshold_, scores, plots)
+    score_figures(detector.threshold_, details["anomaly_score"], plots)
     if table.is_images:
         most_anomalous_grid(detector, table, details, plots / "most_anomalous.png")
     else:
@@ -275,8 +262,7 @@ def run_evaluate(bundle: str, data: str, label_column: str | None = None,
         return evaluate_table_file(detector, data, spec, plots, chunk_rows, progress)
     table = load_table(data, spec, need_labels=True, for_scoring=True)
     if table.labels is None:
-        raise AetoolError("evaluate needs --label-column (a 0/1 column) or, for images, "
-                          "--normal-class")
+        raise AetoolError(NEEDS_LABELS)
     return evaluate_table(detector, table, plots, masks=masks, maps=maps)
 
 

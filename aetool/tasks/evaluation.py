@@ -106,24 +106,63 @@ def _column(values: Any) -> np.ndarray:
     return column
 
 
-class ImageEvaluation:
-    """An evaluation of labelled images fed a chunk at a time (:meth:`add`), measured at the
-    end (:meth:`result`). Kept between chunks: each image's score, flag and label; with
-    ``masks`` each pixel's map value and mask bit; with ``plots`` the most anomalous images.
-    Heat maps (``maps``) are written as the chunks come, on the first chunk's colour scale,
-    as ``score --maps`` writes them."""
+NEEDS_LABELS = ("evaluate needs --label-column (a 0/1 column) or, for images, "
+                "--normal-class")
 
-    def __init__(self, detector: Any, plots: str | Path | None = None,
-                 masks: str | Path | None = None, maps: str | Path | None = None) -> None:
+
+class Evaluation:
+    """What every evaluation fed a chunk at a time keeps: each row's score, flag and label,
+    and with ``plots`` the running top of the most anomalous (``shown`` of them); and what it
+    writes at the end: the score figures, the most anomalous figure and ``metrics.json``."""
+
+    def __init__(self, detector: Any, plots: str | Path | None, shown: int) -> None:
         self.detector = detector
         self.plots = None if plots is None else Path(plots)
-        self.maps = maps
-        self.pixels = None if masks is None else PixelTruth(check_mask_folder(masks))
-        self.top = RunningTop(MOST_ANOMALOUS_IMAGES) if plots else None
-        self.scale: float | None = None
+        self.top = RunningTop(shown) if plots else None
         self._scores: list[np.ndarray] = []
         self._flags: list[np.ndarray] = []
         self._labels: list[np.ndarray] = []
+
+    @property
+    def explain(self) -> bool:
+        """Whether the chunks must be scored with their per-element errors (for figures)."""
+        return self.plots is not None
+
+    def _take(self, details: dict[str, np.ndarray], labels: Any) -> None:
+        """Keep one chunk's scores and flags, and its ``labels``."""
+        self._scores.append(np.asarray(details["anomaly_score"]))
+        self._flags.append(np.asarray(details["is_anomaly"]).astype(int))
+        self._labels.append(labels)
+
+    def _gathered(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every chunk's scores, flags and labels as kept."""
+        return (np.concatenate(self._scores), np.concatenate(self._flags),
+                np.concatenate(self._labels))
+
+    def _write_plots(self, result: dict[str, float], scores: np.ndarray,
+                     labels: np.ndarray) -> Path | None:
+        """With plots: the score figures of the labelled ``scores``, ``metrics.json``, and
+        the path the most anomalous figure goes to (None without plots)."""
+        if self.plots is None or self.top is None or self.top.kept is None:
+            return None
+        score_figures(self.detector.threshold_, scores, self.plots, labels)
+        (self.plots / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+        return self.plots / "most_anomalous.png"
+
+
+class ImageEvaluation(Evaluation):
+    """An evaluation of labelled images fed a chunk at a time (:meth:`add`), measured at the
+    end (:meth:`result`). Kept between chunks besides the scores: with ``masks`` each
+    pixel's map value and mask bit; with ``plots`` the most anomalous images. Heat maps
+    (``maps``) are written as the chunks come, on the first chunk's colour scale, as ``score
+    --maps`` writes them."""
+
+    def __init__(self, detector: Any, plots: str | Path | None = None,
+                 masks: str | Path | None = None, maps: str | Path | None = None) -> None:
+        super().__init__(detector, plots, MOST_ANOMALOUS_IMAGES)
+        self.maps = maps
+        self.pixels = None if masks is None else PixelTruth(check_mask_folder(masks))
+        self.scale: float | None = None
 
     @property
     def explain(self) -> bool:
@@ -135,9 +174,7 @@ class ImageEvaluation:
         :attr:`explain`)."""
         if chunk.labels is None:
             raise DataError(f"{chunk.source}: evaluation needs --normal-class for images")
-        self._scores.append(np.asarray(details["anomaly_score"]))
-        self._flags.append(np.asarray(details["is_anomaly"]).astype(int))
-        self._labels.append(np.asarray(chunk.labels).astype(int))
+        self._take(details, np.asarray(chunk.labels).astype(int))
         if not self.explain:
             return
         maps = pixel_maps(details["errors"])
@@ -156,22 +193,20 @@ class ImageEvaluation:
     def result(self) -> dict[str, float]:
         """The metrics of every image added; with masks the pixel ROC-AUC; with plots the
         figures and ``metrics.json`` written."""
-        labels, scores = np.concatenate(self._labels), np.concatenate(self._scores)
-        result = metrics(labels, scores, np.concatenate(self._flags))
+        scores, flags, labels = self._gathered()
+        result = metrics(labels, scores, flags)
         if self.pixels is not None:
             result.update(self.pixels.metrics())
-        if self.plots is not None and self.top is not None:
-            score_figures(self.detector.threshold_, scores, self.plots, labels)
+        figure = self._write_plots(result, scores, labels)
+        if figure is not None:
             table, details = self._most_anomalous()
-            most_anomalous_grid(self.detector, table, details,
-                                self.plots / "most_anomalous.png", scale=self.scale)
-            (self.plots / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+            most_anomalous_grid(self.detector, table, details, figure, scale=self.scale)
         return result
 
     def _most_anomalous(self) -> tuple[Loaded, dict[str, np.ndarray]]:
         """The running top as a table of images and their details, for the figure."""
         kept = self.top.kept if self.top is not None else None
-        if kept is None:
+        if kept is None:  # _write_plots said there is a figure to draw
             raise DataError("no images were evaluated")
         sizes = kept.get("sizes")
         table = Loaded(kept["images"],
@@ -198,8 +233,7 @@ def evaluate_image_folder(detector: Any, data: str, spec: TableSpec,
     evaluation = ImageEvaluation(detector, plots, masks, maps)  # a missing mask folder fails now
     scan, normal = scan_labels_checked(data, spec)
     if normal is None:
-        raise AetoolError("evaluate needs --label-column (a 0/1 column) or, for images, "
-                          "--normal-class")
+        raise AetoolError(NEEDS_LABELS)
     with tqdm(total=len(scan.paths), desc="evaluating", unit="image", disable=not progress,
               leave=False) as bar:
         for chunk in image_folder_chunks(scan, chunk_rows or IMAGE_CHUNK, normal):
@@ -233,51 +267,46 @@ def explain_most_anomalous(detector: Any, table: Loaded, details: dict[str, np.n
                                path, marked)
 
 
-class TableEvaluation:
+class TableEvaluation(Evaluation):
     """An evaluation of a labelled table fed a chunk at a time (:meth:`add`), measured at the
-    end (:meth:`result`). Kept between chunks: each row's score, flag and label as read, whose
-    encoding (0/1 or -1/1) is decided over the whole column at the end (a chunk of only 1s
-    holds anomalies under one and normal rows under the other); with ``plots`` the most
-    anomalous rows' shares of error by column."""
+    end (:meth:`result`). The labels are kept as read, and their encoding (0/1 or -1/1) is
+    decided over the whole column at the end (a chunk of only 1s holds anomalies under one
+    and normal rows under the other); with ``plots`` the most anomalous rows' shares of error
+    by column are kept."""
 
-    def __init__(self, detector: Any, label_column: str, source: str,
+    def __init__(self, detector: Any, label_column: str | None, source: str,
                  plots: str | Path | None = None) -> None:
-        self.detector, self.label_column, self.source = detector, label_column, source
-        self.plots = None if plots is None else Path(plots)
-        self.top = RunningTop(MOST_ANOMALOUS_ROWS) if plots else None
-        self._scores: list[np.ndarray] = []
-        self._flags: list[np.ndarray] = []
-        self._labels: list[np.ndarray] = []
+        """``label_column``: whose values the labels are, as read; None when they were
+        already read as 0/1 (NaN: no label), as a table read whole has them."""
+        super().__init__(detector, plots, MOST_ANOMALOUS_ROWS)
+        self.label_column, self.source = label_column, source
 
     def add(self, chunk: Loaded, details: dict[str, np.ndarray], offset: int = 0) -> None:
         """Take one scored chunk whose first row is row ``offset`` of the table (``details``:
         with contributions when there are plots)."""
-        scores = np.asarray(details["anomaly_score"])
-        self._scores.append(scores)
-        self._flags.append(np.asarray(details["is_anomaly"]).astype(int))
-        self._labels.append(_column(chunk.labels))
+        self._take(details, _column(chunk.labels))
         if self.top is not None:
-            rows = np.arange(offset, offset + len(scores))
+            rows = np.arange(offset, offset + len(details["anomaly_score"]))
             names = chunk.ids.astype(str).to_numpy() if chunk.ids is not None else \
                 [f"row {row + 1}" for row in rows]
-            self.top.add(scores, contributions=details["contributions"], ids=names, rows=rows)
+            self.top.add(details["anomaly_score"], contributions=details["contributions"],
+                         ids=names, rows=rows)
 
     def result(self) -> dict[str, float]:
         """The metrics of every labelled row; with plots the figures and ``metrics.json``."""
-        labels = binary_labels(np.concatenate(self._labels), self.label_column, self.source)
-        scores, flags = np.concatenate(self._scores), np.concatenate(self._flags)
+        scores, flags, labels = self._gathered()
+        if self.label_column is not None:
+            labels = binary_labels(labels, self.label_column, self.source)
         known = labelled_rows(labels, self.source)
         result = metrics(labels[known].astype(int), scores[known], flags[known])
-        if self.plots is not None and self.top is not None and self.top.kept is not None:
+        figure = self._write_plots(result, scores[known], labels[known].astype(int))
+        if figure is not None and self.top is not None and self.top.kept is not None:
             kept = self.top.kept
-            score_figures(self.detector.threshold_, scores[known], self.plots,
-                          labels[known].astype(int))
             top = Loaded(None, pd.Series(kept["ids"]), labels[kept["rows"].astype(int)],
                          self.source)
             explain_most_anomalous(self.detector, top, {"anomaly_score": kept["score"],
                                                         "contributions": kept["contributions"]},
-                                   self.plots / "most_anomalous.png")
-            (self.plots / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+                                   figure)
         return result
 
 
@@ -291,12 +320,11 @@ def evaluate_table_file(detector: Any, data: str, spec: TableSpec, plots: str | 
     from aetool.tasks.stream import chunk_warnings_merged, labelled_chunks
 
     if not spec.label_column:
-        raise AetoolError("evaluate needs --label-column (a 0/1 column) or, for images, "
-                          "--normal-class")
+        raise AetoolError(NEEDS_LABELS)
     evaluation = TableEvaluation(detector, spec.label_column, str(data), plots)
     with chunk_warnings_merged():
         for offset, chunk, details in labelled_chunks(detector, data, spec, chunk_rows,
-                                                      explain=plots is not None,
+                                                      explain=evaluation.explain,
                                                       progress=progress):
             evaluation.add(chunk, details, offset)
     return evaluation.result()

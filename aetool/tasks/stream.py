@@ -29,9 +29,8 @@ from aetool.data.preprocess import (
     rows_from,
 )
 from aetool.data.source import Loaded, TableSpec, prepare_for_model, split_frame
-from aetool.data.tables import ChunkReader
-from aetool.errors import DataError
-from aetool.tasks.scores_table import scores_frame
+from aetool.data.tables import ChunkReader, no_data_rows
+from aetool.tasks.scores_table import details_for, scores_frame
 
 # 8 batches of 4,096 rows: a 100-column chunk's arrays stay under glibc's 32 MiB mmap threshold,
 # so they reuse heap memory instead of being mapped and zeroed anew (16 batches: 3x the sys time)
@@ -168,15 +167,14 @@ def labelled_chunks(detector: Any, data: str | Path, spec: TableSpec,
             with rows_from(offset), data_source(source):
                 table = split_frame(chunk, spec, source, need_labels=True, for_scoring=True,
                                     labels="classes")
-                details = detector.anomaly_details(prepare_for_model(detector, table),
-                                                   explain=explain)
+                details = details_for(detector, table, explain=explain)
             rows += len(chunk)
             bar.update(rows)
             yield offset, table, details
     finally:
         bar.close()
     if rows == 0:
-        raise DataError(f"{data}: has a header but no data rows")
+        raise no_data_rows(data)
 
 
 def stream_score(detector: Any, data: str | Path, out: str | Path, spec: TableSpec | None = None,
@@ -220,7 +218,7 @@ def stream_score(detector: Any, data: str | Path, out: str | Path, spec: TableSp
             if written is not None:
                 written.result()
             if rows == 0:  # as a whole read says it; the partial output is discarded
-                raise DataError(f"{data}: has a header but no data rows")
+                raise no_data_rows(data)
         finally:
             if written is not None:
                 written.cancel()
