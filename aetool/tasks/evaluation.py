@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from aetool import plots as figures
+from aetool.data.preprocess import check_input_kind
 from aetool.data.source import (
     IMAGE_CHUNK,
     Loaded,
@@ -230,6 +231,7 @@ def evaluate_image_folder(detector: Any, data: str, spec: TableSpec,
 
     from aetool.tasks.scores_table import details_for
 
+    check_input_kind(detector, True, data)  # before the folder is scanned and the bar shown
     evaluation = ImageEvaluation(detector, plots, masks, maps)  # a missing mask folder fails now
     scan, normal = scan_labels_checked(data, spec)
     if normal is None:

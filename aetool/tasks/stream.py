@@ -159,6 +159,7 @@ def labelled_chunks(detector: Any, data: str | Path, spec: TableSpec,
     chunk's first data row (0-based), the chunk with its labels as read (their encoding is
     the whole column's to decide) and its details. A progress bar over the file's bytes;
     callers merge the chunks' warnings (:func:`chunk_warnings_merged`)."""
+    check_input_kind(detector, False, str(data))  # before the progress bar
     reader = ChunkReader(data, whole_batch_rows(detector, chunk_rows))
     source, rows = str(data), 0
     bar = _Progress(reader, progress, "evaluating")
