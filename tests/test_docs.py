@@ -53,6 +53,23 @@ def test_readme_opens_with_the_two_commands_and_ci_runs_the_second():
     assert os.access(ROOT / ".ci" / "run", os.X_OK)
 
 
+LAYOUT = {".ci", ".gitignore", "README.md", "pyproject.toml", "mkdocs.yml",
+          "aetool", "plugins", "datasets", "tests", "docs", "bench"}
+
+
+def test_the_repository_top_level_holds_only_the_documented_layout():
+    """A scratch file committed by mistake (it happened once: a one-line CSV) is caught here."""
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout: no tracked files to check")
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()
+    stray = {name.split("/")[0] for name in tracked} - LAYOUT
+    assert not stray, f"tracked at the top level but not part of the layout: {sorted(stray)}"
+
+
 COMMAND_SPAN = re.compile(r"`(aetool [^`\n]+)`")
 
 
