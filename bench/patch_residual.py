@@ -16,6 +16,9 @@ Cases (the same as bench/unaligned.py and bench/real_defects.py, plus a colour p
   (bench/unaligned.py), searched anywhere by the place cost;
 - coffee: the same protocol on scikit-image's colour photograph of a coffee cup (400 x 600
   RGB; its crops share a layout, so the place cost keeps the place-bound search);
+- surface, bottle, leather: synthetic colour and grey photographs of a surface, a round part and
+  a fine grain with small scratches, stains, chips and cuts (bench/synthetic_photos.py),
+  aligned;
 - elpv64, mtile128: the shared solar cells and magnetic tiles, real defects, aligned;
 - elpv64 rolled, mtile128 rolled: the same, every image moved round at random;
 - mnist1, 3, 5, 8 and fashion0, 2, 4, 6 (the latter when AETOOL_FASHION_MNIST is set): one
@@ -46,13 +49,15 @@ from common import (
 )
 from defect_peers import patch_knn_pixels
 from real_defects import load
+from synthetic_photos import SETS as SYNTHETIC
+from synthetic_photos import photo_set
 from unaligned import PHOTOS, ROLLED, detector, method_row, peer, photo_case, rolled_case
 
 NAME = "patch_residual.json"
 ALIGNED = {"elpv64": ("elpv", (64, 64)), "mtile128": ("mtile", (128, 128))}
 ONE_CLASS = ("mnist1", "mnist3", "mnist5", "mnist8", "fashion0", "fashion2", "fashion4",
              "fashion6")
-CASES = (*PHOTOS, "coffee", *ALIGNED, *ROLLED, *ONE_CLASS)
+CASES = (*PHOTOS, "coffee", *SYNTHETIC, *ALIGNED, *ROLLED, *ONE_CLASS)
 METHODS = {
     "residual=true": detector(residual=True),
     "residual=false (codes only)": detector(residual=False),
@@ -66,6 +71,8 @@ def case_data(case: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if case in ALIGNED:
         root, size = ALIGNED[case]
         return load(require(SHARED / root), size)
+    if case in SYNTHETIC:
+        return photo_set(case)
     if case in ONE_CLASS:
         return one_class_case(case.rstrip("0123456789"), int(case[-1]))
     return rolled_case(case) if case in ROLLED else photo_case(case)
