@@ -218,6 +218,13 @@ def test_image_grid_titles_name_files_and_mark_labelled_anomalies():
     assert titles[0] == ("b.png\n3.00", True)
     assert titles[1][0].startswith("a_very_long_fil") and not titles[1][1]
     assert titles[2] == ("a.png\n0.50", False)
+    same_names = Loaded(np.zeros((3, 1, 4, 4)), pd.Series(["test/crack/000.png",
+                                                           "test/good/000.png", "test/good/1.png"],
+                                                          name="path"),
+                        np.array([1.0, 0.0, 0.0]), "folder")
+    titles = grid_titles(same_names, np.array([3.0, 2.0, 1.0]), np.array([0, 1, 2]))
+    assert [title for title, _ in titles] == ["crack/\n000.png\n3.00", "good/\n000.png\n2.00",
+                                              "1.png\n1.00"]
 
 
 def test_evaluate_features_chart_starts_at_zero(tmp_path):

@@ -67,12 +67,18 @@ def write_heat_maps(table: Any, details: dict[str, np.ndarray], folder: str | Pa
 def grid_titles(table: Any, scores: np.ndarray, order: np.ndarray,
                 width: int = 16) -> list[tuple[str, bool]]:
     """For each image shown: its file name (shortened to ``width``) and score as the title, and
-    whether it is a labelled anomaly (drawn in red)."""
+    whether it is a labelled anomaly (drawn in red). Where two images shown share a file name
+    (test/crack/000.png and test/good/000.png), each is named with its folder too."""
+    paths = [Path(str(table.ids.iloc[index])) if table.ids is not None else Path(f"#{index}")
+             for index in order]
+    shared = {path.name for path in paths if [p.name for p in paths].count(path.name) > 1}
     titles = []
-    for index in order:
-        name = str(table.ids.iloc[index]) if table.ids is not None else f"#{index}"
-        name = Path(name).name
-        name = name if len(name) <= width else name[:width - 1] + "…"
+    for index, path in zip(order, paths, strict=True):
+        name = path.name if len(path.name) <= width else path.name[:width - 1] + "…"
+        if path.name in shared and path.parent.name:
+            folder = path.parent.name
+            folder = folder if len(folder) <= width else folder[:width - 1] + "…"
+            name = f"{folder}/\n{name}"
         marked = table.labels is not None and table.labels[index] == 1
         titles.append((f"{name}\n{scores[index]:.2f}", bool(marked)))
     return titles
