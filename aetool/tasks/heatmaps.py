@@ -69,16 +69,19 @@ def grid_titles(table: Any, scores: np.ndarray, order: np.ndarray,
     """For each image shown: its file name (shortened to ``width``) and score as the title, and
     whether it is a labelled anomaly (drawn in red). Where two images shown share a file name
     (test/crack/000.png and test/good/000.png), each is named with its folder too."""
+    from collections import Counter
+
+    def shortened(text: str) -> str:
+        return text if len(text) <= width else text[:width - 1] + "…"
+
     paths = [Path(str(table.ids.iloc[index])) if table.ids is not None else Path(f"#{index}")
              for index in order]
-    shared = {path.name for path in paths if [p.name for p in paths].count(path.name) > 1}
+    uses = Counter(path.name for path in paths)
     titles = []
     for index, path in zip(order, paths, strict=True):
-        name = path.name if len(path.name) <= width else path.name[:width - 1] + "…"
-        if path.name in shared and path.parent.name:
-            folder = path.parent.name
-            folder = folder if len(folder) <= width else folder[:width - 1] + "…"
-            name = f"{folder}/\n{name}"
+        name = shortened(path.name)
+        if uses[path.name] > 1 and path.parent.name:
+            name = f"{shortened(path.parent.name)}/\n{name}"
         marked = table.labels is not None and table.labels[index] == 1
         titles.append((f"{name}\n{scores[index]:.2f}", bool(marked)))
     return titles
