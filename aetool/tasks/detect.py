@@ -113,14 +113,21 @@ def evaluate_table(detector: Any, table: Loaded, plots: str | Path | None = None
     if table.labels is None:
         raise DataError(f"{table.source}: evaluation needs --label-column (tables) or "
                         "--normal-class (images)")
-    for option, given in (("--masks", masks), ("--maps", maps)):
-        if given is not None and not table.is_images:
-            raise DataError(f"{table.source}: {option} needs images (a folder of test images)")
+    if not table.is_images:
+        refuse_image_options(table.source, masks, maps)
     evaluation = (ImageEvaluation(detector, plots, masks, maps) if table.is_images
                   else TableEvaluation(detector, None, table.source, plots))
     evaluation.add(table, details if details is not None else
                    details_for(detector, table, explain=evaluation.explain))
     return evaluation.result()
+
+
+def refuse_image_options(source: str, masks: str | Path | None,
+                         maps: str | Path | None) -> None:
+    """One line for ``--masks`` or ``--maps`` given with data that holds no images."""
+    for option, given in (("--masks", masks), ("--maps", maps)):
+        if given is not None:
+            raise DataError(f"{source}: {option} needs images (a folder of test images)")
 
 
 def write_figures(detector: Any, table: Loaded, details: dict[str, np.ndarray],
@@ -256,9 +263,7 @@ def run_evaluate(bundle: str, data: str, label_column: str | None = None,
         return evaluate_image_folder(detector, data, spec, plots, masks, maps, chunk_rows,
                                      progress)
     if Path(data).suffix.lower() not in ARRAY_SUFFIXES:  # CSV or Parquet, a chunk at a time
-        for option, given in (("--masks", masks), ("--maps", maps)):
-            if given is not None:
-                raise DataError(f"{data}: {option} needs images (a folder of test images)")
+        refuse_image_options(data, masks, maps)
         return evaluate_table_file(detector, data, spec, plots, chunk_rows, progress)
     table = load_table(data, spec, need_labels=True, for_scoring=True)
     if table.labels is None:

@@ -140,15 +140,16 @@ class Evaluation:
         return (np.concatenate(self._scores), np.concatenate(self._flags),
                 np.concatenate(self._labels))
 
-    def _write_plots(self, result: dict[str, float], scores: np.ndarray,
-                     labels: np.ndarray) -> Path | None:
+    def _write_plots(self, result: dict[str, float], scores: np.ndarray, labels: np.ndarray
+                     ) -> tuple[Path, dict[str, np.ndarray]] | None:
         """With plots: the score figures of the labelled ``scores``, ``metrics.json``, and
-        the path the most anomalous figure goes to (None without plots)."""
+        the path the most anomalous figure goes to with the running top it shows (None
+        without plots)."""
         if self.plots is None or self.top is None or self.top.kept is None:
             return None
         score_figures(self.detector.threshold_, scores, self.plots, labels)
         (self.plots / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
-        return self.plots / "most_anomalous.png"
+        return self.plots / "most_anomalous.png", self.top.kept
 
 
 class ImageEvaluation(Evaluation):
@@ -198,17 +199,16 @@ class ImageEvaluation(Evaluation):
         result = metrics(labels, scores, flags)
         if self.pixels is not None:
             result.update(self.pixels.metrics())
-        figure = self._write_plots(result, scores, labels)
-        if figure is not None:
-            table, details = self._most_anomalous()
+        written = self._write_plots(result, scores, labels)
+        if written is not None:
+            figure, kept = written
+            table, details = self._most_anomalous(kept)
             most_anomalous_grid(self.detector, table, details, figure, scale=self.scale)
         return result
 
-    def _most_anomalous(self) -> tuple[Loaded, dict[str, np.ndarray]]:
-        """The running top as a table of images and their details, for the figure."""
-        kept = self.top.kept if self.top is not None else None
-        if kept is None:  # _write_plots said there is a figure to draw
-            raise DataError("no images were evaluated")
+    @staticmethod
+    def _most_anomalous(kept: dict[str, np.ndarray]) -> tuple[Loaded, dict[str, np.ndarray]]:
+        """The running top ``kept`` as a table of images and their details, for the figure."""
         sizes = kept.get("sizes")
         table = Loaded(kept["images"],
                        pd.Series(kept["ids"], name="path") if "ids" in kept else None,
@@ -301,9 +301,9 @@ class TableEvaluation(Evaluation):
             labels = binary_labels(labels, self.label_column, self.source)
         known = labelled_rows(labels, self.source)
         result = metrics(labels[known].astype(int), scores[known], flags[known])
-        figure = self._write_plots(result, scores[known], labels[known].astype(int))
-        if figure is not None and self.top is not None and self.top.kept is not None:
-            kept = self.top.kept
+        written = self._write_plots(result, scores[known], labels[known].astype(int))
+        if written is not None:
+            figure, kept = written
             top = Loaded(None, pd.Series(kept["ids"]), labels[kept["rows"].astype(int)],
                          self.source)
             explain_most_anomalous(self.detector, top, {"anomaly_score": kept["score"],
