@@ -62,17 +62,20 @@ CLI_ROWS = {  # method name -> extra fit options; the first is what a user gets
 }
 
 
-def fit_and_evaluate(train: Path, test: Path, size: tuple[int, int], fit_options: list[str],
-                     evaluate_options: list[str], out: Path) -> tuple[dict, float]:
-    """The user's path: ``aetool fit`` on the training folder (bundle ``out``/model), then
-    ``aetool evaluate`` on the test folder with plots in ``out``/plots; the saved metrics and
+def fit_and_evaluate(train: Path, test: Path, size: tuple[int, int] | None,
+                     fit_options: list[str], evaluate_options: list[str], out: Path,
+                     normal: str = "normal") -> tuple[dict, float]:
+    """The user's path: ``aetool fit`` on the training folder (bundle ``out``/model; ``size``
+    None: no --image-size, as a user who passes nothing), then ``aetool evaluate`` on the
+    test folder (normal class ``normal``) with plots in ``out``/plots; the saved metrics and
     the fit's seconds."""
+    sized = [] if size is None else ["--image-size", f"{size[0]},{size[1]}"]
     start = time.perf_counter()
-    subprocess.run(["aetool", "fit", str(train), "--image-size", f"{size[0]},{size[1]}",
-                    "-o", str(out / "model"), "-q", *fit_options], check=True)
+    subprocess.run(["aetool", "fit", str(train), *sized, "-o", str(out / "model"), "-q",
+                    *fit_options], check=True)
     fit_s = time.perf_counter() - start
     subprocess.run(["aetool", "evaluate", str(out / "model"), str(test), "--normal-class",
-                    "normal", "--plots", str(out / "plots"), *evaluate_options],
+                    normal, "--plots", str(out / "plots"), *evaluate_options],
                    check=True, capture_output=True)
     return json.loads((out / "plots" / "metrics.json").read_text()), fit_s
 

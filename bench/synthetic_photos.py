@@ -26,9 +26,7 @@ and each set's 12 most anomalous images with their maps as synthetic_photos_SET.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
-import subprocess
 import tempfile
 import time
 import warnings
@@ -189,15 +187,13 @@ def write_set(name: str, root: Path) -> Path:
 
 
 def cli_row(folder: Path, out: Path) -> dict:
-    """The user's path on one written set: fit on train/, evaluate test/ with masks and plots."""
-    start = time.perf_counter()
-    subprocess.run(["aetool", "fit", str(folder / "train"), "-o", str(out / "model"), "-q"],
-                   check=True)
-    fit_s = time.perf_counter() - start
-    subprocess.run(["aetool", "evaluate", str(out / "model"), str(folder / "test"),
-                    "--normal-class", "good", "--masks", str(folder / "ground_truth"),
-                    "--plots", str(out / "plots"), "-q"], check=True, capture_output=True)
-    saved = json.loads((out / "plots" / "metrics.json").read_text())
+    """The user's path on one written set: fit on train/ with no option, evaluate test/ with
+    masks and plots (real_defects.fit_and_evaluate)."""
+    from real_defects import fit_and_evaluate
+
+    saved, fit_s = fit_and_evaluate(folder / "train", folder / "test", None, [],
+                                    ["--masks", str(folder / "ground_truth"), "-q"], out,
+                                    normal="good")
     return {"roc_auc": saved["roc_auc"], "aupr": saved["pr_auc"], "f1_max": saved["f1_max"],
             "pixel_roc_auc": saved["pixel_roc_auc"], "seconds": fit_s}
 
