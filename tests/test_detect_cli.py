@@ -179,6 +179,11 @@ def test_a_mistyped_column_name_is_an_error_with_the_closest_name(train_csv, tmp
     pd.read_csv(train_csv).drop(columns="label").to_csv(unlabelled, index=False)
     scored = run("score", str(bundle), str(unlabelled), "-o", str(out))
     assert scored.exit_code == 0 and len(pd.read_csv(out)) == 200  # scoring needs no labels
+    # evaluate reads the table a chunk at a time: the error comes alone, before any progress bar
+    evaluated = run("evaluate", str(bundle), str(train_csv), "--label-column", "lable")
+    assert evaluated.exit_code == 2
+    assert evaluated.stderr.strip() == (f"error: {train_csv}: no column 'lable' (given as "
+                                        "--label-column); did you mean 'label'?")
 
 
 def test_repeated_header_name_is_warned_and_read_as_numbered_copies(tmp_path):

@@ -162,7 +162,7 @@ def labelled_chunks(detector: Any, data: str | Path, spec: TableSpec,
     check_input_kind(detector, False, str(data))  # before the progress bar
     reader = ChunkReader(data, whole_batch_rows(detector, chunk_rows))
     source, rows = str(data), 0
-    bar = _Progress(reader, progress, "evaluating")
+    bar = None  # shown once the first chunk is read: a missing column is then one line alone
     try:
         for offset, chunk in _numbered(prefetched(iter(reader))):
             with rows_from(offset), data_source(source):
@@ -170,10 +170,12 @@ def labelled_chunks(detector: Any, data: str | Path, spec: TableSpec,
                                     labels="classes")
                 details = details_for(detector, table, explain=explain)
             rows += len(chunk)
+            bar = bar or _Progress(reader, progress, "evaluating")
             bar.update(rows)
             yield offset, table, details
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     if rows == 0:
         raise no_data_rows(data)
 
