@@ -47,7 +47,7 @@ from aetool.patches import (
     with_edges,
     working_shape,
 )
-from aetool.scoring import reconstructions, run_batches
+from aetool.scoring import codes_and_residuals, reconstructions, run_batches
 from aetool.tasks.score import load_for_scoring
 from aetool.thresholds import contamination_threshold
 from tests.conftest import blob_images
@@ -835,7 +835,8 @@ def test_info_describes_a_patch_bundle_and_export_refuses_it(fitted, tmp_path):
             f"{fitted.scorer_.turn_cost:.2f}: the parts lie in one orientation); place cost "
             f"{fitted.scorer_.place_cost:.2f} (the images are aligned); patches carry "
             "an edge channel (smoothed at 1 px); each code carries its patch's reconstruction "
-            f"error (weight {fitted.scorer_.residual_weight:.3g}); distances in units of each "
+            f"error, of its worst-drawn 10% (weight {fitted.scorer_.residual_weight:.3g}); "
+            "distances in units of each "
             "position's normal spread; maps show how far a patch lies beyond its position's "
             "normal level") in info.output
     export = CliRunner().invoke(cli, ["export", str(tmp_path / "b"), "-o",
@@ -996,7 +997,8 @@ def test_fit_says_when_it_searches_anywhere_and_info_shows_the_place_cost(tmp_pa
         assert "nearest training code anywhere" in said
         assert re.search(r"place cost [01]\.\d\d \(the images are not aligned, each patch "
                          r"searched anywhere\)", said)
-        assert re.search(r"each code carries its patch's reconstruction error \(weight \d", said)
+        assert re.search(r"each code carries its patch's reconstruction error, of its "
+                         r"worst-drawn 10% \(weight \d", said)
     pinned = CliRunner().invoke(cli, ["fit", str(folder), "-o", str(tmp_path / "p"), *fast,
                                       "--set", "reach=1", "--set", "scale_positions=true",
                                       "--set", "residual=false"])
@@ -1041,12 +1043,12 @@ def test_residual_weight_gives_the_error_a_code_coordinates_spread():
 
 def test_codes_carry_their_patch_reconstruction_error(tmp_path):
     """residual True (the default): each patch's code carries one more coordinate, the patch's
-    root-mean-square reconstruction error, weighted to vary over the training patches as a
+    reconstruction error (here its root-mean-square error, residual_share=1), weighted to vary over the training patches as a
     code coordinate does on average, searched anywhere (images that are not aligned) or near
     its place (aligned ones); "auto", the earlier default, means the same; False leaves it
     out."""
     surfaces = random_surfaces(30)
-    loose = PatchDetector(**FAST).fit(surfaces)
+    loose = PatchDetector(residual_share=1.0, **FAST).fit(surfaces)
     weight = loose.scorer_.residual_weight
     assert loose.scorer_.reach is None and weight > 0
     count = loose.scorer_.grid.count
@@ -1072,3 +1074,37 @@ def test_codes_carry_their_patch_reconstruction_error(tmp_path):
     assert PatchDetector(residual=False, **FAST).fit(surfaces).bank_.shape[2] == 16
     with pytest.raises(SettingError, match="residual must be true, false or auto"):
         PatchDetector(residual="maybe", **FAST).fit(surfaces[:12])
+
+
+def test_the_residual_can_be_the_error_of_each_patch_s_worst_drawn_values(tmp_path):
+    """residual_share q: a patch's error is the root of the mean of its q worst squared
+    errors (a thin scratch is not averaged away by the patch's well-drawn values); 1 is the
+    RMS error, a tenth the default. The share is kept in the bundle, so a loaded detector scores alike."""
+    x, drawn = torch.zeros(1, 8), torch.tensor([[0.0, 0, 0, 0, 0, 0, 0, 2.0]])
+    assert float(codes_and_residuals(x, x, drawn)["residuals"][0]) == pytest.approx(
+        np.sqrt(4 / 8))
+    assert float(codes_and_residuals(x, x, drawn, worst_share=0.125)["residuals"][0]) == 2.0
+    assert float(codes_and_residuals(x, x, drawn, worst_share=0.25)["residuals"][0]) == (
+        pytest.approx(np.sqrt(2)))
+    images = parts(30)
+    assert PatchDetector().residual_share == 0.1  # the default: the worst-drawn tenth
+    worst = PatchDetector(**FAST).fit(images)
+    assert worst.scorer_.residual_share == pytest.approx(0.1)
+    rows = worst._model_rows(worst.scorer_.grid.cut(worst.scorer_.patch_input(
+        worst._prepare(images, reset=False)[0])))
+    errors = (run_batches(worst.model_, rows, reconstructions)["recon"] - rows) ** 2
+    errors = np.sort(errors.reshape(len(rows), -1), axis=1)[:, ::-1]
+    top = round(errors.shape[1] * 0.1)
+    expected = np.sqrt(errors[:, :top].mean(axis=1)) * worst.scorer_.residual_weight
+    count = worst.scorer_.grid.count
+    assert np.allclose(worst.bank_.flatten(0, 1)[:30 * count, -1], expected, rtol=1e-4,
+                       atol=1e-6)
+    worst.save(tmp_path / "w")
+    again = PatchDetector.load(tmp_path / "w")
+    assert again.scorer_.residual_share == pytest.approx(0.1)
+    test = with_defects(parts(6, seed=4))[0]
+    assert np.allclose(again.score_samples(test), worst.score_samples(test), atol=1e-5)
+    assert PatchDetector(residual=False, **FAST).fit(images).scorer_.residual_share is None
+    for bad in (0, 1.5, "half", True):
+        with pytest.raises(SettingError, match="residual_share must be above 0 and at most 1"):
+            PatchDetector(residual_share=bad, **FAST).fit(images[:12])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from aetool.defaults import (
     PATCH_DETECTION_DEFAULTS,
     PATCH_MAX_SHORT_SIDE,
     PATCH_SIZE_RULE,
+    RESIDUAL_WORST_SHARE,
     TEXTURE_FROM_IMAGES,
     TEXTURE_POWERS,
 )
@@ -125,6 +127,9 @@ class PatchScorer:
     # reconstruction error (PatchDetector.residual); None: codes only (turned off, or an older
     # bundle).
     residual_weight: float | None = None
+    # Share of each patch's values, the worst drawn, whose mean squared error makes that error
+    # (PatchDetector.residual_share); None: all of them, the RMS error (an older bundle).
+    residual_share: float | None = None
 
     @property
     def columns(self) -> int:
@@ -147,7 +152,7 @@ class PatchScorer:
                 "position_level": self.position_level, "edge_sigma": self.edge_sigma,
                 "turn_cost": self.turn_cost, "place_cost": self.place_cost,
                 "texture_power": self.texture_power, "whole_side": self.whole_side,
-                "residual_weight": self.residual_weight}
+                "residual_weight": self.residual_weight, "residual_share": self.residual_share}
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> PatchScorer:
@@ -169,7 +174,7 @@ class PatchScorer:
                      int(state.get("copies", 1)), **per_position,
                      **{name: optional(name, float) for name in (
                          "edge_sigma", "turn_cost", "place_cost", "texture_power",
-                         "residual_weight")},
+                         "residual_weight", "residual_share")},
                      whole_side=optional("whole_side", int))
         for name, values in per_position.items():
             if values is not None and len(values) != scorer.columns:
@@ -272,8 +277,10 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     forms measured on 24 cases (real defects, every MNIST digit and Fashion-MNIST class), two
     lost nothing anywhere and this one had the better mean; real defects 0.847 -> 0.854,
     Fashion-MNIST 0.916 -> 0.925, MNIST 0.969 -> 0.982 (bench/whole_thumbnail.py).
-    ``residual``: each patch's code carries one more coordinate, the patch's root-mean-square
-    reconstruction error, weighted to vary over the training patches as much as a code
+    ``residual``: each patch's code carries one more coordinate, the patch's reconstruction
+    error (the root of the mean of its ``residual_share`` worst squared errors: 1 is the RMS
+    error; the default, a tenth, keeps a thin scratch from being averaged into the texture
+    around it, aetool.defaults.RESIDUAL_WORST_SHARE), weighted to vary over the training patches as much as a code
     coordinate does on average (:func:`residual_weight`): a defect the encoder maps near a
     normal code (a fine texture the 16 numbers leave out) still stands out, since the decoder
     cannot draw it. On by default (True; "auto", the earlier default, now means the same):
@@ -297,6 +304,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         texture_power: float | str = "auto",
         whole_image: bool | str = "auto",
         residual: bool | str = True,
+        residual_share: float = RESIDUAL_WORST_SHARE,
         code_size: int | None = None,
         variant_params: dict[str, Any] | None = None,
         epochs: int | None = None,
@@ -322,6 +330,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         self.texture_power = texture_power
         self.whole_image = whole_image
         self.residual = residual
+        self.residual_share = residual_share
         self.code_size = code_size
 
     KIND = "patches"
@@ -359,6 +368,10 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
             if getattr(self, name) not in (True, False, "auto"):
                 raise SettingError(f"{name} must be true, false or auto, got "
                                    f"'{getattr(self, name)}'")
+        share = self.residual_share
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
+            raise SettingError(f"residual_share must be above 0 and at most 1 (the share of "
+                               f"each patch's worst-drawn values), got '{share}'")
         check_threshold_settings(self.threshold, self.contamination)
 
     def fit(self, X: Any, y: Any = None) -> PatchDetector:
@@ -379,7 +392,9 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         variant = self._patch_variant(len(matrix) * grid.count)
         self.scorer_ = PatchScorer(grid, None, int(self.top_k),
                                    work_shape=None if shape == matrix.shape[2:] else shape,
-                                   edge_sigma=edge_sigma(*shape) if self.edges else None)
+                                   edge_sigma=edge_sigma(*shape) if self.edges else None,
+                                   residual_share=float(self.residual_share)
+                                   if self._uses_residual() else None)
         self.scorer_.reach, self.scorer_.place_cost = reach, cost
         work = self.scorer_.patch_input(matrix)
         # copy by copy (patches.turned_copies): bank entry t*N + i is from image i
@@ -514,7 +529,9 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         """(N, P, D) patches -> their (N * P, K) codes and, with ``residuals``, their (N * P,)
         reconstruction errors."""
         out = run_batches(self.model_, self._model_rows(patches),
-                          codes_and_residuals if residuals else code_outputs,
+                          partial(codes_and_residuals,
+                                  worst_share=self.scorer_.residual_share or 1.0)
+                          if residuals else code_outputs,
                           **self._inference())
         return (torch.from_numpy(out["codes"]),
                 torch.from_numpy(out["residuals"]) if residuals else None)

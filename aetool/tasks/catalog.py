@@ -106,7 +106,9 @@ def patch_description(scorer: dict[str, Any], variant: str, shape: Any) -> str:
         clauses.append(f"patches carry an edge channel (smoothed at {scorer['edge_sigma']:g} "
                        "px)")
     if scorer.get("residual_weight") is not None:
-        clauses.append("each code carries its patch's reconstruction error (weight "
+        share = scorer.get("residual_share") or 1.0
+        drawn = "" if share >= 1 else f", of its worst-drawn {share:.0%}"
+        clauses.append(f"each code carries its patch's reconstruction error{drawn} (weight "
                        f"{scorer['residual_weight']:.3g})")
     if scorer.get("position_scale") is not None:
         clauses.append("distances in units of each position's normal spread")
