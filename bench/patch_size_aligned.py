@@ -24,6 +24,7 @@ Rows of a partial run replace the same (case, method) and keep the rest of the r
 
 from __future__ import annotations
 
+import numpy as np
 from common import (
     cases_and_methods,
     machine,
@@ -32,16 +33,28 @@ from common import (
     saved_rows,
     write_json,
 )
-from position_scale import case_data
-from unaligned import detector, method_row
+from position_scale import case_data as shared_case
+from synthetic_photos import SETS as SYNTHETIC
+from synthetic_photos import photo_set
+from unaligned import detector, method_row, photo_case
 
 NAME = "patch_size_aligned.json"
 CASES = ("elpv64", "mtile128", "elpv150", "mtile240x96",
          *(f"{name} {n} images seed {seed}" for name in ("elpv64", "mtile128")
            for n, seed in ((54, 0), (54, 1), (150, 1))),
          # turned, mirrored and shifted at random, learnt turned (cells: searched anywhere)
-         "elpv64 unaligned", "mtile128 unaligned")
+         "elpv64 unaligned", "mtile128 unaligned",
+         # photographs at 256 px with thin defects (bench/synthetic_photos.py; leather is
+         # searched anywhere, so its patches follow the other rule) and the coffee-cup crops
+         *(name for name in SYNTHETIC if name != "leather"), "coffee")
 FRACTIONS = {"a quarter (the default before)": 4, "a fifth": 5, "a sixth": 6, "an eighth": 8}
+
+
+def case_data(case: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Training images, test images and labels (1: defect) of one case."""
+    if case in SYNTHETIC:
+        return photo_set(case)
+    return photo_case(case) if case == "coffee" else shared_case(case)
 
 
 def main() -> None:

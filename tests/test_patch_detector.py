@@ -102,16 +102,16 @@ def test_the_patch_grid_covers_every_pixel_and_pastes_back():
         PatchGrid.for_image(30, 45, size=31)
 
 
-def test_patch_size_rule_a_sixth_at_least_7_px_or_the_quarter_of_a_small_image():
-    """PATCH_SIZE_RULE: placed patches a sixth of the side, never below 7 px unless a quarter
+def test_patch_size_rule_an_eighth_at_least_7_px_or_the_quarter_of_a_small_image():
+    """PATCH_SIZE_RULE: placed patches an eighth of the side, never below 7 px unless a quarter
     of the side is less (small images keep the quarter); patches searched anywhere a quarter."""
     placed, anywhere = PATCH_SIZE_RULE["placed"], PATCH_SIZE_RULE["anywhere"]
     sides = (12, 16, 28, 32, 64, 128, 150)
     assert [PatchGrid.for_image(s, s, parts=placed[0], smallest=placed[1]).size
-            for s in sides] == [4, 4, 7, 7, 10, 21, 25]
+            for s in sides] == [4, 4, 7, 7, 8, 16, 18]
     assert [PatchGrid.for_image(s, s, parts=anywhere[0], smallest=anywhere[1]).size
             for s in sides] == [4, 4, 7, 8, 16, 32, 37]
-    assert PatchGrid.for_image(240, 96, parts=placed[0], smallest=placed[1]).size == 16
+    assert PatchGrid.for_image(240, 96, parts=placed[0], smallest=placed[1]).size == 12
 
 
 def test_whole_image_thumbnails_and_their_nearest_training_thumbnail():
@@ -453,7 +453,7 @@ def test_large_images_are_scaled_down_before_patching_and_maps_come_back_full_si
                                           size=(96, 64), mode="bilinear").numpy()
     detector = PatchDetector(max_short_side=32, **FAST).fit(big)
     assert detector.scorer_.work_shape == (48, 32)
-    assert detector.scorer_.reach == 1  # aligned: a sixth of the working side, at least 7 px
+    assert detector.scorer_.reach == 1  # aligned: an eighth of the working side, at least 7 px
     assert detector.scorer_.grid.size == 7 and detector.model_.input_shape == (2, 7, 7)
     assert detector.scorer_.edge_sigma == 1.0  # smoothed at the working size, not 72x48
     defective, masks = with_defects(big[:10], seed=4)
@@ -471,7 +471,7 @@ def test_large_images_are_scaled_down_before_patching_and_maps_come_back_full_si
     assert loaded.scorer_.work_shape == (48, 32)
     assert np.array_equal(loaded.score_samples(test), detector.score_samples(test))
     native = PatchDetector(max_short_side=None, **FAST).fit(big[:6])
-    assert native.scorer_.work_shape is None and native.scorer_.grid.size == 10
+    assert native.scorer_.work_shape is None and native.scorer_.grid.size == 8
     assert PatchDetector(**FAST).fit(big[:6]).scorer_.work_shape is None  # 64 <= 256
 
 
@@ -654,7 +654,7 @@ def test_fit_on_a_folder_of_photographs_trains_the_patch_detector(tmp_path):
     assert result.exit_code == 0, result.output
     said = result.output.splitlines()
     assert said[0].startswith("saved detector (patches, threshold ")
-    assert said[1].startswith("  conv codes of 144 patches of 10x10 px of 1x64x64 images, "
+    assert said[1].startswith("  conv codes of 225 patches of 8x8 px of 1x64x64 images, "
                               "nearest training code within 1 grid step(s), mean of the 3 worst")
     for clause in ("patches carry an edge channel (smoothed at 1 px)",
                    "distances in units of each position's normal spread",
@@ -962,7 +962,7 @@ def test_unaligned_images_are_searched_anywhere_and_unscaled_by_default(tmp_path
     aligned = PatchDetector(**FAST).fit(parts(30))
     assert aligned.scorer_.reach == 1 and aligned.scorer_.position_scale is not None
     assert aligned.scorer_.place_cost > PLACE_FREE_BELOW
-    assert aligned.scorer_.grid.size == 7  # placed: a sixth of 32 px, at least 7
+    assert aligned.scorer_.grid.size == 7  # placed: an eighth of 32 px, at least 7
     loose = PatchDetector(**FAST).fit(random_surfaces(30))
     assert loose.scorer_.place_cost < PLACE_FREE_BELOW
     assert loose.scorer_.reach is None and loose.scorer_.position_scale is None
