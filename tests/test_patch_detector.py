@@ -1043,10 +1043,10 @@ def test_residual_weight_gives_the_error_a_code_coordinates_spread():
 
 def test_codes_carry_their_patch_reconstruction_error(tmp_path):
     """residual True (the default): each patch's code carries one more coordinate, the patch's
-    reconstruction error (here its root-mean-square error, residual_share=1), weighted to vary over the training patches as a
-    code coordinate does on average, searched anywhere (images that are not aligned) or near
-    its place (aligned ones); "auto", the earlier default, means the same; False leaves it
-    out."""
+    reconstruction error (here its root-mean-square error, residual_share=1), weighted to
+    vary over the training patches as a code coordinate does on average, searched anywhere
+    (images that are not aligned) or near its place (aligned ones); "auto", the earlier
+    default, means the same; False leaves it out."""
     surfaces = random_surfaces(30)
     loose = PatchDetector(residual_share=1.0, **FAST).fit(surfaces)
     weight = loose.scorer_.residual_weight
@@ -1079,7 +1079,8 @@ def test_codes_carry_their_patch_reconstruction_error(tmp_path):
 def test_the_residual_can_be_the_error_of_each_patch_s_worst_drawn_values(tmp_path):
     """residual_share q: a patch's error is the root of the mean of its q worst squared
     errors (a thin scratch is not averaged away by the patch's well-drawn values); 1 is the
-    RMS error, a tenth the default. The share is kept in the bundle, so a loaded detector scores alike."""
+    RMS error, a tenth the default. The share is kept in the bundle, so a loaded detector
+    scores alike."""
     x, drawn = torch.zeros(1, 8), torch.tensor([[0.0, 0, 0, 0, 0, 0, 0, 2.0]])
     assert float(codes_and_residuals(x, x, drawn)["residuals"][0]) == pytest.approx(
         np.sqrt(4 / 8))

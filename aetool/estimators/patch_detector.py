@@ -280,10 +280,11 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     ``residual``: each patch's code carries one more coordinate, the patch's reconstruction
     error (the root of the mean of its ``residual_share`` worst squared errors: 1 is the RMS
     error; the default, a tenth, keeps a thin scratch from being averaged into the texture
-    around it, aetool.defaults.RESIDUAL_WORST_SHARE), weighted to vary over the training patches as much as a code
-    coordinate does on average (:func:`residual_weight`): a defect the encoder maps near a
-    normal code (a fine texture the 16 numbers leave out) still stands out, since the decoder
-    cannot draw it. On by default (True; "auto", the earlier default, now means the same):
+    around it, aetool.defaults.RESIDUAL_WORST_SHARE), weighted to vary over the training
+    patches as much as a code coordinate does on average (:func:`residual_weight`): a defect
+    the encoder maps near a normal code (a fine texture the 16 numbers leave out) still
+    stands out, since the decoder cannot draw it. On by default (True; "auto", the earlier
+    default, now means the same):
     on every kind of set measured its worst loss is 0.008 ROC-AUC (MNIST digits), leaving it
     out loses 0.18 on a photographed striped surface with thin scratches and colour stains
     (and 0.07 on crops of brick; bench/patch_residual.py).
