@@ -12,9 +12,10 @@ default since, aetool.defaults.PATCH_SIZE_RULE; the quarter and fifth rows preda
 
 Cases (bench/position_scale.py's names, plus surface, bottle and coffee): ELPV cells at 64 and
 150 px, magnetic tiles at 128 and 240x96, subsets of 54 and 150 training images, and the cells
-and tiles each turned, mirrored and shifted at random ("unaligned", learnt turned: the place cost finds these tiles
-aligned, 1.36, and these cells not, 1.19, so the rule keeps the quarter for the cells; a
-sixth searched anywhere there is not measured, it is not a default and costs hours).
+and tiles each turned, mirrored and shifted at random ("unaligned", learnt turned: the place
+cost finds these tiles aligned, 1.36, and these cells not, 1.19, so the rule keeps the quarter
+for the cells; a sixth searched anywhere there is not measured, it is not a default and costs
+hours).
 Methods: the default with ``patch_size`` a quarter, a fifth, a sixth or an eighth of the
 shorter side. Image ROC-AUC, AUPR, F1-max, fit-and-score seconds.
 
@@ -35,10 +36,11 @@ from common import (
     saved_rows,
     write_json,
 )
+from patch_residual import case_data as photograph_case
 from position_scale import case_data as shared_case
+from real_defects import SETS as SHARED_SETS
 from synthetic_photos import SETS as SYNTHETIC
-from synthetic_photos import photo_set
-from unaligned import detector, method_row, photo_case
+from unaligned import detector, method_row
 
 NAME = "patch_size_aligned.json"
 CASES = ("elpv64", "mtile128", "elpv150", "mtile240x96",
@@ -53,10 +55,9 @@ FRACTIONS = {"a quarter (the default before)": 4, "a fifth": 5, "a sixth": 6, "a
 
 
 def case_data(case: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Training images, test images and labels (1: defect) of one case."""
-    if case in SYNTHETIC:
-        return photo_set(case)
-    return photo_case(case) if case == "coffee" else shared_case(case)
+    """Training images, test images and labels (1: defect) of one case: the shared sets by
+    bench/position_scale.py's names, the photographs as bench/patch_residual.py loads them."""
+    return shared_case(case) if case.split()[0] in SHARED_SETS else photograph_case(case)
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ the image at the image's own size; and a grid of the most anomalous images."""
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +70,6 @@ def grid_titles(table: Any, scores: np.ndarray, order: np.ndarray,
     """For each image shown: its file name (shortened to ``width``) and score as the title, and
     whether it is a labelled anomaly (drawn in red). Where two images shown share a file name
     (test/crack/000.png and test/good/000.png), each is named with its folder too."""
-    from collections import Counter
-
     def shortened(text: str) -> str:
         return text if len(text) <= width else text[:width - 1] + "…"
 
