@@ -102,15 +102,16 @@ def test_the_patch_grid_covers_every_pixel_and_pastes_back():
         PatchGrid.for_image(30, 45, size=31)
 
 
-def test_patch_size_rule_an_eighth_at_least_7_px_or_the_quarter_of_a_small_image():
+def test_patch_size_rule_an_eighth_at_least_7_px_placed_16_anywhere_or_a_small_image_s_quarter():
     """PATCH_SIZE_RULE: placed patches an eighth of the side, never below 7 px unless a quarter
-    of the side is less (small images keep the quarter); patches searched anywhere a quarter."""
+    of the side is less (small images keep the quarter); patches searched anywhere an eighth,
+    never below 16 px unless a quarter of the side is less."""
     placed, anywhere = PATCH_SIZE_RULE["placed"], PATCH_SIZE_RULE["anywhere"]
     sides = (12, 16, 28, 32, 64, 128, 150)
     assert [PatchGrid.for_image(s, s, parts=placed[0], smallest=placed[1]).size
             for s in sides] == [4, 4, 7, 7, 8, 16, 18]
     assert [PatchGrid.for_image(s, s, parts=anywhere[0], smallest=anywhere[1]).size
-            for s in sides] == [4, 4, 7, 8, 16, 32, 37]
+            for s in (*sides, 96, 256)] == [4, 4, 7, 8, 16, 16, 18, 16, 32]
     assert PatchGrid.for_image(240, 96, parts=placed[0], smallest=placed[1]).size == 12
 
 

@@ -226,8 +226,9 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     the gradient magnitude of the image smoothed at 1/64 of its shorter side, at least a
     pixel; a thin crack moves few intensities but many edges), cut into half-overlapping
     patches (``patch_size`` pixels, None: an eighth of the shorter side, at least 7 px (or a
-    quarter of a side under 28 px), where each patch is compared near its place, a quarter
-    where it is searched anywhere; PATCH_SIZE_RULE) and an autoencoder
+    quarter of a side under 28 px), where each patch is compared near its place, an eighth, at
+    least 16 px (or a quarter of a side under 64 px), where it is searched anywhere;
+    PATCH_SIZE_RULE) and an autoencoder
     (``variant``) is trained on the training patches, each a small image of its own (fully
     connected variants flatten it); "auto" (default): ``conv`` (two strided convolutions, a
     code of 16) below CONV_PATCHES_BELOW training patches, where its shared weights learn few
