@@ -119,7 +119,7 @@ TEXTURE_POWERS = {"aligned": (0.25, 0.5), "turned": (0.0, 0.25)}  # (below, from
 TEXTURE_FROM_IMAGES = 200
 
 # The patch detector's patches (patch_size None): (parts of the shorter image side, smallest
-# patch in pixels; a side under 4x that keeps its quarter). An eighth, at least 7 px, where each
+# patch in pixels; a side under 4x that smallest keeps its quarter). An eighth, at least 7 px, where each
 # patch is compared near its own place (aligned images); an eighth, at least 16 px, where it is
 # searched anywhere. Aligned (bench/patch_size_aligned.py,
 # 13 cases: cells and tiles with 54 to 1,000 training images, synthetic photographs at 256 px,
@@ -135,9 +135,9 @@ TEXTURE_FROM_IMAGES = 200
 # somewhere in the grain (grass 64: 16 px 0.583, 10 px 0.419, 8 px 0.502). An eighth of the
 # side, at least 16 px (so a quarter at 64, a sixth at 96, an eighth from 128), against the
 # quarter before: leather 0.818 -> 0.939, gravel 128 0.439 -> 0.588, crops of 96 +0.02-0.03,
-# grass 128 -0.044, moved tiles -0.009; worst loss against the best of quarter, sixth and
-# eighth 0.083 (gravel 96) against the quarter's 0.149 (gravel 128), pure eighth's 0.081 on
-# the 9 cases measured but 10-20x the fit at 64 px. Smaller patches cost more where the set
+# grass 128 -0.043, moved tiles -0.009; worst loss against the best of quarter, sixth and
+# eighth 0.083 (gravel 96) against the quarter's 0.149 (gravel 128), plain eighth's 0.081 on
+# the 11 cases measured, a tie, but 20x the fit at 64 px. Smaller patches cost more where the set
 # is learnt turned: each image's patches are searched among every training copy's.
 PATCH_SIZE_RULE = {"placed": (8, 7), "anywhere": (8, 16)}
 

@@ -17,7 +17,8 @@ cost finds these tiles aligned, 1.36, and these cells not, 1.19, so the rule kee
 for the cells; a sixth searched anywhere there is not measured, it is not a default and costs
 hours).
 Methods: the default with ``patch_size`` a quarter, a fifth, a sixth, an eighth or a tenth of
-the shorter side (at least 7 px, the placed rule's floor; it binds only the tenth at 64 px). Image ROC-AUC, AUPR, F1-max, fit-and-score seconds.
+the shorter side (at least 7 px, the placed rule's floor; it binds only the tenth at 64 px).
+Image ROC-AUC, AUPR, F1-max, fit-and-score seconds.
 
     python bench/patch_size_aligned.py                   # a sixth and an eighth, about 60 minutes
     python bench/patch_size_aligned.py --cases elpv64 --methods "a sixth"

@@ -13,8 +13,9 @@ every image moved round at random (real defects); the synthetic leather of
 bench/synthetic_photos.py (256 px, a grain with no places, thin cuts and glue spots).
 Methods: aetool with ``patch_size`` a quarter of the side (the default before), a sixth and an
 eighth (at least 7 px, as the placed rule), aetool's default (an eighth, at least 16 px:
-aetool.defaults.PATCH_SIZE_RULE; a quarter at 64 px, a sixth at 96, an eighth from 128), and the pixel peers 5-NN and patch kNN
-on pixels (16 px patches, max) on the crops. Image ROC-AUC and AUPR. Each row is merged into
+aetool.defaults.PATCH_SIZE_RULE; a quarter at 64 px, a sixth at 96, an eighth from 128: its
+figures are those rows'), and the pixel peers 5-NN and patch kNN on pixels (16 px patches,
+max) on the crops. Image ROC-AUC and AUPR. Each row is merged into
 the results file as it comes, so two runs on different cases may share it.
 
     python bench/patch_size_anywhere.py          # about two hours on 2 cores
@@ -36,8 +37,6 @@ FRACTIONS = {"aetool, a quarter (the default before)": 4, "aetool, a sixth": 6,
              "aetool, an eighth": 8}
 DEFAULT = "aetool default (an eighth, at least 16 px)"
 METHODS = (*FRACTIONS, DEFAULT, "5-NN on pixels", "patch kNN on pixels (max)")
-# The rows before this name: the quarter was the default when they were measured
-RENAMED = {"aetool default (a quarter)": "aetool, a quarter (the default before)"}
 MEASURED_ELSEWHERE = (*ROLLED, *SYNTHETIC)  # their pixel peers: unaligned.py, synthetic_photos.py
 
 
@@ -65,7 +64,8 @@ def method(name: str, case: str):
 
 
 def main() -> None:
-    cases, methods = cases_and_methods(__doc__, CASES, METHODS)
+    cases, methods = cases_and_methods(__doc__, CASES, METHODS,
+                                       [m for m in METHODS if m != DEFAULT])
     for case in cases:
         data = case_data(case)
         for name in methods:
