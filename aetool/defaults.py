@@ -119,10 +119,9 @@ TEXTURE_POWERS = {"aligned": (0.25, 0.5), "turned": (0.0, 0.25)}  # (below, from
 TEXTURE_FROM_IMAGES = 200
 
 # The patch detector's patches (patch_size None): (parts of the shorter image side, smallest
-# patch in pixels; a side under 4x that smallest keeps its quarter). An eighth, at least 7 px, where each
-# patch is compared near its own place (aligned images); an eighth, at least 16 px, where it is
-# searched anywhere. Aligned (bench/patch_size_aligned.py,
-# 13 cases: cells and tiles with 54 to 1,000 training images, synthetic photographs at 256 px,
+# patch in pixels; a side under 4x that smallest keeps its quarter). An eighth, at least 7 px,
+# where each patch is compared near its own place (aligned images); an eighth, at least 16 px,
+# where it is searched anywhere. Aligned (bench/patch_size_aligned.py, 13 cases: cells and tiles with 54 to 1,000 training images, synthetic photographs at 256 px,
 # coffee-cup crops): an eighth against the sixth before won 7 of 13, cells and tiles within
 # 0.007 either way (ELPV 150 0.888 -> 0.893), a striped surface with thin scratches 0.787 ->
 # 0.888; worst loss 0.010 (coffee crops) against the sixth's 0.101. (A sixth had beaten the

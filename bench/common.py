@@ -111,6 +111,23 @@ def rows_on_file(name: str) -> dict[str, dict[str, Any]]:
     return {r["case"]: r for r in saved_rows(name)}
 
 
+def merge_row(name: str, protocol: str | None, row: dict[str, Any]) -> Path:
+    """Write ``row`` into results file ``name`` in place of the row of its (case, method),
+    reading the file again first, so runs of other cases that share the file keep theirs."""
+    rows = {**rows_by_case_method(name), (row["case"], row["method"]): row}
+    return write_json(name, {"protocol": protocol, "machine": machine(),
+                             "rows": list(rows.values())})
+
+
+def placed_size(side: int, parts: int) -> int:
+    """Patches ``1/parts`` of the side, with the placed rule's floor (PatchGrid.for_image)."""
+    from aetool.defaults import PATCH_SIZE_RULE
+    from aetool.patches import PatchGrid
+
+    return PatchGrid.for_image(side, side, parts=parts,
+                               smallest=PATCH_SIZE_RULE["placed"][1]).size
+
+
 def write_json(name: str, payload: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / name

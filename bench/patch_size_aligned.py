@@ -29,14 +29,7 @@ Rows of a partial run replace the same (case, method) and keep the rest of the r
 from __future__ import annotations
 
 import numpy as np
-from common import (
-    cases_and_methods,
-    machine,
-    print_table,
-    rows_by_case_method,
-    saved_rows,
-    write_json,
-)
+from common import cases_and_methods, merge_row, placed_size, print_table, saved_rows
 from patch_residual import case_data as photograph_case
 from position_scale import case_data as shared_case
 from real_defects import SETS as SHARED_SETS
@@ -69,14 +62,11 @@ def main() -> None:
         data = case_data(case)
         side = min(data[0].shape[-2:])
         for name in methods:
-            size = max(side // FRACTIONS[name], 7)  # the placed rule's floor
+            size = placed_size(side, FRACTIONS[name])
             row, _ = method_row(case, name, detector(patch_size=size), data)
             row = {**row, "side": side, "patch_size": size}
             print(row, flush=True)
-            # read again before each write: runs of other cases may share the file
-            rows = {**rows_by_case_method(NAME), (case, name): row}
-            write_json(NAME, {"protocol": __doc__, "machine": machine(),
-                              "rows": list(rows.values())})
+            merge_row(NAME, __doc__, row)
     print_table(saved_rows(NAME), ["case", "method", "roc_auc", "aupr", "seconds"])
 
 

@@ -24,7 +24,7 @@ the results file as it comes, so two runs on different cases may share it.
 
 from __future__ import annotations
 
-from common import cases_and_methods, machine, print_table, rows_by_case_method, write_json
+from common import cases_and_methods, merge_row, placed_size, print_table, saved_rows
 from defect_peers import knn_pixels, patch_knn_pixels
 from synthetic_photos import photo_set
 from unaligned import PHOTOS, ROLLED, detector, method_row, peer, photo_case, rolled_case
@@ -36,7 +36,8 @@ CASES = (*(f"{photo}{crop}" for crop in CROPS for photo in PHOTOS), *ROLLED, *SY
 FRACTIONS = {"aetool, a quarter (the default before)": 4, "aetool, a sixth": 6,
              "aetool, an eighth": 8}
 DEFAULT = "aetool default (an eighth, at least 16 px)"
-METHODS = (*FRACTIONS, DEFAULT, "5-NN on pixels", "patch kNN on pixels (max)")
+PEERS = {"5-NN on pixels": knn_pixels, "patch kNN on pixels (max)": patch_knn_pixels}
+METHODS = (*FRACTIONS, DEFAULT, *PEERS)
 MEASURED_ELSEWHERE = (*ROLLED, *SYNTHETIC)  # their pixel peers: unaligned.py, synthetic_photos.py
 
 
@@ -59,8 +60,8 @@ def method(name: str, case: str):
     if name == DEFAULT:
         return detector()
     if name in FRACTIONS:
-        return detector(patch_size=max(side(case) // FRACTIONS[name], 7))
-    return peer(knn_pixels if name == "5-NN on pixels" else patch_knn_pixels)
+        return detector(patch_size=placed_size(side(case), FRACTIONS[name]))
+    return peer(PEERS[name])
 
 
 def main() -> None:
@@ -69,16 +70,13 @@ def main() -> None:
     for case in cases:
         data = case_data(case)
         for name in methods:
-            if case in MEASURED_ELSEWHERE and name.startswith(("5-NN", "patch kNN")):
+            if case in MEASURED_ELSEWHERE and name in PEERS:
                 continue
             row, _ = method_row(case, name, method(name, case), data)
-            rows = rows_by_case_method(NAME)  # read again: another run may have added rows
-            rows[(case, name)] = {**row, "side": side(case)}
-            print(rows[(case, name)], flush=True)
-            write_json(NAME, {"protocol": __doc__, "machine": machine(),
-                              "rows": list(rows.values())})
-    print_table(list(rows_by_case_method(NAME).values()),
-                ["case", "method", "roc_auc", "aupr", "seconds"])
+            row = {**row, "side": side(case)}
+            print(row, flush=True)
+            merge_row(NAME, __doc__, row)
+    print_table(saved_rows(NAME), ["case", "method", "roc_auc", "aupr", "seconds"])
 
 
 if __name__ == "__main__":
