@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -185,10 +186,11 @@ def _pair_squares(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def _nearest(d2: torch.Tensor, queries: torch.Tensor, q_sq: torch.Tensor, pool: torch.Tensor,
-             pool_sq: torch.Tensor, excluded: torch.Tensor | None
+             pool_sq: torch.Tensor, excluded: Callable[[torch.Tensor], torch.Tensor] | None
              ) -> tuple[torch.Tensor, torch.Tensor]:
     """(n,) squared distance in float64 of each query code (n, K) to its nearest pool code
-    (m, K) not ``excluded`` (n, m), and (n,) which one, from ``d2`` (n, m), their float32
+    (m, K) not ``excluded`` (given query rows, their (len, m) mask), and (n,) which one, from
+    ``d2`` (n, m), their float32
     squared distances in product form, excluded ones inf (used up here). That form rounds
     differently for each number of queries multiplied at once (a folder scored in chunks
     scored up to 0.2 differently, on plain backgrounds whose codes are equal): where another
@@ -201,7 +203,7 @@ def _nearest(d2: torch.Tensor, queries: torch.Tensor, q_sq: torch.Tensor, pool: 
     if len(unsure):
         exact = _exact_squares(queries[unsure], pool)
         if excluded is not None:
-            exact.masked_fill_(excluded[unsure], float("inf"))
+            exact.masked_fill_(excluded(unsure), float("inf"))
         where[unsure] = exact.min(dim=1).indices
     chosen = _pair_squares(queries, pool[where])
     return chosen.masked_fill_(~nearest.isfinite(), float("inf")), where
@@ -224,30 +226,65 @@ def local_nearest(queries: torch.Tensor, bank: torch.Tensor, grid: PatchGrid,
     if entries is not None and neighbours != 1:
         raise ValueError("the nearest bank entries are only found with neighbours=1")
     owners = None if owners is None else owners.to(bank.device)
+    if reach is None:  # every position searches the whole bank: all positions at once
+        found = None if entries is None else entries.view(-1)
+        _pool_nearest(queries.reshape(-1, k), grid.count, bank.reshape(-1, k), grid.count,
+                      owners, budget, neighbours, out.view(-1), found)
+        return out
     for j in range(grid.count):
         near = grid.neighbours(j, reach)
-        pool = bank[:, near].reshape(-1, k)
-        pool_sq = pool.square().sum(1)
-        pool_owner = None if owners is None else owners.repeat_interleave(len(near))
-        step = max(1, budget // max(1, pool.shape[0]))
-        for start in range(0, n, step):
-            q = queries[start:start + step, j]
-            q_sq = q.square().sum(1, keepdim=True)
-            d2 = q_sq - 2 * q @ pool.T + pool_sq
-            mine = None
-            if pool_owner is not None:
-                mine = pool_owner[None, :] == torch.arange(start, start + len(q),
-                                                           device=bank.device)[:, None]
-                d2.masked_fill_(mine, float("inf"))
-            if neighbours == 1:  # the detector's case
-                nearest, where = _nearest(d2, q, q_sq, pool, pool_sq, mine)
-                if entries is not None:  # pool row r is bank entry r // len(near)
-                    entries[start:start + len(q), j] = (where // len(near)).to(entries)
-                out[start:start + len(q), j] = nearest.sqrt().to(out)
-            else:
-                nearest = d2.topk(min(neighbours, d2.shape[1]), dim=1, largest=False).values
-                out[start:start + len(q), j] = nearest.clamp_min(0).sqrt().mean(dim=1)
+        found = None if entries is None else entries[:, j]
+        column = queries.new_empty(n)
+        _pool_nearest(queries[:, j], 1, bank[:, near].reshape(-1, k), len(near), owners,
+                      budget, neighbours, column, found)
+        out[:, j] = column
     return out
+
+
+def _pool_nearest(rows: torch.Tensor, per_image: int, pool: torch.Tensor, per_entry: int,
+                  owners: torch.Tensor | None, budget: int, neighbours: int,
+                  out: torch.Tensor, entries: torch.Tensor | None) -> None:
+    """Fill ``out`` (R,) with the distance of each query code ``rows`` (R, K), ``per_image``
+    consecutive rows from each query image, to its nearest code in ``pool`` (``per_entry``
+    consecutive rows from each bank entry), or the mean to its ``neighbours`` nearest;
+    ``entries`` (R,), when given, with the bank entry each nearest code belongs to. With
+    ``owners``, a query image skips the bank entries of its own (see local_nearest)."""
+    pool_sq = pool.square().sum(1)
+    pool_owner = None if owners is None else owners.repeat_interleave(per_entry)
+    step = max(1, budget // max(1, pool.shape[0]))
+    for start in range(0, len(rows), step):
+        q = rows[start:start + step]
+        q_sq = q.square().sum(1, keepdim=True)
+        d2 = torch.addmm(pool_sq, q, pool.T, alpha=-2).add_(q_sq)
+        mine = None
+        if pool_owner is not None:
+            image = torch.arange(start, start + len(q), device=pool.device) // per_image
+            if per_image > 1:  # few images in the rows: their own codes column by column
+                _skip_own(d2, image, pool_owner)
+            else:
+                d2.masked_fill_(pool_owner[None, :] == image[:, None], float("inf"))
+
+            def mine(chosen: torch.Tensor, image: torch.Tensor = image) -> torch.Tensor:
+                return pool_owner[None, :] == image[chosen][:, None]
+        if neighbours == 1:  # the detector's case
+            nearest, where = _nearest(d2, q, q_sq, pool, pool_sq, mine)
+            if entries is not None:  # pool row r is bank entry r // per_entry
+                entries[start:start + len(q)] = (where // per_entry).to(entries)
+            out[start:start + len(q)] = nearest.sqrt().to(out)
+        else:
+            nearest = d2.topk(min(neighbours, d2.shape[1]), dim=1, largest=False).values
+            out[start:start + len(q)] = nearest.clamp_min(0).sqrt().mean(dim=1)
+
+
+def _skip_own(d2: torch.Tensor, image: torch.Tensor, pool_owner: torch.Tensor) -> None:
+    """Set to inf the squared distances ``d2`` (n, m) of each query row to the pool codes of
+    its own image (``image`` (n,), ascending; ``pool_owner`` (m,)): column by column for each
+    image in the rows, not with an (n, m) mask, which costs as much as the search's minimum
+    where the rows are a few images' many patches (the search anywhere)."""
+    for owner in torch.unique_consecutive(image).tolist():
+        rows = (image == owner).nonzero()[:, 0]
+        own = (pool_owner == owner).nonzero()[:, 0]
+        d2[int(rows[0]):int(rows[-1]) + 1].index_fill_(1, own, float("inf"))
 
 
 def own_spread(codes: torch.Tensor, budget: int = 1 << 24) -> torch.Tensor:

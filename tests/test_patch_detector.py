@@ -102,17 +102,17 @@ def test_the_patch_grid_covers_every_pixel_and_pastes_back():
         PatchGrid.for_image(30, 45, size=31)
 
 
-def test_patch_size_rule_an_eighth_at_least_7_px_placed_16_anywhere_or_a_small_image_s_quarter():
-    """PATCH_SIZE_RULE: placed patches an eighth of the side, never below 7 px unless a quarter
+def test_patch_size_rule_a_tenth_at_least_7_px_placed_an_eighth_16_anywhere_or_a_quarter():
+    """PATCH_SIZE_RULE: placed patches a tenth of the side, never below 7 px unless a quarter
     of the side is less (small images keep the quarter); patches searched anywhere an eighth,
     never below 16 px unless a quarter of the side is less."""
     placed, anywhere = PATCH_SIZE_RULE["placed"], PATCH_SIZE_RULE["anywhere"]
     sides = (12, 16, 28, 32, 64, 128, 150)
     assert [PatchGrid.for_image(s, s, parts=placed[0], smallest=placed[1]).size
-            for s in sides] == [4, 4, 7, 7, 8, 16, 18]
+            for s in sides] == [4, 4, 7, 7, 7, 12, 15]
     assert [PatchGrid.for_image(s, s, parts=anywhere[0], smallest=anywhere[1]).size
             for s in (*sides, 96, 256)] == [4, 4, 7, 8, 16, 16, 18, 16, 32]
-    assert PatchGrid.for_image(240, 96, parts=placed[0], smallest=placed[1]).size == 12
+    assert PatchGrid.for_image(240, 96, parts=placed[0], smallest=placed[1]).size == 9
 
 
 def test_whole_image_thumbnails_and_their_nearest_training_thumbnail():
@@ -155,6 +155,17 @@ def test_local_nearest_matches_a_brute_force_search():
         float((pool - queries[2, 7]).norm(dim=1).sort().values[:3].mean()), abs=1e-4)
     own = local_nearest(bank, bank, grid, 1, owners=torch.arange(5))
     assert (own > 0).all()  # an image's own patches are not its neighbours
+    owners = torch.arange(5).repeat(2)  # two copies of five images: each skips both of its own
+    copies = torch.cat([bank, bank.flip(1) + 0.1])
+    for reach, budget in ((None, 50), (None, 1 << 20), (1, 7)):  # chunks across images, or not
+        entries = torch.empty(5, grid.count, dtype=torch.long)
+        found = local_nearest(bank, copies, grid, reach, owners=owners, budget=budget,
+                              entries=entries)
+        assert (entries % 5 != torch.arange(5)[:, None]).all()
+        for i, j in ((0, 0), (2, 7), (4, grid.count - 1)):
+            others = copies[owners != i][:, grid.neighbours(j, reach)].reshape(-1, 3)
+            assert found[i, j] == pytest.approx(
+                float((others - bank[i, j]).norm(dim=1).min()), abs=1e-4)
     assert (local_nearest(bank, bank, grid, 1) < 5e-3).all()  # itself, up to rounding
     assert top_mean(torch.tensor([[1.0, 5.0, 3.0]]), 2).item() == 4.0
     flat, mean, spread = standardise(torch.rand(3, 1, 8, 8) * 0.2 + 0.5)
@@ -454,7 +465,7 @@ def test_large_images_are_scaled_down_before_patching_and_maps_come_back_full_si
                                           size=(96, 64), mode="bilinear").numpy()
     detector = PatchDetector(max_short_side=32, **FAST).fit(big)
     assert detector.scorer_.work_shape == (48, 32)
-    assert detector.scorer_.reach == 1  # aligned: an eighth of the working side, at least 7 px
+    assert detector.scorer_.reach == 1  # aligned: a tenth of the working side, at least 7 px
     assert detector.scorer_.grid.size == 7 and detector.model_.input_shape == (2, 7, 7)
     assert detector.scorer_.edge_sigma == 1.0  # smoothed at the working size, not 72x48
     defective, masks = with_defects(big[:10], seed=4)
@@ -472,7 +483,7 @@ def test_large_images_are_scaled_down_before_patching_and_maps_come_back_full_si
     assert loaded.scorer_.work_shape == (48, 32)
     assert np.array_equal(loaded.score_samples(test), detector.score_samples(test))
     native = PatchDetector(max_short_side=None, **FAST).fit(big[:6])
-    assert native.scorer_.work_shape is None and native.scorer_.grid.size == 8
+    assert native.scorer_.work_shape is None and native.scorer_.grid.size == 7
     assert PatchDetector(**FAST).fit(big[:6]).scorer_.work_shape is None  # 64 <= 256
 
 
@@ -655,7 +666,7 @@ def test_fit_on_a_folder_of_photographs_trains_the_patch_detector(tmp_path):
     assert result.exit_code == 0, result.output
     said = result.output.splitlines()
     assert said[0].startswith("saved detector (patches, threshold ")
-    assert said[1].startswith("  conv codes of 225 patches of 8x8 px of 1x64x64 images, "
+    assert said[1].startswith("  conv codes of 400 patches of 7x7 px of 1x64x64 images, "
                               "nearest training code within 1 grid step(s), mean of the 3 worst")
     for clause in ("patches carry an edge channel (smoothed at 1 px)",
                    "distances in units of each position's normal spread",
@@ -963,7 +974,7 @@ def test_unaligned_images_are_searched_anywhere_and_unscaled_by_default(tmp_path
     aligned = PatchDetector(**FAST).fit(parts(30))
     assert aligned.scorer_.reach == 1 and aligned.scorer_.position_scale is not None
     assert aligned.scorer_.place_cost > PLACE_FREE_BELOW
-    assert aligned.scorer_.grid.size == 7  # placed: an eighth of 32 px, at least 7
+    assert aligned.scorer_.grid.size == 7  # placed: a tenth of 32 px, at least 7
     loose = PatchDetector(**FAST).fit(random_surfaces(30))
     assert loose.scorer_.place_cost < PLACE_FREE_BELOW
     assert loose.scorer_.reach is None and loose.scorer_.position_scale is None

@@ -225,7 +225,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     Each image is standardised (zero mean, unit variance), given an edge channel (``edges``:
     the gradient magnitude of the image smoothed at 1/64 of its shorter side, at least a
     pixel; a thin crack moves few intensities but many edges), cut into half-overlapping
-    patches (``patch_size`` pixels, None: an eighth of the shorter side, at least 7 px (or a
+    patches (``patch_size`` pixels, None: a tenth of the shorter side, at least 7 px (or a
     quarter of a side under 28 px), where each patch is compared near its place, an eighth, at
     least 16 px (or a quarter of a side under 64 px), where it is searched anywhere;
     PATCH_SIZE_RULE) and an autoencoder
