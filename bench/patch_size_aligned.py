@@ -22,7 +22,7 @@ Methods: the default with ``patch_size`` a quarter, a fifth, a sixth, an eighth 
 the shorter side (at least 7 px, the placed rule's floor; it binds only the tenth at 64 px).
 Image ROC-AUC, AUPR, F1-max, fit-and-score seconds.
 
-    python bench/patch_size_aligned.py                   # a sixth and an eighth, about 60 minutes
+    python bench/patch_size_aligned.py                   # a sixth, eighth and tenth, about 90 minutes
     python bench/patch_size_aligned.py --cases elpv64 --methods "a sixth"
 
 Rows of a partial run replace the same (case, method) and keep the rest of the results file.
@@ -58,8 +58,9 @@ def case_data(case: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def main() -> None:
-    cases, methods = cases_and_methods(__doc__, CASES, list(FRACTIONS),
-                                       default_methods=["a sixth", "an eighth", "a tenth (at least 7 px)"])
+    cases, methods = cases_and_methods(
+        __doc__, CASES, list(FRACTIONS),
+        default_methods=["a sixth", "an eighth", "a tenth (at least 7 px)"])
     for case in cases:
         data = case_data(case)
         side = min(data[0].shape[-2:])
