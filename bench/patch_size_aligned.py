@@ -17,7 +17,8 @@ Cases (bench/position_scale.py's names, plus surface, bottle and coffee): ELPV c
 and tiles each turned, mirrored and shifted at random ("unaligned", learnt turned: the place
 cost finds these tiles aligned, 1.36, and these cells not, 1.19, so the rule keeps the quarter
 for the cells; a sixth searched anywhere there is not measured, it is not a default and costs
-hours).
+hours); the synthetic surface and round part of bench/synthetic_photos.py at 256 px and read
+at 128x128 and 240x96, the sizes of the issue's hidden photographs, and the coffee-cup crops.
 Methods: the default with ``patch_size`` a quarter, a fifth, a sixth, an eighth or a tenth of
 the shorter side (at least 7 px, the placed rule's floor; it binds only the tenth at 64 px).
 Image ROC-AUC, AUPR, F1-max, fit-and-score seconds.
@@ -30,12 +31,16 @@ Rows of a partial run replace the same (case, method) and keep the rest of the r
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 from common import cases_and_methods, merge_row, placed_size, print_table, saved_rows
 from patch_residual import case_data as photograph_case
 from position_scale import case_data as shared_case
 from real_defects import SETS as SHARED_SETS
 from synthetic_photos import SETS as SYNTHETIC
+from synthetic_photos import write_set
 from unaligned import detector, method_row
 
 NAME = "patch_size_aligned.json"
@@ -46,15 +51,35 @@ CASES = ("elpv64", "mtile128", "elpv150", "mtile240x96",
          "elpv64 unaligned", "mtile128 unaligned",
          # photographs at 256 px with thin defects (bench/synthetic_photos.py; leather is
          # searched anywhere, so its patches follow the other rule) and the coffee-cup crops
-         *(name for name in SYNTHETIC if name != "leather"), "coffee")
+         *(name for name in SYNTHETIC if name != "leather"), "coffee",
+         # the same two read at the sizes the issue's hidden photographs come in
+         *(f"{name} {size}" for size in ("128x128", "240x96")
+           for name in SYNTHETIC if name != "leather"))
 FRACTIONS = {"a quarter (the default before)": 4, "a fifth": 5, "a sixth": 6, "an eighth": 8,
              "a tenth (at least 7 px)": 10}
 
 
 def case_data(case: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Training images, test images and labels (1: defect) of one case: the shared sets by
-    bench/position_scale.py's names, the photographs as bench/patch_residual.py loads them."""
-    return shared_case(case) if case.split()[0] in SHARED_SETS else photograph_case(case)
+    bench/position_scale.py's names, the photographs as bench/patch_residual.py loads them,
+    "NAME HxW": a synthetic photograph set written out and read at that size as the CLI
+    reads a folder with ``--image-size H,W``."""
+    name, *size = case.split(" ")
+    if name in SYNTHETIC and size:
+        return resized_photo_set(name, tuple(int(n) for n in size[0].split("x")))
+    return shared_case(case) if name in SHARED_SETS else photograph_case(case)
+
+
+def resized_photo_set(name: str, size: tuple[int, int]
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A synthetic photograph set (bench/synthetic_photos.py) read at ``size`` (H, W)."""
+    from aetool.data.images import read_image_folder
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = write_set(name, Path(tmp))
+        train = read_image_folder(root / "train", size).images
+        test = read_image_folder(root / "test", size)
+    return train, test.images, np.array([c != "good" for c in test.classes], dtype=int)
 
 
 def main() -> None:
