@@ -251,11 +251,9 @@ def local_nearest(queries: torch.Tensor, bank: torch.Tensor, grid: PatchGrid,
         return out
     for j in range(grid.count):
         near = grid.neighbours(j, reach)
-        found = None if entries is None else entries[:, j]
-        column = queries.new_empty(n)
+        found = None if entries is None else entries[:, j]  # views: filled in place
         _pool_nearest(queries[:, j], 1, bank[:, near].reshape(-1, k), len(near), owners,
-                      budget, neighbours, column, found)
-        out[:, j] = column
+                      budget, neighbours, out[:, j], found)
     return out
 
 
