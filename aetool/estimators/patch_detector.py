@@ -392,11 +392,12 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         except ValueError as exc:
             raise SettingError(str(exc)) from None
         variant = self._patch_variant(len(matrix) * grid.count)
+        residual = self._uses_residual()
         self.scorer_ = PatchScorer(grid, None, int(self.top_k),
                                    work_shape=None if shape == matrix.shape[2:] else shape,
                                    edge_sigma=edge_sigma(*shape) if self.edges else None,
                                    residual_share=float(self.residual_share)
-                                   if self._uses_residual() else None)
+                                   if residual else None)
         self.scorer_.reach, self.scorer_.place_cost = reach, cost
         work = self.scorer_.patch_input(matrix)
         # copy by copy (patches.turned_copies): bank entry t*N + i is from image i
@@ -413,9 +414,9 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         patches = grid.cut(turned_copies(work) if every_copy else work)
         self._fit_model(self._model_rows(patches, self._patch_shape(patches)), variant)
         if every_copy or self.scorer_.copies == 1:
-            self.bank_ = self._patch_codes(patches, learn_residual=self._uses_residual())
+            self.bank_ = self._patch_codes(patches, learn_residual=residual)
         else:  # the copies made, cut and encoded one at a time
-            self.bank_ = self._bank_codes(work, self._uses_residual())
+            self.bank_ = self._bank_codes(work, residual)
         del patches
         distances, entries = self._training_search(len(matrix))
         self._learn_textures(len(matrix))
