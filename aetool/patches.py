@@ -307,10 +307,12 @@ def _skip_own(d2: torch.Tensor, image: torch.Tensor, pool_owner: torch.Tensor) -
     its own image (``image`` (n,), ascending; ``pool_owner`` (m,)): column by column for each
     image in the rows, not with an (n, m) mask, which costs as much as the search's minimum
     where the rows are a few images' many patches (the search anywhere)."""
-    for owner in torch.unique_consecutive(image).tolist():
-        rows = (image == owner).nonzero()[:, 0]
+    owners, counts = torch.unique_consecutive(image, return_counts=True)
+    start = 0
+    for owner, count in zip(owners.tolist(), counts.tolist(), strict=True):
         own = (pool_owner == owner).nonzero()[:, 0]
-        d2[int(rows[0]):int(rows[-1]) + 1].index_fill_(1, own, float("inf"))
+        d2[start:start + count].index_fill_(1, own, float("inf"))
+        start += count
 
 
 def own_spread(codes: torch.Tensor, budget: int = 1 << 24) -> torch.Tensor:
