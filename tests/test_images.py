@@ -153,6 +153,30 @@ def test_flat_folder_and_mixed_modes(tmp_path):
     assert result.exit_code == 0, result.output
 
 
+
+def test_photographs_are_read_as_a_viewer_shows_them(tmp_path):
+    """A phone photograph stores its pixels on their side with an EXIF orientation: it is read
+    turned upright, so its size, a folder of upright and stored-on-side photographs, and the
+    heat maps written back all agree with what the user sees."""
+    stored = np.zeros((20, 40, 3), np.uint8)  # 20 high, 40 wide as stored
+    stored[:5, :10] = 255  # a bright corner, top left as stored
+    picture = Image.fromarray(stored)
+    exif = picture.getexif()
+    exif[0x0112] = 6  # shown turned a quarter clockwise
+    (tmp_path / "photos").mkdir()
+    picture.save(tmp_path / "photos" / "side.jpg", exif=exif.tobytes(), quality=100)
+    upright = np.ascontiguousarray(np.rot90(stored, k=-1))  # as a viewer shows it
+    Image.fromarray(upright).save(tmp_path / "photos" / "upright.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one size: nothing to resize, nothing to warn about
+        loaded = read_image_folder(tmp_path / "photos")
+    assert loaded.images.shape == (2, 3, 40, 20)
+    assert loaded.sizes == [(40, 20), (40, 20)]
+    side, flat = (loaded.images[loaded.paths.index(name)].mean(axis=0)
+                  for name in ("side.jpg", "upright.png"))
+    assert side[:10, -5:].mean() > 200 and side[-10:, :5].mean() < 50  # corner now top right
+    assert np.abs(side - flat).mean() < 5  # the same picture, up to JPEG's loss
+
 def test_corrupt_files_are_skipped_or_fatal_with_strict(class_folder, tmp_path):
     (class_folder / "normal" / "broken.png").write_bytes(b"not an image")
     result = run("detect", str(class_folder), "-o", str(tmp_path / "o.csv"), *FAST)

@@ -52,20 +52,31 @@ CONV_ACTIVATION_BYTES_PER_PIXEL = 256  # ~64 float32 feature maps per pixel in a
 MEMORY_SHARE = 0.8  # of the memory available now, what one image set may claim
 
 
+# EXIF orientations that show the stored pixels turned a quarter (width and height swap)
+QUARTER_TURNS = (5, 6, 7, 8)
+ORIENTATION_TAG = 0x0112
+
+
 def _open(path: Path) -> object:
-    from PIL import Image
+    """The image as a viewer shows it: a camera's EXIF orientation applied (a phone
+    photograph held upright is stored on its side), so images, maps and outputs agree with
+    what the user sees."""
+    from PIL import Image, ImageOps
 
     with Image.open(path) as image:
         image.load()
-        return image.copy()
+        return ImageOps.exif_transpose(image)
 
 
 def _header(path: Path) -> tuple[tuple[int, int], str]:
-    """(width, height) and mode from the file header, without decoding the pixels."""
+    """(width, height) as :func:`_open` shows the image (EXIF orientation applied) and its
+    mode, from the file header, without decoding the pixels."""
     from PIL import Image
 
     with Image.open(path) as image:
-        return image.size, image.mode
+        (width, height), orientation = image.size, image.getexif().get(ORIENTATION_TAG)
+        turned = orientation in QUARTER_TURNS
+        return ((height, width) if turned else (width, height)), image.mode
 
 
 def _eight_bit(image: object) -> object:

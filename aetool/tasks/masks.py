@@ -29,11 +29,12 @@ def mask_path(masks: Path, relative: str) -> Path | None:
 def read_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
     """A mask file as a boolean (H, W) array at the model's image size (nearest neighbour, so
     a thin defect stays a defect); any non-zero pixel is defective."""
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     try:
-        with Image.open(path) as image:
-            grey = image.convert("L").resize((shape[1], shape[0]), Image.NEAREST)
+        with Image.open(path) as image:  # turned as its image is (EXIF orientation)
+            grey = ImageOps.exif_transpose(image).convert("L").resize(
+                (shape[1], shape[0]), Image.NEAREST)
     except Exception as exc:  # PIL raises many types for damaged files
         raise DataError(f"{path}: unreadable mask ({type(exc).__name__}); fix or remove it") \
             from None
