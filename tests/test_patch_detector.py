@@ -701,6 +701,36 @@ def test_fit_on_a_folder_of_photographs_trains_the_patch_detector(tmp_path):
     assert "--image-detector is for images" in on_table.stderr
 
 
+def test_fit_reads_large_photographs_at_the_size_the_patch_detector_works_at(tmp_path):
+    """Without --image-size, a folder the patch detector learns is read at its working size
+    (shorter side max_short_side, aspect kept), not in full, and says so; maps still come
+    back at each file's own size. --image-size and the whole-image detector read as told."""
+    folder = _folder_of(tmp_path / "photos", textures(12, size=48)[:, :, :, :40])  # 48x40
+    fast = ["--set", "epochs=1", "--set", "batch_size=256"]
+    side = ["--set", "max_short_side=16"]
+
+    def fitted(*extra: str) -> tuple[list[int], str]:
+        out = tmp_path / f"b{len(list(tmp_path.iterdir()))}"
+        result = CliRunner().invoke(cli, ["fit", str(folder), "-o", str(out), *fast, *extra])
+        assert result.exit_code == 0, result.output
+        manifest = json.loads((out / "manifest.json").read_text())
+        return manifest["table"]["image_size"], result.stderr
+
+    size, said = fitted(*side)
+    assert size == [19, 16]  # 48x40 with the shorter side brought to 16
+    assert "images of 48x40 are read at 19x16, the size the patch detector works at " \
+           "(shorter side 16)" in said
+    assert fitted(*side, "--image-size", "24,20")[0] == [24, 20]
+    assert fitted("--image-detector", "whole")[0] == [48, 40]
+    size, said = fitted("--set", "max_short_side=none")
+    assert size == [48, 40] and "read at" not in said
+    maps = tmp_path / "maps"
+    result = CliRunner().invoke(cli, ["detect", str(folder), "-o", str(tmp_path / "s.csv"),
+                                      "--maps", str(maps), *fast, *side])
+    assert result.exit_code == 0, result.output
+    assert {Image.open(path).size for path in maps.glob("*.png")} == {(40, 48)}
+
+
 def _refuses_a_switch(folder, tmp_path, fast: list[str], name: str) -> None:
     """`fit --set NAME=maybe` (a true/false/auto setting) fails in one line, writing nothing."""
     bad = CliRunner().invoke(cli, ["fit", str(folder), "-o", str(tmp_path / "x"), *fast,

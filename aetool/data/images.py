@@ -123,7 +123,8 @@ def check_image_memory(root: Path, count: int, channels: int, height: int, width
     side = max(8, int(budget ** 0.5) // 8 * 8)
     raise DataError(
         f"{root}: {count} image(s) of {height}x{width} need about {need / 2**30:.1f} GiB of "
-        f"memory, more than the {have / 2**30:.1f} GiB available; shrink them with "
+        f"memory, more than the {MEMORY_SHARE * have / 2**30:.1f} GiB one image set may take "
+        f"here ({MEMORY_SHARE:.0%} of the {have / 2**30:.1f} GiB available); shrink them with "
         f"--image-size (at most about {side},{side} here)")
 
 
