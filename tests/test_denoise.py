@@ -166,7 +166,19 @@ def test_denoise_commands_on_an_image_folder(tmp_path):
     given = sorted(p.relative_to(tmp_path / "noisy").as_posix()
                    for p in (tmp_path / "noisy").rglob("*") if p.is_file())
     assert written == given
-    assert "SSIM" in result.output
+    assert "SSIM" in result.output and "the size the denoiser was fitted at" not in result.stderr
+    # a larger photograph is denoised at the denoiser's size and comes back at its own
+    (tmp_path / "large").mkdir()
+    large = np.kron(clean[0, 0], np.ones((2, 3), np.uint8))  # 24 high, 36 wide
+    noisy_large = np.clip(large + rng.normal(scale=50, size=large.shape), 0, 255)
+    Image.fromarray(noisy_large.astype(np.uint8)).save(tmp_path / "large" / "big.png")
+    grown = CliRunner().invoke(cli, ["denoise", "apply", str(bundle), str(tmp_path / "large"),
+                                     "-o", str(tmp_path / "large-out")])
+    assert grown.exit_code == 0, grown.output
+    assert "1 image(s) are not 12x12, the size the denoiser was fitted at" in grown.stderr
+    back = np.asarray(Image.open(tmp_path / "large-out" / "big.png"), dtype=float)
+    assert back.shape == (24, 36)
+    assert np.abs(back - large).mean() < np.abs(noisy_large - large).mean()  # still cleaner
     again = CliRunner().invoke(cli, ["denoise", "apply", str(bundle), str(tmp_path / "noisy"),
                                      "-o", str(out)])
     assert again.exit_code == 2 and "not empty" in again.stderr

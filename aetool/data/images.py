@@ -256,7 +256,23 @@ def _report_unreadable(root: Path, bad: list[str], strict: bool) -> None:
     warnings.warn(message + "; skipped", UserWarning, stacklevel=3)
 
 
-def write_images(images: np.ndarray, names: list[str], folder: str | Path) -> list[Path]:
+def at_own_sizes(images: np.ndarray, sizes: list[tuple[int, int]]) -> list[np.ndarray]:
+    """(N, C, H, W) uint8 images, each brought back (bilinear) to its file's own (height,
+    width) in ``sizes`` where it was read at another."""
+    from PIL import Image
+
+    out = []
+    for array, (height, width) in zip(images, sizes, strict=True):
+        if array.shape[1:] != (height, width):
+            planes = [np.asarray(Image.fromarray(plane).resize((width, height), Image.BILINEAR))
+                      for plane in array]
+            array = np.stack(planes)
+        out.append(array)
+    return out
+
+
+def write_images(images: np.ndarray | list[np.ndarray], names: list[str], folder: str | Path
+                 ) -> list[Path]:
     """Write (N, C, H, W) uint8 images under ``folder`` with the given relative names; the
     format follows each name's suffix. Files are written to temporary names, then renamed."""
     import os

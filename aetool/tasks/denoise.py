@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from aetool.bundle import check_bundle_output
-from aetool.data.images import is_image_source, write_images
+from aetool.data.images import at_own_sizes, is_image_source, write_images
 from aetool.data.output import (
     atomic_directory,
     atomic_output,
@@ -121,7 +121,8 @@ def apply_denoiser(denoiser: Denoiser, noisy: str | Path, out: str | Path, stric
             write_table(cleaned, out)
         elif loaded.kind == "images":
             cleaned = denoiser.transform(part)
-            _write_image_folder(cleaned, list(loaded.ids), Path(out))
+            _write_image_folder(_back_to_own_sizes(cleaned, loaded), list(loaded.ids),
+                                Path(out))
         else:
             cleaned = denoiser.transform(part)
             with atomic_output(out, "wb") as handle:
@@ -147,7 +148,24 @@ def _refuse_filled_folder(out: Path) -> None:
         raise DataError(f"{out}: output folder exists and is not empty; choose a new folder")
 
 
-def _write_image_folder(images: np.ndarray, names: list[str], out: Path) -> None:
+def _back_to_own_sizes(cleaned: np.ndarray, loaded: Loaded) -> np.ndarray | list[np.ndarray]:
+    """Denoised images written at each file's own size: a folder is read at the denoiser's
+    size, and a user's photograph should come back as large as it went in (said once, since
+    detail finer than the denoiser's size is lost on the way)."""
+    if not loaded.sizes:  # an array file keeps the shape it came in
+        return cleaned
+    other = sum(tuple(size) != cleaned.shape[2:] for size in loaded.sizes)
+    if other:
+        height, width = cleaned.shape[2:]
+        warnings.warn(f"{loaded.source}: {other} image(s) are not {height}x{width}, the size "
+                      "the denoiser was fitted at; each was denoised at that size and written "
+                      "back at its own, so finer detail is lost (fit the denoiser on clean "
+                      "images of their size to keep it)", UserWarning, stacklevel=3)
+    return at_own_sizes(cleaned, loaded.sizes)
+
+
+def _write_image_folder(images: np.ndarray | list[np.ndarray], names: list[str], out: Path
+                        ) -> None:
     _refuse_filled_folder(out)
     atomic_directory(out, lambda tmp: write_images(images, names, tmp))
 
