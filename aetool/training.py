@@ -74,10 +74,11 @@ def seed_everything(seed: int) -> torch.Generator:
     return generator
 
 
-def _progress(total: int, quiet: bool) -> Any:
+def progress(total: int, quiet: bool, desc: str = "training", unit: str = "epoch") -> Any:
+    """A progress bar on a terminal (none when ``quiet`` or not on one), gone when done."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="training", unit="epoch", leave=False,
+    return tqdm(total=total, desc=desc, unit=unit, leave=False,
                 disable=quiet or not sys.stderr.isatty())
 
 
@@ -116,7 +117,7 @@ def train_model(
         "optimiser steps on a small data set")
     reason = stretch
     watched = "validation" if n_val else "training"
-    bar = _progress(epochs, quiet)
+    bar = progress(epochs, quiet)
     for epoch in range(1, epochs + 1):
         model.train()
         perm = train_idx[torch.randperm(len(train_idx), generator=gen)]

@@ -731,6 +731,24 @@ def test_fit_reads_large_photographs_at_the_size_the_patch_detector_works_at(tmp
     assert {Image.open(path).size for path in maps.glob("*.png")} == {(40, 48)}
 
 
+def test_the_threshold_search_of_a_turned_set_shows_progress(monkeypatch):
+    """After training, a set learnt turned spends most of its fit scoring unseen turned copies
+    for the threshold; on a terminal a bar counts them (none when quiet)."""
+    import io
+    import sys
+
+    images = turned_at_random(parts(24, 64))
+    for verbose, expected in ((True, True), (False, False)):
+        terminal = io.StringIO()
+        terminal.isatty = lambda: True
+        monkeypatch.setattr(sys, "stderr", terminal)
+        detector = PatchDetector(verbose=verbose, epochs=2, batch_size=256).fit(images)
+        assert detector.scorer_.copies == 8
+        shown = terminal.getvalue().replace("\r", "\n")
+        # 24 images, 7 turned copies each: 168 scores towards UNSEEN_SCORES
+        assert ("threshold from turned copies: 100%" in shown and "168/168" in shown) is expected
+
+
 def _refuses_a_switch(folder, tmp_path, fast: list[str], name: str) -> None:
     """`fit --set NAME=maybe` (a true/false/auto setting) fails in one line, writing nothing."""
     bad = CliRunner().invoke(cli, ["fit", str(folder), "-o", str(tmp_path / "x"), *fast,

@@ -67,6 +67,7 @@ from aetool.thresholds import (
     training_percentile,
     training_quantiles,
 )
+from aetool.training import progress
 from aetool.variants.base import CONDITIONAL, IMAGE, TABULAR
 
 # Patch values (floats) cut and encoded at once when scoring: 64M, 256 MB (64 colour images of
@@ -660,9 +661,13 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         rounds = max(1, min(others, UNSEEN_SCORES // n_images))
         images = torch.arange(n_images)
         found = []
-        for j in range(rounds):
-            codes, thumbs = self._bank_views((1 + (images + j) % others) * n_images + images)
-            found.append(self._search(codes, self._owners(n_images), thumbs))
+        # the longest step after training on turned sets (gravel at 128 px: about 2 minutes)
+        with progress(rounds * n_images, not self.verbose, "threshold from turned copies",
+                      "image") as bar:
+            for j in range(rounds):
+                codes, thumbs = self._bank_views((1 + (images + j) % others) * n_images + images)
+                found.append(self._search(codes, self._owners(n_images), thumbs))
+                bar.update(n_images)
         return torch.cat([d for d, _ in found]), torch.cat([e for _, e in found])
 
     def _owners(self, n_images: int) -> torch.Tensor:
