@@ -154,7 +154,7 @@ def test_flat_folder_and_mixed_modes(tmp_path):
 
 
 
-def test_photographs_are_read_as_a_viewer_shows_them(tmp_path):
+def test_photographs_are_read_as_a_viewer_shows_them(tmp_path, monkeypatch):
     """A phone photograph stores its pixels on their side with an EXIF orientation: it is read
     turned upright, so its size, a folder of upright and stored-on-side photographs, and the
     heat maps written back all agree with what the user sees."""
@@ -176,6 +176,19 @@ def test_photographs_are_read_as_a_viewer_shows_them(tmp_path):
                   for name in ("side.jpg", "upright.png"))
     assert side[:10, -5:].mean() > 200 and side[-10:, :5].mean() < 50  # corner now top right
     assert np.abs(side - flat).mean() < 5  # the same picture, up to JPEG's loss
+    # read at a quarter of its size, a JPEG is decoded smaller (draft) and still turned upright
+    big = np.kron(stored, np.ones((4, 4, 1), np.uint8))  # 80 high, 160 wide as stored
+    picture = Image.fromarray(big)
+    (tmp_path / "photos" / "upright.png").unlink()  # one photograph, of one size
+    picture.save(tmp_path / "photos" / "side.jpg", exif=exif.tobytes(), quality=100)
+    decoded = []  # the size each image is decoded at, before it is resized
+    resize = Image.Image.resize
+    monkeypatch.setattr(Image.Image, "resize",
+                        lambda self, *a, **k: decoded.append(self.size) or resize(self, *a, **k))
+    small = read_image_folder(tmp_path / "photos", image_size=(40, 20))
+    assert decoded == []  # decoded at a quarter, just the size asked: nothing to resize
+    assert small.images.shape == (1, 3, 40, 20) and small.sizes == [(160, 80)]
+    assert np.abs(small.images[0].mean(axis=0) - side).mean() < 5
 
 def test_corrupt_files_are_skipped_or_fatal_with_strict(class_folder, tmp_path):
     (class_folder / "normal" / "broken.png").write_bytes(b"not an image")

@@ -57,13 +57,18 @@ QUARTER_TURNS = (5, 6, 7, 8)
 ORIENTATION_TAG = 0x0112
 
 
-def _open(path: Path) -> object:
+def _open(path: Path, size: tuple[int, int] | None = None) -> object:
     """The image as a viewer shows it: a camera's EXIF orientation applied (a phone
     photograph held upright is stored on its side), so images, maps and outputs agree with
-    what the user sees."""
+    what the user sees. ``size`` (width, height as shown): the size it will be brought to,
+    so a JPEG much larger is decoded at a half, quarter or eighth of its size, never smaller
+    than that (12-megapixel photographs read for 256 px: 6x faster)."""
     from PIL import Image, ImageOps
 
     with Image.open(path) as image:
+        if size is not None:
+            turned = image.getexif().get(ORIENTATION_TAG) in QUARTER_TURNS
+            image.draft(None, size[::-1] if turned else size)  # only JPEG decoders take it
         image.load()
         return ImageOps.exif_transpose(image)
 
@@ -213,7 +218,7 @@ def decode_images(scan: FolderScan, start: int = 0, stop: int | None = None) -> 
     arrays, kept, original_sizes = [], [], []
     for path, size in zip(scan.paths[start:stop], scan.sizes[start:stop]):
         try:
-            img = _eight_bit(_open(path)).convert(scan.mode)
+            img = _eight_bit(_open(path, scan.target)).convert(scan.mode)
         except Exception as exc:  # damaged pixel data only shows when decoded
             bad.append(f"{path.relative_to(root)} ({type(exc).__name__})")
             continue
