@@ -12,8 +12,15 @@ from typing import Any
 
 import torch
 
+from aetool.data.images import CONV_ACTIVATION_BYTES_PER_PIXEL, MEMORY_SHARE, available_memory
+from aetool.data.preprocess import source_name
 from aetool.device import resolve_device
-from aetool.errors import SettingError, TrainingError
+from aetool.errors import DataError, SettingError, TrainingError
+
+# Bytes each weight takes while it trains: itself, its gradient and AdamW's two moments.
+TRAINING_BYTES_PER_WEIGHT = 16
+# Bytes of activations (and their gradients) per value of a vector row in a batch.
+ACTIVATION_BYTES_PER_VALUE = 16
 
 
 @dataclasses.dataclass
@@ -226,6 +233,8 @@ def fit_variant(
     """Seed, build ``variant`` for ``x``'s shape and train it: the one entry point every task uses.
     ``adapt`` sees the built model before training (e.g. to set the noise in the data's units)."""
     cfg = train_config or TrainConfig()
+    check_model_memory(variant, tuple(x.shape[1:]), config, n_classes,
+                       min(cfg.batch_size, len(x)), cfg.device)
     generator = seed_everything(cfg.seed)
     try:
         model = variant.build(tuple(x.shape[1:]), config, n_classes)
@@ -235,3 +244,77 @@ def fit_variant(
         adapt(model)
     result = train_model(model, x, y, cfg, generator, quiet=quiet)
     return model, result
+
+
+def model_weights(variant: type, shape: tuple[int, ...], config: Any,
+                  n_classes: int | None) -> int | None:
+    """How many weights ``variant`` holds for inputs of ``shape``, counted on the meta device
+    (nothing allocated); None when it cannot be built there (it is then built as usual)."""
+    try:
+        with torch.device("meta"):
+            model = variant.build(shape, config, n_classes)
+    except Exception:  # a plugin's model may not build on the meta device; not checked then
+        return None
+    return sum(p.numel() for p in model.parameters())
+
+
+def training_bytes(weights: int, shape: tuple[int, ...], batch: int) -> int:
+    """Memory (bytes) to train a model of ``weights`` on batches of ``batch`` rows of
+    ``shape``: the weights with their gradients and optimiser moments, and one batch's
+    activations (a conv model's feature maps per pixel of an image)."""
+    if len(shape) == 3:
+        per_row = shape[1] * shape[2] * CONV_ACTIVATION_BYTES_PER_PIXEL
+    else:
+        per_row = math.prod(shape) * ACTIVATION_BYTES_PER_VALUE
+    return weights * TRAINING_BYTES_PER_WEIGHT + batch * per_row
+
+
+def _free_bytes(device: str) -> int | None:
+    """Memory free for training on ``device``: the GPU's free memory, else the machine's."""
+    resolved = resolve_device(device)
+    if resolved.type == "cuda":
+        return int(torch.cuda.mem_get_info(resolved)[0])
+    return available_memory()
+
+
+def check_model_memory(variant: type, shape: tuple[int, ...], config: Any,
+                       n_classes: int | None, batch: int, device: str = "auto") -> None:
+    """Refuse, before anything is allocated, a model too large to train in the memory free
+    (a conv model of 12-megapixel photographs holds billions of weights: killed for memory,
+    without a word), and say what would fit."""
+    have, weights = _free_bytes(device), model_weights(variant, shape, config, n_classes)
+    if have is None or weights is None:
+        return
+    need = training_bytes(weights, shape, batch)
+    if need <= MEMORY_SHARE * have:
+        return
+    advice = "use fewer columns or a smaller hidden / code_size"
+    if len(shape) == 3:
+        fits = _largest_fitting(variant, shape, config, n_classes, batch, MEMORY_SHARE * have)
+        advice = ("shrink the images with --image-size" +
+                  (f" (at most about {fits[0]},{fits[1]} here)" if fits else ""))
+    described = "x".join(str(n) for n in shape)
+    raise DataError(
+        f"{source_name('the data')}: the {variant.name} model of {described} inputs would hold "
+        f"{weights / 1e6:,.0f} million weights and need about {_bytes_text(need)} to train, "
+        f"more than the {_bytes_text(MEMORY_SHARE * have)} it may take here; {advice}")
+
+
+def _bytes_text(size: float) -> str:
+    """``size`` bytes as GiB (one decimal) from 1 GiB, else MiB."""
+    return f"{size / 2**30:.1f} GiB" if size >= 2**30 else f"{size / 2**20:.0f} MiB"
+
+
+def _largest_fitting(variant: type, shape: tuple[int, ...], config: Any, n_classes: int | None,
+                     batch: int, budget: float) -> tuple[int, int] | None:
+    """The largest (height, width) among ``shape``'s halvings (aspect kept) whose model
+    trains within ``budget`` bytes; None if even 8 px on the shorter side does not."""
+    channels, height, width = shape
+    while min(height, width) > 8:
+        height, width = math.ceil(height / 2), math.ceil(width / 2)
+        weights = model_weights(variant, (channels, height, width), config, n_classes)
+        if weights is None:
+            return None
+        if training_bytes(weights, (channels, height, width), batch) <= budget:
+            return height, width
+    return None

@@ -289,6 +289,33 @@ def test_images_too_large_for_memory_are_refused_before_decoding(tmp_path, monke
     assert images.images.shape == (3, 1, 32, 32)
 
 
+def test_a_model_too_large_to_train_is_refused_before_it_is_built(tmp_path, monkeypatch):
+    """Images that fit in memory can still make a whole-image model that does not (a conv
+    model of 12-megapixel photographs holds billions of weights): `train`, `denoise fit` and
+    the whole-image detector refuse it in one line, with a size that fits, and write nothing;
+    the patch detector, which learns small patches, trains."""
+    from aetool import training
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 255, (256, 256), dtype=np.uint8)).save(folder / f"{i}.png")
+    monkeypatch.setattr(training, "available_memory", lambda: 50 << 20)  # 40 MiB to train in
+    for command in (["train", folder, "--variant", "ae"],
+                    ["denoise", "fit", folder, "--variant", "dae", "--noise", "gaussian:0.3"],
+                    ["fit", folder, "--image-detector", "whole"]):
+        out = tmp_path / "model"
+        one_line_error(run(*command, "-o", out, "-q"),
+                       f"{folder}: the ", "model of 1x256x256 inputs would hold 17 million "
+                       "weights and need about ", "MiB to train, more than the 40 MiB it may "
+                       "take here",
+                       "shrink the images with --image-size (at most about 64,64 here)")
+        assert not out.exists()
+    fitted = run("fit", folder, "-o", tmp_path / "patches", "--set", "epochs=1", "-q")
+    assert fitted.exit_code == 0, fitted.output
+
+
 def test_a_huge_header_line_is_refused_without_reading_the_table(tmp_path, monkeypatch):
     monkeypatch.setattr(tables, "MAX_HEADER_BYTES", 4096)
     path = tmp_path / "wide.csv"

@@ -11,6 +11,7 @@ import numpy as np
 
 from aetool.bundle import check_bundle_output
 from aetool.data.output import atomic_output, check_output_file
+from aetool.data.preprocess import data_source
 from aetool.data.source import TableSpec, load
 from aetool.errors import AetoolError
 from aetool.estimators import Autoencoder
@@ -86,7 +87,8 @@ def run_train(data: str, output: str, variant: str, settings: tuple[str, ...],
     variant_cls, params = parse_settings(settings, variant, Autoencoder)
     x, y = load_training_data(data, spec.label_column, spec.columns, spec.exclude,
                               spec.id_column)
-    model = Autoencoder(variant=variant_cls, verbose=not quiet, **params).fit(x, y)
+    with data_source(data):
+        model = Autoencoder(variant=variant_cls, verbose=not quiet, **params).fit(x, y)
     model.save(output, force=force)
     return model
 
