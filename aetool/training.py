@@ -273,7 +273,10 @@ def _free_bytes(device: str) -> int | None:
     """Memory free for training on ``device``: the GPU's free memory, else the machine's."""
     resolved = resolve_device(device)
     if resolved.type == "cuda":
-        return int(torch.cuda.mem_get_info(resolved)[0])
+        try:
+            return int(torch.cuda.mem_get_info(resolved)[0])
+        except (RuntimeError, AssertionError):  # a driver that cannot say: not checked
+            return None
     return available_memory()
 
 
