@@ -69,13 +69,14 @@ def test_distances(case: str) -> dict:
     start = time.perf_counter()
     detector = Recording(device="cpu").fit(train)
     scores = -detector.score_samples(test)
-    distances, entries = (t.numpy() for t in detector.pooled_)
+    distances, entries = detector.pooled_
     scorer = detector.scorer_
     divisor = np.ones(len(test))
-    if detector.levels_ is not None and scorer.texture_power:
-        levels = detector.levels_.numpy()[entries % len(detector.levels_)]
-        divisor = np.median(levels, axis=1) ** scorer.texture_power
-    return {"distances": distances, "count": scorer.grid.count, "divisor": divisor,
+    if detector.levels_ is not None and scorer.texture_power:  # as the detector divides
+        levels = detector.levels_[entries % len(detector.levels_)].median(dim=1).values
+        divisor = levels.double().numpy() ** scorer.texture_power
+    return {"distances": distances.double().numpy(), "count": scorer.grid.count,
+            "divisor": divisor,
             "labels": labels, "scores": scores, "seconds": time.perf_counter() - start}
 
 

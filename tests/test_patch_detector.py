@@ -293,10 +293,11 @@ def test_the_detector_pools_the_whole_image_thumbnail_with_the_patches(fitted, t
     expected = whole_nearest(own, fitted.whole_bank_) / scorer.position_scale[-1]
     assert torch.allclose(distances[:, -1], expected, rtol=1e-4)  # in the patches' units
     assert np.allclose(-fitted.score_samples(test), fitted._image_scores(distances, entries))
-    worst = distances[:, :grid.count].topk(3, dim=1).values.sum(dim=1)  # top_k 3
+    worst = distances[:, :grid.count].topk(8, dim=1).values.mean(dim=1)  # top_k 8
     texture = fitted.levels_[entries].median(dim=1).values ** scorer.texture_power
-    in_the_mean = (worst + distances[:, -1]) / 4 / texture  # the whole image always counts
-    assert np.allclose(-fitted.score_samples(test), in_the_mean.numpy(), rtol=1e-5)
+    weighted = (0.75 * worst + 0.25 * distances[:, -1]) / texture  # whole_weight 0.25
+    assert scorer.top_k == 8 and scorer.whole_weight == 0.25
+    assert np.allclose(-fitted.score_samples(test), weighted.numpy(), rtol=1e-5)
     loud = distances.clone()
     loud[:, -1] = 1e3
     assert np.all(fitted._image_scores(loud, entries) > -fitted.score_samples(test))  # pooled
@@ -307,8 +308,14 @@ def test_the_detector_pools_the_whole_image_thumbnail_with_the_patches(fitted, t
     assert torch.equal(again.whole_bank_, fitted.whole_bank_)
     assert np.array_equal(again.score_samples(test), fitted.score_samples(test))
     info = CliRunner().invoke(cli, ["info", str(tmp_path / "b")]).output
-    assert "the whole image's thumbnail (7 px on its shorter side) counts in the mean" in info
+    assert "the whole image's thumbnail (7 px on its shorter side) weighs 25% beside the " \
+           "worst patches" in info
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    del manifest["detector"]["scorer"]["whole_weight"]  # a bundle of before the weight
+    (tmp_path / "b" / "manifest.json").write_text(json.dumps(manifest))
+    older = load_detector(tmp_path / "b")
+    one_of_nine = (worst * 8 + distances[:, -1]) / 9 / texture  # the thumbnail one of k + 1
+    assert np.allclose(-older.score_samples(test), one_of_nine.numpy(), rtol=1e-5)
     manifest["detector"]["scorer"]["grid"]["whole"] = True  # the earlier, encoded form
     (tmp_path / "b" / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match=r"earlier form of whole_image.*fit it again"):
@@ -582,6 +589,9 @@ def test_bad_settings_fail_before_training():
         PatchDetector(variant="cvae", **FAST).fit(images)
     with pytest.raises(SettingError, match="top_k must be at least 1"):
         PatchDetector(top_k=0, **FAST).fit(images)
+    for weight in (0, 1, True, "half"):
+        with pytest.raises(SettingError, match="whole_weight must be above 0 and below 1"):
+            PatchDetector(whole_weight=weight, **FAST).fit(images)
     with pytest.raises(SettingError, match="patch_size must be between 1"):
         PatchDetector(patch_size=40, **FAST).fit(images)
     with pytest.raises(SettingError, match="max_short_side must be at least 8"):
@@ -667,13 +677,13 @@ def test_fit_on_a_folder_of_photographs_trains_the_patch_detector(tmp_path):
     said = result.output.splitlines()
     assert said[0].startswith("saved detector (patches, threshold ")
     assert said[1].startswith("  conv codes of 400 patches of 7x7 px of 1x64x64 images, "
-                              "nearest training code within 1 grid step(s), mean of the 3 worst")
+                              "nearest training code within 1 grid step(s), mean of the 8 worst")
     for clause in ("patches carry an edge channel (smoothed at 1 px)",
                    "distances in units of each position's normal spread",
                    "scores divided by the texture of the training images matched, to the "
                    "power 0.25",
-                   "the whole image's thumbnail (7 px on its shorter side) counts in the mean "
-                   "with the worst patches"):
+                   "the whole image's thumbnail (7 px on its shorter side) weighs 25% beside "
+                   "the worst patches"):
         assert f"; {clause}" in said[1]
     info = CliRunner().invoke(cli, ["info", str(tmp_path / "b")])
     assert f"detector:    {said[1].strip()}" in info.output  # fit and info say it alike
@@ -890,7 +900,7 @@ def test_info_describes_a_patch_bundle_and_export_refuses_it(fitted, tmp_path):
     info = CliRunner().invoke(cli, ["info", str(tmp_path / "b")])
     assert info.exit_code == 0
     assert (f"detector:    {fitted.variant_name_} codes of 100 patches of 7x7 px of 1x32x32 "
-            "images, nearest training code within 1 grid step(s), mean of the 3 worst; no "
+            "images, nearest training code within 1 grid step(s), mean of the 8 worst; no "
             "turned copies (turn cost "
             f"{fitted.scorer_.turn_cost:.2f}: the parts lie in one orientation); place cost "
             f"{fitted.scorer_.place_cost:.2f} (the images are aligned); patches carry "
@@ -978,11 +988,11 @@ def test_texture_division_is_the_documented_formula_and_survives_saving(tmp_path
     test = with_defects(textures(10, seed=3))[0]
     distances, entries = fitted._search(fitted._image_codes(fitted._prepare(test, False)[0]))
     texture = fitted.levels_[entries % 40].median(dim=1).values
-    expected = top_mean(distances, 3) / texture ** 0.5
+    expected = top_mean(distances, 8) / texture ** 0.5  # top_k 8
     assert -fitted.score_samples(test) == pytest.approx(expected.double().numpy(), rel=1e-5)
     # the training scores are divided the same way, so the threshold keeps its meaning
     own, matched = fitted._training_search(40)
-    train = top_mean(own, 3) / fitted.levels_[matched % 40].median(dim=1).values ** 0.5
+    train = top_mean(own, 8) / fitted.levels_[matched % 40].median(dim=1).values ** 0.5
     assert fitted.threshold_ == pytest.approx(contamination_threshold(train.numpy(), 0.1))
     fitted.save(tmp_path / "b")
     for loaded in (load_detector(tmp_path / "b"), load_for_scoring(str(tmp_path / "b"))):

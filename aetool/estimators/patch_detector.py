@@ -28,6 +28,8 @@ from aetool.defaults import (
     RESIDUAL_WORST_SHARE,
     TEXTURE_FROM_IMAGES,
     TEXTURE_POWERS,
+    TOP_K,
+    WHOLE_WEIGHT,
 )
 from aetool.device import resolve_device
 from aetool.errors import BundleError, DataError, SettingError
@@ -94,7 +96,7 @@ class PatchScorer:
 
     grid: PatchGrid
     reach: int | None = 1
-    top_k: int = 3
+    top_k: int = TOP_K
     train_quantiles: list[float] = field(default_factory=list)
     work_shape: tuple[int, int] | None = None
     copies: int = 1  # turned and mirrored copies of each training image in the bank
@@ -131,6 +133,9 @@ class PatchScorer:
     # Share of each patch's values, the worst drawn, whose mean squared error makes that error
     # (PatchDetector.residual_share); None: all of them, the RMS error (an older bundle).
     residual_share: float | None = None
+    # Weight of the thumbnail's distance beside the mean of the worst patches' in an image's
+    # score (PatchDetector.whole_weight); None: one value among top_k + 1 (an older bundle).
+    whole_weight: float | None = None
 
     @property
     def columns(self) -> int:
@@ -153,7 +158,8 @@ class PatchScorer:
                 "position_level": self.position_level, "edge_sigma": self.edge_sigma,
                 "turn_cost": self.turn_cost, "place_cost": self.place_cost,
                 "texture_power": self.texture_power, "whole_side": self.whole_side,
-                "residual_weight": self.residual_weight, "residual_share": self.residual_share}
+                "residual_weight": self.residual_weight, "residual_share": self.residual_share,
+                "whole_weight": self.whole_weight}
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> PatchScorer:
@@ -175,7 +181,7 @@ class PatchScorer:
                      int(state.get("copies", 1)), **per_position,
                      **{name: optional(name, float) for name in (
                          "edge_sigma", "turn_cost", "place_cost", "texture_power",
-                         "residual_weight", "residual_share")},
+                         "residual_weight", "residual_share", "whole_weight")},
                      whole_side=optional("whole_side", int))
         for name, values in per_position.items():
             if values is not None and len(values) != scorer.columns:
@@ -260,8 +266,8 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     outshout a small defect on a plain one; +0.06 ROC-AUC on magnetic tiles, +0.005 or less
     either way on ELPV cells (bench/position_scale.py); "auto" (default): on for aligned
     training images, off for unaligned ones, where a place has no normal spread of its own
-    (bench/unaligned.py). ``top_k`` 3: on scaled distances, the
-    pooling with the smallest worst loss over the measured sets (same script).
+    (bench/unaligned.py). ``top_k`` 8 and ``whole_weight`` 0.25 (below): the pooling with
+    the smallest worst loss over 25 cases (bench/patch_pooling.py, aetool.defaults.TOP_K).
     ``texture_power``: an image's score is divided by the texture level of the training images
     its patches matched (how far each one's patch codes lie from their nearest neighbour
     within the same image), to this power, so a grainy normal image (a polycrystalline cell),
@@ -274,8 +280,8 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     nearest training thumbnail, scaled by its normal spread like a position's (it needs that
     scaling: "auto" (default) leaves it out with ``scale_positions`` off or below
     MIN_SPREAD_IMAGES training images, True the same but says so). It always counts: the
-    image score is the mean of the ``top_k`` worst patches' distances and its (k + 1
-    values). On by default: of six thumbnail and pooling
+    image score is the mean of the ``top_k`` worst patches' distances and its, weighted
+    1 - ``whole_weight`` and ``whole_weight``. On by default: of six thumbnail and pooling
     forms measured on 24 cases (real defects, every MNIST digit and Fashion-MNIST class), two
     lost nothing anywhere and this one had the better mean; real defects 0.847 -> 0.854,
     Fashion-MNIST 0.916 -> 0.925, MNIST 0.969 -> 0.982 (bench/whole_thumbnail.py).
@@ -299,7 +305,8 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         threshold: float | None = None,
         patch_size: int | None = None,
         reach: int | str | None = "auto",
-        top_k: int = 3,
+        top_k: int = TOP_K,
+        whole_weight: float = WHOLE_WEIGHT,
         max_short_side: int | None = PATCH_MAX_SHORT_SIDE,
         turns: bool | str = "auto",
         scale_positions: bool | str = "auto",
@@ -326,6 +333,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         self.patch_size = patch_size
         self.reach = reach
         self.top_k = top_k
+        self.whole_weight = whole_weight
         self.max_short_side = max_short_side
         self.turns = turns
         self.scale_positions = scale_positions
@@ -362,6 +370,10 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
                                f"down), got {self.max_short_side}")
         if int(self.top_k) < 1:
             raise SettingError(f"top_k must be at least 1 patch, got {self.top_k}")
+        weight = self.whole_weight
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight < 1:
+            raise SettingError(f"whole_weight must be above 0 and below 1 (the thumbnail's "
+                               f"share of an image's score), got '{weight}'")
         power = self.texture_power
         if power != "auto" and (isinstance(power, bool) or not (
                 isinstance(power, (int, float)) and power >= 0)):
@@ -404,6 +416,8 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         # copy by copy (patches.turned_copies): bank entry t*N + i is from image i
         self.scorer_.copies = copy_count(work) if self._learns_turns(layout) else 1
         self.scorer_.whole_side = WHOLE_SIDE if self._uses_whole(len(matrix)) else None
+        self.scorer_.whole_weight = None if self.scorer_.whole_side is None \
+            else float(self.whole_weight)
         self.whole_bank_ = None if self.scorer_.whole_side is None else torch.cat(
             [self._thumbnails(turned_copy(work, t), matrix.shape[1])
              for t in range(self.scorer_.copies)])
@@ -691,14 +705,16 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
 
     def _image_scores(self, distances: torch.Tensor, entries: torch.Tensor) -> np.ndarray:
         """(N, P) patch distances -> (N,) image scores: the mean of the ``top_k`` worst and,
-        when the detector has one, the whole image's distance (the last column, always in
-        the mean: k + 1 values), divided by the texture of the training images the patches
+        when the detector has one, the whole image's distance (the last column) at
+        ``whole_weight`` beside it, divided by the texture of the training images the patches
         matched (``entries``, the bank entry of each nearest code) when it learnt textures."""
         count = self.scorer_.grid.count
         k = min(self.scorer_.top_k, count)
         scores = top_mean(distances[:, :count], k)
         if distances.shape[1] > count:
-            scores = (scores * k + distances[:, count]) / (k + 1)
+            share = self.scorer_.whole_weight
+            share = 1 / (k + 1) if share is None else share  # an older bundle: one of k + 1
+            scores = (1 - share) * scores + share * distances[:, count]
         power = self.scorer_.texture_power
         if self.levels_ is not None and power:
             texture = self.levels_[entries % len(self.levels_)].median(dim=1).values

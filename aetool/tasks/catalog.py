@@ -118,6 +118,9 @@ def patch_description(scorer: dict[str, Any], variant: str, shape: Any) -> str:
         clauses.append("scores divided by the texture of the training images matched, to the "
                        f"power {scorer['texture_power']:g}")
     if scorer.get("whole_side") is not None:
+        weight = scorer.get("whole_weight")
+        counts = ("counts in the mean with the worst patches" if weight is None else
+                  f"weighs {weight:.0%} beside the worst patches")
         clauses.append(f"the whole image's thumbnail ({scorer['whole_side']} px on its shorter "
-                       "side) counts in the mean with the worst patches")
+                       f"side) {counts}")
     return "; ".join(c for c in clauses if c)
