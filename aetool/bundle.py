@@ -233,7 +233,7 @@ def model_and_extras(manifest: dict[str, Any], weights: bytes, device: str = "cp
                           f"({exc})") from None
     shape = tuple(manifest["input_shape"])
     _split_extras(header, manifest, where)
-    skeleton = _build(variant, shape, config, manifest.get("n_classes"), where, device="meta")
+    skeleton = meta_model(variant, shape, config, manifest.get("n_classes"))
     if skeleton is not None:
         _compare_shapes(skeleton, header, name, where)
     try:
@@ -281,20 +281,26 @@ def _safetensors_header(weights: bytes, where: str) -> dict[str, Any]:
     return header
 
 
-def _build(variant: type, shape: tuple[int, ...], config: Any, n_classes: int | None,
-           where: str, device: str | None = None) -> Any:
-    """The variant's model for ``shape``; on the ``meta`` device it allocates no memory (None
-    when the variant cannot be built there; the real build then reports any problem)."""
+def meta_model(variant: type, shape: tuple[int, ...], config: Any,
+               n_classes: int | None) -> Any:
+    """The variant's model for ``shape`` on PyTorch's ``meta`` device, which allocates no
+    memory: its tensors' shapes without their values. None when the variant cannot be built
+    there (a plugin's build may raise anything); the real build then reports any problem."""
     import torch
 
     try:
-        if device is None:
+        with torch.device("meta"):
             return variant.build(shape, config, n_classes)
-        with torch.device(device):
-            return variant.build(shape, config, n_classes)
+    except Exception:
+        return None
+
+
+def _build(variant: type, shape: tuple[int, ...], config: Any, n_classes: int | None,
+           where: str) -> Any:
+    """The variant's model for ``shape``, or a one-line error saying why it cannot be built."""
+    try:
+        return variant.build(shape, config, n_classes)
     except Exception as exc:  # a plugin's build may raise anything for a shape it cannot take
-        if device is not None:
-            return None
         raise BundleError(f"{where}: variant '{variant.name}' cannot be built for input shape "
                           f"{list(shape)} ({type(exc).__name__}: {exc})") from None
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from aetool.bundle import meta_model
 from aetool.data.images import CONV_ACTIVATION_BYTES_PER_PIXEL, MEMORY_SHARE, available_memory
 from aetool.data.preprocess import source_name
 from aetool.device import resolve_device
@@ -250,12 +251,8 @@ def model_weights(variant: type, shape: tuple[int, ...], config: Any,
                   n_classes: int | None) -> int | None:
     """How many weights ``variant`` holds for inputs of ``shape``, counted on the meta device
     (nothing allocated); None when it cannot be built there (it is then built as usual)."""
-    try:
-        with torch.device("meta"):
-            model = variant.build(shape, config, n_classes)
-    except Exception:  # a plugin's model may not build on the meta device; not checked then
-        return None
-    return sum(p.numel() for p in model.parameters())
+    model = meta_model(variant, shape, config, n_classes)
+    return None if model is None else sum(p.numel() for p in model.parameters())
 
 
 def training_bytes(weights: int, shape: tuple[int, ...], batch: int) -> int:

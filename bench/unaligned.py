@@ -48,6 +48,7 @@ from common import (
     machine,
     print_table,
     require,
+    rows_by_case_method,
     write_json,
 )
 from defect_peers import isolation_forest, knn_pixels, patch_knn_pixels
@@ -193,15 +194,14 @@ def main() -> None:
     from aetool.patches import PLACE_FREE_BELOW
 
     path = RESULTS / NAME
-    saved = json.loads(path.read_text()) if path.exists() else {}  # read once
-    rows = {(r["case"], r["method"]): r for r in saved.get("rows", [])}
+    rows = rows_by_case_method(NAME)
 
     def save(costs: list[dict]) -> None:
         write_json(NAME, {"protocol": __doc__, "machine": machine(),
                           "place_free_below": PLACE_FREE_BELOW, "rows": list(rows.values()),
                           "place_costs": costs})
 
-    costs = saved.get("place_costs", [])
+    costs = json.loads(path.read_text()).get("place_costs", []) if path.exists() else []
     if not args.costs_only:
         for case in args.cases.split(","):
             data = photo_case(case) if case in PHOTOS else rolled_case(case)
