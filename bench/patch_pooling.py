@@ -1,7 +1,8 @@
 """How the patch detector pools an image's distances into its score: the mean of its ``top_k``
 worst patches and, where it also compares the whole image's thumbnail, that distance beside
-them, today one value among k + 1 (weight 1 / (k + 1)). Each case is fitted once with the
-default detector; every pooling is computed from the same test distances (and the same
+them at a weight (before this bench: one value among k + 1, weight 1 / (k + 1); since it:
+aetool.defaults.TOP_K and WHOLE_WEIGHT). Each case is fitted once with the default
+detector; every pooling is computed from the same test distances (and the same
 texture division), so only the pooling differs. Image ROC-AUC; a pooling is a candidate
 default when its worst loss against the best pooling of each case, over every case, is the
 smallest (the rule every default of the patch detector follows).
@@ -29,6 +30,9 @@ from patch_residual import CASES as RESIDUAL_CASES
 from patch_residual import case_data as residual_case
 from patch_size_aligned import case_data as aligned_case
 
+from aetool.defaults import TOP_K as DEFAULT_K
+from aetool.defaults import WHOLE_WEIGHT as DEFAULT_WEIGHT
+
 NAME = "patch_pooling.json"
 SUBSETS = tuple(f"{name} {n} images seed {seed}" for name in ("elpv64", "mtile128")
                 for n, seed in ((54, 0), (54, 1), (150, 1)))
@@ -37,7 +41,7 @@ CASES = ("elpv64", "mtile128", "elpv150", "mtile240x96", *SUBSETS,
          "mnist1", "mnist3", "mnist5", "mnist8", "fashion0", "fashion2", "fashion4", "fashion6",
          "brick", "elpv64 rolled")
 TOP_K = (1, 2, 3, 5, 8)
-WHOLE_WEIGHTS = (None, 0.25, 0.33, 0.4, 0.5)  # None: one value among k + 1 (today's form)
+WHOLE_WEIGHTS = (None, 0.25, 0.33, 0.4, 0.5)  # None: one value among k + 1 (the form before)
 
 
 def pooling_name(k: int, weight: float | None) -> str:
@@ -101,7 +105,8 @@ def main() -> None:
             print(f"{case}: skipped (set AETOOL_FASHION_MNIST)")
             continue
         found = test_distances(case)
-        default = float(roc_auc_score(found["labels"], pooled(found, 3, None)))
+        # the detector's own pooling, recomputed here, gives the scores it gave
+        default = float(roc_auc_score(found["labels"], pooled(found, DEFAULT_K, DEFAULT_WEIGHT)))
         assert abs(default - roc_auc_score(found["labels"], found["scores"])) < 1e-6
         whole = found["distances"].shape[1] > found["count"]
         for k in TOP_K:
