@@ -83,6 +83,28 @@ def test_date_text_columns_are_refused_as_dates(dates, tmp_path):
     assert "--exclude 'when'" in result.stderr
 
 
+def test_every_column_to_act_on_is_named_in_one_refusal(tmp_path):
+    """An identifier and a date column in one table: both named in one line, with the
+    --exclude that leaves both out, which then works (not one rerun per column)."""
+    path = tmp_path / "mixed.csv"
+    n = 120
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"id": [f"r{i}" for i in range(n)], "a": rng.normal(size=n),
+                  "b": rng.normal(size=n),
+                  "when": [f"2024-03-{d % 28 + 1:02d}" for d in range(n)]}).to_csv(path,
+                                                                                 index=False)
+    result = run("detect", path, "-o", tmp_path / "s.csv", *FAST)
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "2 columns cannot be used" in result.stderr
+    assert "(1) column 'id' looks like free text" in result.stderr
+    assert "(2) column 'when' holds dates or times as text" in result.stderr
+    assert result.stderr.strip().endswith("--exclude 'id,when'")
+    assert not (tmp_path / "s.csv").exists()
+    result = run("detect", path, "--exclude", "id,when", "-o", tmp_path / "s.csv", *FAST)
+    assert result.exit_code == 0, result.stderr
+    assert len(pd.read_csv(tmp_path / "s.csv")) == n
+
+
 def test_threshold_from_normal_rows_only_fails_before_training(table_csv, tmp_path):
     normal = tmp_path / "normal.csv"
     pd.read_csv(table_csv).query("label == 0").to_csv(normal, index=False)
@@ -225,6 +247,9 @@ def test_image_grid_titles_name_files_and_mark_labelled_anomalies():
     titles = grid_titles(same_names, np.array([3.0, 2.0, 1.0]), np.array([0, 1, 2]))
     assert [title for title, _ in titles] == ["crack/\n000.png\n3.00", "good/\n000.png\n2.00",
                                               "1.png\n1.00"]
+    # a name the table holds twice keeps its folder when only one of the two is shown
+    titles = grid_titles(same_names, np.array([3.0, 2.0, 1.0]), np.array([1, 2]))
+    assert [title for title, _ in titles] == ["good/\n000.png\n2.00", "1.png\n1.00"]
 
 
 def test_evaluate_features_chart_starts_at_zero(tmp_path):

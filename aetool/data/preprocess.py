@@ -208,6 +208,20 @@ def _refuse_dates(series: pd.Series, column: str, source: str) -> None:
         )
 
 
+def combined_refusal(source: str, refused: list[tuple[str, DataError]]) -> DataError:
+    """One error for every column refused while learning a table, so a user fixes them in one
+    go instead of one rerun each: a single refusal as it was, several numbered on one line with
+    the --exclude that leaves them all out."""
+    if len(refused) == 1:
+        return refused[0][1]
+    prefix = f"{source}: "
+    parts = [str(exc).removeprefix(prefix) for _, exc in refused]
+    names = ",".join(name for name, _ in refused)
+    listed = " ".join(f"({i}) {part};" for i, part in enumerate(parts, 1))
+    return DataError(f"{source}: {len(refused)} columns cannot be used as they are: {listed} "
+                     f"to leave them all out: --exclude '{names}'")
+
+
 DATE_TEXT = re.compile(
     r"^\s*(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})"
     r"([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}:?\d{2})?)?\s*$")
@@ -297,66 +311,74 @@ class TablePreprocessor:
         if frame.shape[0] < 2:
             raise DataError(f"{source}: has 1 sample (data row); training needs at least 2")
         prep = cls()
+        refused: list[tuple[str, DataError]] = []
         for column in frame.columns:
-            name = str(column)
-            series = frame[column]
-            if series.isna().all():
-                raise DataError(
-                    f"{source}: column '{name}' is empty (all values missing); "
-                    f"leave it out with --exclude '{name}'"
-                )
-            _refuse_dates(series, name, source)
-            numeric = _as_numeric(series, source)
-            if numeric is not None:
-                _check_finite(numeric, name, source)
-                _warn_counter(numeric, name, source)
-                finite = numeric.dropna()
-                distinct = int(finite.nunique())
-                if distinct <= 1 and not numeric.isna().any():
-                    prep.dropped.append(name)
-                    continue
-                median = float(finite.median())
-                filled = numeric.fillna(median)
-                mean, std = _mean_and_spread(filled.to_numpy())
-                prep.numeric[name] = {"fill": median, "mean": mean,
-                                      "scale": std if std > 0.0 else 1.0}
-                prep.order.append(name)
-                if log_views and distinct >= LOG_VIEW_MIN_VALUES:
-                    view = _log_view(filled.to_numpy(), median, prep.numeric[name]["scale"])
-                    prep.log_views[name] = {"mean": float(view.mean()),
-                                            "scale": float(view.std()) or 1.0}
-                continue
-            _refuse_date_text(series, name, source)
-            text = series.astype("string").fillna(MISSING_CATEGORY)
-            n_unique = int(text.nunique())
-            every_value_distinct = n_unique == len(text) and len(text) >= MIN_ROWS_FOR_DISTINCT
-            if (n_unique > MAX_CATEGORIES and n_unique > 0.2 * len(text)) or every_value_distinct:
-                _refuse_stray_text(series, name, source)
-                raise DataError(
-                    f"{source}: column '{name}' looks like free text or an identifier ({n_unique} distinct values "
-                    f"in {len(text)} rows, e.g. '{text.iloc[0]}'); leave it out with "
-                    f"--exclude '{name}' or pass it as --id-column"
-                )
-            if n_unique <= 1:
-                prep.dropped.append(name)
-                continue
-            counts = text.value_counts()
-            prep.categorical[name] = sorted(str(v) for v in counts.index[:MAX_CATEGORIES])
-            prep.order.append(name)
-            if n_unique > MAX_CATEGORIES:
-                prep.folded[name] = n_unique - MAX_CATEGORIES
-                rare = counts.iloc[MAX_CATEGORIES:].sum() / len(text)
-                warnings.warn(
-                    f"{source}: column '{name}' has {n_unique} categories; the "
-                    f"{MAX_CATEGORIES} most frequent are one-hot encoded and the other "
-                    f"{n_unique - MAX_CATEGORIES} ({rare:.0%} of rows) share one all-zero code; "
-                    f"if the column is an identifier, pass it as --id-column or --exclude it",
-                    DataWarning, stacklevel=2)
+            try:
+                prep._learn_column(str(column), frame[column], source, log_views)
+            except DataError as exc:  # every column the user must act on, named at once
+                refused.append((str(column), exc))
+        if refused:
+            raise combined_refusal(source, refused)
         if prep.dropped:
             _warn_constant_columns(source, prep.dropped, frame.shape[1])
         if not prep.order:
             raise DataError(f"{source}: every column is constant; nothing to learn from")
         return prep
+
+    def _learn_column(self, name: str, series: pd.Series, source: str, log_views: bool) -> None:
+        """Learn one column's handling (see :meth:`fit`), or refuse it with a DataError."""
+        if series.isna().all():
+            raise DataError(
+                f"{source}: column '{name}' is empty (all values missing); "
+                f"leave it out with --exclude '{name}'"
+            )
+        _refuse_dates(series, name, source)
+        numeric = _as_numeric(series, source)
+        if numeric is not None:
+            _check_finite(numeric, name, source)
+            _warn_counter(numeric, name, source)
+            finite = numeric.dropna()
+            distinct = int(finite.nunique())
+            if distinct <= 1 and not numeric.isna().any():
+                self.dropped.append(name)
+                return
+            median = float(finite.median())
+            filled = numeric.fillna(median)
+            mean, std = _mean_and_spread(filled.to_numpy())
+            self.numeric[name] = {"fill": median, "mean": mean,
+                                  "scale": std if std > 0.0 else 1.0}
+            self.order.append(name)
+            if log_views and distinct >= LOG_VIEW_MIN_VALUES:
+                view = _log_view(filled.to_numpy(), median, self.numeric[name]["scale"])
+                self.log_views[name] = {"mean": float(view.mean()),
+                                        "scale": float(view.std()) or 1.0}
+            return
+        _refuse_date_text(series, name, source)
+        text = series.astype("string").fillna(MISSING_CATEGORY)
+        n_unique = int(text.nunique())
+        every_value_distinct = n_unique == len(text) and len(text) >= MIN_ROWS_FOR_DISTINCT
+        if (n_unique > MAX_CATEGORIES and n_unique > 0.2 * len(text)) or every_value_distinct:
+            _refuse_stray_text(series, name, source)
+            raise DataError(
+                f"{source}: column '{name}' looks like free text or an identifier ({n_unique} distinct values "
+                f"in {len(text)} rows, e.g. '{text.iloc[0]}'); leave it out with "
+                f"--exclude '{name}' or pass it as --id-column"
+            )
+        if n_unique <= 1:
+            self.dropped.append(name)
+            return
+        counts = text.value_counts()
+        self.categorical[name] = sorted(str(v) for v in counts.index[:MAX_CATEGORIES])
+        self.order.append(name)
+        if n_unique > MAX_CATEGORIES:
+            self.folded[name] = n_unique - MAX_CATEGORIES
+            rare = counts.iloc[MAX_CATEGORIES:].sum() / len(text)
+            warnings.warn(
+                f"{source}: column '{name}' has {n_unique} categories; the "
+                f"{MAX_CATEGORIES} most frequent are one-hot encoded and the other "
+                f"{n_unique - MAX_CATEGORIES} ({rare:.0%} of rows) share one all-zero code; "
+                f"if the column is an identifier, pass it as --id-column or --exclude it",
+                DataWarning, stacklevel=3)
 
     # -- applying --------------------------------------------------------------------------------
     @property

@@ -68,14 +68,16 @@ def write_heat_maps(table: Any, details: dict[str, np.ndarray], folder: str | Pa
 def grid_titles(table: Any, scores: np.ndarray, order: np.ndarray,
                 width: int = 16) -> list[tuple[str, bool]]:
     """For each image shown: its file name (shortened to ``width``) and score as the title, and
-    whether it is a labelled anomaly (drawn in red). Where two images shown share a file name
-    (test/crack/000.png and test/good/000.png), each is named with its folder too."""
+    whether it is a labelled anomaly (drawn in red). A file name that more than one image of
+    the table has (test/crack/000.png and test/good/000.png, as in MVTec AD's layout) is shown
+    with its folder, even when only one of them is among the images shown."""
     def shortened(text: str) -> str:
         return text if len(text) <= width else text[:width - 1] + "…"
 
     paths = [Path(str(table.ids.iloc[index])) if table.ids is not None else Path(f"#{index}")
              for index in order]
-    uses = Counter(path.name for path in paths)
+    every = table.ids if table.ids is not None else []
+    uses = Counter(Path(str(name)).name for name in every)
     titles = []
     for index, path in zip(order, paths, strict=True):
         name = shortened(path.name)
