@@ -7,6 +7,7 @@ import copy
 import dataclasses
 import math
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -126,6 +127,7 @@ def train_model(
     reason = stretch
     watched = "validation" if n_val else "training"
     bar = progress(epochs, quiet)
+    started = time.perf_counter()
     for epoch in range(1, epochs + 1):
         model.train()
         perm = train_idx[torch.randperm(len(train_idx), generator=gen)]
@@ -163,6 +165,9 @@ def train_model(
             record["val_loss"] = monitored = evaluate_loss(model, x[val_idx], y[val_idx] if
                                                            y is not None else None, batch_size)
         history.append(record)
+        if epoch == 1 and stretch and not quiet:
+            _note_long_stretch(time.perf_counter() - started, epochs, cfg,
+                               math.ceil(len(train_idx) / batch_size))
         bar.update(1)
         bar.set_postfix(loss=f"{monitored:.4g}")
         if best_state is None or monitored < best_loss - 1e-7 * abs(best_loss):
@@ -188,6 +193,28 @@ def train_model(
         model.load_state_dict(best_state)
     model.eval()
     return TrainResult(history, best_epoch, stopped, steps, reason, val_idx if n_val else None)
+
+
+LONG_STRETCH_S = 300.0  # a stretched training projected longer than this says so up front
+
+
+def _note_long_stretch(epoch_s: float, epochs: int, cfg: TrainConfig,
+                       steps_per_epoch: int) -> None:
+    """After the first epoch, when ``min_steps`` stretched the epochs and the whole run looks
+    long at this speed (large images, few of them: 100 photographs at 256 px take about 3 s a
+    step on 2 CPU cores), say so while the user can still stop it, and how to shorten it."""
+    projected = epoch_s * epochs
+    if projected < LONG_STRETCH_S:
+        return
+    from tqdm.auto import tqdm
+
+    steps = "step" if steps_per_epoch == 1 else "steps"
+    tqdm.write(f"note: min_steps={cfg.min_steps} stretches training to up to {epochs} epochs "
+               f"instead of {cfg.epochs} ({steps_per_epoch} optimiser {steps} an epoch): about "
+               f"{projected / 60:.0f} minutes at this speed, less if early stopping ends it; "
+               f"--set min_steps=0 trains {cfg.epochs} epochs (about "
+               f"{epoch_s * cfg.epochs / 60:.1f} minutes), a smaller --image-size is faster too",
+               file=sys.stderr)
 
 
 def warming_up(model: Any) -> bool:

@@ -272,6 +272,27 @@ def test_min_steps_stretches_the_epochs_of_a_small_image_set():
         2000, 2000, 2000, 2000, 0]
 
 
+def test_a_long_stretched_training_says_so_after_its_first_epoch(monkeypatch, capsys):
+    """When ``min_steps`` stretches the epochs and the run looks long at the first epoch's
+    speed, a note says how long and how to shorten it, before the wait; not when quiet, not
+    when the run is short, not when nothing was stretched."""
+    from aetool import training
+
+    images = blob_images(24, 8)
+    monkeypatch.setattr(training, "LONG_STRETCH_S", 0.0)
+    Autoencoder(epochs=2, patience=0, min_steps=10, device="cpu", verbose=True).fit(images)
+    err = capsys.readouterr().err
+    assert "note: min_steps=10 stretches training to up to 10 epochs instead of 2 (1 optimiser " \
+           "step an epoch): about" in err
+    assert "--set min_steps=0 trains 2 epochs" in err
+    Autoencoder(epochs=2, patience=0, min_steps=10, device="cpu").fit(images)  # quiet
+    Autoencoder(epochs=2, patience=0, min_steps=0, device="cpu", verbose=True).fit(images)
+    assert "stretches" not in capsys.readouterr().err
+    monkeypatch.setattr(training, "LONG_STRETCH_S", 1e9)
+    Autoencoder(epochs=2, patience=0, min_steps=10, device="cpu", verbose=True).fit(images)
+    assert "stretches" not in capsys.readouterr().err
+
+
 def test_image_training_steps_apply_at_the_default_epochs_only(monkeypatch):
     """The rule (aetool.defaults.IMAGE_TRAINING_STEPS) stretches the default epochs on images;
     epochs the user chose, tables and variants outside the rule train as told."""
