@@ -277,7 +277,7 @@ def train(data: str, variant: str, output: str, settings: tuple[str, ...],
     last = model.history_[-1]
     click.echo(f"trained {model.variant_name_} for {len(model.history_)} epochs "
                f"(loss {last.get('val_loss', last['loss']):.4g}); saved {output}")
-    if model.stop_reason_:
+    if model.stop_reason_ and quiet:  # else training has said it already, on stderr
         click.echo(f"note: {model.stop_reason_}")
     if getattr(model, "validation_nll_", None) is not None:
         click.echo(f"held-out NLL: {model.validation_nll_:.2f} nats per sample "

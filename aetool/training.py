@@ -188,7 +188,7 @@ def train_model(
             break
     bar.close()
     if reason and not quiet:
-        print(reason, file=sys.stderr)
+        print(f"note: {reason}", file=sys.stderr)
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()

@@ -63,6 +63,11 @@ def test_early_stop_and_caps_are_printed_with_their_reason(tmp_path):
     assert "no validation improvement for 1 epochs" in result.output
     info = run("info", tmp_path / "m")
     assert "stopped:     stopped at epoch" in info.output
+    # without -q, training says it once (on stderr), not a second time in the summary
+    result = run("train", data, "-o", tmp_path / "m2", "--set", "epochs=200", "--set",
+                 "patience=1", "--set", "lr=0.05")
+    assert result.exit_code == 0 and result.stdout.count("note: stopped at epoch") == 0
+    assert result.stderr.count("note: stopped at epoch") == 1
 
 
 @pytest.mark.parametrize("shape,expected", [((1, 8, 8), "bernoulli"), ((6,), "gaussian")])

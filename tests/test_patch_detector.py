@@ -1179,3 +1179,19 @@ def test_the_residual_can_be_the_error_of_each_patch_s_worst_drawn_values(tmp_pa
     for bad in (0, 1.5, "half", True):
         with pytest.raises(SettingError, match="residual_share must be above 0 and at most 1"):
             PatchDetector(residual_share=bad, **FAST).fit(images[:12])
+
+
+def test_masks_are_found_under_the_common_naming_conventions(tmp_path):
+    """MVTec AD's NAME_mask.png, DAGM's NAME_label.PNG, KolektorSDD2's NAME_GT.png and a mask
+    of the image's own name are each found; another file's mask is not taken."""
+    from aetool.tasks.masks import mask_path
+
+    names = {"a": "a_mask.png", "b": "b_label.PNG", "c": "c_GT.png", "d": "d.bmp",
+             "e": "e_gt.tif"}
+    (tmp_path / "crack").mkdir()
+    for name in [*names.values(), "f1_mask.png"]:
+        (tmp_path / "crack" / name).write_bytes(b"x")
+    for stem, expected in names.items():
+        assert mask_path(tmp_path, f"crack/{stem}.png") == tmp_path / "crack" / expected
+    assert mask_path(tmp_path, "crack/f.png") is None  # f1_mask.png belongs to f1
+    assert mask_path(tmp_path, "hole/a.png") is None

@@ -13,15 +13,27 @@ import numpy as np
 from aetool.data.images import IMAGE_SUFFIXES
 from aetool.errors import DataError
 
+MASK_MARKS = ("_mask", "_label", "_gt", "")  # NAME_mask (MVTec AD), NAME_label (DAGM), ...
+
 
 def mask_path(masks: Path, relative: str) -> Path | None:
-    """The mask of test image ``relative`` (e.g. ``crack/007.png``) under ``masks``:
-    ``crack/007_mask.png`` (MVTec AD) or ``crack/007.<any image suffix>``; None when there is
-    none."""
+    """The mask of test image ``relative`` (e.g. ``crack/007.png``) under ``masks``: the file
+    of the same stem with one of MASK_MARKS (any case) and any image suffix, so MVTec AD's
+    ``crack/007_mask.png``, DAGM's ``crack/007_label.PNG``, KolektorSDD2's ``007_GT.png`` and a
+    plain ``crack/007.png`` are all found; None when there is none."""
     stem = Path(relative).with_suffix("")
-    for candidate in [masks / f"{stem}_mask.png",
-                      *(masks / f"{stem}{suffix}" for suffix in IMAGE_SUFFIXES)]:
+    folder = masks / stem.parent
+    exact = [folder / f"{stem.name}{mark}{suffix}" for mark in MASK_MARKS
+             for suffix in IMAGE_SUFFIXES]
+    for candidate in exact:
         if candidate.is_file():
+            return candidate
+    if not folder.is_dir():
+        return None
+    wanted = {f"{stem.name}{mark}{suffix}".lower() for mark in MASK_MARKS
+              for suffix in IMAGE_SUFFIXES}
+    for candidate in sorted(folder.iterdir()):  # other cases: 007_GT.png, 007.PNG
+        if candidate.name.lower() in wanted and candidate.is_file():
             return candidate
     return None
 
