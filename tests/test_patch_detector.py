@@ -1195,3 +1195,19 @@ def test_masks_are_found_under_the_common_naming_conventions(tmp_path):
         assert mask_path(tmp_path, f"crack/{stem}.png") == tmp_path / "crack" / expected
     assert mask_path(tmp_path, "crack/f.png") is None  # f1_mask.png belongs to f1
     assert mask_path(tmp_path, "hole/a.png") is None
+
+
+def test_a_jpeg_mask_is_read_without_its_compression_halo(tmp_path):
+    """A JPEG mask's faint compression values round the defect are not defect pixels; a PNG
+    mask's every non-zero value is (0/1 masks, class indices)."""
+    from PIL import Image
+
+    from aetool.tasks.masks import read_mask
+
+    square = np.zeros((64, 64), np.uint8)
+    square[20:40, 20:40] = 255
+    Image.fromarray(square).save(tmp_path / "m.jpg", quality=75)
+    assert (np.asarray(Image.open(tmp_path / "m.jpg")) > 0).sum() > 400  # the halo is there
+    assert read_mask(tmp_path / "m.jpg", (64, 64)).sum() == 400
+    Image.fromarray((square > 0).astype(np.uint8)).save(tmp_path / "m.png")  # a 0/1 mask
+    assert read_mask(tmp_path / "m.png", (64, 64)).sum() == 400

@@ -40,7 +40,9 @@ def mask_path(masks: Path, relative: str) -> Path | None:
 
 def read_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
     """A mask file as a boolean (H, W) array at the model's image size (nearest neighbour, so
-    a thin defect stays a defect); any non-zero pixel is defective."""
+    a thin defect stays a defect): any non-zero pixel is defective (0/1, 0/255 and class-index
+    masks alike), but in a JPEG, whose compression leaves faint values round every edge, only
+    pixels above half the brightest one."""
     from PIL import Image, ImageOps
 
     try:
@@ -50,7 +52,9 @@ def read_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
     except Exception as exc:  # PIL raises many types for damaged files
         raise DataError(f"{path}: unreadable mask ({type(exc).__name__}); fix or remove it") \
             from None
-    return np.asarray(grey) > 0
+    values = np.asarray(grey)
+    lossy = path.suffix.lower() in (".jpg", ".jpeg")
+    return values > (int(values.max()) // 2 if lossy else 0)
 
 
 def check_mask_folder(masks: str | Path) -> Path:
