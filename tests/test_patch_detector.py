@@ -1211,3 +1211,38 @@ def test_a_jpeg_mask_is_read_without_its_compression_halo(tmp_path):
     assert read_mask(tmp_path / "m.jpg", (64, 64)).sum() == 400
     Image.fromarray((square > 0).astype(np.uint8)).save(tmp_path / "m.png")  # a 0/1 mask
     assert read_mask(tmp_path / "m.png", (64, 64)).sum() == 400
+
+
+def test_scoring_images_taken_otherwise_than_the_training_ones_warns(tmp_path):
+    """A detector keeps how its training images were taken (typical size, JPEG or not); a
+    folder of JPEGs, or of another resolution, gets a warning naming the difference, a folder
+    like the training one none, and a bundle saved before this was kept none."""
+    import json
+
+    train = _folder(tmp_path / "train", 64)
+    bundle = tmp_path / "b"
+    fast = ["--set", "epochs=2", "--set", "batch_size=256", "-q"]
+    assert CliRunner().invoke(cli, ["fit", str(train), "-o", str(bundle), *fast]).exit_code == 0
+    kept = json.loads((bundle / "manifest.json").read_text())["table"]["source_images"]
+    assert kept == {"size": [64, 64], "jpeg_share": 0.0}
+    images = textures(4, size=64, seed=9)
+    like = _folder_of(tmp_path / "like", images)
+    larger = _folder_of(tmp_path / "larger", textures(4, size=96, seed=9))
+    jpegs = tmp_path / "jpegs"
+    jpegs.mkdir()
+    for i, image in enumerate(images):
+        Image.fromarray((image[0] * 255).astype(np.uint8)).save(jpegs / f"{i}.jpg", quality=75)
+
+    def warning(folder):
+        result = CliRunner().invoke(cli, ["score", str(bundle), str(folder), "-o",
+                                          str(tmp_path / f"{folder.name}.csv"), "-q"])
+        assert result.exit_code == 0, result.output
+        return [line for line in result.stderr.splitlines() if "not taken like" in line]
+
+    assert warning(like) == []
+    assert "they are typically 96x96 pixels, the training images 64x64" in warning(larger)[0]
+    assert "mostly JPEG files, the training images mostly lossless" in warning(jpegs)[0]
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    del manifest["table"]["source_images"]  # as saved before
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    assert warning(jpegs) == []

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from aetool.data.acquisition import warn_if_taken_otherwise
 from aetool.data.arrays import read_array_file
 from aetool.data.images import (
     FolderScan,
@@ -39,6 +40,9 @@ class TableSpec:
     channels: int | None = None
     normal_class: str | None = None
     strict: bool = False
+    # how a detector's training images were taken (acquisition.summary), to compare with later
+    # folders; None for tables, arrays and bundles saved before it was kept
+    source_images: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -126,7 +130,9 @@ def load_images(path: str | Path, spec: TableSpec, need_labels: bool = False,
 def scan_images(path: str | Path, spec: TableSpec) -> FolderScan:
     """The headers of an image folder, brought to the size and colours ``spec`` says."""
     size = tuple(spec.image_size) if spec.image_size else None
-    return scan_image_folder(path, size, spec.strict, spec.channels)
+    scan = scan_image_folder(path, size, spec.strict, spec.channels)
+    warn_if_taken_otherwise(scan.root, spec.source_images, scan.sizes, scan.paths)
+    return scan
 
 
 def scanned_classes(scan: FolderScan) -> list[str | None]:

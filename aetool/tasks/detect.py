@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from aetool.bundle import check_bundle_output
+from aetool.data import acquisition
 from aetool.data.images import is_image_source
 from aetool.data.output import check_figure_folder, check_output_file, table_output_kind
 from aetool.data.preprocess import data_source
@@ -77,6 +78,8 @@ def fit_detector(table: Loaded, spec: TableSpec, params: dict[str, Any],
     if table.is_images:  # score later images at the trained size and colour mode
         spec.image_size = list(detector.preprocessor_.shape[1:])
         spec.channels = int(detector.preprocessor_.shape[0])
+        if table.folder and table.sizes:  # and say when later folders were taken otherwise
+            spec.source_images = acquisition.summary(table.sizes, list(table.ids))
     detector.table_spec_ = spec
     if validation is not None:
         detector.threshold_ = _labelled_threshold(detector, validation)
