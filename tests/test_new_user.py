@@ -105,6 +105,38 @@ def test_every_column_to_act_on_is_named_in_one_refusal(tmp_path):
     assert len(pd.read_csv(tmp_path / "s.csv")) == n
 
 
+def test_numbers_written_as_a_spreadsheet_shows_them_are_read_as_numbers(tmp_path):
+    """Thousands separators, currency and percent signs: read as the numbers they are (one
+    warning per column, at training), the same way when scoring; the scores equal those of the
+    same table written plainly. Text that is not a number is still refused."""
+    from aetool.data.preprocess import TablePreprocessor
+    from aetool.errors import DataError
+
+    rng = np.random.default_rng(0)
+    n = 200
+    amount, rate, price = rng.normal(5000, 1500, n), rng.normal(12, 2, n), rng.normal(30, 5, n)
+    written = pd.DataFrame({"amount": [f"{v:,.2f}" for v in amount],
+                            "rate": [f"{v:.1f}%" for v in rate],
+                            "price": [f"${v:.2f}" for v in price]})
+    plain = pd.DataFrame({"amount": np.round(amount, 2), "rate": np.round(rate, 1),
+                          "price": np.round(price, 2)})
+    with pytest.warns(UserWarning, match=r"column 'amount' holds numbers written as text "
+                                         r"\(e.g. '[\d,]+\.\d\d', read as"):
+        prep = TablePreprocessor.fit(written, "written.csv")
+    assert prep.numeric_columns == ["amount", "rate", "price"]
+    assert np.allclose(prep.transform(written)[0], TablePreprocessor.fit(plain).transform(plain)[0])
+    stray = written.assign(price=[*written["price"][:-1], "cheap"])  # a typo among numbers
+    with pytest.raises(DataError, match="column 'price' holds numbers but 1 value"):
+        TablePreprocessor.fit(stray, "stray.csv")
+    for name, frame in (("written", written), ("plain", plain)):
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+        result = run("detect", tmp_path / f"{name}.csv", "-o", tmp_path / f"{name}-s.csv", *FAST)
+        assert result.exit_code == 0, result.stderr
+    scores = [pd.read_csv(tmp_path / f"{name}-s.csv")["anomaly_score"] for name in
+              ("written", "plain")]
+    assert np.allclose(*scores)
+
+
 def test_threshold_from_normal_rows_only_fails_before_training(table_csv, tmp_path):
     normal = tmp_path / "normal.csv"
     pd.read_csv(table_csv).query("label == 0").to_csv(normal, index=False)

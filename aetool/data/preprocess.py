@@ -183,18 +183,55 @@ def _is_numeric(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
 
 
+CURRENCY_SIGN = r"^([+-]?)\s*[$€£¥]\s*"
+GROUPED_DIGITS = r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?"
+
+
+def _numbers(series: pd.Series) -> pd.Series:
+    """The values as numbers, NaN where missing or not a number. Text written as a spreadsheet
+    shows numbers reads as the number: thousands separators ('5,188.60'), a currency sign
+    ('$24.22') and a percent sign ('14.4%', read as 14.4)."""
+    direct = pd.to_numeric(series, errors="coerce")
+    left = direct.isna() & series.notna()
+    if _is_numeric(series) or not left.any():
+        return direct
+    text = series[left].astype(str).str.strip()
+    plain = text.str.replace(CURRENCY_SIGN, r"\1", regex=True).str.replace(r"\s*%$", "",
+                                                                          regex=True)
+    plain = plain.where(~plain.str.fullmatch(GROUPED_DIGITS), plain.str.replace(",", ""))
+    direct = direct.astype("float64")
+    direct[left] = pd.to_numeric(plain, errors="coerce")
+    return direct
+
+
 def _text_values(series: pd.Series) -> pd.Series:
-    """Mask of the values that are present but do not read as numbers."""
-    return pd.to_numeric(series, errors="coerce").isna() & series.notna()
+    """Mask of the values that are present but do not read as numbers (:func:`_numbers`)."""
+    return _numbers(series).isna() & series.notna()
 
 
 def _as_numeric(series: pd.Series, source: str) -> pd.Series | None:
-    """The column as floats, or None when it holds text that is not numbers."""
+    """The column as floats (:func:`_numbers`), or None when it holds text that is not
+    numbers."""
     if _is_numeric(series):
         return series.astype("float64")
-    if _text_values(series).any():
+    numbers = _numbers(series)
+    if (numbers.isna() & series.notna()).any():
         return None
-    return pd.to_numeric(series).astype("float64")
+    return numbers.astype("float64")
+
+
+def _warn_formatted_numbers(series: pd.Series, numbers: pd.Series, column: str,
+                            source: str) -> None:
+    """Say once, when learning, that a text column was read as numbers, with an example."""
+    if _is_numeric(series):
+        return
+    formatted = pd.to_numeric(series, errors="coerce").isna() & series.notna()
+    if formatted.any():
+        first = formatted.to_numpy().argmax()
+        warnings.warn(f"{source}: column '{column}' holds numbers written as text (e.g. "
+                      f"'{str(series.iloc[first]).strip()}', read as {numbers.iloc[first]:g}); "
+                      "thousands separators, currency and percent signs are left out",
+                      DataWarning, stacklevel=4)
 
 
 def _refuse_dates(series: pd.Series, column: str, source: str) -> None:
@@ -335,6 +372,7 @@ class TablePreprocessor:
         _refuse_dates(series, name, source)
         numeric = _as_numeric(series, source)
         if numeric is not None:
+            _warn_formatted_numbers(series, numeric, name, source)
             _check_finite(numeric, name, source)
             _warn_counter(numeric, name, source)
             finite = numeric.dropna()
