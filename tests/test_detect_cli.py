@@ -315,9 +315,10 @@ def bad_inputs(tmp_path, train_csv):
     cases["free text"] = (write("text.csv", frame=text), "column 'note' looks like free text")
     stray = good.copy()
     stray["f1"] = stray["f1"].astype(object)
-    stray.loc[5, "f1"] = "?"
+    stray.loc[5, "f1"] = "1.2.3"
     cases["stray text"] = (write("stray.csv", frame=stray),
-                           "column 'f1' holds numbers but 1 value(s) are text, first '?' at data row 6")
+                           "column 'f1' holds numbers but 1 value(s) are text, first '1.2.3' at "
+                           "data row 6")
     nan = good.copy()
     nan["blank"] = np.nan
     cases["all-NaN column"] = (write("nan.csv", frame=nan), "column 'blank' is empty")

@@ -125,6 +125,16 @@ def test_numbers_written_as_a_spreadsheet_shows_them_are_read_as_numbers(tmp_pat
         prep = TablePreprocessor.fit(written, "written.csv")
     assert prep.numeric_columns == ["amount", "rate", "price"]
     assert np.allclose(prep.transform(written)[0], TablePreprocessor.fit(plain).transform(plain)[0])
+    marked = written.assign(price=["?" if i % 10 == 0 else v for i, v in
+                                   enumerate(written["price"])])  # UCI's missing values
+    blank = plain.assign(price=[np.nan if i % 10 == 0 else v for i, v in
+                                enumerate(plain["price"])])
+    with pytest.warns(UserWarning, match=r"column 'price' holds numbers with 20 value\(s\) "
+                                         r"'\?', read as missing"):
+        prep = TablePreprocessor.fit(marked, "marked.csv")
+    assert np.allclose(prep.transform(marked)[0], TablePreprocessor.fit(blank).transform(blank)[0])
+    with pytest.raises(DataError, match="column 'price' is empty"):
+        TablePreprocessor.fit(written.assign(price="?"), "marks.csv")
     stray = written.assign(price=[*written["price"][:-1], "cheap"])  # a typo among numbers
     with pytest.raises(DataError, match="column 'price' holds numbers but 1 value"):
         TablePreprocessor.fit(stray, "stray.csv")

@@ -204,28 +204,47 @@ def _numbers(series: pd.Series) -> pd.Series:
     return direct
 
 
+# Text that marks a missing value where pandas' own markers (NA, N/A, null, ...) are not used:
+# UCI's '?' above all, and a lone dash or dot.
+MISSING_MARKS = ("?", "-", "--", ".")
+
+
+def _missing_marks(series: pd.Series) -> pd.Series:
+    """Mask of the values that are one of MISSING_MARKS (text columns only)."""
+    if _is_numeric(series):
+        return pd.Series(False, index=series.index)
+    return series.astype("string").str.strip().isin(MISSING_MARKS).fillna(False).astype(bool)
+
+
 def _text_values(series: pd.Series) -> pd.Series:
-    """Mask of the values that are present but do not read as numbers (:func:`_numbers`)."""
-    return _numbers(series).isna() & series.notna()
+    """Mask of the values that are present but do not read as numbers (:func:`_numbers`); a
+    missing-value mark is not text but missing."""
+    return _numbers(series).isna() & series.notna() & ~_missing_marks(series)
 
 
 def _as_numeric(series: pd.Series, source: str) -> pd.Series | None:
-    """The column as floats (:func:`_numbers`), or None when it holds text that is not
-    numbers."""
+    """The column as floats (:func:`_numbers`; missing-value marks are missing), or None when
+    it holds text that is not numbers."""
     if _is_numeric(series):
         return series.astype("float64")
-    numbers = _numbers(series)
-    if (numbers.isna() & series.notna()).any():
+    if _text_values(series).any():
         return None
-    return numbers.astype("float64")
+    return _numbers(series).astype("float64")
 
 
 def _warn_formatted_numbers(series: pd.Series, numbers: pd.Series, column: str,
                             source: str) -> None:
-    """Say once, when learning, that a text column was read as numbers, with an example."""
+    """Say once, when learning, that a text column was read as numbers, with an example, and
+    how many of its values were missing-value marks."""
     if _is_numeric(series):
         return
-    formatted = pd.to_numeric(series, errors="coerce").isna() & series.notna()
+    marks = _missing_marks(series)
+    if marks.any():
+        shown = sorted(set(series[marks].astype(str).str.strip()))
+        warnings.warn(f"{source}: column '{column}' holds numbers with {int(marks.sum())} "
+                      f"value(s) {', '.join(repr(m) for m in shown)}, read as missing (filled "
+                      f"with the column's median)", DataWarning, stacklevel=4)
+    formatted = pd.to_numeric(series, errors="coerce").isna() & series.notna() & ~marks
     if formatted.any():
         first = formatted.to_numpy().argmax()
         warnings.warn(f"{source}: column '{column}' holds numbers written as text (e.g. "
@@ -371,6 +390,9 @@ class TablePreprocessor:
             )
         _refuse_dates(series, name, source)
         numeric = _as_numeric(series, source)
+        if numeric is not None and numeric.isna().all():  # nothing but missing-value marks
+            raise DataError(f"{source}: column '{name}' is empty (all values missing); "
+                            f"leave it out with --exclude '{name}'")
         if numeric is not None:
             _warn_formatted_numbers(series, numeric, name, source)
             _check_finite(numeric, name, source)
