@@ -1225,6 +1225,8 @@ def test_scoring_images_taken_otherwise_than_the_training_ones_warns(tmp_path):
     assert CliRunner().invoke(cli, ["fit", str(train), "-o", str(bundle), *fast]).exit_code == 0
     kept = json.loads((bundle / "manifest.json").read_text())["table"]["source_images"]
     assert kept == {"size": [64, 64], "jpeg_share": 0.0}
+    info = CliRunner().invoke(cli, ["info", str(bundle)]).output
+    assert "images:      trained on files typically 64x64, mostly lossless" in info
     images = textures(4, size=64, seed=9)
     like = _folder_of(tmp_path / "like", images)
     larger = _folder_of(tmp_path / "larger", textures(4, size=96, seed=9))

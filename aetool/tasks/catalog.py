@@ -68,6 +68,11 @@ def input_lines(manifest: dict[str, Any]) -> list[str]:
              if table.get(key)]
     if roles:
         lines.append(f"also read:   {', '.join(roles)}")
+    taken = table.get("source_images")
+    if taken:  # what score compares a folder with (aetool.data.acquisition)
+        kind = "mostly JPEG" if taken["jpeg_share"] >= 0.5 else "mostly lossless (PNG, BMP, TIFF)"
+        height, width = taken["size"]
+        lines.append(f"images:      trained on files typically {height}x{width}, {kind}")
     return lines
 
 
