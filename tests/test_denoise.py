@@ -167,6 +167,31 @@ def test_denoise_commands_on_an_image_folder(tmp_path):
                    for p in (tmp_path / "noisy").rglob("*") if p.is_file())
     assert written == given
     assert "SSIM" in result.output and "the size the denoiser was fitted at" not in result.stderr
+    # a few of the noisy images, flat, against the whole clean folder: matched by file name,
+    # the same figures as those images' own pairs; an image without a reference is refused
+    # before anything is written
+    few = tmp_path / "few"
+    few.mkdir()
+    pair = tmp_path / "pair"
+    (pair / "sub").mkdir(parents=True)
+    for name in ("img7.png", "img2.bmp"):
+        (few / name).write_bytes((tmp_path / "noisy" / "sub" / name).read_bytes())
+        (pair / "sub" / name).write_bytes((tmp_path / "clean" / "sub" / name).read_bytes())
+
+    def report(noisy, reference, target):
+        done = CliRunner().invoke(cli, ["denoise", "apply", str(bundle), str(noisy), "-o",
+                                        str(tmp_path / target), "--reference", str(reference)])
+        assert done.exit_code == 0, done.output
+        return [line for line in done.output.splitlines() if "PSNR" in line]
+
+    assert report(few, tmp_path / "clean", "few-out") == report(few, pair, "pair-out")
+    (few / "stray.png").write_bytes((few / "img7.png").read_bytes())
+    refused = CliRunner().invoke(cli, ["denoise", "apply", str(bundle), str(few), "-o",
+                                       str(tmp_path / "stray-out"), "--reference",
+                                       str(tmp_path / "clean")])
+    assert refused.exit_code == 2
+    assert "no clean reference for 1 of the 3 noisy images (e.g. stray.png)" in refused.stderr
+    assert not (tmp_path / "stray-out").exists()
     # a larger photograph is denoised at the denoiser's size and comes back at its own
     (tmp_path / "large").mkdir()
     large = np.kron(clean[0, 0], np.ones((2, 3), np.uint8))  # 24 high, 36 wide

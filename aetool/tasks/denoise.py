@@ -202,6 +202,9 @@ def reference_report(reference: str | Path, noisy: Loaded, cleaned: Any,
         c = cleaned[columns].to_numpy(dtype=float)
     else:
         a, b, c = np.asarray(_whole(ref)), np.asarray(_whole(noisy)), np.asarray(cleaned)
+    if noisy.kind == "images" and ref.kind == "images":  # each noisy image's own clean one
+        a = a[reference_order(reference, [str(p) for p in ref.ids],
+                              [str(p) for p in noisy.ids])]
     if a.shape != b.shape:
         raise DataError(f"{reference}: reference has shape {a.shape}, noisy data {b.shape}; "
                         "they must match row for row")
@@ -209,6 +212,40 @@ def reference_report(reference: str | Path, noisy: Loaded, cleaned: Any,
     if images and a.ndim == 3:
         a, b, c = a[:, None], b[:, None], c[:, None]
     return {"noisy": quality(a, b, images), "denoised": quality(a, c, images)}
+
+
+def reference_order(reference: str | Path, clean: list[str], noisy: list[str]) -> np.ndarray:
+    """For each noisy image (its path in its folder), the position of its clean reference: the
+    file of the same path in the reference folder, else of the same name when one file has it
+    (the reference may hold more images). Refused, naming one, when an image has none."""
+    where = {path: i for i, path in enumerate(clean)}
+    names: dict[str, list[int]] = {}
+    for i, path in enumerate(clean):
+        names.setdefault(Path(path).name, []).append(i)
+    order, missing = [], []
+    for path in noisy:
+        same_name = names.get(Path(path).name, [])
+        found = where.get(path, same_name[0] if len(same_name) == 1 else None)
+        if found is None:
+            missing.append(path)
+        order.append(found)
+    if missing:
+        raise DataError(f"{reference}: no clean reference for {len(missing)} of the {len(noisy)} "
+                        f"noisy images (e.g. {missing[0]}); give each an image of the same name "
+                        "in the reference folder")
+    return np.asarray(order, dtype=int)
+
+
+def check_reference_folder(reference: str | Path, noisy: str | Path) -> None:
+    """Before anything is written: every image of a noisy folder has its reference (file
+    headers only)."""
+    from aetool.data.images import scan_image_folder
+
+    if not (is_image_source(noisy) and is_image_source(reference)):
+        return
+    listed = [scan_image_folder(folder, (8, 8)) for folder in (reference, noisy)]
+    reference_order(reference, *([str(p.relative_to(scan.root)) for p in scan.paths]
+                                 for scan in listed))
 
 
 def run_denoise_fit(clean: str, output: str, variant: str, noise: str, noise_units: str,
@@ -248,6 +285,8 @@ def run_denoise_apply(bundle: str, noisy: str, output: str, inference: Inference
                             f"'{untrained[0]}' (given as --columns); it cleans "
                             f"{', '.join(trained) or 'images, not columns'}")
     untouched = [c for c in (denoiser.columns_ or []) if columns and c not in columns]
+    if reference:
+        check_reference_folder(reference, noisy)
     loaded, cleaned = apply_denoiser(denoiser, noisy, output, strict, keep, untouched)
     if not reference:
         return None
