@@ -1248,3 +1248,21 @@ def test_scoring_images_taken_otherwise_than_the_training_ones_warns(tmp_path):
     del manifest["table"]["source_images"]  # as saved before
     (bundle / "manifest.json").write_text(json.dumps(manifest))
     assert warning(jpegs) == []
+
+
+def test_fit_on_a_folder_laid_out_for_evaluation_says_it_learns_the_defects_too(tmp_path):
+    """`fit` learns every image of its folder as normal; a folder with a good/ class beside
+    defect classes gets a warning naming how many images of which class were learnt and the
+    folder to fit instead; a folder of good/ alone none."""
+    data = tmp_path / "test"
+    _folder_of(data / "good", textures(12, size=32, seed=3))
+    _folder_of(data / "crack", textures(5, size=32, seed=4))
+    fast = ["--set", "epochs=1", "--set", "batch_size=256", "-q"]
+    result = CliRunner().invoke(cli, ["fit", str(data), "-o", str(tmp_path / "b"), *fast])
+    assert result.exit_code == 0, result.output
+    assert (f"fit learns every image here as normal, 5 of them from class folders other than "
+            f"'good': crack (5); to learn normal images only, fit {data / 'good'}"
+            ) in result.stderr
+    alone = CliRunner().invoke(cli, ["fit", str(data / "good"), "-o", str(tmp_path / "c"),
+                                     *fast])
+    assert alone.exit_code == 0 and "learns every image" not in alone.stderr

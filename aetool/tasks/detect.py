@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from aetool.data.images import is_image_source
 from aetool.data.output import check_figure_folder, check_output_file, table_output_kind
 from aetool.data.preprocess import data_source
 from aetool.data.source import (
+    CONVENTIONAL_NORMAL_CLASSES,
     Loaded,
     TableSpec,
     scan_images,
@@ -238,6 +240,8 @@ def run_fit(data: str, output: str, spec: TableSpec, options: DetectorSettings,
     if sample_rows is None:
         read_at_patch_size(data, spec, options)
         table = load_table(data, spec)
+        if table.folder:
+            warn_defects_learnt(data, list(table.ids), spec.normal_class)
     else:
         if is_image_source(data) or Path(data).suffix.lower() in ARRAY_SUFFIXES:
             raise AetoolError(f"{data}: --sample-rows is for CSV and Parquet tables")
@@ -245,6 +249,22 @@ def run_fit(data: str, output: str, spec: TableSpec, options: DetectorSettings,
     detector = fit_loaded(table, spec, options)
     detector.save(output, force=force)
     return detector
+
+
+def warn_defects_learnt(data: str, paths: list[Any], normal: str | None) -> None:
+    """``fit`` learns every image of a folder as normal: when the folder is laid out for
+    evaluation (a class folder named normal or good, or ``--normal-class``, beside others),
+    say how many images of the other classes it learnt, and which folder to fit instead."""
+    classes = Counter(Path(str(p)).parts[0] for p in paths if len(Path(str(p)).parts) > 1)
+    named = [c for c in classes if c.lower() in CONVENTIONAL_NORMAL_CLASSES]
+    normal = normal if normal in classes else (named[0] if len(named) == 1 else None)
+    others = {c: n for c, n in classes.items() if c != normal}
+    if normal is None or not others:
+        return
+    listed = ", ".join(f"{c} ({n})" for c, n in sorted(others.items()))
+    warnings.warn(f"{data}: fit learns every image here as normal, {sum(others.values())} of "
+                  f"them from class folders other than '{normal}': {listed}; to learn normal "
+                  f"images only, fit {Path(data) / normal}", UserWarning, stacklevel=3)
 
 
 def run_detect(data: str, output: str, spec: TableSpec, options: DetectorSettings,
