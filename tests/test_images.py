@@ -126,7 +126,9 @@ def test_fit_score_evaluate_on_images(class_folder, tmp_path):
 def test_a_class_folder_named_normal_or_good_is_evaluated_without_being_named(class_folder,
                                                                               tmp_path):
     fitted = run("fit", str(class_folder), "-o", str(tmp_path / "m"), *FAST)
-    assert fitted.exit_code == 0 and "warning" not in fitted.stderr  # fit does not evaluate
+    assert fitted.exit_code == 0 and "taken as the normal class" not in fitted.stderr
+    # fit does not evaluate; it says it learnt the other class as normal too
+    assert "6 of them from class folders other than 'normal': anomalous (6)" in fitted.stderr
     result = run("evaluate", str(tmp_path / "m"), str(class_folder))
     assert result.exit_code == 0, result.output
     assert ("class folders anomalous, normal; 'normal' is taken as the normal class"
