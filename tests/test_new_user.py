@@ -147,6 +147,35 @@ def test_numbers_written_as_a_spreadsheet_shows_them_are_read_as_numbers(tmp_pat
     assert np.allclose(*scores)
 
 
+def test_text_labels_with_a_normal_word_are_read_as_normal_and_anomalies(tmp_path):
+    """KDD-style labels ('normal.' and attack names) and yes/no: the value that reads as
+    normal is 0, every other value 1, said in a warning; the metrics equal those of 0/1
+    labels. Two values of which none reads as normal are refused with what to write."""
+    from aetool.data.source import binary_labels
+    from aetool.errors import DataError
+
+    with pytest.warns(UserWarning, match=r"'normal\.' is taken as normal \(0\), 'back', "
+                                         r"'smurf' as anomalies"):
+        coded = binary_labels(["normal.", "smurf", "back", "normal.", None], "kind", "k.csv")
+    assert np.array_equal(coded[:4], [0, 1, 1, 0]) and np.isnan(coded[4])
+    with pytest.warns(UserWarning):
+        assert list(binary_labels(["No", "yes", "no"], "kind", "k.csv")) == [0, 1, 0]
+    with pytest.raises(DataError, match="name the normal rows with one of: normal, good"):
+        binary_labels(["x", "y"], "kind", "k.csv")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(200, 3)), columns=list("abc"))
+    attack = rng.random(200) < 0.1
+    frame.loc[attack, "a"] += 4
+    outputs = []
+    for name, labels in (("text", np.where(attack, "attack", "normal")), ("coded", attack * 1)):
+        frame.assign(kind=labels).to_csv(tmp_path / f"{name}.csv", index=False)
+        result = run("detect", tmp_path / f"{name}.csv", "--label-column", "kind", "-o",
+                     tmp_path / f"{name}-s.csv", *FAST)
+        assert result.exit_code == 0, result.stderr
+        outputs.append(result.stdout.strip().splitlines()[-1])
+    assert outputs[0] == outputs[1] and "roc_auc=" in outputs[0]
+
+
 def test_threshold_from_normal_rows_only_fails_before_training(table_csv, tmp_path):
     normal = tmp_path / "normal.csv"
     pd.read_csv(table_csv).query("label == 0").to_csv(normal, index=False)

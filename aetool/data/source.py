@@ -271,10 +271,28 @@ def split_frame(frame: pd.DataFrame, spec: TableSpec, source: str,
     return Loaded(features, ids, marks, source, frame=frame)
 
 
+# Label text that means normal (any case, a trailing dot left out: KDD Cup's 'normal.')
+NORMAL_WORDS = ("normal", "good", "ok", "benign", "inlier", "negative", "no", "false")
+
+
+def _normal_values(uniques: set) -> set | None:
+    """The label values that read as normal (NORMAL_WORDS, any case: 'No' and 'no' alike), or
+    None when no value does, two different words do, every value does, or a value is not
+    text."""
+    if not all(isinstance(v, str) for v in uniques):
+        return None
+    words = {v: v.strip().rstrip(".").lower() for v in uniques}
+    found = {v for v, word in words.items() if word in NORMAL_WORDS}
+    if len({words[v] for v in found}) != 1 or found == uniques:
+        return None
+    return found
+
+
 def binary_labels(values: object, column: str, source: str) -> np.ndarray:
     """Labels as 0/1 (1 = anomaly) in a float array, NaN where a row has no label (partly
-    labelled data is evaluated on its labelled rows); accepts 0/1, booleans and -1/1
-    (sklearn's -1 = outlier)."""
+    labelled data is evaluated on its labelled rows); accepts 0/1, booleans, -1/1 (sklearn's
+    -1 = outlier) and text where one value reads as normal ('normal', 'good', 'no', ...: every
+    other value is an anomaly, as KDD Cup's attack names are; said in a warning)."""
     series = pd.Series(values)
     known = series.notna().to_numpy()
     if not known.any():
@@ -286,11 +304,20 @@ def binary_labels(values: object, column: str, source: str) -> np.ndarray:
         coded = given.astype(int).to_numpy()
     elif uniques <= {-1, 1}:
         coded = (given == -1).astype(int).to_numpy()
+    elif (normal := _normal_values(uniques)) is not None:
+        coded = (~given.isin(normal)).astype(int).to_numpy()
+        others = sorted(str(v) for v in uniques - normal)
+        more = f" and {len(others) - 3} more" if len(others) > 3 else ""
+        named = " / ".join(repr(v) for v in sorted(normal))
+        warnings.warn(f"{source}: label column '{column}': {named} is taken as normal (0), "
+                      f"{', '.join(repr(v) for v in others[:3])}{more} as anomalies (1)",
+                      DataWarning, stacklevel=3)
     else:
         shown = ", ".join(repr(v) for v in sorted(uniques, key=str)[:5])
         raise DataError(
             f"{source}: label column '{column}' must be binary (0 = normal, 1 = anomaly); "
-            f"found {len(uniques)} values: {shown}"
+            f"found {len(uniques)} values: {shown}; write 0 and 1, or name the normal rows "
+            f"with one of: {', '.join(NORMAL_WORDS)}"
         )
     labels = np.full(len(series), np.nan)
     labels[known] = coded
