@@ -36,6 +36,11 @@ def summary(sizes: Sequence[tuple[int, int]], paths: Sequence[Any]) -> dict[str,
             "jpeg_share": round(float(lossy), 3)}
 
 
+def file_kind(taken: dict[str, Any]) -> str:
+    """What most files of a :func:`summary` are: JPEG or lossless."""
+    return "JPEG" if taken["jpeg_share"] >= 0.5 else "lossless (PNG, BMP, TIFF)"
+
+
 def differences(trained: dict[str, Any], scored: dict[str, Any]) -> list[str]:
     """What differs between how the training images and the scored ones were taken."""
     found = []
@@ -44,9 +49,7 @@ def differences(trained: dict[str, Any], scored: dict[str, Any]) -> list[str]:
     if apart > math.log(SIZE_TOLERANCE):
         found.append(f"they are typically {sh}x{sw} pixels, the training images {th}x{tw} "
                      "(resampling to the model's size changes their fine texture)")
-    kinds = ("JPEG", "lossless (PNG, BMP, TIFF)")
-    trained_kind, scored_kind = (kinds[share < 0.5] for share in
-                                 (trained["jpeg_share"], scored["jpeg_share"]))
+    trained_kind, scored_kind = (file_kind(taken) for taken in (trained, scored))
     if trained_kind != scored_kind:
         found.append(f"they are mostly {scored_kind} files, the training images mostly "
                      f"{trained_kind} (compression artefacts change fine texture)")

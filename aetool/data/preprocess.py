@@ -227,9 +227,10 @@ def _as_numeric(series: pd.Series, source: str) -> pd.Series | None:
     it holds text that is not numbers."""
     if _is_numeric(series):
         return series.astype("float64")
-    if _text_values(series).any():
+    numbers = _numbers(series)  # parsed once: this runs on every scored chunk
+    if (numbers.isna() & series.notna() & ~_missing_marks(series)).any():
         return None
-    return _numbers(series).astype("float64")
+    return numbers.astype("float64")
 
 
 def _warn_formatted_numbers(series: pd.Series, numbers: pd.Series, column: str,

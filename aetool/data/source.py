@@ -97,13 +97,20 @@ def conventional_normal_class(classes: Any, source: str) -> str | None:
     that a folder laid out for evaluation is evaluated without ``--normal-class``; said in a
     warning, since training never uses the classes."""
     names = sorted({str(c) for c in classes if c is not None})
-    matches = [n for n in names if n.lower() in CONVENTIONAL_NORMAL_CLASSES]
-    if len(matches) != 1 or len(names) < 2:
+    normal = conventional_name(names)
+    if normal is None or len(names) < 2:
         return None
-    warnings.warn(f"{source}: class folders {', '.join(names)}; '{matches[0]}' is taken as the "
+    warnings.warn(f"{source}: class folders {', '.join(names)}; '{normal}' is taken as the "
                   f"normal class for evaluation (--normal-class NAME chooses another; training "
                   f"never uses the classes)", DataWarning, stacklevel=3)
-    return matches[0]
+    return normal
+
+
+def conventional_name(names: Any) -> str | None:
+    """The one class name among ``names`` that is CONVENTIONAL_NORMAL_CLASSES (any case), or
+    None when none or several are."""
+    matches = [n for n in names if n.lower() in CONVENTIONAL_NORMAL_CLASSES]
+    return matches[0] if len(matches) == 1 else None
 
 
 def load_images(path: str | Path, spec: TableSpec, need_labels: bool = False,

@@ -69,10 +69,12 @@ def input_lines(manifest: dict[str, Any]) -> list[str]:
     if roles:
         lines.append(f"also read:   {', '.join(roles)}")
     taken = table.get("source_images")
-    if taken:  # what score compares a folder with (aetool.data.acquisition)
-        kind = "mostly JPEG" if taken["jpeg_share"] >= 0.5 else "mostly lossless (PNG, BMP, TIFF)"
+    if taken:  # what score compares a folder with
+        from aetool.data.acquisition import file_kind
+
         height, width = taken["size"]
-        lines.append(f"images:      trained on files typically {height}x{width}, {kind}")
+        lines.append(f"images:      trained on files typically {height}x{width}, mostly "
+                     f"{file_kind(taken)}")
     return lines
 
 

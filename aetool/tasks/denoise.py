@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from aetool.bundle import check_bundle_output
-from aetool.data.images import at_own_sizes, is_image_source, write_images
+from aetool.data.images import at_own_sizes, is_image_source, list_images, write_images
 from aetool.data.output import (
     atomic_directory,
     atomic_output,
@@ -238,14 +238,11 @@ def reference_order(reference: str | Path, clean: list[str], noisy: list[str]) -
 
 def check_reference_folder(reference: str | Path, noisy: str | Path) -> None:
     """Before anything is written: every image of a noisy folder has its reference (file
-    headers only)."""
-    from aetool.data.images import scan_image_folder
-
+    names only)."""
     if not (is_image_source(noisy) and is_image_source(reference)):
         return
-    listed = [scan_image_folder(folder, (8, 8)) for folder in (reference, noisy)]
-    reference_order(reference, *([str(p.relative_to(scan.root)) for p in scan.paths]
-                                 for scan in listed))
+    reference_order(reference, *([str(p.relative_to(root)) for p in list_images(root)]
+                                 for root in (Path(reference), Path(noisy))))
 
 
 def run_denoise_fit(clean: str, output: str, variant: str, noise: str, noise_units: str,

@@ -16,9 +16,9 @@ from aetool.data.images import is_image_source
 from aetool.data.output import check_figure_folder, check_output_file, table_output_kind
 from aetool.data.preprocess import data_source
 from aetool.data.source import (
-    CONVENTIONAL_NORMAL_CLASSES,
     Loaded,
     TableSpec,
+    conventional_name,
     scan_images,
     split_frame,
 )
@@ -256,8 +256,7 @@ def warn_defects_learnt(data: str, paths: list[Any], normal: str | None) -> None
     evaluation (a class folder named normal or good, or ``--normal-class``, beside others),
     say how many images of the other classes it learnt, and which folder to fit instead."""
     classes = Counter(Path(str(p)).parts[0] for p in paths if len(Path(str(p)).parts) > 1)
-    named = [c for c in classes if c.lower() in CONVENTIONAL_NORMAL_CLASSES]
-    normal = normal if normal in classes else (named[0] if len(named) == 1 else None)
+    normal = normal if normal in classes else conventional_name(classes)
     others = {c: n for c, n in classes.items() if c != normal}
     if normal is None or not others:
         return

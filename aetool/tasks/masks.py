@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from aetool.data.acquisition import LOSSY_SUFFIXES
 from aetool.data.images import IMAGE_SUFFIXES
 from aetool.errors import DataError
 
@@ -23,15 +24,13 @@ def mask_path(masks: Path, relative: str) -> Path | None:
     plain ``crack/007.png`` are all found; None when there is none."""
     stem = Path(relative).with_suffix("")
     folder = masks / stem.parent
-    exact = [folder / f"{stem.name}{mark}{suffix}" for mark in MASK_MARKS
-             for suffix in IMAGE_SUFFIXES]
-    for candidate in exact:
-        if candidate.is_file():
-            return candidate
+    names = [f"{stem.name}{mark}{suffix}" for mark in MASK_MARKS for suffix in IMAGE_SUFFIXES]
+    for name in names:
+        if (folder / name).is_file():
+            return folder / name
     if not folder.is_dir():
         return None
-    wanted = {f"{stem.name}{mark}{suffix}".lower() for mark in MASK_MARKS
-              for suffix in IMAGE_SUFFIXES}
+    wanted = {name.lower() for name in names}
     for candidate in sorted(folder.iterdir()):  # other cases: 007_GT.png, 007.PNG
         if candidate.name.lower() in wanted and candidate.is_file():
             return candidate
@@ -53,7 +52,7 @@ def read_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
         raise DataError(f"{path}: unreadable mask ({type(exc).__name__}); fix or remove it") \
             from None
     values = np.asarray(grey)
-    lossy = path.suffix.lower() in (".jpg", ".jpeg")
+    lossy = path.suffix.lower() in LOSSY_SUFFIXES
     return values > (int(values.max()) // 2 if lossy else 0)
 
 
