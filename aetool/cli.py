@@ -444,7 +444,8 @@ def score(bundle: str, data: str, output: str, top_features: int, maps: str | No
           device: str, precision: str, batch_size: str, compile_model: bool,
           chunk_rows: int | None, engine: str, scheduler: str | None, workers: int,
           threshold: float | None, contamination: float | str | None, quiet: bool) -> None:
-    """Score DATA with a saved detector bundle; tables are streamed chunk by chunk."""
+    """Score DATA (a table, an image folder or one image, an array) with a saved detector
+    bundle; tables are streamed chunk by chunk."""
     # torch's OpenMP threads share the cores with the stream's reader, encoder and writer
     # threads; spinning between operations they burnt a third more CPU (bench/score_e2e.py)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -572,7 +573,8 @@ def denoise_fit(clean: str, output: str, variant: str, noise: str, noise_units: 
 @click.argument("bundle", type=click.Path())
 @click.argument("noisy", type=click.Path())
 @click.option("--output", "-o", required=True, type=click.Path(),
-              help="CSV/Parquet for tables, a new folder for images, .npy for arrays.")
+              help="CSV/Parquet for tables, a new folder for images (or an image file for "
+                   "one image), .npy for arrays.")
 @click.option("--reference", type=click.Path(), help="Clean data: print MSE, PSNR and SSIM.")
 @STRICT
 @click.option("--id-column", help="Tables: column passed through untouched (checked to be one "
@@ -585,7 +587,8 @@ def denoise_fit(clean: str, output: str, variant: str, noise: str, noise_units: 
 def denoise_apply(bundle: str, noisy: str, output: str, reference: str | None, strict: bool,
                   id_column: str | None, exclude: str | None, columns: str | None, device: str,
                   precision: str, batch_size: str, compile_model: bool) -> None:
-    """Denoise NOISY with a saved denoiser; columns, order, names and formats are kept."""
+    """Denoise NOISY (a table, an image folder or one image, an array) with a saved
+    denoiser; columns, order, names and formats are kept."""
     settings = task("settings")
     keep = [*settings.split(exclude), *([id_column] if id_column else [])]
     report = task("denoise").run_denoise_apply(
@@ -609,7 +612,8 @@ def denoise_apply(bundle: str, noisy: str, output: str, reference: str | None, s
 def features(bundle: str, data: str, output: str, logvar: bool, id_column: str | None,
              label_column: str | None, device: str, precision: str, batch_size: str,
              compile_model: bool) -> None:
-    """Write the encoder codes of DATA (for VAEs the means) as features."""
+    """Write the encoder codes of DATA (a table, an image folder or one image, an array; for
+    VAEs the means) as features."""
     rows = task("features").run_export(
         bundle, data, output, _inference(device, precision, batch_size, compile_model), logvar,
         label_column, id_column)

@@ -207,6 +207,23 @@ def test_denoise_commands_on_an_image_folder(tmp_path):
     again = CliRunner().invoke(cli, ["denoise", "apply", str(bundle), str(tmp_path / "noisy"),
                                      "-o", str(out)])
     assert again.exit_code == 2 and "not empty" in again.stderr
+    # one image file: written to the image file named, as it came out of its folder; a folder
+    # is not written to a name that reads as one image, and the input is never the output
+    one = tmp_path / "noisy" / "sub" / "img7.png"
+    single = CliRunner().invoke(cli, ["denoise", "apply", str(bundle), str(one), "-o",
+                                      str(tmp_path / "img7-clean.png")])
+    assert single.exit_code == 0, single.output
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "img7-clean.png")),
+                          np.asarray(Image.open(out / "sub" / "img7.png")))
+    as_file = CliRunner().invoke(cli, ["denoise", "apply", str(bundle), str(tmp_path / "noisy"),
+                                       "-o", str(tmp_path / "all.png")])
+    assert as_file.exit_code == 2 and "names an image file, but" in as_file.stderr
+    assert not (tmp_path / "all.png").exists()
+    before = one.read_bytes()
+    onto_input = CliRunner().invoke(cli, ["denoise", "apply", str(bundle), str(one), "-o",
+                                          str(one)])
+    assert onto_input.exit_code == 2 and "never overwrites its input" in onto_input.stderr
+    assert one.read_bytes() == before
     pd.DataFrame({"a": np.arange(10.0), "b": np.arange(10.0)}).to_csv(tmp_path / "t.csv",
                                                                        index=False)
     wrong = CliRunner().invoke(cli, ["denoise", "apply", str(bundle), str(tmp_path / "t.csv"),

@@ -113,6 +113,14 @@ def test_fit_score_evaluate_on_images(class_folder, tmp_path):
     scored = tmp_path / "s.csv"
     assert run("score", str(bundle), str(class_folder / "normal"), "-o", str(scored)).exit_code == 0
     assert len(pd.read_csv(scored)) == 60
+    # one image file is scored as a folder holding only it: the same score as in its folder
+    one = tmp_path / "one.csv"
+    assert run("score", str(bundle), str(class_folder / "normal" / "n3.png"), "-o",
+               str(one)).exit_code == 0
+    row = pd.read_csv(one)
+    assert list(row["path"]) == ["n3.png"]
+    in_folder = pd.read_csv(scored).set_index("path").loc["n3.png", "anomaly_score"]
+    assert row["anomaly_score"].iloc[0] == pytest.approx(in_folder, rel=1e-5)
     table = tmp_path / "t.csv"
     pd.DataFrame({"a": np.arange(10.0), "b": np.arange(10.0) ** 2}).to_csv(table, index=False)
     for command in ("score", "features"):

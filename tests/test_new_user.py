@@ -275,7 +275,17 @@ def test_train_and_features_read_image_folders(tmp_path):
     out = tmp_path / "codes.csv"
     result = run("features", bundle, folder, "-o", out)
     assert result.exit_code == 0, result.output
-    assert len(pd.read_csv(out)) == 24
+    codes = pd.read_csv(out).set_index("path")
+    assert len(codes) == 24
+    # a user with one photograph to encode gives its file: its codes as in the folder
+    one = tmp_path / "one.csv"
+    result = run("features", bundle, folder / "squares" / "3.png", "-o", one)
+    assert result.exit_code == 0, result.output
+    single = pd.read_csv(one).set_index("path")
+    assert list(single.index) == ["3.png"]
+    assert np.allclose(single.loc["3.png"].to_numpy(float),
+                       codes.drop(columns="label").loc["squares/3.png"].to_numpy(float),
+                       atol=1e-5)
     conditional = run("train", folder, "--variant", "cvae", "-o", tmp_path / "c", *FAST)
     assert conditional.exit_code == 0, conditional.output  # class folders are the labels
 

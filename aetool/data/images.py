@@ -29,12 +29,28 @@ class ImageSet:
     sizes: list[tuple[int, int]]  # original (height, width) of each file
 
 
+def is_image_file(path: str | Path) -> bool:
+    """True for one image file (read as a folder holding only it)."""
+    path = Path(path)
+    return path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
+
+
 def is_image_source(path: str | Path) -> bool:
-    """True for a folder (image folder); array files and tables are handled elsewhere."""
-    return Path(path).is_dir()
+    """True for an image folder or one image file; array files and tables are handled
+    elsewhere."""
+    return Path(path).is_dir() or is_image_file(path)
+
+
+def relative_name(path: Path, root: Path) -> str:
+    """``path`` below the folder ``root`` as written in outputs; for a single image file given
+    as the root, its file name."""
+    return path.name if path == root else str(path.relative_to(root))
 
 
 def list_images(root: Path) -> list[Path]:
+    """Every image file below ``root`` (sorted), or ``root`` itself when it is one image file."""
+    if is_image_file(root):
+        return [root]
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         tables = [p for p in root.rglob("*") if p.is_file() and any(
@@ -188,7 +204,7 @@ def scan_image_folder(root: str | Path, image_size: tuple[int, int] | None = Non
             headers.append(_header(path))
             paths.append(path)
         except Exception as exc:  # PIL raises many types for damaged files
-            bad.append(f"{path.relative_to(root)} ({type(exc).__name__})")
+            bad.append(f"{relative_name(path, root)} ({type(exc).__name__})")
     if not headers:
         _report_unreadable(root, bad, strict)
         raise DataError(f"{root}: none of the images could be read")
@@ -220,7 +236,7 @@ def decode_images(scan: FolderScan, start: int = 0, stop: int | None = None) -> 
         try:
             img = _eight_bit(_open(path, scan.target)).convert(scan.mode)
         except Exception as exc:  # damaged pixel data only shows when decoded
-            bad.append(f"{path.relative_to(root)} ({type(exc).__name__})")
+            bad.append(f"{relative_name(path, root)} ({type(exc).__name__})")
             continue
         if img.size != scan.target:
             img = img.resize(scan.target, Image.BILINEAR)
@@ -233,7 +249,7 @@ def decode_images(scan: FolderScan, start: int = 0, stop: int | None = None) -> 
         return ImageSet(np.zeros(shape, np.uint8), [], [], root, [])
     images = np.stack(arrays)
     images = images[:, None] if images.ndim == 3 else np.transpose(images, (0, 3, 1, 2))
-    relative = [str(p.relative_to(root)) for p in kept]
+    relative = [relative_name(p, root) for p in kept]
     classes = [Path(r).parts[0] if len(Path(r).parts) > 1 else None for r in relative]
     return ImageSet(images, relative, classes, root, original_sizes)
 

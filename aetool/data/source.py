@@ -20,6 +20,7 @@ from aetool.data.images import (
     decode_images,
     is_image_source,
     read_image_folder,
+    relative_name,
     scan_image_folder,
 )
 from aetool.data.preprocess import DataWarning, align_columns, align_to_model, check_input_kind
@@ -146,7 +147,7 @@ def scanned_classes(scan: FolderScan) -> list[str | None]:
     """The class (first sub-folder) of each scanned file; None for files at the top."""
     classes: list[str | None] = []
     for path in scan.paths:
-        parts = path.relative_to(scan.root).parts
+        parts = Path(relative_name(path, scan.root)).parts
         classes.append(parts[0] if len(parts) > 1 else None)
     return classes
 

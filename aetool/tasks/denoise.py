@@ -12,12 +12,21 @@ import numpy as np
 import pandas as pd
 
 from aetool.bundle import check_bundle_output
-from aetool.data.images import at_own_sizes, is_image_source, list_images, write_images
+from aetool.data.images import (
+    IMAGE_SUFFIXES,
+    at_own_sizes,
+    is_image_file,
+    is_image_source,
+    list_images,
+    relative_name,
+    write_images,
+)
 from aetool.data.output import (
     atomic_directory,
     atomic_output,
     check_output_file,
     check_output_folder,
+    check_replaceable_file,
     write_table,
 )
 from aetool.data.preprocess import data_source
@@ -121,8 +130,8 @@ def apply_denoiser(denoiser: Denoiser, noisy: str | Path, out: str | Path, stric
             write_table(cleaned, out)
         elif loaded.kind == "images":
             cleaned = denoiser.transform(part)
-            _write_image_folder(_back_to_own_sizes(cleaned, loaded), list(loaded.ids),
-                                Path(out))
+            _write_images(_back_to_own_sizes(cleaned, loaded), list(loaded.ids), Path(out),
+                          one_file=_one_image_to_file(noisy, out))
         else:
             cleaned = denoiser.transform(part)
             with atomic_output(out, "wb") as handle:
@@ -133,10 +142,13 @@ def apply_denoiser(denoiser: Denoiser, noisy: str | Path, out: str | Path, stric
 def check_denoise_output(noisy: str | Path, out: str | Path, inputs: tuple[str, ...]) -> None:
     """Before any work: images go to a new (or empty) folder that holds no input; tables and
     arrays to a file that is not an input and not read-only."""
-    if is_image_source(noisy):
+    if is_image_source(noisy) and not _one_image_to_file(noisy, out):
+        if Path(out).suffix.lower() in IMAGE_SUFFIXES:
+            raise DataError(f"{out}: names an image file, but {noisy} is a folder of images; "
+                            "name a new folder for the denoised images")
         _refuse_filled_folder(Path(out))
         check_output_folder(out, inputs, replaceable=lambda folder: False)
-    else:
+    else:  # a table, an array, or one image written to an image file
         check_output_file(out, inputs)
 
 
@@ -164,8 +176,18 @@ def _back_to_own_sizes(cleaned: np.ndarray, loaded: Loaded) -> np.ndarray | list
     return at_own_sizes(cleaned, loaded.sizes)
 
 
-def _write_image_folder(images: np.ndarray | list[np.ndarray], names: list[str], out: Path
-                        ) -> None:
+def _one_image_to_file(noisy: str | Path, out: str | Path) -> bool:
+    """One image file denoised into an output named as an image file (not a folder)."""
+    return is_image_file(noisy) and Path(out).suffix.lower() in IMAGE_SUFFIXES
+
+
+def _write_images(images: np.ndarray | list[np.ndarray], names: list[str], out: Path,
+                  one_file: bool) -> None:
+    """Denoised images into a new folder or, ``one_file``, the one image into the file ``out``."""
+    if one_file:
+        check_replaceable_file(out)
+        write_images(images, [out.name], out.parent)
+        return
     _refuse_filled_folder(out)
     atomic_directory(out, lambda tmp: write_images(images, names, tmp))
 
@@ -241,7 +263,7 @@ def check_reference_folder(reference: str | Path, noisy: str | Path) -> None:
     names only)."""
     if not (is_image_source(noisy) and is_image_source(reference)):
         return
-    reference_order(reference, *([str(p.relative_to(root)) for p in list_images(root)]
+    reference_order(reference, *([relative_name(p, root) for p in list_images(root)]
                                  for root in (Path(reference), Path(noisy))))
 
 
