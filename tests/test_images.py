@@ -210,6 +210,23 @@ def test_corrupt_files_are_skipped_or_fatal_with_strict(class_folder, tmp_path):
     assert not (tmp_path / "s.csv").exists()
 
 
+def test_hidden_files_and_folders_are_left_out_and_said(class_folder, tmp_path):
+    """A folder copied from a Mac holds ._NAME.png resource forks (not images), a notebook's
+    .ipynb_checkpoints copies: neither is part of the data."""
+    (class_folder / "normal" / "._n1.png").write_bytes(b"\x00\x05\x16\x07Mac OS X")
+    copies = class_folder / "anomalous" / ".ipynb_checkpoints"
+    copies.mkdir()
+    for i in range(3):
+        (copies / f"a{i}.bmp").write_bytes((class_folder / "anomalous" / f"a{i}.bmp").read_bytes())
+    out = tmp_path / "o.csv"
+    result = run("detect", str(class_folder), "-o", str(out), "--image-detector", "whole", *FAST)
+    assert result.exit_code == 0, result.output
+    assert "left out 4 hidden image file(s)" in result.stderr
+    assert "unreadable" not in result.stderr
+    paths = set(pd.read_csv(out)["path"])
+    assert len(paths) == 66 and not any("/." in p or p.startswith(".") for p in paths)
+
+
 def test_unknown_normal_class_and_empty_folder(class_folder, tmp_path):
     result = run("detect", str(class_folder), "-o", str(tmp_path / "o.csv"), "--normal-class",
                  "good", *FAST)

@@ -47,11 +47,24 @@ def relative_name(path: Path, root: Path) -> str:
     return path.name if path == root else str(path.relative_to(root))
 
 
-def list_images(root: Path) -> list[Path]:
-    """Every image file below ``root`` (sorted), or ``root`` itself when it is one image file."""
+def _hidden(path: Path, root: Path) -> bool:
+    """A file or folder below ``root`` whose name starts with '.': macOS's ._NAME resource
+    forks (not images, though named .png), .ipynb_checkpoints, aetool's own partial files."""
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def list_images(root: Path, say_hidden: bool = False) -> list[Path]:
+    """Every image file below ``root`` (sorted), hidden ones left out (said in a warning with
+    ``say_hidden``), or ``root`` itself when it is one image file."""
     if is_image_file(root):
         return [root]
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    found = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    files = [p for p in found if not _hidden(p, root)]
+    if say_hidden and len(files) < len(found):
+        example = next(p for p in found if _hidden(p, root)).relative_to(root)
+        warnings.warn(f"{root}: left out {len(found) - len(files)} hidden image file(s) (a name "
+                      f"or folder starting with '.', e.g. {example}); rename them to read them",
+                      UserWarning, stacklevel=2)
     if not files:
         tables = [p for p in root.rglob("*") if p.is_file() and any(
             p.name.lower().endswith(s) for s in TABLE_SUFFIXES)]
@@ -199,7 +212,7 @@ def scan_image_folder(root: str | Path, image_size: tuple[int, int] | None = Non
     if not root.exists():
         raise DataError(f"{root}: folder not found; check the path")
     headers, paths, bad = [], [], []
-    for path in list_images(root):
+    for path in list_images(root, say_hidden=True):
         try:
             headers.append(_header(path))
             paths.append(path)
