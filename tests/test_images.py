@@ -131,8 +131,7 @@ def test_fit_score_evaluate_on_images(class_folder, tmp_path):
             "trained on a table")
 
 
-def test_a_class_folder_named_normal_or_good_is_evaluated_without_being_named(class_folder,
-                                                                              tmp_path):
+def test_a_class_folder_named_as_normal_is_evaluated_without_being_named(class_folder, tmp_path):
     fitted = run("fit", str(class_folder), "-o", str(tmp_path / "m"), *FAST)
     assert fitted.exit_code == 0 and "taken as the normal class" not in fitted.stderr
     # fit does not evaluate; it says it learnt the other class as normal too
@@ -146,7 +145,13 @@ def test_a_class_folder_named_normal_or_good_is_evaluated_without_being_named(cl
     detected = run("detect", str(class_folder), "-o", str(tmp_path / "o.csv"), *FAST)
     assert "'Good' is taken as the normal class" in detected.stderr
     assert "anomalies=6" in detected.stdout
-    (class_folder / "Good").rename(class_folder / "ok")  # no conventional name: no evaluation
+    # industrial sets name them OK and NG (BTAD: ok, ko); crack photographs Negative, Positive
+    for normal in ("OK", "Negative"):
+        (class_folder / ("Good" if normal == "OK" else "OK")).rename(class_folder / normal)
+        named = run("evaluate", str(tmp_path / "m"), str(class_folder))
+        assert f"'{normal}' is taken as the normal class" in named.stderr
+        assert "anomalies=6" in named.stdout
+    (class_folder / "Negative").rename(class_folder / "fine")  # no normal word: no evaluation
     plain = run("evaluate", str(tmp_path / "m"), str(class_folder))
     assert plain.exit_code == 2 and "evaluate needs --label-column" in plain.stderr
 

@@ -90,11 +90,14 @@ def _normal_labels(classes: Any, normal: str, source: str, need: bool) -> np.nda
     return np.asarray([0 if n == normal else 1 for n in names])
 
 
-CONVENTIONAL_NORMAL_CLASSES = ("normal", "good")  # "good" as in MVTec AD's test folders
+# Label text and class folder names that mean normal (any case; for labels a trailing dot left
+# out: KDD Cup's 'normal.'): good as in MVTec AD's test folders, ok as in BTAD's and the OK/NG
+# of inspection lines, negative as in crack photograph sets (Negative, Positive).
+NORMAL_WORDS = ("normal", "good", "ok", "benign", "inlier", "negative", "no", "false")
 
 
 def conventional_normal_class(classes: Any, source: str) -> str | None:
-    """The class folder named ``normal`` or ``good`` (any case) when there is exactly one, so
+    """The class folder named as normal (NORMAL_WORDS, any case) when there is exactly one, so
     that a folder laid out for evaluation is evaluated without ``--normal-class``; said in a
     warning, since training never uses the classes."""
     names = sorted({str(c) for c in classes if c is not None})
@@ -108,9 +111,9 @@ def conventional_normal_class(classes: Any, source: str) -> str | None:
 
 
 def conventional_name(names: Any) -> str | None:
-    """The one class name among ``names`` that is CONVENTIONAL_NORMAL_CLASSES (any case), or
+    """The one class name among ``names`` that is NORMAL_WORDS (any case), or
     None when none or several are."""
-    matches = [n for n in names if n.lower() in CONVENTIONAL_NORMAL_CLASSES]
+    matches = [n for n in names if n.lower() in NORMAL_WORDS]
     return matches[0] if len(matches) == 1 else None
 
 
@@ -154,7 +157,7 @@ def scanned_classes(scan: FolderScan) -> list[str | None]:
 
 def scan_labels_checked(path: str | Path, spec: TableSpec) -> tuple[FolderScan, str | None]:
     """An image folder scanned for evaluation, and its normal class, found as
-    :func:`load_images` finds it (``spec``'s, else a folder named normal or good; None when
+    :func:`load_images` finds it (``spec``'s, else a folder named as normal; None when
     there is none to find) and checked from the file names before any image is decoded: the
     class must exist, and images of another class too."""
     scan = scan_images(path, spec)
@@ -277,10 +280,6 @@ def split_frame(frame: pd.DataFrame, spec: TableSpec, source: str,
     chosen = spec.columns or [c for c in frame.columns if c not in skip]
     features = frame[[c for c in chosen if c not in skip]]
     return Loaded(features, ids, marks, source, frame=frame)
-
-
-# Label text that means normal (any case, a trailing dot left out: KDD Cup's 'normal.')
-NORMAL_WORDS = ("normal", "good", "ok", "benign", "inlier", "negative", "no", "false")
 
 
 def _normal_values(uniques: set) -> set | None:

@@ -253,8 +253,9 @@ def run_fit(data: str, output: str, spec: TableSpec, options: DetectorSettings,
 
 def warn_defects_learnt(data: str, paths: list[Any], normal: str | None) -> None:
     """``fit`` learns every image of a folder as normal: when the folder is laid out for
-    evaluation (a class folder named normal or good, or ``--normal-class``, beside others),
-    say how many images of the other classes it learnt, and which folder to fit instead."""
+    evaluation (a class folder named as normal, e.g. normal, good or OK, or ``--normal-class``,
+    beside others), say how many images of the other classes it learnt, and which folder to fit
+    instead."""
     classes = Counter(Path(str(p)).parts[0] for p in paths if len(Path(str(p)).parts) > 1)
     normal = normal if normal in classes else conventional_name(classes)
     others = {c: n for c, n in classes.items() if c != normal}
