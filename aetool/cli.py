@@ -121,11 +121,13 @@ class ContaminationType(click.ParamType):
 table_options = _options(
     COLUMNS, EXCLUDE,
     click.option("--id-column", help="Column carried to the output as the row id."),
-    click.option("--label-column", help="0/1 column used only for evaluation."),
+    click.option("--label-column", help="Label column used only for evaluation: 0/1, or "
+                                        "name the normal value with --normal-class."),
     click.option("--image-size", help="Images: resize to H,W (default: the most common size, "
                  "or the median when no size is shared by half the images)."),
-    click.option("--normal-class", help="Images: the class folder (or npz label) that is "
-                                        "normal; the others count as anomalies in evaluation."),
+    click.option("--normal-class", help="The class folder (images), npz label or value of "
+                                        "the label column (tables) that is normal; the "
+                                        "others count as anomalies in evaluation."),
     STRICT,
 )
 
@@ -468,8 +470,10 @@ def score(bundle: str, data: str, output: str, top_features: int, maps: str | No
 @cli.command()
 @click.argument("bundle", type=click.Path())
 @click.argument("data", type=click.Path())
-@click.option("--label-column", help="0/1 column with the truth (default: the one used in fit).")
-@click.option("--normal-class", help="Images: the normal class (default: the one used in fit).")
+@click.option("--label-column", help="Column with the truth, 0/1 or named with --normal-class "
+                                     "(default: the one used in fit).")
+@click.option("--normal-class", help="The normal class folder or npz label (default: the one "
+                                    "used in fit), or the label column's normal value.")
 @click.option("--plots", type=click.Path(file_okay=False), help="Folder for ROC/PR/histogram PNGs.")
 @click.option("--masks", type=click.Path(file_okay=False),
               help="Images: folder of defect masks (CLASS/NAME_mask.png as in MVTec AD, or "

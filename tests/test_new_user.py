@@ -176,6 +176,43 @@ def test_text_labels_with_a_normal_word_are_read_as_normal_and_anomalies(tmp_pat
     assert outputs[0] == outputs[1] and "roc_auc=" in outputs[0]
 
 
+def test_normal_class_names_the_normal_value_of_a_table_label_column(tmp_path):
+    """--normal-class was for images only and silently ignored on tables: labels 'B'/'M' or
+    2/1 were refused as not binary. It now names the normal value; the metrics equal those of
+    0/1 labels, read a chunk at a time or whole, and a value the column lacks is refused."""
+    from aetool.data.source import binary_labels
+    from aetool.errors import DataError
+
+    assert list(binary_labels([2, 1, 2.0], "kind", "k.csv", normal="2")) == [0, 1, 0]
+    assert list(binary_labels([0, 1], "kind", "k.csv", normal="1")) == [1, 0]  # told wins
+    with pytest.raises(DataError, match="has no value '3' \\(given as --normal-class\\)"):
+        binary_labels([1, 2], "kind", "k.csv", normal="3")
+    with pytest.raises(DataError, match="name the normal value with --normal-class VALUE"):
+        binary_labels([1, 2], "kind", "k.csv")
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(rng.normal(size=(200, 3)), columns=list("abc"))
+    bad = rng.random(200) < 0.1
+    frame.loc[bad, "b"] -= 4
+    frame = frame.assign(coded=bad * 1, text=np.where(bad, "M", "B"), number=np.where(bad, 1, 2))
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    bundle = tmp_path / "m"
+    assert run("fit", tmp_path / "t.csv", "--exclude", "coded,text,number", "-o", bundle,
+               *FAST).exit_code == 0
+    lines = []
+    for column, normal in (("coded", None), ("text", "B"), ("number", "2")):
+        extra = ["--normal-class", normal] if normal else []
+        for rows in ("50", "1000"):  # a chunk at a time and whole
+            result = run("evaluate", bundle, tmp_path / "t.csv", "--label-column", column,
+                         "--chunk-rows", rows, *extra)
+            assert result.exit_code == 0, result.stderr
+            lines.append(result.stdout.strip().splitlines()[-1])
+    assert len(set(lines)) == 1 and "anomalies=" in lines[0]
+    detected = run("detect", tmp_path / "t.csv", "--exclude", "coded,number", "--label-column",
+                   "text", "--normal-class", "B", "-o", tmp_path / "d.csv", *FAST)
+    assert detected.exit_code == 0, detected.stderr
+    assert f"anomalies={int(bad.sum())}" in detected.stdout
+
+
 def test_threshold_from_normal_rows_only_fails_before_training(table_csv, tmp_path):
     normal = tmp_path / "normal.csv"
     pd.read_csv(table_csv).query("label == 0").to_csv(normal, index=False)

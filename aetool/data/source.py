@@ -274,7 +274,8 @@ def split_frame(frame: pd.DataFrame, spec: TableSpec, source: str,
     ids = frame[id_column] if id_column else None
     marks = None
     if spec.label_column and spec.label_column in names:
-        marks = binary_labels(frame[spec.label_column], spec.label_column, source) \
+        marks = binary_labels(frame[spec.label_column], spec.label_column, source,
+                              spec.normal_class) \
             if labels == "binary" else frame[spec.label_column].to_numpy()
     skip = {spec.id_column, spec.label_column, *spec.exclude}
     chosen = spec.columns or [c for c in frame.columns if c not in skip]
@@ -295,11 +296,24 @@ def _normal_values(uniques: set) -> set | None:
     return found
 
 
-def binary_labels(values: object, column: str, source: str) -> np.ndarray:
+def _is_value(value: Any, name: str) -> bool:
+    """``value`` of a label column is the one written ``name`` on the command line: the same
+    text, or the same number ('2' names 2 and 2.0)."""
+    if str(value).strip() == name.strip():
+        return True
+    try:
+        return not isinstance(value, bool) and float(value) == float(name)
+    except (TypeError, ValueError):
+        return False
+
+
+def binary_labels(values: object, column: str, source: str, normal: str | None = None
+                  ) -> np.ndarray:
     """Labels as 0/1 (1 = anomaly) in a float array, NaN where a row has no label (partly
     labelled data is evaluated on its labelled rows); accepts 0/1, booleans, -1/1 (sklearn's
     -1 = outlier) and text where one value reads as normal ('normal', 'good', 'no', ...: every
-    other value is an anomaly, as KDD Cup's attack names are; said in a warning)."""
+    other value is an anomaly, as KDD Cup's attack names are; said in a warning). ``normal``
+    (``--normal-class``) names the normal value instead: every other value is an anomaly."""
     series = pd.Series(values)
     known = series.notna().to_numpy()
     if not known.any():
@@ -307,7 +321,14 @@ def binary_labels(values: object, column: str, source: str) -> np.ndarray:
                         "and 1 (anomaly)")
     given = series[known]
     uniques = set(given.unique().tolist())
-    if uniques <= {0, 1} or uniques <= {True, False}:
+    shown = ", ".join(repr(v) for v in sorted(uniques, key=str)[:5])
+    if normal is not None:
+        is_normal = given.map(lambda v: _is_value(v, normal)).to_numpy(bool)
+        if not is_normal.any():
+            raise DataError(f"{source}: label column '{column}' has no value '{normal}' (given "
+                            f"as --normal-class); its values: {shown}")
+        coded = (~is_normal).astype(int)
+    elif uniques <= {0, 1} or uniques <= {True, False}:
         coded = given.astype(int).to_numpy()
     elif uniques <= {-1, 1}:
         coded = (given == -1).astype(int).to_numpy()
@@ -320,10 +341,10 @@ def binary_labels(values: object, column: str, source: str) -> np.ndarray:
                       f"{', '.join(repr(v) for v in others[:3])}{more} as anomalies (1)",
                       DataWarning, stacklevel=3)
     else:
-        shown = ", ".join(repr(v) for v in sorted(uniques, key=str)[:5])
         raise DataError(
             f"{source}: label column '{column}' must be binary (0 = normal, 1 = anomaly); "
-            f"found {len(uniques)} values: {shown}; write 0 and 1, or name the normal rows "
+            f"found {len(uniques)} values: {shown}; name the normal value with --normal-class "
+            f"VALUE (the others count as anomalies), write 0 and 1, or name the normal rows "
             f"with one of: {', '.join(NORMAL_WORDS)}"
         )
     labels = np.full(len(series), np.nan)

@@ -277,11 +277,12 @@ class TableEvaluation(Evaluation):
     by column are kept."""
 
     def __init__(self, detector: Any, label_column: str | None, source: str,
-                 plots: str | Path | None = None) -> None:
+                 plots: str | Path | None = None, normal: str | None = None) -> None:
         """``label_column``: whose values the labels are, as read; None when they were
-        already read as 0/1 (NaN: no label), as a table read whole has them."""
+        already read as 0/1 (NaN: no label), as a table read whole has them. ``normal``: the
+        value that is normal (``--normal-class``), when given."""
         super().__init__(detector, plots, MOST_ANOMALOUS_ROWS)
-        self.label_column, self.source = label_column, source
+        self.label_column, self.source, self.normal = label_column, source, normal
 
     def add(self, chunk: Loaded, details: dict[str, np.ndarray], offset: int = 0) -> None:
         """Take one scored chunk whose first row is row ``offset`` of the table (``details``:
@@ -298,7 +299,7 @@ class TableEvaluation(Evaluation):
         """The metrics of every labelled row; with plots the figures and ``metrics.json``."""
         scores, flags, labels = self._gathered()
         if self.label_column is not None:
-            labels = binary_labels(labels, self.label_column, self.source)
+            labels = binary_labels(labels, self.label_column, self.source, self.normal)
         known = labelled_rows(labels, self.source)
         result = metrics(labels[known].astype(int), scores[known], flags[known])
         written = self._write_plots(result, scores[known], labels[known].astype(int))
@@ -323,7 +324,8 @@ def evaluate_table_file(detector: Any, data: str, spec: TableSpec, plots: str | 
 
     if not spec.label_column:
         raise AetoolError(NEEDS_LABELS)
-    evaluation = TableEvaluation(detector, spec.label_column, str(data), plots)
+    evaluation = TableEvaluation(detector, spec.label_column, str(data), plots,
+                                 spec.normal_class)
     with chunk_warnings_merged():
         for offset, chunk, details in labelled_chunks(detector, data, spec, chunk_rows,
                                                       explain=evaluation.explain,
