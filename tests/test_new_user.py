@@ -211,6 +211,12 @@ def test_normal_class_names_the_normal_value_of_a_table_label_column(tmp_path):
                    "text", "--normal-class", "B", "-o", tmp_path / "d.csv", *FAST)
     assert detected.exit_code == 0, detected.stderr
     assert f"anomalies={int(bad.sum())}" in detected.stdout
+    # fitted with them, the bundle keeps both: evaluate needs neither again, info shows them
+    kept = tmp_path / "kept"
+    assert run("fit", tmp_path / "t.csv", "--exclude", "coded,number", "--label-column", "text",
+               "--normal-class", "B", "-o", kept, *FAST).exit_code == 0
+    assert run("evaluate", kept, tmp_path / "t.csv").stdout.strip().splitlines()[-1] == lines[0]
+    assert "also read:   label text, normal class B" in run("info", kept).stdout
 
 
 def test_threshold_from_normal_rows_only_fails_before_training(table_csv, tmp_path):

@@ -64,7 +64,8 @@ def input_lines(manifest: dict[str, Any]) -> list[str]:
         lines.append(f"columns:     {len(names)} ({', '.join(names[:6])}{more})")
     table = manifest.get("table") or {}
     roles = [f"{role} {table[key]}" for role, key in (("id", "id_column"),
-                                                     ("label", "label_column"))
+                                                     ("label", "label_column"),
+                                                     ("normal class", "normal_class"))
              if table.get(key)]
     if roles:
         lines.append(f"also read:   {', '.join(roles)}")
