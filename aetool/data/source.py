@@ -323,11 +323,11 @@ def binary_labels(values: object, column: str, source: str, normal: str | None =
     uniques = set(given.unique().tolist())
     shown = ", ".join(repr(v) for v in sorted(uniques, key=str)[:5])
     if normal is not None:
-        is_normal = given.map(lambda v: _is_value(v, normal)).to_numpy(bool)
-        if not is_normal.any():
+        named = {v for v in uniques if _is_value(v, normal)}
+        if not named:
             raise DataError(f"{source}: label column '{column}' has no value '{normal}' (given "
                             f"as --normal-class); its values: {shown}")
-        coded = (~is_normal).astype(int)
+        coded = (~given.isin(named)).astype(int).to_numpy()
     elif uniques <= {0, 1} or uniques <= {True, False}:
         coded = given.astype(int).to_numpy()
     elif uniques <= {-1, 1}:
