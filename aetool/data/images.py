@@ -8,6 +8,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -309,18 +310,20 @@ def write_images(images: np.ndarray | list[np.ndarray], names: list[str], folder
                  ) -> list[Path]:
     """Write (N, C, H, W) uint8 images under ``folder`` with the given relative names; the
     format follows each name's suffix. Files are written to temporary names, then renamed."""
-    import os
-
-    from PIL import Image
-
     folder = Path(folder)
     written = []
     for array, name in zip(images, names):
         target = folder / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        pixels = array[0] if array.shape[0] == 1 else np.transpose(array, (1, 2, 0))
         tmp = target.with_name(f".{target.name}.partial{target.suffix}")
-        Image.fromarray(pixels).save(tmp)
+        as_picture(array).save(tmp)
         os.replace(tmp, target)
         written.append(target)
     return written
+
+
+def as_picture(array: np.ndarray) -> Any:
+    """A (C, H, W) uint8 image as a PIL image (grey for one channel)."""
+    from PIL import Image
+
+    return Image.fromarray(array[0] if array.shape[0] == 1 else np.transpose(array, (1, 2, 0)))

@@ -14,6 +14,7 @@ import pandas as pd
 from aetool.bundle import check_bundle_output
 from aetool.data.images import (
     IMAGE_SUFFIXES,
+    as_picture,
     at_own_sizes,
     is_image_file,
     is_image_source,
@@ -26,7 +27,6 @@ from aetool.data.output import (
     atomic_output,
     check_output_file,
     check_output_folder,
-    check_replaceable_file,
     write_table,
 )
 from aetool.data.preprocess import data_source
@@ -184,9 +184,12 @@ def _one_image_to_file(noisy: str | Path, out: str | Path) -> bool:
 def _write_images(images: np.ndarray | list[np.ndarray], names: list[str], out: Path,
                   one_file: bool) -> None:
     """Denoised images into a new folder or, ``one_file``, the one image into the file ``out``."""
-    if one_file:
-        check_replaceable_file(out)
-        write_images(images, [out.name], out.parent)
+    if one_file:  # as any output file: to a temporary file, renamed when complete
+        from PIL import Image
+
+        with atomic_output(out, "wb") as handle:
+            as_picture(images[0]).save(handle, format=Image.registered_extensions()[
+                out.suffix.lower()])
         return
     _refuse_filled_folder(out)
     atomic_directory(out, lambda tmp: write_images(images, names, tmp))
