@@ -597,7 +597,7 @@ def denoise_apply(bundle: str, noisy: str, output: str, reference: str | None, s
     keep = [*settings.split(exclude), *([id_column] if id_column else [])]
     report = task("denoise").run_denoise_apply(
         bundle, noisy, output, _inference(device, precision, batch_size, compile_model),
-        reference, strict, keep, settings.split(columns) or None)
+        reference, strict, keep, settings.split(columns) or None, id_column)
     click.echo(f"wrote {output}")
     for name, values in (report or {}).items():
         click.echo(f"{name:<9} " + "  ".join(f"{k.upper()} {v:.4g}" for k, v in values.items()))

@@ -144,6 +144,31 @@ def test_denoise_commands_on_a_table(tmp_path):
     lines = {line.split()[0]: line for line in result.output.splitlines() if "PSNR" in line}
     psnr = {k: float(v.split("PSNR")[1].split()[0]) for k, v in lines.items()}
     assert psnr["denoised"] > psnr["noisy"] + 2
+    # rows in another order, or fewer of them, are paired with their clean rows by the id
+    # column: the figures of the whole table in its own order; without an id (or with an id
+    # the reference lacks) refused before anything is written
+    shuffled = original.sample(frac=1.0, random_state=0)
+    shuffled.to_csv(tmp_path / "shuffled.csv", index=False)
+    shuffled.iloc[:150].to_csv(tmp_path / "fewer.csv", index=False)
+
+    def apply(noisy, target, *extra):
+        return CliRunner().invoke(cli, ["denoise", "apply", str(bundle), str(tmp_path / noisy),
+                                        "-o", str(tmp_path / target), "--reference",
+                                        str(tmp_path / "clean.csv"), *extra])
+
+    by_id = apply("shuffled.csv", "s-out.csv", "--id-column", "id")
+    assert by_id.exit_code == 0, by_id.output
+    assert [line for line in by_id.output.splitlines() if "PSNR" in line] == list(lines.values())
+    assert apply("fewer.csv", "f-out.csv", "--id-column", "id").exit_code == 0
+    unpaired = apply("fewer.csv", "u-out.csv")
+    assert unpaired.exit_code == 2 and not (tmp_path / "u-out.csv").exists()
+    assert ("reference has 200 rows, the noisy data 150; they must match row for row or pair "
+            "them by an --id-column both tables have") in unpaired.stderr
+    shuffled.assign(id=lambda f: f["id"].str.replace("k1", "x1")).to_csv(
+        tmp_path / "renamed.csv", index=False)
+    stray = apply("renamed.csv", "r-out.csv", "--id-column", "id")
+    assert stray.exit_code == 2 and not (tmp_path / "r-out.csv").exists()
+    assert "no clean row for 111 of the 200 noisy rows (e.g. id 'x1" in stray.stderr
 
 
 def test_denoise_commands_on_an_image_folder(tmp_path):

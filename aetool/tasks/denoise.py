@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,14 +106,18 @@ def fit_denoiser(clean: str | Path, params: dict[str, Any], columns: list[str] |
 
 
 def apply_denoiser(denoiser: Denoiser, noisy: str | Path, out: str | Path, strict: bool = False,
-                   keep: Sequence[str] = (), untouched: Sequence[str] = ()
+                   keep: Sequence[str] = (), untouched: Sequence[str] = (),
+                   before_writing: Callable[[Loaded], None] | None = None
                    ) -> tuple[Loaded, Any]:
     """Denoise ``noisy`` into ``out``; returns the loaded input and the denoised data (for a
     quality report). ``keep``: columns (ids, --exclude) the user wants untouched; naming one
-    the model cleans is an error rather than a silent change."""
+    the model cleans is an error rather than a silent change. ``before_writing`` checks the
+    loaded input (against a reference) before any work, so a refusal leaves no output."""
     shape = getattr(denoiser.preprocessor_, "shape", None)
     size = tuple(shape[1:]) if shape else None
     loaded = load_input(noisy, denoiser.columns_, (), size, strict)
+    if before_writing is not None:
+        before_writing(loaded)
     if loaded.kind == "table":
         require_columns(keep, list(loaded.frame.columns), loaded.source, "--id-column/--exclude")
         cleaned_too = [c for c in keep if c in (denoiser.columns_ or []) and c not in untouched]
@@ -216,11 +220,58 @@ def quality(reference: np.ndarray, estimate: np.ndarray, images: bool) -> dict[s
     return result
 
 
-def reference_report(reference: str | Path, noisy: Loaded, cleaned: Any,
+class Reference:
+    """Clean data that ``denoise apply --reference`` measures against, read and paired with
+    the noisy input before anything is written: table rows by the id column when both tables
+    have it, else row for row; images by file name (:func:`reference_order`)."""
+
+    def __init__(self, path: str | Path, columns: list[str] | None, id_column: str | None):
+        self.path, self.columns, self.id_column = path, columns, id_column
+        self.loaded: Loaded | None = None
+        self.order: np.ndarray | None = None  # reference row of each noisy row
+
+    def pair(self, noisy: Loaded) -> None:
+        """Read the reference and find each noisy row's clean one; refused, naming the
+        difference, when they cannot be paired."""
+        if noisy.kind == "images":  # read at the noisy images' size; paired by name below
+            self.loaded = load_input(self.path, None, (), tuple(noisy.features.shape[2:]))
+            return
+        self.loaded = load_input(self.path, self.columns)
+        frames = (self.loaded.frame, noisy.frame)
+        if noisy.kind == "table" and self.id_column and all(
+                f is not None and self.id_column in f.columns for f in frames):
+            self.order = rows_by_id(*(f[self.id_column] for f in frames), self.path,
+                                    self.id_column)
+            return
+        have, want = len(_whole(self.loaded)), len(_whole(noisy))
+        if have != want:
+            pairing = (" or pair them by an --id-column both tables have"
+                       if noisy.kind == "table" else "")
+            raise DataError(f"{self.path}: reference has {have} rows, the noisy data {want}; "
+                            f"they must match row for row{pairing}")
+
+
+def rows_by_id(clean: pd.Series, noisy: pd.Series, reference: str | Path, column: str
+               ) -> np.ndarray:
+    """For each noisy row, the reference row with its id; refused when a reference id repeats
+    or a noisy id has none."""
+    repeated = clean[clean.duplicated()]
+    if len(repeated):
+        raise DataError(f"{reference}: id '{repeated.iloc[0]}' appears more than once in column "
+                        f"'{column}'; each clean row needs its own id")
+    where = pd.Index(clean).get_indexer(noisy)
+    if (where < 0).any():
+        missing = noisy[where < 0]
+        raise DataError(f"{reference}: no clean row for {len(missing)} of the {len(noisy)} noisy "
+                        f"rows (e.g. id '{missing.iloc[0]}' in column '{column}')")
+    return where
+
+
+def reference_report(reference: Reference, noisy: Loaded, cleaned: Any,
                      columns: list[str] | None) -> dict[str, dict[str, float]]:
     """Quality of the noisy input and of the denoised output against the clean reference."""
-    ref = load_input(reference, columns, (), None if noisy.kind != "images" else
-                     tuple(noisy.features.shape[2:]))
+    ref = reference.loaded
+    assert ref is not None, "Reference.pair runs before the report"
     if noisy.kind == "table":
         a = ref.frame[columns].to_numpy(dtype=float)
         b = noisy.frame[columns].to_numpy(dtype=float)
@@ -228,11 +279,13 @@ def reference_report(reference: str | Path, noisy: Loaded, cleaned: Any,
     else:
         a, b, c = np.asarray(_whole(ref)), np.asarray(_whole(noisy)), np.asarray(cleaned)
     if noisy.kind == "images" and ref.kind == "images":  # each noisy image's own clean one
-        a = a[reference_order(reference, [str(p) for p in ref.ids],
+        a = a[reference_order(reference.path, [str(p) for p in ref.ids],
                               [str(p) for p in noisy.ids])]
+    elif reference.order is not None:
+        a = a[reference.order]
     if a.shape != b.shape:
-        raise DataError(f"{reference}: reference has shape {a.shape}, noisy data {b.shape}; "
-                        "they must match row for row")
+        raise DataError(f"{reference.path}: reference has shape {a.shape}, noisy data "
+                        f"{b.shape}; they must match row for row")
     images = noisy.kind == "images" or (a.ndim >= 3)
     if images and a.ndim == 3:
         a, b, c = a[:, None], b[:, None], c[:, None]
@@ -292,11 +345,12 @@ def run_denoise_fit(clean: str, output: str, variant: str, noise: str, noise_uni
 
 def run_denoise_apply(bundle: str, noisy: str, output: str, inference: Inference,
                       reference: str | None = None, strict: bool = False,
-                      keep: Sequence[str] = (), columns: list[str] | None = None
-                      ) -> dict[str, dict[str, float]] | None:
+                      keep: Sequence[str] = (), columns: list[str] | None = None,
+                      id_column: str | None = None) -> dict[str, dict[str, float]] | None:
     """``aetool denoise apply``: check the output, denoise ``noisy`` into it and, with a clean
     ``reference``, report MSE, PSNR and SSIM before and after. ``columns``: the trained
-    columns to clean (default: all); ``keep``: columns that must stay untouched."""
+    columns to clean (default: all); ``keep``: columns that must stay untouched;
+    ``id_column``: pairs a table's rows with the reference's by id."""
     check_denoise_output(noisy, output, tuple(p for p in (noisy, reference) if p))
     denoiser = Denoiser.load(bundle).set_inference(inference=inference)
     if columns:
@@ -307,9 +361,11 @@ def run_denoise_apply(bundle: str, noisy: str, output: str, inference: Inference
                             f"'{untrained[0]}' (given as --columns); it cleans "
                             f"{', '.join(trained) or 'images, not columns'}")
     untouched = [c for c in (denoiser.columns_ or []) if columns and c not in columns]
+    clean = Reference(reference, denoiser.columns_, id_column) if reference else None
     if reference:
         check_reference_folder(reference, noisy)
-    loaded, cleaned = apply_denoiser(denoiser, noisy, output, strict, keep, untouched)
-    if not reference:
+    loaded, cleaned = apply_denoiser(denoiser, noisy, output, strict, keep, untouched,
+                                     before_writing=clean.pair if clean else None)
+    if clean is None:
         return None
-    return reference_report(reference, loaded, cleaned, denoiser.columns_)
+    return reference_report(clean, loaded, cleaned, denoiser.columns_)
