@@ -56,7 +56,7 @@ def measure(case: str) -> dict:
     from sklearn.metrics import roc_auc_score
 
     from aetool import PatchDetector
-    from aetool.estimators.patch_detector import floored_levels
+    from aetool.estimators.patch_scorer import floored_levels
     from aetool.models.blocks import resolve_backbone
     from aetool.patches import own_spread
 

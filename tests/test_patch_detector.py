@@ -25,8 +25,8 @@ from aetool.defaults import (
     image_detector_for,
 )
 from aetool.errors import BundleError, DataError, SettingError
-from aetool.estimators import AutoencoderDetector, PatchDetector, patch_detector
-from aetool.estimators.patch_detector import auto_texture_power, residual_weight
+from aetool.estimators import AutoencoderDetector, PatchDetector, patch_detector, patch_scorer
+from aetool.estimators.patch_scorer import auto_texture_power, residual_weight
 from aetool.estimators.saved import SavedDetector
 from aetool.patches import (
     ORIENTATION_FREE_BELOW,
@@ -981,7 +981,7 @@ def test_own_spread_is_the_median_distance_to_the_nearest_other_patch_of_the_sam
 
 
 def test_texture_division_is_the_documented_formula_and_survives_saving(tmp_path, monkeypatch):
-    monkeypatch.setattr(patch_detector, "TEXTURE_FROM_IMAGES", 40)
+    monkeypatch.setattr(patch_scorer, "TEXTURE_FROM_IMAGES", 40)
     fitted = PatchDetector(whole_image=False, **FAST).fit(textures(40))  # the patches alone
     assert fitted.scorer_.texture_power == 0.5 and fitted.levels_.shape == (40,)
     assert torch.equal(fitted.levels_, own_spread(fitted.bank_[:40]))  # no level near 0 here
