@@ -171,6 +171,11 @@ def test_dask_local_cluster_gives_the_same_scores(fitted):
     combined = pd.concat([pd.read_csv(out / f"part{i}.scores.csv") for i in range(3)])
     np.testing.assert_array_equal(combined["anomaly_score"].to_numpy(),
                                   pd.read_csv(single)["anomaly_score"].to_numpy())
+    # an output named as a table file would have become a folder of that name: refused
+    named = CliRunner().invoke(cli, ["score", str(root / "model"), str(parts), "--engine",
+                                     "dask", "-o", str(root / "scores.csv"), "-q"])
+    assert named.exit_code == 2 and not (root / "scores.csv").exists()
+    assert "names a table file, but --engine dask writes one scores file per part" in named.stderr
 
 
 def test_row_scores_match_full_errors_path(fitted):
