@@ -574,3 +574,9 @@ def test_maps_and_plots_are_never_written_into_the_input_folder(tmp_path):
     assert mine.read_bytes() == before
     assert not (tmp_path / "s.csv").exists() and not (tmp_path / "d.csv").exists()
     assert list(folder.rglob("*_map.png")) == [mine]  # only the user's own file
+    # a figure folder named like one file (--plots roc.png) would become a folder of that name
+    for args in (("evaluate", tmp_path / "m", folder, "--plots", tmp_path / "roc.png"),
+                 ("score", tmp_path / "m", folder, "-o", tmp_path / "s.csv", "--maps",
+                  tmp_path / "heat.jpg")):
+        one_line_error(run(*args), "names a file, but figures and heat maps go into a folder")
+    assert not any((tmp_path / name).exists() for name in ("roc.png", "heat.jpg", "s.csv"))

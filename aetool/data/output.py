@@ -253,6 +253,10 @@ def check_output_folder(path: str | os.PathLike[str], inputs: Sequence[str | os.
     check_writable_location(path)
 
 
+# Suffixes that make a figure folder's name read as one file (`--plots roc.png`)
+FILE_LIKE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg", ".csv", ".json", ".txt")
+
+
 def check_figure_folder(path: str | os.PathLike[str] | None,
                         inputs: Sequence[str | os.PathLike[str]] = ()) -> None:
     """Before any work, for folders of figures and heat maps (``--plots``, ``--maps``): not
@@ -260,6 +264,9 @@ def check_figure_folder(path: str | os.PathLike[str] | None,
     name (and would be read as an image next time), and writable."""
     if path is None:
         return
+    if Path(path).suffix.lower() in FILE_LIKE_SUFFIXES and not Path(path).is_dir():
+        raise OutputError(f"{path}: names a file, but figures and heat maps go into a folder "
+                          "under fixed names (roc.png, ...); name a folder")
     for given in inputs:
         if Path(given).is_dir() and is_inside(Path(path), Path(given)):
             raise OutputError(f"{path}: is inside the input folder {given}; figures and maps "
