@@ -118,6 +118,21 @@ class ContaminationType(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
+class ScoreType(click.ParamType):
+    """A finite anomaly score (a threshold): 'nan' flags nothing and 'inf' nothing ever."""
+
+    name = "score"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"expects an anomaly score (a number), got {value!r}", param, ctx)
+        if number != number or number in (float("inf"), float("-inf")):
+            self.fail(f"a threshold must be a finite anomaly score, got {value}", param, ctx)
+        return number
+
+
 table_options = _options(
     COLUMNS, EXCLUDE,
     click.option("--id-column", help="Column carried to the output as the row id."),
@@ -143,7 +158,7 @@ detector_options = _options(
     click.option("--contamination", default="0.1", show_default=True, type=ContaminationType(),
                  help="Expected share of anomalies, in (0, 0.5); sets the threshold. "
                       "auto: Tukey's fence on training scores, for an unknown share."),
-    click.option("--threshold", type=float, help="Fixed anomaly-score threshold instead."),
+    click.option("--threshold", type=ScoreType(), help="Fixed anomaly-score threshold instead."),
     click.option("--threshold-from", type=click.Path(),
                  help="Labelled validation file: pick the best-F1 threshold on it."),
     SETTINGS,
@@ -164,7 +179,7 @@ inference_options = _options(
 )
 
 moved_threshold_options = _options(
-    click.option("--threshold", type=float,
+    click.option("--threshold", type=ScoreType(),
                  help="Flag scores above this instead of the saved threshold."),
     click.option("--contamination", type=ContaminationType(),
                  help="Flag this share of the training rows' score range instead: the threshold "
@@ -632,8 +647,8 @@ def features(bundle: str, data: str, output: str, logvar: bool, id_column: str |
 @EXCLUDE
 @click.option("--variants", default="ae,sparse,contractive,dae,vae", show_default=True)
 @click.option("--classifiers", default="logreg,svm,rf,knn", show_default=True)
-@click.option("--code-size", default=32, show_default=True)
-@click.option("--cv", "folds", default=5, show_default=True)
+@click.option("--code-size", default=32, show_default=True, type=click.IntRange(min=1))
+@click.option("--cv", "folds", default=5, show_default=True, type=click.IntRange(min=2))
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Autoencoder epochs per fold, trained as given [default: 30, which a small "
                    "image set stretches to at least 2,000 optimiser steps].")

@@ -568,3 +568,30 @@ def test_evaluate_reads_a_table_a_chunk_at_a_time_with_the_same_results(train_cs
         top.add(part, ids=[f"i{v}" for v in part])
     assert list(top.kept["ids"]) == ["i9.0", "i5.0", "i5.0"] and list(top.kept["score"]) == [
         9.0, 5.0, 5.0]
+
+
+@pytest.mark.parametrize("size", ["0,32", "-3,32", "abc", "1,2,3", ","])
+def test_an_image_size_that_is_no_size_is_one_line(size, tmp_path):
+    """'0,32' reached PIL and ended in a traceback; '1,2,3' was read as 1x3."""
+    result = run("fit", str(tmp_path), "--image-size", size, "-o", str(tmp_path / "m"))
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.strip() == (
+        f"error: --image-size expects H,W (or one size for a square) of whole numbers of pixels "
+        f"of at least 1, got '{size}'")
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_threshold_that_is_no_score_is_refused(value, train_csv, tmp_path):
+    """--threshold nan flagged nothing (every comparison with NaN is false) and said nothing."""
+    bundle = tmp_path / "m"
+    columns = ("--id-column", "row_id", "--label-column", "label")
+    fitted = run("fit", str(train_csv), "-o", str(bundle), *columns, "--threshold", value, *FAST)
+    assert fitted.exit_code == 2 and not bundle.exists()
+    assert run("fit", str(train_csv), "-o", str(bundle), *columns, *FAST).exit_code == 0
+    for command in (("score", str(bundle), str(train_csv), "-o", str(tmp_path / "s.csv")),
+                    ("evaluate", str(bundle), str(train_csv), "--label-column", "label")):
+        result = run(*command, "--threshold", value)
+        assert result.exit_code == 2 and "Traceback" not in result.output
+        assert f"a threshold must be a finite anomaly score, got {value}" in result.stderr
+    assert not (tmp_path / "s.csv").exists()

@@ -126,6 +126,11 @@ def test_evaluate_features_needs_labels(tmp_path):
     np.save(tmp_path / "x.npy", x)
     result = CliRunner().invoke(cli, ["evaluate-features", str(tmp_path / "x.npy"), "-q"])
     assert result.exit_code == 2 and "needs labels" in result.stderr
+    for option, value, message in (("--cv", "1", "1 is not in the range x>=2"),
+                                   ("--code-size", "0", "0 is not in the range x>=1")):
+        bad = CliRunner().invoke(cli, ["evaluate-features", str(tmp_path / "x.npy"), option,
+                                       value, "-q"])  # a traceback, or a wrong message
+        assert bad.exit_code == 2 and message in bad.stderr and "Traceback" not in bad.output
 
 
 def test_evaluate_features_refuses_bad_epochs_in_one_line(tmp_path):

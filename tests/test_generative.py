@@ -153,6 +153,10 @@ def test_sample_writes_arrays_takes_class_names_positions_and_temperature(tmp_pa
     cold = run("sample", bundle, "-n", "4", "--temperature", "0.01", "-o", tmp_path / "c.npy")
     assert cold.exit_code == 0
     assert np.load(tmp_path / "c.npy").shape == (4, 1, 8, 8)
+    for hot in ("inf", "nan", "0"):  # inf drew samples of infinities
+        refused = run("sample", bundle, "-n", "2", "--temperature", hot, "-o", tmp_path / "h.npy")
+        assert refused.exit_code == 2 and "temperature must be a finite number > 0" in refused.stderr
+    assert not (tmp_path / "h.npy").exists()
     wrong = run("sample", bundle, "-n", "2", "--label", "star", "-o", tmp_path / "d.npy")
     assert wrong.exit_code == 2 and "not one of the model's classes" in wrong.stderr
     manifest = json.loads((bundle / "manifest.json").read_text())

@@ -181,8 +181,8 @@ class Autoencoder(AutoencoderEstimator):
         the training codes (when the model has one), 'standard' from N(0, I);
         ``temperature`` scales the prior's spread."""
         check_is_fitted(self)
-        if not temperature > 0:
-            raise AetoolError(f"temperature must be > 0, got {temperature}")
+        if not 0 < temperature < float("inf"):
+            raise AetoolError(f"temperature must be a finite number > 0, got {temperature}")
         if prior not in ("fitted", "standard"):
             raise AetoolError(f"prior must be 'fitted' or 'standard', got '{prior}'")
         generator = torch.Generator().manual_seed(seed)

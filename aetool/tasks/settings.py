@@ -73,9 +73,12 @@ def image_size(value: str | None) -> tuple[int, int] | None:
         return None
     parts = value.lower().replace("x", ",").split(",")
     try:
-        sizes = [int(p) for p in parts if p]
+        sizes = [int(p) for p in parts if p.strip()]
     except ValueError:
-        raise AetoolError(f"--image-size expects H,W or a single size, got '{value}'") from None
+        sizes = []
+    if len(sizes) not in (1, 2) or min(sizes) < 1:
+        raise AetoolError(f"--image-size expects H,W (or one size for a square) of whole "
+                          f"numbers of pixels of at least 1, got '{value}'")
     return (sizes[0], sizes[-1])
 
 
