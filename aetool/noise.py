@@ -21,8 +21,8 @@ class NoiseModel:
 
     def __init__(self, level: float) -> None:
         level = float(level)
-        if level < 0.0 or (self.bounded and level > 1.0):
-            allowed = "in [0, 1]" if self.bounded else ">= 0"
+        if not level >= 0.0 or level == float("inf") or (self.bounded and level > 1.0):
+            allowed = "in [0, 1]" if self.bounded else "a finite number >= 0"
             raise ValueError(f"noise level for '{self.name}' must be {allowed}, got {level:g}")
         self.level = level
 

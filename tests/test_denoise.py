@@ -264,6 +264,10 @@ def test_denoise_bad_input(tmp_path):
     bad_noise = CliRunner().invoke(cli, ["denoise", "fit", str(tmp_path / "x.csv"), "-o",
                                          str(tmp_path / "b"), "--noise", "masking:2"])
     assert bad_noise.exit_code == 2 and "must be in [0, 1]" in bad_noise.stderr
+    for level in ("inf", "nan"):  # trained, then blamed the learning rate for a NaN loss
+        endless = CliRunner().invoke(cli, ["denoise", "fit", str(tmp_path / "x.csv"), "-o",
+                                           str(tmp_path / "b"), "--noise", f"gaussian:{level}"])
+        assert endless.exit_code == 2 and "must be a finite number >= 0" in endless.stderr
     (tmp_path / "folder").mkdir()
     not_bundle = CliRunner().invoke(cli, ["denoise", "apply", str(tmp_path / "folder"),
                                           str(tmp_path / "x.csv"), "-o", str(tmp_path / "o.csv")])

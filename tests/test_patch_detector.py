@@ -583,6 +583,19 @@ def test_turn_cost_tells_aligned_parts_from_parts_lying_any_way_up(tmp_path, mon
             f"{loose_cost:.2f}: the parts lie in any orientation)") in info
 
 
+def test_fit_refuses_a_bad_patch_setting_before_reading_the_folder(tmp_path):
+    """max_short_side=0 chose the size the folder is read at (0x0) before the detector checked
+    it, and the whole-image detector then refused the setting as unknown to it."""
+    for i, image in enumerate(textures(6)):
+        Image.fromarray((image[0] * 255).astype(np.uint8)).save(tmp_path / f"{i}.png")
+    for setting, message in (("max_short_side=0", "max_short_side must be at least 8"),
+                             ("top_k=0", "top_k must be at least 1")):
+        result = CliRunner().invoke(cli, ["fit", str(tmp_path), "-o", str(tmp_path / "m"),
+                                          "--set", setting])
+        assert result.exit_code == 2 and message in result.stderr
+        assert not (tmp_path / "m").exists()
+
+
 def test_bad_settings_fail_before_training():
     images = textures(6)
     with pytest.raises(SettingError, match="variant 'cvae' cannot learn patches"):

@@ -220,7 +220,10 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
                                "detector trains an unconditional variant that takes images "
                                "or vectors (conv, ae, dae, sparse, contractive, vae)")
 
-    def _check_settings(self) -> None:
+    def check_settings(self) -> None:
+        """Refuse settings the detector cannot work with, naming them, before any image is
+        read (``fit`` calls it; ``aetool fit`` too, before it reads a folder at a size the
+        settings choose)."""
         if self.variant != "auto":
             self._check_variant(self._variant_class())
         if self.reach != "auto" and self.reach is not None and (
@@ -254,7 +257,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     def fit(self, X: Any, y: Any = None) -> PatchDetector:
         """Train the patch autoencoder on the normal images ``X`` (N, C, H, W) or (N, H, W)
         and keep their patch codes (``y`` is ignored)."""
-        self._check_settings()
+        self.check_settings()
         matrix, _ = self._prepare(X, reset=True)
         side = None if self.max_short_side is None else int(self.max_short_side)
         shape = working_shape(*matrix.shape[2:], side)

@@ -197,6 +197,7 @@ def read_at_patch_size(data: str, spec: TableSpec, options: DetectorSettings) ->
     if image_detector_for(height, width, options.image_detector) != "patches":
         return
     _, params = _detector_settings(options, PatchDetector, options.variant or "auto")
+    PatchDetector(**params).check_settings()  # max_short_side=0 would read the images at 0x0
     side = params.get("max_short_side", PATCH_MAX_SHORT_SIDE)
     shape = working_shape(height, width, side)
     if shape != (height, width):
