@@ -16,6 +16,7 @@ _LAZY = {
     "Autoencoder": "aetool.estimators",
     "Denoiser": "aetool.estimators",
     "EncoderTransformer": "aetool.estimators",
+    "read_images": "aetool.data.images",
     "load_bundle": "aetool.bundle",
     "save_bundle": "aetool.bundle",
     "get_variant": "aetool.plugins",

@@ -232,6 +232,17 @@ def test_hidden_files_and_folders_are_left_out_and_said(class_folder, tmp_path):
     assert len(paths) == 66 and not any("/." in p or p.startswith(".") for p in paths)
 
 
+def test_read_images_gives_python_what_the_cli_reads(class_folder):
+    import aetool
+
+    found = aetool.read_images(class_folder)
+    assert found.images.shape == (66, 1, 16, 16) and found.images.dtype == np.uint8
+    assert found.paths[0] == "anomalous/a0.bmp" and found.classes[0] == "anomalous"
+    one = aetool.read_images(class_folder / "normal" / "n3.png")
+    assert one.paths == ["n3.png"] and one.classes == [None]
+    assert np.array_equal(one.images[0], found.images[found.paths.index("normal/n3.png")])
+
+
 def test_unknown_normal_class_and_empty_folder(class_folder, tmp_path):
     result = run("detect", str(class_folder), "-o", str(tmp_path / "o.csv"), "--normal-class",
                  "good", *FAST)

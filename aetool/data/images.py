@@ -282,6 +282,17 @@ def read_image_folder(root: str | Path, image_size: tuple[int, int] | None = Non
     return found
 
 
+def read_images(folder: str | Path, image_size: tuple[int, int] | None = None,
+                strict: bool = False) -> ImageSet:
+    """An image folder (class sub-folders or flat) or one image file, read as the CLI reads
+    it, for the Python API: ``.images`` (N, C, H, W) uint8 for ``fit`` and ``score_samples``,
+    ``.paths`` relative to the folder, ``.classes`` (first sub-folder, None at the top) and
+    ``.sizes`` (each file's own height and width). Sizes differ: brought to ``image_size``
+    (H, W) or the typical size, with a warning; hidden and unreadable files are left out,
+    said in a warning (``strict``: unreadable ones are an error)."""
+    return read_image_folder(folder, image_size, strict)
+
+
 def _report_unreadable(root: Path, bad: list[str], strict: bool) -> None:
     if not bad:
         return
