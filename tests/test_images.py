@@ -232,6 +232,21 @@ def test_hidden_files_and_folders_are_left_out_and_said(class_folder, tmp_path):
     assert len(paths) == 66 and not any("/." in p or p.startswith(".") for p in paths)
 
 
+def test_symlinked_class_folders_are_read_and_a_link_cycle_ends(class_folder, tmp_path):
+    """A test folder whose class folders link to the data elsewhere was 'no images found'."""
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    for name in ("normal", "anomalous"):
+        (linked / name).symlink_to(class_folder / name, target_is_directory=True)
+    (linked / "normal" / "again").symlink_to(linked, target_is_directory=True)  # a cycle
+    out = tmp_path / "o.csv"
+    result = run("detect", str(linked), "-o", str(out), "--image-detector", "whole", *FAST)
+    assert result.exit_code == 0, result.output
+    assert "anomalies=6" in result.stdout  # the normal class found through its link
+    assert sorted(pd.read_csv(out)["path"]) == sorted(
+        str(p.relative_to(class_folder)) for p in class_folder.rglob("*.*"))
+
+
 def test_read_images_gives_python_what_the_cli_reads(class_folder):
     import aetool
 

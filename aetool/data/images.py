@@ -54,12 +54,27 @@ def _hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
+def files_below(root: Path) -> list[Path]:
+    """Every file below ``root``, sorted, through symlinked folders too (a test folder whose
+    class folders link to the data elsewhere), each real folder once (a link cycle ends)."""
+    seen: set[str] = set()
+    found = []
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders[:] = []
+            continue
+        seen.add(real)
+        found += [Path(folder) / name for name in names]
+    return sorted(p for p in found if p.is_file())
+
+
 def list_images(root: Path, say_hidden: bool = False) -> list[Path]:
     """Every image file below ``root`` (sorted), hidden ones left out (said in a warning with
     ``say_hidden``), or ``root`` itself when it is one image file."""
     if is_image_file(root):
         return [root]
-    found = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    found = [p for p in files_below(root) if p.suffix.lower() in IMAGE_SUFFIXES]
     files = [p for p in found if not _hidden(p, root)]
     if say_hidden and len(files) < len(found):
         example = next(p for p in found if _hidden(p, root)).relative_to(root)
@@ -67,7 +82,7 @@ def list_images(root: Path, say_hidden: bool = False) -> list[Path]:
                       f"or folder starting with '.', e.g. {example}); rename them to read them",
                       UserWarning, stacklevel=2)
     if not files:
-        tables = [p for p in root.rglob("*") if p.is_file() and any(
+        tables = [p for p in files_below(root) if any(
             p.name.lower().endswith(s) for s in TABLE_SUFFIXES)]
         if tables:
             raise DataError(f"{root}: holds {len(tables)} table file(s) (e.g. {tables[0].name}), "
