@@ -219,6 +219,26 @@ def test_normal_class_names_the_normal_value_of_a_table_label_column(tmp_path):
     assert "also read:   label text, normal class B" in run("info", kept).stdout
 
 
+def test_a_header_with_spaces_after_its_commas_takes_the_names_as_typed(tmp_path):
+    """'id, temp, label' holds ' label': --label-column label was refused ("did you mean
+    ' label'?"); each name given is now matched to the one column it means, at fit and
+    scoring, and the scores equal those of the plainly written table."""
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame(rng.normal(size=(150, 3)), columns=["temp", "flow", "load"])
+    frame.insert(0, "id", np.arange(150))
+    frame["label"] = (rng.random(150) < 0.1).astype(int)
+    frame.to_csv(tmp_path / "plain.csv", index=False)
+    frame.rename(columns=lambda c: c if c == "id" else f" {c}").to_csv(tmp_path / "spaced.csv",
+                                                                        index=False)
+    outputs = []
+    for name in ("plain", "spaced"):
+        result = run("detect", tmp_path / f"{name}.csv", "--id-column", "id", "--label-column",
+                     "label", "--exclude", "load", "-o", tmp_path / f"{name}-s.csv", *FAST)
+        assert result.exit_code == 0, result.stderr
+        outputs.append(pd.read_csv(tmp_path / f"{name}-s.csv")["anomaly_score"])
+    np.testing.assert_allclose(outputs[0], outputs[1], rtol=1e-6)
+
+
 def test_threshold_from_normal_rows_only_fails_before_training(table_csv, tmp_path):
     normal = tmp_path / "normal.csv"
     pd.read_csv(table_csv).query("label == 0").to_csv(normal, index=False)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -247,6 +247,19 @@ def prepare_for_model(model: Any, loaded: Loaded, warn_extra: bool = True) -> An
     return align_columns(loaded.features, expected, loaded.source, warn_extra=False)
 
 
+def as_written(spec: TableSpec, names: list[str]) -> TableSpec:
+    """``spec`` with each column it names as the table writes it: a header written 'id, temp,
+    label' (a space after each comma) holds ' label', which --label-column label means."""
+    def written(name: str) -> str:
+        matches = [n for n in names if n.strip() == name.strip()]
+        return matches[0] if name not in names and len(matches) == 1 else name
+
+    return replace(spec, id_column=spec.id_column and written(spec.id_column),
+                   label_column=spec.label_column and written(spec.label_column),
+                   columns=spec.columns and [written(c) for c in spec.columns],
+                   exclude=[written(c) for c in spec.exclude])
+
+
 def split_frame(frame: pd.DataFrame, spec: TableSpec, source: str,
                 need_labels: bool = False, for_scoring: bool = False,
                 labels: str = "binary") -> Loaded:
@@ -259,6 +272,7 @@ def split_frame(frame: pd.DataFrame, spec: TableSpec, source: str,
     mistyped label column would otherwise make the labels a feature."""
     frame.columns = [str(c) for c in frame.columns]
     names = list(frame.columns)
+    spec = as_written(spec, names)
     id_column = spec.id_column
     if for_scoring and id_column is not None and id_column not in names:
         warnings.warn(f"{source}: no column '{id_column}' (the id column at fit time); the "
