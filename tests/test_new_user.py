@@ -239,6 +239,26 @@ def test_a_header_with_spaces_after_its_commas_takes_the_names_as_typed(tmp_path
     np.testing.assert_allclose(outputs[0], outputs[1], rtol=1e-6)
 
 
+def test_a_table_saved_with_its_pandas_index_takes_the_index_as_row_id(tmp_path):
+    """df.to_csv(path) writes the index as a first column without a name: it was a feature
+    (a row number: new rows beyond its range look anomalous), with a warning asking for
+    --exclude 'Unnamed: 0'. It is the row id now, as if --id-column named it."""
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(rng.normal(size=(150, 3)), columns=["temp", "flow", "load"])
+    frame.to_csv(tmp_path / "indexed.csv")  # the index written first, unnamed
+    frame.rename_axis("row").to_csv(tmp_path / "named.csv")
+    indexed = run("detect", tmp_path / "indexed.csv", "-o", tmp_path / "i.csv", *FAST)
+    assert indexed.exit_code == 0, indexed.stderr
+    assert "the first column has no name (a pandas index saved with the table)" in indexed.stderr
+    assert "like a row number" not in indexed.stderr
+    named = run("detect", tmp_path / "named.csv", "--id-column", "row", "-o",
+                tmp_path / "n.csv", *FAST)
+    assert named.exit_code == 0, named.stderr
+    given, written = pd.read_csv(tmp_path / "n.csv"), pd.read_csv(tmp_path / "i.csv")
+    assert list(written["Unnamed: 0"]) == list(range(150))
+    np.testing.assert_allclose(written["anomaly_score"], given["anomaly_score"], rtol=1e-6)
+
+
 def test_threshold_from_normal_rows_only_fails_before_training(table_csv, tmp_path):
     normal = tmp_path / "normal.csv"
     pd.read_csv(table_csv).query("label == 0").to_csv(normal, index=False)

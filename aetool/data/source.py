@@ -260,6 +260,25 @@ def as_written(spec: TableSpec, names: list[str]) -> TableSpec:
                    exclude=[written(c) for c in spec.exclude])
 
 
+PANDAS_INDEX = "Unnamed: 0"  # how pandas reads the empty first header of a written index
+
+
+def with_written_index(spec: TableSpec, names: list[str], source: str, warn: bool
+                       ) -> TableSpec:
+    """A table saved by pandas with its index (``df.to_csv(path)``) starts with a column
+    without a name, the row labels: it is the row id, not a feature (as a feature a row
+    number makes every new row look anomalous), unless the user named an id column or the
+    columns to use, or left it out."""
+    if spec.id_column is not None or spec.columns or not names or names[0] != PANDAS_INDEX \
+            or PANDAS_INDEX in spec.exclude:
+        return spec
+    if warn:
+        warnings.warn(f"{source}: the first column has no name (a pandas index saved with the "
+                      f"table); it is taken as the row id, not a feature (--id-column NAME "
+                      f"names another)", DataWarning, stacklevel=4)
+    return replace(spec, id_column=PANDAS_INDEX)
+
+
 def split_frame(frame: pd.DataFrame, spec: TableSpec, source: str,
                 need_labels: bool = False, for_scoring: bool = False,
                 labels: str = "binary") -> Loaded:
@@ -272,7 +291,7 @@ def split_frame(frame: pd.DataFrame, spec: TableSpec, source: str,
     mistyped label column would otherwise make the labels a feature."""
     frame.columns = [str(c) for c in frame.columns]
     names = list(frame.columns)
-    spec = as_written(spec, names)
+    spec = with_written_index(as_written(spec, names), names, source, warn=not for_scoring)
     id_column = spec.id_column
     if for_scoring and id_column is not None and id_column not in names:
         warnings.warn(f"{source}: no column '{id_column}' (the id column at fit time); the "
