@@ -259,6 +259,37 @@ def test_a_table_saved_with_its_pandas_index_takes_the_index_as_row_id(tmp_path)
     np.testing.assert_allclose(written["anomaly_score"], given["anomaly_score"], rtol=1e-6)
 
 
+def test_tables_without_a_header_or_separated_by_spaces_are_read_as_written(tmp_path):
+    """numpy.savetxt's and UCI's files: columns separated by spaces were one text column
+    (refused as free text), and a CSV without a header lost its first row to the header.
+    A header of numbers that are not like the values below it (wavelengths) stays a header;
+    JSON and pickles are refused saying what to write instead."""
+    rng = np.random.default_rng(4)
+    values = rng.normal(size=(120, 4))
+    np.savetxt(tmp_path / "spaced.txt", values, fmt="%.5f")
+    np.savetxt(tmp_path / "bare.csv", values, fmt="%.5f", delimiter=",")
+    pd.DataFrame(values, columns=[f"x{i}" for i in range(4)]).to_csv(tmp_path / "named.csv",
+                                                                    index=False)
+    scores = {}
+    for name in ("spaced.txt", "bare.csv", "named.csv"):
+        result = run("detect", tmp_path / name, "-o", tmp_path / f"{name}.out.csv", *FAST)
+        assert result.exit_code == 0, result.stderr
+        assert ("read as data, not as a header; the columns are named x0 to x3"
+                in result.stderr) == (name != "named.csv")
+        scores[name] = pd.read_csv(tmp_path / f"{name}.out.csv")["anomaly_score"]
+        assert len(scores[name]) == 120
+    np.testing.assert_allclose(scores["spaced.txt"], scores["named.csv"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(scores["bare.csv"], scores["named.csv"], rtol=1e-4, atol=1e-5)
+    pd.DataFrame(np.abs(values), columns=[400, 410, 420, 430]).to_csv(tmp_path / "nm.csv",
+                                                                      index=False)
+    kept = run("detect", tmp_path / "nm.csv", "-o", tmp_path / "nm.out.csv", *FAST)
+    assert kept.exit_code == 0 and "not as a header" not in kept.stderr
+    for name, message in (("t.json", "JSON is not read"), ("t.pkl", "pickles are never read")):
+        (tmp_path / name).write_text("[]")
+        refused = run("detect", tmp_path / name, "-o", tmp_path / "r.csv")
+        assert refused.exit_code == 2 and message in refused.stderr
+
+
 def test_threshold_from_normal_rows_only_fails_before_training(table_csv, tmp_path):
     normal = tmp_path / "normal.csv"
     pd.read_csv(table_csv).query("label == 0").to_csv(normal, index=False)

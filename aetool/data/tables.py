@@ -18,7 +18,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pandas as pd
 
@@ -30,6 +30,13 @@ ARRAY_SUFFIXES = (".npy", ".npz")
 COMPRESSED_CSV_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}  # and .zip
 COMPRESSED_SUFFIXES = (*COMPRESSED_CSV_OPENERS, ".zip")
 SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
+# Files a user may point at that are not tables aetool reads, and what to do instead
+_SAVE = "save the table as CSV or Parquet (pandas: frame.to_csv(path, index=False))"
+UNREAD_SUFFIXES = {".json": f"JSON is not read; {_SAVE}", ".jsonl": f"JSON is not read; {_SAVE}",
+                   ".pkl": f"pickles are never read (loading one can run code); {_SAVE}",
+                   ".pickle": f"pickles are never read (loading one can run code); {_SAVE}",
+                   ".h5": f"HDF5 is not read; {_SAVE}", ".hdf5": f"HDF5 is not read; {_SAVE}",
+                   ".feather": f"Feather is not read; {_SAVE}"}
 DAMAGED_FILE_ERRORS = (OSError, EOFError, lzma.LZMAError, zlib.error)  # cut or corrupt archives
 
 
@@ -47,6 +54,8 @@ def _check_file(path: Path) -> None:
         raise DataError(f"{path}: file is empty; it needs a header row and data rows")
     if path.suffix.lower() in SPREADSHEET_SUFFIXES:
         raise DataError(f"{path}: spreadsheets are not read; save the sheet as CSV or Parquet")
+    if path.suffix.lower() in UNREAD_SUFFIXES:
+        raise DataError(f"{path}: {UNREAD_SUFFIXES[path.suffix.lower()]}")
 
 
 def _open_bytes(path: Path, raw: IO[bytes] | None = None) -> IO[bytes]:
@@ -123,12 +132,14 @@ def _first_bad_utf8_offset(path: Path) -> int | None:
     return None
 
 
-def csv_options(path: Path) -> dict[str, str]:
+def csv_options(path: Path) -> dict[str, Any]:
     """``sep`` and ``decimal`` for pandas, guessed from the first 50 lines: the delimiter among
-    , ; tab | (',' if unsure), and a decimal comma when the delimiter is not a comma and the
-    numbers are written 3,14 rather than 3.14. A header naming one column twice is warned
-    about here, since pandas renames the copies."""
-    lines = _head_text(path).splitlines()[:50]
+    , ; tab | (',' if unsure; runs of spaces when every line splits so into as many fields),
+    and a decimal comma when the delimiter is not a comma and the numbers are written 3,14
+    rather than 3.14. A first line of numbers that fall among the values below them is data,
+    not a header (columns named x0, x1, ... as for arrays; said in a warning). A header naming
+    one column twice is warned about here, since pandas renames the copies."""
+    lines = [line for line in _head_text(path).splitlines()[:50] if line.strip()]
     if lines and len(lines[0]) > HEAD_BYTES:  # too wide for the sniffer: the commonest mark
         delimiter = max(",;\t|", key=lines[0].count)
     else:
@@ -136,18 +147,61 @@ def csv_options(path: Path) -> dict[str, str]:
             delimiter = csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t|").delimiter
         except csv.Error:
             delimiter = ","
-    rows = list(csv.reader(lines, delimiter=delimiter))
+    if _spaced(lines, delimiter):
+        rows = [line.split() for line in lines]
+        options: dict[str, Any] = {"sep": r"\s+"}
+    else:
+        rows = list(csv.reader(lines, delimiter=delimiter))
+        options = {"sep": delimiter}
+    if _headerless(rows):
+        warnings.warn(f"{path}: the first line holds numbers like the lines below it, so it is "
+                      f"read as data, not as a header; the columns are named x0 to "
+                      f"x{len(rows[0]) - 1}", DataWarning, stacklevel=4)
+        options.update(header=None, names=[f"x{i}" for i in range(len(rows[0]))])
+        rows = [options["names"], *rows]
     if rows and len(rows[0]) > MAX_COLUMNS:
         raise DataError(f"{path}: the header names {len(rows[0]):,} columns; aetool reads at "
                         f"most {MAX_COLUMNS:,}, so select the columns you need first")
     _warn_duplicate_headers(path, rows[0] if rows else [])
-    decimal = "."
-    if delimiter != ",":
+    options["decimal"] = "."
+    if options["sep"] not in (",", r"\s+"):
         fields = [f.strip() for row in rows[1:] for f in row]
         if (any(DECIMAL_COMMA.fullmatch(f) for f in fields)
                 and not any(DECIMAL_POINT.fullmatch(f) for f in fields)):
-            decimal = ","
-    return {"sep": delimiter, "decimal": decimal}
+            options["decimal"] = ","
+    return options
+
+
+def _spaced(lines: list[str], delimiter: str) -> bool:
+    """Columns separated by runs of spaces (UCI's and numpy.savetxt's files): no line holds
+    the sniffed delimiter, and every line splits at spaces into the same number (2 or more)."""
+    if any(delimiter in line for line in lines) or len(lines) < 2:
+        return False
+    counts = {len(line.split()) for line in lines}
+    return len(counts) == 1 and counts.pop() >= 2
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _headerless(rows: list[list[str]]) -> bool:
+    """The first row is data: every field a number, and at least 80% of them within the range
+    their column takes in the rows below (at least 5 of them). A header of numbers (years,
+    wavelengths) lies outside the values under it and stays a header."""
+    if len(rows) < 6 or not rows[0]:
+        return False
+    first = [_number(f) for f in rows[0]]
+    if any(v is None for v in first):
+        return False
+    inside = 0
+    for j, value in enumerate(first):
+        below = [v for row in rows[1:] if j < len(row) and (v := _number(row[j])) is not None]
+        inside += bool(below) and min(below) <= value <= max(below)
+    return inside >= 0.8 * len(first)
 
 
 def _warn_duplicate_headers(path: Path, header: list[str]) -> None:
