@@ -247,6 +247,26 @@ def test_symlinked_class_folders_are_read_and_a_link_cycle_ends(class_folder, tm
         str(p.relative_to(class_folder)) for p in class_folder.rglob("*.*"))
 
 
+def test_webp_is_read_and_photographs_in_formats_not_read_are_named(class_folder, tmp_path):
+    """WebP (web and phone exports) was not looked for; HEIC (iPhone) cannot be decoded here:
+    a folder of them said only 'no images found (looked for .png, ...)'."""
+    import aetool
+
+    picture = Image.open(class_folder / "normal" / "n3.png")
+    picture.save(class_folder / "normal" / "web.webp", lossless=True)
+    (class_folder / "normal" / "IMG_0001.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic")
+    with pytest.warns(UserWarning, match=r"1 photograph\(s\) in a format aetool does not read "
+                                         r"\(\.heic, e\.g\. normal/IMG_0001\.HEIC\)"):
+        found = aetool.read_images(class_folder)
+    assert np.array_equal(found.images[found.paths.index("normal/web.webp")],
+                          found.images[found.paths.index("normal/n3.png")])
+    only = tmp_path / "iphone"
+    only.mkdir()
+    (only / "IMG_0002.heic").write_bytes(b"\x00")
+    result = run("detect", str(only), "-o", str(tmp_path / "o.csv"))
+    assert result.exit_code == 2 and "convert them to JPEG or PNG" in result.stderr
+
+
 def test_read_images_gives_python_what_the_cli_reads(class_folder):
     import aetool
 

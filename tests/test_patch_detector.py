@@ -1256,7 +1256,7 @@ def test_scoring_images_taken_otherwise_than_the_training_ones_warns(tmp_path):
 
     assert warning(like) == []
     assert "they are typically 96x96 pixels, the training images 64x64" in warning(larger)[0]
-    assert "mostly JPEG files, the training images mostly lossless" in warning(jpegs)[0]
+    assert "mostly JPEG/WebP files, the training images mostly lossless" in warning(jpegs)[0]
     manifest = json.loads((bundle / "manifest.json").read_text())
     del manifest["table"]["source_images"]  # as saved before
     (bundle / "manifest.json").write_text(json.dumps(manifest))

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-LOSSY_SUFFIXES = (".jpg", ".jpeg")
+LOSSY_SUFFIXES = (".jpg", ".jpeg", ".webp")  # WebP: lossy as photographs are saved
 SIZE_TOLERANCE = 1.15  # typical sides further apart than this ratio count as another resolution
 # Measured on the synthetic round parts (bench/synthetic_photos.py), detector fitted on 256-px
 # PNGs: normal test images scored 0.9x the threshold as PNG, 3.8x as JPEG of quality 75 and
@@ -38,7 +38,7 @@ def summary(sizes: Sequence[tuple[int, int]], paths: Sequence[Any]) -> dict[str,
 
 def file_kind(taken: dict[str, Any]) -> str:
     """What most files of a :func:`summary` are: JPEG or lossless."""
-    return "JPEG" if taken["jpeg_share"] >= 0.5 else "lossless (PNG, BMP, TIFF)"
+    return "JPEG/WebP" if taken["jpeg_share"] >= 0.5 else "lossless (PNG, BMP, TIFF)"
 
 
 def differences(trained: dict[str, Any], scored: dict[str, Any]) -> list[str]:

@@ -14,7 +14,9 @@ import numpy as np
 
 from aetool.errors import DataError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+# Photograph formats PIL cannot read here: named when a folder holds them
+UNREAD_IMAGE_SUFFIXES = (".heic", ".heif", ".avif", ".dng", ".cr2", ".nef", ".arw", ".raw")
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".csv.gz", ".csv.bz2", ".csv.xz",
                   ".csv.zip")
 
@@ -81,6 +83,17 @@ def list_images(root: Path, say_hidden: bool = False) -> list[Path]:
         warnings.warn(f"{root}: left out {len(found) - len(files)} hidden image file(s) (a name "
                       f"or folder starting with '.', e.g. {example}); rename them to read them",
                       UserWarning, stacklevel=2)
+    unread = [p for p in files_below(root) if p.suffix.lower() in UNREAD_IMAGE_SUFFIXES
+              and not _hidden(p, root)]
+    if unread:
+        kinds = sorted({p.suffix.lower() for p in unread})
+        message = (f"{root}: {len(unread)} photograph(s) in a format aetool does not read "
+                   f"({', '.join(kinds)}, e.g. {unread[0].relative_to(root)}); convert them to "
+                   "JPEG or PNG")
+        if not files:
+            raise DataError(message)
+        if say_hidden:
+            warnings.warn(message + " to use them", UserWarning, stacklevel=2)
     if not files:
         tables = [p for p in files_below(root) if any(
             p.name.lower().endswith(s) for s in TABLE_SUFFIXES)]
