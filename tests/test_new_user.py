@@ -280,6 +280,13 @@ def test_tables_without_a_header_or_separated_by_spaces_are_read_as_written(tmp_
         assert len(scores[name]) == 120
     np.testing.assert_allclose(scores["spaced.txt"], scores["named.csv"], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(scores["bare.csv"], scores["named.csv"], rtol=1e-4, atol=1e-5)
+    # denoised, a file without a header comes back without one
+    assert run("denoise", "fit", tmp_path / "bare.csv", "-o", tmp_path / "dn",
+               *FAST).exit_code == 0
+    assert run("denoise", "apply", tmp_path / "dn", tmp_path / "bare.csv", "-o",
+               tmp_path / "bare-clean.csv").exit_code == 0
+    back = np.loadtxt(tmp_path / "bare-clean.csv", delimiter=",")
+    assert back.shape == (120, 4)
     pd.DataFrame(np.abs(values), columns=[400, 410, 420, 430]).to_csv(tmp_path / "nm.csv",
                                                                       index=False)
     kept = run("detect", tmp_path / "nm.csv", "-o", tmp_path / "nm.out.csv", *FAST)

@@ -294,7 +294,8 @@ def table_output_kind(path: str | os.PathLike[str], also: tuple[str, ...] = ()) 
 
 
 def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """Write ``frame`` as CSV, TSV or Parquet (by ``path``'s suffix), atomically."""
+    """Write ``frame`` as CSV, TSV or Parquet (by ``path``'s suffix), atomically; a table read
+    from a CSV without a header (``frame.attrs['headerless']``) is written without one."""
     path = Path(path)
     kind = table_output_kind(path)
     if kind == "parquet":
@@ -302,5 +303,6 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
             frame.to_parquet(handle, index=False)
     else:
         with atomic_output(path) as handle:
-            frame.to_csv(handle, index=False, sep=CSV_SEPARATORS[kind])
+            frame.to_csv(handle, index=False, sep=CSV_SEPARATORS[kind],
+                         header=not frame.attrs.get("headerless", False))
     return path

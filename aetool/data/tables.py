@@ -263,6 +263,7 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
         options = csv_options(path)
         with _csv_errors(path):
             frame = pd.read_csv(path, encoding="utf-8", **options)
+        frame.attrs["headerless"] = options.get("header", 0) is None  # written back without
     if frame.shape[0] == 0:
         raise no_data_rows(path)
     return frame
