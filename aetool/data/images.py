@@ -73,36 +73,47 @@ def files_below(root: Path) -> list[Path]:
 
 def list_images(root: Path, say_hidden: bool = False) -> list[Path]:
     """Every image file below ``root`` (sorted), hidden ones left out (said in a warning with
-    ``say_hidden``), or ``root`` itself when it is one image file."""
+    ``say_hidden``, as photographs in formats not read are), or ``root`` itself when it is one
+    image file."""
     if is_image_file(root):
         return [root]
-    found = [p for p in files_below(root) if p.suffix.lower() in IMAGE_SUFFIXES]
+    everything = files_below(root)  # one walk of the tree for every question below
+    found = [p for p in everything if p.suffix.lower() in IMAGE_SUFFIXES]
     files = [p for p in found if not _hidden(p, root)]
     if say_hidden and len(files) < len(found):
         example = next(p for p in found if _hidden(p, root)).relative_to(root)
         warnings.warn(f"{root}: left out {len(found) - len(files)} hidden image file(s) (a name "
                       f"or folder starting with '.', e.g. {example}); rename them to read them",
                       UserWarning, stacklevel=2)
-    unread = [p for p in files_below(root) if p.suffix.lower() in UNREAD_IMAGE_SUFFIXES
-              and not _hidden(p, root)]
-    if unread:
-        kinds = sorted({p.suffix.lower() for p in unread})
-        message = (f"{root}: {len(unread)} photograph(s) in a format aetool does not read "
-                   f"({', '.join(kinds)}, e.g. {unread[0].relative_to(root)}); convert them to "
-                   "JPEG or PNG")
-        if not files:
-            raise DataError(message)
-        if say_hidden:
-            warnings.warn(message + " to use them", UserWarning, stacklevel=2)
+    unread = _formats_not_read(root, everything)
+    if unread and files and say_hidden:
+        warnings.warn(f"{unread} to use them", UserWarning, stacklevel=2)
     if not files:
-        tables = [p for p in files_below(root) if any(
-            p.name.lower().endswith(s) for s in TABLE_SUFFIXES)]
-        if tables:
-            raise DataError(f"{root}: holds {len(tables)} table file(s) (e.g. {tables[0].name}), "
-                            "not images; score a folder of table parts with --engine dask, or "
-                            "give one file at a time")
-        raise DataError(f"{root}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
+        raise DataError(unread or _no_images(root, everything))
     return files
+
+
+def _formats_not_read(root: Path, files: list[Path]) -> str:
+    """What to say of the photographs below ``root`` in formats PIL cannot decode here (HEIC
+    from phones, camera raw); '' when there are none."""
+    unread = [p for p in files if p.suffix.lower() in UNREAD_IMAGE_SUFFIXES
+              and not _hidden(p, root)]
+    if not unread:
+        return ""
+    kinds = sorted({p.suffix.lower() for p in unread})
+    return (f"{root}: {len(unread)} photograph(s) in a format aetool does not read "
+            f"({', '.join(kinds)}, e.g. {unread[0].relative_to(root)}); convert them to JPEG "
+            "or PNG")
+
+
+def _no_images(root: Path, files: list[Path]) -> str:
+    """Why a folder gave no images: it holds tables (a folder of parts), or nothing readable."""
+    tables = [p for p in files if any(p.name.lower().endswith(s) for s in TABLE_SUFFIXES)]
+    if tables:
+        return (f"{root}: holds {len(tables)} table file(s) (e.g. {tables[0].name}), not "
+                "images; score a folder of table parts with --engine dask, or give one file at "
+                "a time")
+    return f"{root}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})"
 
 
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
