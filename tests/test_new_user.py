@@ -289,8 +289,11 @@ def test_tables_without_a_header_or_separated_by_spaces_are_read_as_written(tmp_
     assert back.shape == (120, 4)
     pd.DataFrame(np.abs(values), columns=[400, 410, 420, 430]).to_csv(tmp_path / "nm.csv",
                                                                       index=False)
-    kept = run("detect", tmp_path / "nm.csv", "-o", tmp_path / "nm.out.csv", *FAST)
-    assert kept.exit_code == 0 and "not as a header" not in kept.stderr
+    pd.DataFrame(values).to_csv(tmp_path / "counted.csv", index=False)  # header 0,1,2,3
+    for name in ("nm.csv", "counted.csv"):
+        kept = run("detect", tmp_path / name, "-o", tmp_path / f"{name}.out.csv", *FAST)
+        assert kept.exit_code == 0 and "not as a header" not in kept.stderr
+        assert len(pd.read_csv(tmp_path / f"{name}.out.csv")) == 120
     for name, message in (("t.json", "JSON is not read"), ("t.pkl", "pickles are never read")):
         (tmp_path / name).write_text("[]")
         refused = run("detect", tmp_path / name, "-o", tmp_path / "r.csv")

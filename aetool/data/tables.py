@@ -190,12 +190,22 @@ def _number(text: str) -> float | None:
 
 def _headerless(rows: list[list[str]]) -> bool:
     """The first row is data: every field a number, and at least 80% of them within the range
-    their column takes in the rows below (at least 5 of them). A header of numbers (years,
-    wavelengths) lies outside the values under it and stays a header."""
+    their column takes in the rows below (at least 5 of them). A header of numbers stays a
+    header when it lies outside the values under it (years, wavelengths), when it counts the
+    columns 0, 1, 2, ... or 1, 2, 3, ... (pandas' names for an array's columns), or when it
+    holds whole numbers over columns of fractions."""
     if len(rows) < 6 or not rows[0]:
         return False
     first = [_number(f) for f in rows[0]]
     if any(v is None for v in first):
+        return False
+    whole = all(float(v).is_integer() for v in first)
+    if whole and [int(v) - int(first[0]) for v in first] == list(range(len(first))) \
+            and int(first[0]) in (0, 1):
+        return False
+    fractions = sum(any("." in row[j] for row in rows[1:] if j < len(row))
+                    for j in range(len(first)))
+    if whole and fractions >= len(first) / 2:
         return False
     inside = 0
     for j, value in enumerate(first):
