@@ -191,9 +191,15 @@ def _inference(device: str, precision: str, batch_size: str, compile_model: bool
     return task("settings").inference(device, precision, batch_size, compile_model)
 
 
-def _print_metrics(result: dict[str, float]) -> None:
-    click.echo("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                         for k, v in result.items()))
+def _print_metrics(result: dict[str, float], output: str | None = None) -> None:
+    _say("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                   for k, v in result.items()), output)
+
+
+def _say(text: str, output: str | None = None) -> None:
+    """A line for the user: on standard error when the command writes its table to standard
+    output (``-o -``), so a pipe gets the table alone."""
+    click.echo(text, err=output == "-")
 
 
 @click.group(cls=AetoolGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -382,9 +388,10 @@ def _patch_description(detector: Any) -> str | None:
                                              detector.preprocessor_.shape)
 
 
-def _said_threshold(detector: Any, threshold_from: str | None) -> None:
+def _said_threshold(detector: Any, threshold_from: str | None, output: str | None = None
+                    ) -> None:
     if threshold_from:
-        click.echo(f"threshold {detector.threshold_:.4g}: the best F1 on {threshold_from}")
+        _say(f"threshold {detector.threshold_:.4g}: the best F1 on {threshold_from}", output)
 
 
 @cli.command()
@@ -408,13 +415,13 @@ def detect(data: str, output: str, save_model: str | None, force: bool, top_feat
     spec, options = _detector_inputs(shared)
     detector, result = task("detect").run_detect(data, output, spec, options, top_features,
                                                  maps, plots, save_model, force)
-    _said_threshold(detector, options.threshold_from)
-    click.echo(f"scored {result.rows} rows, {result.flagged} flagged as anomalies; "
-               f"wrote {output}")
+    _said_threshold(detector, options.threshold_from, output)
+    _say(f"scored {result.rows} rows, {result.flagged} flagged as anomalies; wrote {output}",
+         output)
     if result.metrics is not None:
-        _print_metrics(result.metrics)
+        _print_metrics(result.metrics, output)
     if plots:
-        click.echo(f"figures in {plots}")
+        _say(f"figures in {plots}", output)
 
 
 @cli.command()
@@ -442,7 +449,8 @@ def fit(data: str, output: str, sample_rows: int | None, force: bool, **shared: 
 @click.argument("bundle", type=click.Path())
 @click.argument("data", type=click.Path())
 @click.option("--output", "-o", required=True, type=click.Path(),
-              help="Output CSV or Parquet (a folder with --engine dask).")
+              help="Output CSV or Parquet (a folder with --engine dask; - for a CSV to "
+                   "standard output).")
 @click.option("--top-features", default=3, show_default=True, type=click.IntRange(min=0),
               help="Explanations per row (0: none, fastest).")
 @click.option("--maps", type=click.Path(file_okay=False), help="Images: folder for heat maps.")
@@ -479,7 +487,7 @@ def score(bundle: str, data: str, output: str, top_features: int, maps: str | No
         return
     rows, flagged = scoring.run_score(bundle, data, output, inference, top_features, maps,
                                       chunk_rows, threshold, contamination, progress=not quiet)
-    click.echo(f"scored {rows} rows, {flagged} flagged as anomalies; wrote {output}")
+    _say(f"scored {rows} rows, {flagged} flagged as anomalies; wrote {output}", output)
 
 
 @cli.command()
@@ -613,9 +621,10 @@ def denoise_apply(bundle: str, noisy: str, output: str, reference: str | None, s
     report = task("denoise").run_denoise_apply(
         bundle, noisy, output, _inference(device, precision, batch_size, compile_model),
         reference, strict, keep, settings.split(columns) or None, id_column)
-    click.echo(f"wrote {output}")
+    _say(f"wrote {output}", output)
     for name, values in (report or {}).items():
-        click.echo(f"{name:<9} " + "  ".join(f"{k.upper()} {v:.4g}" for k, v in values.items()))
+        _say(f"{name:<9} " + "  ".join(f"{k.upper()} {v:.4g}" for k, v in values.items()),
+             output)
 
 
 # -- features ----------------------------------------------------------------------------------
@@ -636,7 +645,7 @@ def features(bundle: str, data: str, output: str, logvar: bool, id_column: str |
     rows = task("features").run_export(
         bundle, data, output, _inference(device, precision, batch_size, compile_model), logvar,
         label_column, id_column)
-    click.echo(f"wrote features of {rows} rows to {output}")
+    _say(f"wrote features of {rows} rows to {output}", output)
 
 
 @cli.command("evaluate-features")

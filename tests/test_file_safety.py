@@ -580,3 +580,36 @@ def test_maps_and_plots_are_never_written_into_the_input_folder(tmp_path):
                   tmp_path / "heat.jpg")):
         one_line_error(run(*args), "names a file, but figures and heat maps go into a folder")
     assert not any((tmp_path / name).exists() for name in ("roc.png", "heat.jpg", "s.csv"))
+
+
+def test_dash_writes_the_table_to_standard_output_and_nothing_else_there(tmp_path):
+    """`-o -` puts score's, detect's and features' CSV on standard output for a pipe (it was
+    refused for its missing suffix), every message on standard error; outputs that are folders
+    or binary files refuse it instead of making a file or folder called '-'."""
+    import io
+
+    frame = pd.DataFrame(low_rank_table(200, d=4), columns=list("abcd"))
+    frame.insert(0, "key", np.arange(200))
+    data = tmp_path / "t.csv"
+    frame.to_csv(data, index=False)
+    bundle = tmp_path / "m"
+    assert run("fit", data, "--id-column", "key", "-o", bundle, *FAST).exit_code == 0
+    assert run("score", bundle, data, "-o", tmp_path / "s.csv", "-q").exit_code == 0
+    piped = run("score", bundle, data, "-o", "-", "-q")
+    assert piped.exit_code == 0, piped.output
+    read = pd.read_csv(io.StringIO(piped.stdout))
+    pd.testing.assert_frame_equal(read, pd.read_csv(tmp_path / "s.csv"))
+    assert "scored 200 rows" in piped.stderr
+    detected = run("detect", data, "--id-column", "key", "-o", "-", *FAST)
+    assert detected.exit_code == 0 and len(pd.read_csv(io.StringIO(detected.stdout))) == 200
+    model = tmp_path / "ae"
+    assert run("train", data, "--exclude", "key", "-o", model, *FAST).exit_code == 0
+    codes = run("features", model, data, "-o", "-")
+    assert codes.exit_code == 0 and "wrote features of 200 rows" in codes.stderr
+    assert list(pd.read_csv(io.StringIO(codes.stdout)).columns[:2]) == ["code_0", "code_1"]
+    for args in (("fit", data, "-o", "-", *FAST), ("export", bundle, "-o", "-"),
+                 ("score", bundle, data, "-o", tmp_path / "x.csv", "--maps", "-"),
+                 ("evaluate-features", data, "-o", "-")):
+        refused = run(*args)
+        assert refused.exit_code == 2 and "Traceback" not in refused.output
+    assert not (tmp_path / "-").exists() and not Path("-").exists()

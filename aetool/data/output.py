@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import stat
+import sys
 import tempfile
 import uuid
 import warnings
@@ -77,10 +78,24 @@ def check_replaceable_file(path: Path) -> None:
                           "another output name")
 
 
+STDOUT = "-"  # `-o -`: a CSV written to standard output, for a pipe
+
+
+def to_stdout(path: str | os.PathLike[str]) -> bool:
+    """The output is standard output (``-o -``)."""
+    return str(path) == STDOUT
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO]:
     """Open a temporary file next to ``path``; it replaces ``path`` only if the block succeeds,
-    so an interrupted run never leaves a file that looks complete."""
+    so an interrupted run never leaves a file that looks complete. ``-``: standard output
+    (a pipe reads as it comes), left open."""
+    if to_stdout(path):
+        stream = sys.stdout.buffer if "b" in mode else sys.stdout
+        yield stream
+        stream.flush()
+        return
     path = Path(path)
     check_replaceable_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -230,6 +245,8 @@ def check_output_file(path: str | os.PathLike[str], inputs: Sequence[str | os.Pa
                       ) -> None:
     """Before any work: ``path`` must not be one of the ``inputs`` (symlinks and hard links
     resolved), not a folder, not read-only, and its folder must be writable."""
+    if to_stdout(path):
+        return
     path = Path(path)
     for given in inputs:
         source = Path(given)
@@ -244,6 +261,9 @@ def check_output_folder(path: str | os.PathLike[str], inputs: Sequence[str | os.
                         replaceable: Callable[[Path], bool], force: bool = False) -> None:
     """Before any work, for outputs that are folders (bundles, image folders): ``path`` may not
     hold or be any input, and may replace only an empty folder or one ``replaceable`` accepts."""
+    if to_stdout(path):
+        raise OutputError("-: this output is a folder (a bundle or images), not a table for "
+                          "standard output; name a folder")
     path = Path(os.path.abspath(path))
     for given in inputs:
         if is_inside(given, path) or _same_file(path, Path(given)):
@@ -264,7 +284,8 @@ def check_figure_folder(path: str | os.PathLike[str] | None,
     name (and would be read as an image next time), and writable."""
     if path is None:
         return
-    if Path(path).suffix.lower() in FILE_LIKE_SUFFIXES and not Path(path).is_dir():
+    if to_stdout(path) or (Path(path).suffix.lower() in FILE_LIKE_SUFFIXES
+                           and not Path(path).is_dir()):
         raise OutputError(f"{path}: names a file, but figures and heat maps go into a folder "
                           "under fixed names (roc.png, ...); name a folder")
     for given in inputs:
@@ -283,6 +304,8 @@ CSV_SEPARATORS = {"csv": ",", "tsv": "\t"}
 def table_output_kind(path: str | os.PathLike[str], also: tuple[str, ...] = ()) -> str:
     """'csv', 'tsv' or 'parquet' by ``path``'s suffix (or one of ``also``, e.g. '.npy'); any
     other suffix is a one-line error, raised before the work rather than a CSV in an .xlsx."""
+    if to_stdout(path):
+        return "csv"
     suffix = Path(path).suffix.lower()
     if suffix in also:
         return suffix.lstrip(".")

@@ -147,6 +147,9 @@ def check_denoise_output(noisy: str | Path, out: str | Path, inputs: tuple[str, 
     """Before any work: images go to a new (or empty) folder that holds no input; tables and
     arrays to a file that is not an input and not read-only."""
     if is_image_source(noisy) and not _one_image_to_file(noisy, out):
+        if str(out) == "-":
+            raise DataError("-: denoised images are written to files; name a new folder (or "
+                            "an image file for one image)")
         if Path(out).suffix.lower() in IMAGE_SUFFIXES:
             raise DataError(f"{out}: names an image file, but {noisy} is a folder of images; "
                             "name a new folder for the denoised images")

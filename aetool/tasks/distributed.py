@@ -86,7 +86,8 @@ def score_with_dask(bundle_path: str | Path, pattern: str, out_dir: str | Path,
 
     parts = expand_parts(pattern)
     out_dir = Path(out_dir)
-    if not out_dir.is_dir() and _uncompressed(out_dir).suffix.lower() in PART_SUFFIXES:
+    if str(out_dir) == "-" or (not out_dir.is_dir()
+                               and _uncompressed(out_dir).suffix.lower() in PART_SUFFIXES):
         raise DataError(f"{out_dir}: names a table file, but --engine dask writes one scores "
                         "file per part into a folder; name a folder (e.g. -o scores/)")
     for part in parts:  # before the cluster starts: no part's output may be an input

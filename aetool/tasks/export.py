@@ -63,7 +63,10 @@ def load_estimator(bundle: str | Path) -> tuple[Any, str, TableSpec]:
 
 
 def check_export_output(output: str | Path, bundle: str | Path, data: str | None) -> None:
-    """The ONNX file may not land inside the bundle, nor on the checked data file."""
+    """The ONNX file may not land inside the bundle, nor on the checked data file (nor on
+    standard output, which only tables go to)."""
+    if str(output) == "-":
+        raise OutputError("-: the ONNX model is written to a file; name an .onnx file")
     if is_inside(Path(output), Path(bundle)):
         raise OutputError(f"{output}: is inside the bundle {bundle}; write the ONNX file "
                           "elsewhere (aetool never changes a bundle it reads)")

@@ -176,6 +176,9 @@ def run_evaluate_features(data: str, output: str, spec: TableSpec, variants: lis
     """``aetool evaluate-features``: the cross-validated table, written to ``output`` with its
     bar chart beside it as PNG. ``epochs`` None: the extractor's default (and its step rule);
     a number is trained as given."""
+    if output == "-":
+        raise DataError("-: evaluate-features writes a bar chart beside its table; name a "
+                        ".csv file")
     chart = Path(output).with_suffix(".png")
     check_output_file(output, (data,))
     check_output_file(chart, (data,))
