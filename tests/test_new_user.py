@@ -412,6 +412,9 @@ def test_train_and_features_read_image_folders(tmp_path):
                        atol=1e-5)
     conditional = run("train", folder, "--variant", "cvae", "-o", tmp_path / "c", *FAST)
     assert conditional.exit_code == 0, conditional.output  # class folders are the labels
+    flat = run("train", folder / "squares", "--variant", "cvae", "-o", tmp_path / "f", *FAST)
+    assert flat.exit_code == 2  # no classes: says where labels come from for a folder
+    assert "class sub-folders in an image folder (FOLDER/CLASS/image.png)" in flat.stderr
 
 
 def test_features_to_npy_says_that_ids_and_labels_are_not_written(table_csv, tmp_path):

@@ -52,8 +52,10 @@ class Autoencoder(AutoencoderEstimator):
         labels = n_classes = None
         if CONDITIONAL in variant.capabilities:
             if y is None:
-                raise DataError(f"variant '{variant.name}' needs class labels "
-                                "(a 'y' array in the .npz file or --label-column)")
+                raise DataError(f"variant '{variant.name}' needs class labels: class "
+                                "sub-folders in an image folder (FOLDER/CLASS/image.png), a 'y' "
+                                "array in an .npz file, or --label-column for a table (y in "
+                                "Python)")
             self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
             labels, n_classes = codes.astype(np.int64), len(self.classes_)
         self._fit_model(matrix, variant, labels, n_classes)
