@@ -240,6 +240,10 @@ def test_denoise_commands_on_an_image_folder(tmp_path):
     assert single.exit_code == 0, single.output
     assert np.array_equal(np.asarray(Image.open(tmp_path / "img7-clean.png")),
                           np.asarray(Image.open(out / "sub" / "img7.png")))
+    inside = CliRunner().invoke(cli, ["denoise", "apply", str(bundle), str(tmp_path / "noisy"),
+                                      "-o", str(tmp_path / "noisy" / "clean")])
+    assert inside.exit_code == 2 and "is inside the input folder" in inside.stderr
+    assert not (tmp_path / "noisy" / "clean").exists()  # read as input the next time
     as_file = CliRunner().invoke(cli, ["denoise", "apply", str(bundle), str(tmp_path / "noisy"),
                                        "-o", str(tmp_path / "all.png")])
     assert as_file.exit_code == 2 and "names an image file, but" in as_file.stderr

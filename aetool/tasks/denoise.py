@@ -27,6 +27,7 @@ from aetool.data.output import (
     atomic_output,
     check_output_file,
     check_output_folder,
+    is_inside,
     write_table,
 )
 from aetool.data.preprocess import data_source
@@ -153,6 +154,10 @@ def check_denoise_output(noisy: str | Path, out: str | Path, inputs: tuple[str, 
         if Path(out).suffix.lower() in IMAGE_SUFFIXES:
             raise DataError(f"{out}: names an image file, but {noisy} is a folder of images; "
                             "name a new folder for the denoised images")
+        if Path(noisy).is_dir() and is_inside(Path(out), Path(noisy)):
+            raise DataError(f"{out}: is inside the input folder {noisy}; the denoised images "
+                            "would be read as input the next time, so choose a folder "
+                            "outside it")
         _refuse_filled_folder(Path(out))
         check_output_folder(out, inputs, replaceable=lambda folder: False)
     else:  # a table, an array, or one image written to an image file
