@@ -267,6 +267,14 @@ def test_webp_is_read_and_photographs_in_formats_not_read_are_named(class_folder
     assert result.exit_code == 2 and "convert them to JPEG or PNG" in result.stderr
 
 
+@pytest.mark.parametrize("option", ["--label-column", "--id-column", "--exclude", "--columns"])
+def test_column_options_on_images_are_refused_not_ignored(option, class_folder, tmp_path):
+    """`detect FOLDER --label-column y` ran as if the option were not there."""
+    result = run("detect", str(class_folder), option, "y", "-o", str(tmp_path / "o.csv"))
+    assert result.exit_code == 2 and not (tmp_path / "o.csv").exists()
+    assert f"{option} is for tables, and these are images" in result.stderr
+
+
 def test_read_images_gives_python_what_the_cli_reads(class_folder):
     import aetool
 

@@ -19,6 +19,7 @@ from aetool.data.images import (
     FolderScan,
     decode_images,
     is_image_source,
+    list_images,
     read_image_folder,
     relative_name,
     scan_image_folder,
@@ -122,6 +123,7 @@ def load_images(path: str | Path, spec: TableSpec, need_labels: bool = False,
     """An image folder (flat or class sub-folders) or an image array file; ``labels``
     'binary' marks the normal class 0 and the others 1, 'classes' keeps the class names."""
     path = Path(path)
+    refuse_table_options(spec, path)
     size = tuple(spec.image_size) if spec.image_size else None
     if is_image_source(path):
         found = read_image_folder(path, size, spec.strict, spec.channels)
@@ -138,8 +140,23 @@ def load_images(path: str | Path, spec: TableSpec, need_labels: bool = False,
     return _image_array(*read_array_file(path), spec, str(path), need_labels, labels)
 
 
+def refuse_table_options(spec: TableSpec, source: str | Path) -> None:
+    """Column options given for images would be silently ignored: refuse them, saying what
+    images have instead."""
+    given = [option for option, value in (("--label-column", spec.label_column),
+                                          ("--id-column", spec.id_column),
+                                          ("--columns", spec.columns),
+                                          ("--exclude", spec.exclude)) if value]
+    if given and is_image_source(source):
+        list_images(Path(source))  # a folder of table parts is named as such first
+        raise DataError(f"{source}: {given[0]} is for tables, and these are images: their "
+                        "labels are the class folders (--normal-class NAME says which is "
+                        "normal) and their ids the file paths")
+
+
 def scan_images(path: str | Path, spec: TableSpec) -> FolderScan:
     """The headers of an image folder, brought to the size and colours ``spec`` says."""
+    refuse_table_options(spec, path)
     size = tuple(spec.image_size) if spec.image_size else None
     scan = scan_image_folder(path, size, spec.strict, spec.channels)
     warn_if_taken_otherwise(scan.root, spec.source_images, scan.sizes, scan.paths)
