@@ -211,6 +211,12 @@ def test_normal_class_names_the_normal_value_of_a_table_label_column(tmp_path):
                    "text", "--normal-class", "B", "-o", tmp_path / "d.csv", *FAST)
     assert detected.exit_code == 0, detected.stderr
     assert f"anomalies={int(bad.sum())}" in detected.stdout
+    # options that would do nothing on this table are refused, not ignored
+    for extra, message in ((["--normal-class", "B"], "name that column with --label-column"),
+                           (["--image-size", "28,28"], "--image-size is for images")):
+        idle = run("detect", tmp_path / "t.csv", "--exclude", "coded,number,text", *extra,
+                   "-o", tmp_path / "idle.csv", *FAST)
+        assert idle.exit_code == 2 and message in idle.stderr
     # fitted with them, the bundle keeps both: evaluate needs neither again, info shows them
     kept = tmp_path / "kept"
     assert run("fit", tmp_path / "t.csv", "--exclude", "coded,number", "--label-column", "text",

@@ -306,6 +306,11 @@ def split_frame(frame: pd.DataFrame, spec: TableSpec, source: str,
     label column means no evaluation, and an excluded column needs no excluding (a missing
     feature column is still an error, later). At fit time each named column must be there: a
     mistyped label column would otherwise make the labels a feature."""
+    if spec.image_size:
+        raise DataError(f"{source}: --image-size is for images, and this is a table")
+    if spec.normal_class is not None and not spec.label_column:
+        raise DataError(f"{source}: --normal-class names the normal value of the label column; "
+                        "name that column with --label-column")
     frame.columns = [str(c) for c in frame.columns]
     names = list(frame.columns)
     spec = with_written_index(as_written(spec, names), names, source, warn=not for_scoring)

@@ -50,8 +50,9 @@ def load_input(path: str | Path, columns: list[str] | None = None, exclude: Sequ
     """Data to denoise: an image folder, an array, or a table whose ``columns`` (default: the
     numeric ones not in ``exclude``) are the features; ``frame`` keeps the whole table, so the
     other columns pass through untouched."""
-    spec = TableSpec(columns=columns, exclude=list(exclude),
-                     image_size=list(image_size) if image_size else None, strict=strict)
+    spec = TableSpec(columns=columns, exclude=list(exclude),  # a denoiser's size: images only
+                     image_size=list(image_size) if image_size and is_image_source(path)
+                     else None, strict=strict)
     loaded = load(path, spec, labels="classes")
     if loaded.kind == "table" and not columns:
         chosen = numeric_columns(loaded.features, list(exclude))
