@@ -151,6 +151,8 @@ def test_a_class_folder_named_as_normal_is_evaluated_without_being_named(class_f
         named = run("evaluate", str(tmp_path / "m"), str(class_folder))
         assert f"'{normal}' is taken as the normal class" in named.stderr
         assert "anomalies=6" in named.stdout
+    told = run("evaluate", str(tmp_path / "m"), str(class_folder), "--normal-class", "NEGATIVE")
+    assert told.exit_code == 0 and told.stdout == named.stdout  # a name in another case
     (class_folder / "Negative").rename(class_folder / "fine")  # no normal word: no evaluation
     plain = run("evaluate", str(tmp_path / "m"), str(class_folder))
     assert plain.exit_code == 2 and "evaluate needs --label-column" in plain.stderr

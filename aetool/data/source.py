@@ -78,6 +78,16 @@ class Loaded:
         return "table" if isinstance(self.features, pd.DataFrame) else "array"
 
 
+def class_as_named(given: str | None, classes: Any) -> str | None:
+    """The class folder ``--normal-class`` means: as given, else the one folder whose name
+    differs only in case (``Good`` for ``good``); as given when none or several do."""
+    names = {str(c) for c in classes if c is not None}
+    if given is None or given in names:
+        return given
+    alike = [n for n in names if n.lower() == given.lower()]
+    return alike[0] if len(alike) == 1 else given
+
+
 def _normal_labels(classes: Any, normal: str, source: str, need: bool) -> np.ndarray | None:
     """0 for the normal class, 1 for the others; None for a flat folder unless labels are
     needed (then, as for an unknown class name, an error)."""
@@ -132,8 +142,8 @@ def load_images(path: str | Path, spec: TableSpec, need_labels: bool = False,
             named = None if all(c is None for c in found.classes) else np.asarray(
                 [str(c) for c in found.classes], dtype=object)
             return Loaded(found.images, ids, named, str(path), found.sizes, folder=True)
-        normal = spec.normal_class or (conventional_normal_class(found.classes, str(path))
-                                       if need_labels else None)
+        normal = class_as_named(spec.normal_class, found.classes) or (
+            conventional_normal_class(found.classes, str(path)) if need_labels else None)
         marks = _normal_labels(found.classes, normal, str(path), need_labels) \
             if normal else None
         return Loaded(found.images, ids, marks, str(path), found.sizes, folder=True)
@@ -179,7 +189,8 @@ def scan_labels_checked(path: str | Path, spec: TableSpec) -> tuple[FolderScan, 
     class must exist, and images of another class too."""
     scan = scan_images(path, spec)
     classes = scanned_classes(scan)
-    normal = spec.normal_class or conventional_normal_class(classes, str(scan.root))
+    normal = class_as_named(spec.normal_class, classes) or conventional_normal_class(
+        classes, str(scan.root))
     if normal is not None and _normal_labels(classes, normal, str(scan.root), True).max() == 0:
         raise DataError(f"{scan.root}: every image is in the normal class '{normal}'; "
                         "evaluation needs images of another class (the anomalies) too")
