@@ -20,6 +20,7 @@ from typing import Any
 
 import click
 
+from aetool.data.output import to_stdout  # stdlib only: the CLI stays fast
 from aetool.defaults import PATCH_DETECTOR_MIN_SIDE
 from aetool.errors import AetoolError
 
@@ -125,12 +126,9 @@ class ScoreType(click.ParamType):
 
     def convert(self, value: Any, param: Any, ctx: Any) -> float:
         try:
-            number = float(value)
-        except (TypeError, ValueError):
-            self.fail(f"expects an anomaly score (a number), got {value!r}", param, ctx)
-        if number != number or number in (float("inf"), float("-inf")):
-            self.fail(f"a threshold must be a finite anomaly score, got {value}", param, ctx)
-        return number
+            return task("settings").threshold(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 table_options = _options(
@@ -199,7 +197,7 @@ def _print_metrics(result: dict[str, float], output: str | None = None) -> None:
 def _say(text: str, output: str | None = None) -> None:
     """A line for the user: on standard error when the command writes its table to standard
     output (``-o -``), so a pipe gets the table alone."""
-    click.echo(text, err=output == "-")
+    click.echo(text, err=output is not None and to_stdout(output))
 
 
 @click.group(cls=AetoolGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -110,13 +110,21 @@ def training_percentile(scores: np.ndarray, train_quantiles: list[float] | np.nd
     return np.interp(scores, grid, np.linspace(0, 1, grid.size))
 
 
+def check_threshold(threshold: float) -> float:
+    """A fixed threshold as a float, which must be a finite anomaly score: NaN would flag
+    nothing (every comparison with it is false) and infinity nothing ever."""
+    if not np.isfinite(float(threshold)):
+        raise SettingError(f"a threshold must be a finite anomaly score, got {threshold}")
+    return float(threshold)
+
+
 def check_threshold_settings(threshold: float | None, contamination: float | str) -> None:
     """Before training: a fixed ``threshold`` must be a finite score, else ``contamination``
     must be a share in (0, 0.5) or 'auto' (an error that says which value is wrong)."""
     if threshold is None:
         check_contamination(contamination)
-    elif not np.isfinite(float(threshold)):
-        raise SettingError(f"threshold must be a finite anomaly score, got {threshold}")
+    else:
+        check_threshold(threshold)
 
 
 def fitted_threshold(train_scores: np.ndarray, threshold: float | None,

@@ -398,12 +398,12 @@ def binary_labels(values: object, column: str, source: str, normal: str | None =
         coded = given.astype(int).to_numpy()
     elif uniques <= {-1, 1}:
         coded = (given == -1).astype(int).to_numpy()
-    elif (normal := _normal_values(uniques)) is not None:
-        coded = (~given.isin(normal)).astype(int).to_numpy()
-        others = sorted(str(v) for v in uniques - normal)
+    elif (worded := _normal_values(uniques)) is not None:
+        coded = (~given.isin(worded)).astype(int).to_numpy()
+        others = sorted(str(v) for v in uniques - worded)
         more = f" and {len(others) - 3} more" if len(others) > 3 else ""
-        named = " / ".join(repr(v) for v in sorted(normal))
-        warnings.warn(f"{source}: label column '{column}': {named} is taken as normal (0), "
+        listed = " / ".join(repr(v) for v in sorted(worded))
+        warnings.warn(f"{source}: label column '{column}': {listed} is taken as normal (0), "
                       f"{', '.join(repr(v) for v in others[:3])}{more} as anomalies (1)",
                       DataWarning, stacklevel=3)
     else:

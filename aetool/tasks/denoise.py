@@ -28,6 +28,7 @@ from aetool.data.output import (
     check_output_file,
     check_output_folder,
     is_inside,
+    to_stdout,
     write_table,
 )
 from aetool.data.preprocess import data_source
@@ -149,7 +150,7 @@ def check_denoise_output(noisy: str | Path, out: str | Path, inputs: tuple[str, 
     """Before any work: images go to a new (or empty) folder that holds no input; tables and
     arrays to a file that is not an input and not read-only."""
     if is_image_source(noisy) and not _one_image_to_file(noisy, out):
-        if str(out) == "-":
+        if to_stdout(out):
             raise DataError("-: denoised images are written to files; name a new folder (or "
                             "an image file for one image)")
         if Path(out).suffix.lower() in IMAGE_SUFFIXES:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from aetool.bundle import model_from_bundle_bytes, read_bundle_bytes
-from aetool.data.output import check_output_file
+from aetool.data.output import check_output_file, to_stdout
 from aetool.data.tables import COMPRESSED_SUFFIXES, PARQUET_SUFFIXES
 from aetool.device import Inference
 from aetool.errors import DataError
@@ -86,7 +86,7 @@ def score_with_dask(bundle_path: str | Path, pattern: str, out_dir: str | Path,
 
     parts = expand_parts(pattern)
     out_dir = Path(out_dir)
-    if str(out_dir) == "-" or (not out_dir.is_dir()
+    if to_stdout(out_dir) or (not out_dir.is_dir()
                                and _uncompressed(out_dir).suffix.lower() in PART_SUFFIXES):
         raise DataError(f"{out_dir}: names a table file, but --engine dask writes one scores "
                         "file per part into a folder; name a folder (e.g. -o scores/)")

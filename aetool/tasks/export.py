@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from aetool.bundle import read_manifest
-from aetool.data.output import check_output_file, is_inside
+from aetool.data.output import check_output_file, is_inside, to_stdout
 from aetool.data.source import TableSpec, load, prepare_for_model
 from aetool.errors import AetoolError, OutputError
 from aetool.estimators.saved import is_patch_bundle
@@ -65,7 +65,7 @@ def load_estimator(bundle: str | Path) -> tuple[Any, str, TableSpec]:
 def check_export_output(output: str | Path, bundle: str | Path, data: str | None) -> None:
     """The ONNX file may not land inside the bundle, nor on the checked data file (nor on
     standard output, which only tables go to)."""
-    if str(output) == "-":
+    if to_stdout(output):
         raise OutputError("-: the ONNX model is written to a file; name an .onnx file")
     if is_inside(Path(output), Path(bundle)):
         raise OutputError(f"{output}: is inside the bundle {bundle}; write the ONNX file "

@@ -10,7 +10,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aetool.data.output import atomic_output, check_output_file, table_output_kind, write_table
+from aetool.data.output import (
+    atomic_output,
+    check_output_file,
+    table_output_kind,
+    to_stdout,
+    write_table,
+)
 from aetool.data.preprocess import data_source
 from aetool.data.source import Loaded, TableSpec, load, prepare_for_model
 from aetool.device import Inference
@@ -176,7 +182,7 @@ def run_evaluate_features(data: str, output: str, spec: TableSpec, variants: lis
     """``aetool evaluate-features``: the cross-validated table, written to ``output`` with its
     bar chart beside it as PNG. ``epochs`` None: the extractor's default (and its step rule);
     a number is trained as given."""
-    if output == "-":
+    if to_stdout(output):
         raise DataError("-: evaluate-features writes a bar chart beside its table; name a "
                         ".csv file")
     chart = Path(output).with_suffix(".png")

@@ -9,9 +9,9 @@ from typing import Any
 
 from aetool.data.source import TableSpec
 from aetool.device import Inference
-from aetool.errors import AetoolError
+from aetool.errors import AetoolError, SettingError
 from aetool.plugins import get_variant
-from aetool.thresholds import check_contamination
+from aetool.thresholds import check_contamination, check_threshold
 from aetool.variants.base import coerce_value, config_from_dict
 
 SETTING_ALIASES = {"lr": "learning_rate", "seed": "random_state"}
@@ -60,6 +60,16 @@ def parse_settings(values: tuple[str, ...], variant: str, estimator: type,
 def contamination(value: Any) -> float | str:
     """A share in (0, 0.5) or 'auto' (a ValueError that says what is wrong otherwise)."""
     return check_contamination(value)
+
+
+def threshold(value: Any) -> float:
+    """A fixed threshold: a finite anomaly score (a ValueError that says what is wrong
+    otherwise)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise SettingError(f"expects an anomaly score (a number), got {value!r}") from None
+    return check_threshold(number)
 
 
 def split(text: str | None) -> list[str]:
