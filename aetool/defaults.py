@@ -11,6 +11,29 @@ from typing import Any
 # (not measured there). See docs/benchmarks.md.
 TABLE_DETECTION_DEFAULTS: dict[str, dict[str, Any]] = {"ae": {"weight_penalty": 1e-3}}
 
+# The table penalty above holds up to this many columns. The penalty sums the squared weights, whose count grows with the
+# table's width, while the reconstruction error is a mean over the columns, so a fixed λ weighs
+# more the wider the table: on dense low-rank synthetic tables 1e-3 fell to 0.62-0.75 ROC-AUC at
+# 274-768 columns (1e-5: 0.92-0.99). Beyond it λ falls as TABLE_PENALTY_COLUMNS / columns. Rule:
+# the cap with the smallest worst loss over the ODDS sets, 784-pixel MNIST and Fashion-MNIST
+# tables and synthetic tables of 30 to 2,000 columns (bench/wide_tables.py), among 32, 64, 100
+# and none: 64, worst loss 0.049 (synthetic, 100 columns), against 0.096 for 32 (optdigits, 64
+# columns, needs the full 1e-3), 0.098 for 100 and 0.312 for none; ODDS mean 0.8639 -> 0.8644.
+# See docs/benchmarks.md "The weight penalty on wide tables".
+TABLE_PENALTY_COLUMNS = 64
+
+
+def table_detection_defaults(columns: int | None) -> dict[str, dict[str, Any]]:
+    """TABLE_DETECTION_DEFAULTS for a table of ``columns`` feature columns: the plain AE's
+    weight penalty falls as TABLE_PENALTY_COLUMNS / columns on wider tables."""
+    if not columns or columns <= TABLE_PENALTY_COLUMNS:
+        return TABLE_DETECTION_DEFAULTS
+    base = TABLE_DETECTION_DEFAULTS["ae"]["weight_penalty"]
+    return {**TABLE_DETECTION_DEFAULTS,
+            "ae": {**TABLE_DETECTION_DEFAULTS["ae"],
+                   "weight_penalty": base * TABLE_PENALTY_COLUMNS / columns}}
+
+
 # Image denoising: settings over the variant's defaults when the input is images (the backbone
 # is already convolutional there). Empty until a candidate wins on two image sets: ReLU with a
 # 512-wide code, the expert flags of docs/denoise.md, gained 2-4 dB on MNIST but lost 1.2 dB on

@@ -13,7 +13,8 @@ from sklearn.base import OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from aetool.bundle import load_bundle, load_bundle_parts, manifest_errors, save_bundle
-from aetool.defaults import TABLE_DETECTION_DEFAULTS
+from aetool.defaults import TABLE_DETECTION_DEFAULTS as TABLE_DETECTION_DEFAULTS  # re-exported
+from aetool.defaults import table_detection_defaults
 from aetool.errors import AetoolError, DataError, SettingError
 from aetool.estimators.base import AutoencoderEstimator
 from aetool.estimators.explain import top_features
@@ -41,7 +42,8 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     the (1 - trim) training-score quantile, so anomalies in the training data teach the model
     less. ``log_views`` feeds the model a log-compressed copy of each numeric table column as
     well (see docs/detect.md). On tables the plain ``ae`` trains with ``weight_penalty`` 1e-3
-    (TABLE_DETECTION_DEFAULTS) unless ``variant_params`` says otherwise. ``code_core`` is the
+    (TABLE_DETECTION_DEFAULTS), times 64 / columns on tables wider than 64 columns
+    (TABLE_PENALTY_COLUMNS), unless ``variant_params`` says otherwise. ``code_core`` is the
     share of training codes the code distribution is estimated from (see
     :func:`aetool.scoring.core_codes`): 'auto' is 0.6 on tables, whose training data usually hold
     anomalies, and 1 (all codes) on images, whose training sets are usually curated normal ones.
@@ -91,8 +93,9 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         return {"log_views": bool(self.log_views)}
 
     def _task_defaults(self, images: bool) -> dict[str, dict[str, Any]]:
-        """Table detection's settings (TABLE_DETECTION_DEFAULTS); images keep the variant's."""
-        return {} if images else TABLE_DETECTION_DEFAULTS
+        """Table detection's settings for this table's width (table_detection_defaults);
+        images keep the variant's."""
+        return {} if images else table_detection_defaults(getattr(self, "n_features_in_", None))
 
     def _core_share(self, table: bool) -> float:
         """``code_core`` as a number: 'auto' is CORE_SHARE on tables and 1 (all codes) on images,

@@ -12,7 +12,9 @@ from aetool.plugins import get_registry
 # (key in a variant row, what ``aetool variants`` calls it, the aetool.defaults table by name,
 # looked up when the rows are made)
 TASK_SETTINGS: list[tuple[str, str, str]] = [
-    ("table_detection_settings", "as a table anomaly detector", "TABLE_DETECTION_DEFAULTS"),
+    ("table_detection_settings", f"as a table anomaly detector of up to "
+     f"{defaults.TABLE_PENALTY_COLUMNS} columns (wider: weight_penalty times "
+     f"{defaults.TABLE_PENALTY_COLUMNS} / columns)", "TABLE_DETECTION_DEFAULTS"),
     ("patch_detection_settings", "in the image patch detector (fit on images >= "
      f"{defaults.PATCH_DETECTOR_MIN_SIDE} px)", "PATCH_DETECTION_DEFAULTS"),
     ("image_feature_settings", "trained on images (train, features)",
@@ -38,6 +40,8 @@ def variant_rows() -> list[dict[str, Any]]:
         info["package"] = owner.distribution
         for key, _, table in TASK_SETTINGS:
             info[key] = getattr(defaults, table).get(name, {})
+        if info["table_detection_settings"]:  # the width they hold to (table_detection_defaults)
+            info["table_penalty_columns"] = defaults.TABLE_PENALTY_COLUMNS
         info["image_denoising_candidates"] = defaults.IMAGE_DENOISING_CANDIDATES.get(name, {})
         rows.append(info)
     return rows
