@@ -150,5 +150,9 @@ def explanation_heatmap(shares: np.ndarray, row_names: list[str], column_names: 
     title = "Most anomalous rows: each column's share of the error"
     ax.set_title(title + ("\n(red names: labelled anomalies)" if marked is not None else ""),
                  fontsize=9)
-    fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02, format=lambda v, _: f"{v:.0%}")
+    from matplotlib.ticker import PercentFormatter
+
+    # decimals follow the range: on a wide table every share is under 1%, and whole percents
+    # would label the whole bar 0%
+    fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02, format=PercentFormatter(1.0))
     return save_figure(fig, path)

@@ -595,3 +595,26 @@ def test_a_threshold_that_is_no_score_is_refused(value, train_csv, tmp_path):
         assert result.exit_code == 2 and "Traceback" not in result.output
         assert f"a threshold must be a finite anomaly score, got {value}" in result.stderr
     assert not (tmp_path / "s.csv").exists()
+
+
+def test_the_explanation_heatmap_labels_shares_under_one_percent(tmp_path, monkeypatch):
+    """On a wide table every share is under 1%: whole percents labelled the colour bar 0% from
+    end to end."""
+    from aetool import plots
+
+    labels = []
+
+    def keep_ticks(fig, path):
+        fig.canvas.draw()
+        colorbar = fig.axes[-1]
+        labels.extend(t.get_text() for t in colorbar.get_yticklabels() if t.get_text())
+        plt = plots._pyplot()
+        plt.close(fig)
+        return path
+
+    monkeypatch.setattr(plots, "save_figure", keep_ticks)
+    shares = np.linspace(0.0005, 0.006, 12).reshape(3, 4)
+    plots.explanation_heatmap(shares, ["row 1", "row 2", "row 3"], ["a", "b", "c", "d"],
+                              tmp_path / "map.png")
+    assert len(labels) >= 3 and len(set(labels)) == len(labels)  # no run of '0%'
+    assert any("." in label for label in labels)

@@ -179,6 +179,18 @@ def test_explanation_texts_equal_the_row_by_row_form():
     assert top_feature_texts(contributions, Groups, 3)[2] == "c (50%); b (38%); a (12%)"
     assert [format_top_features(t) for t in top_features(contributions, Groups, 3)] == \
         top_feature_texts(contributions, Groups, 3)
+    # a wide table spreads a row's error thinly: shares under 1% keep a decimal, not '0%'
+    contributions[3] = [0.004, 0.0004, 0.0003, 0, 0.005, 0.9903, 0.0, 0.0]
+    assert top_feature_texts(contributions, Groups, 4)[3] == \
+        "c (99%); b (0.5%); a (0.4%); colour (0.1%)"
+    assert top_feature_texts(contributions, Groups, 4) == row_by_row(contributions, 4)
+
+
+def test_a_share_under_one_percent_is_written_with_a_decimal():
+    from aetool.estimators.explain import share_text
+
+    assert [share_text(v) for v in (0.5, 0.0123, 0.005, 0.004, 0.0004, 0.0)] == \
+        ["50%", "1%", "0.5%", "0.4%", "<0.1%", "0%"]
 
 
 # -- aetool score --------------------------------------------------------------------------------

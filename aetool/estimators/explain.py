@@ -73,9 +73,20 @@ def top_features(contributions: np.ndarray, preprocessor: Any,
             for row, values in zip(order, shares, strict=True)]
 
 
+def share_text(share: float) -> str:
+    """A share of a row's error as a percentage: whole percents from 1% (rounded), one decimal
+    below (a table of 2,000 columns spreads its error thinly: '0.4%', not '0%'), '<0.1%' for
+    less and nothing lost for NaN."""
+    if share != share or round(share * 100) >= 1:  # rounds as '.0%' does
+        return f"{share:.0%}"
+    if round(share * 1000) >= 1:
+        return f"{share:.1%}"
+    return "0%" if share <= 0 else "<0.1%"
+
+
 def format_top_features(items: list[tuple[str, float]]) -> str:
     """One row's explanation as written: ``name (share%); ...``."""
-    return "; ".join(f"{name} ({share:.0%})" for name, share in items)
+    return "; ".join(f"{name} ({share_text(share)})" for name, share in items)
 
 
 PERCENT_TEXTS = [f" ({p}%)" for p in range(101)]
@@ -88,11 +99,11 @@ def top_feature_texts(contributions: np.ndarray, preprocessor: Any, top_k: int) 
     order, shares = largest_shares(per_column, top_k)
     with np.errstate(invalid="ignore"):
         percent = np.rint(shares * 100.0)  # what format(share, '.0%') rounds to
-    usual = np.isfinite(percent) & (percent >= 0) & (percent <= 100) & ~np.signbit(percent)
+    usual = np.isfinite(percent) & (percent >= 1) & (percent <= 100)
     named = np.asarray(names, dtype=object)[order]
     suffix = np.asarray(PERCENT_TEXTS, dtype=object)[np.where(usual, percent, 0).astype(int)]
     pieces = named + suffix
-    for i, j in zip(*np.nonzero(~usual), strict=True):  # NaN or out-of-range shares
-        pieces[i, j] = f"{named[i, j]} ({shares[i, j]:.0%})"
+    for i, j in zip(*np.nonzero(~usual), strict=True):  # under 1%, NaN or out of range
+        pieces[i, j] = f"{named[i, j]} ({share_text(shares[i, j])})"
     return list(map("; ".join, zip(*(pieces[:, j].tolist() for j in range(order.shape[1])),
                                    strict=True)))
