@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from aetool.errors import SettingError
 from aetool.estimators import AutoencoderDetector
 from aetool.thresholds import anomaly_probability
 from tests.conftest import low_rank_table
@@ -269,3 +270,53 @@ def test_code_core_ranks_real_anomalies_better_than_all_codes(name):
     roc = {core: roc_auc_score(y_test, -AutoencoderDetector(code_core=core, device="cpu")
                                .fit(x_train).score_samples(x_test)) for core in ("auto", 1.0)}
     assert roc["auto"] > roc[1.0] + 0.03, roc
+
+
+def prototype_table(seed: int = 0, rows: int = 1500, columns: int = 8, levels: int = 8):
+    """Categorical columns that are fixed functions of two hidden factors; 5% of rows have 3
+    columns at random levels (bench/categorical_tables.py's 'prototypes')."""
+    rng = np.random.default_rng(seed)
+    factors = rng.integers(0, levels, size=(rows, 2))
+    maps = rng.integers(0, levels, size=(columns, levels, levels))
+    codes = np.stack([maps[j][factors[:, 0], factors[:, 1]] for j in range(columns)], axis=1)
+    labels = np.zeros(rows, dtype=int)
+    odd = rng.choice(rows, rows // 20, replace=False)
+    labels[odd] = 1
+    for row in odd:
+        codes[row, rng.choice(columns, 3, replace=False)] = rng.integers(0, levels, size=3)
+    return pd.DataFrame({f"c{j}": [f"v{v}" for v in codes[:, j]] for j in range(columns)}), labels
+
+
+def test_a_categorical_table_is_scored_by_its_reconstruction_with_a_light_penalty(tmp_path):
+    """The combined score and the 1e-3 penalty were chosen on all-numeric tables; on a
+    categorical table with structure they scored the rows that break it at chance."""
+    from sklearn.metrics import roc_auc_score
+
+    frame, labels = prototype_table()
+    detector = AutoencoderDetector(random_state=0, device="cpu").fit(frame)
+    assert detector.get_params()["score_method"] == "auto"
+    assert detector.preprocessor_.categorical_share == 1.0
+    assert detector.scorer_.method == "reconstruction"
+    assert detector.config_.weight_penalty == 1e-5
+    assert roc_auc_score(labels, -detector.score_samples(frame)) > 0.85
+    before = AutoencoderDetector(random_state=0, device="cpu", score_method="combined",
+                                 variant_params={"weight_penalty": 1e-3}).fit(frame)
+    assert before.scorer_.method == "combined"  # a method the user names is kept
+    assert roc_auc_score(labels, -before.score_samples(frame)) < 0.75
+    detector.save(tmp_path / "cat")
+    loaded = AutoencoderDetector.load(tmp_path / "cat")
+    assert loaded.scorer_.method == "reconstruction"
+    np.testing.assert_allclose(loaded.score_samples(frame), detector.score_samples(frame),
+                               rtol=1e-5)
+
+
+def test_a_mostly_numeric_table_keeps_the_combined_score():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(low_rank_table(200, d=6), columns=[f"x{i}" for i in range(6)])
+    frame["kind"] = rng.choice(["a", "b", "c"], size=200)  # 3 codes of 9 columns: a third
+    detector = AutoencoderDetector(epochs=2, device="cpu").fit(frame)
+    assert detector.preprocessor_.categorical_share == pytest.approx(1 / 3)
+    assert detector.scorer_.method == "combined"
+    assert detector.config_.weight_penalty == 1e-3
+    with pytest.raises(SettingError, match="score_method must be one of auto, combined"):
+        AutoencoderDetector(score_method="mean", epochs=1).fit(frame)

@@ -453,6 +453,13 @@ class TablePreprocessor:
         return [c for c in self.order if c in self.categorical]
 
     @property
+    def categorical_share(self) -> float:
+        """The share of the encoded columns (log views left out) that are one-hot codes of
+        categorical columns: 0 for an all-numeric table, 1 for an all-categorical one."""
+        codes = sum(len(self.categorical[c]) for c in self.categorical_columns)
+        return codes / max(1, codes + len(self.numeric))
+
+    @property
     def feature_names(self) -> list[str]:
         """Names of the encoded features: numeric columns, then ``column=category``."""
         names: list[str] = []

@@ -13,8 +13,8 @@ from sklearn.base import OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from aetool.bundle import load_bundle, load_bundle_parts, manifest_errors, save_bundle
+from aetool.defaults import CATEGORICAL_TABLE_SHARE, table_detection_defaults
 from aetool.defaults import TABLE_DETECTION_DEFAULTS as TABLE_DETECTION_DEFAULTS  # re-exported
-from aetool.defaults import table_detection_defaults
 from aetool.errors import AetoolError, DataError, SettingError
 from aetool.estimators.base import AutoencoderEstimator
 from aetool.estimators.explain import top_features
@@ -24,7 +24,7 @@ from aetool.estimators.saved import (
     is_patch_bundle,
     restore_detector_state,
 )
-from aetool.scoring import CORE_SHARE, Scorer, model_outputs
+from aetool.scoring import CORE_SHARE, SCORE_METHODS, Scorer, model_outputs
 from aetool.thresholds import check_threshold_settings, fitted_threshold
 from aetool.training import seed_everything, train_model
 from aetool.variants.base import CONDITIONAL
@@ -38,7 +38,10 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     ``contamination`` sets the threshold as a training-score quantile unless ``threshold`` (a
     fixed anomaly score) is given; 'auto', for an unknown share, puts it at Tukey's upper fence
     of the training scores (Q3 + 1.5 IQR). ``score_method`` is 'combined' (reconstruction, code
-    distance and code mixture density), 'reconstruction' or 'latent'. ``trim`` refits on the rows below
+    distance and code mixture density), 'reconstruction' or 'latent'; 'auto' is
+    'reconstruction' on tables whose encoded columns are mostly one-hot codes (with the
+    variant's own light weight penalty, CATEGORICAL_TABLE_DETECTION_DEFAULTS) and 'combined'
+    elsewhere. ``trim`` refits on the rows below
     the (1 - trim) training-score quantile, so anomalies in the training data teach the model
     less. ``log_views`` feeds the model a log-compressed copy of each numeric table column as
     well (see docs/detect.md). On tables the plain ``ae`` trains with ``weight_penalty`` 1e-3
@@ -60,7 +63,7 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         variant: Any = "ae",
         contamination: float | str = 0.1,
         threshold: float | None = None,
-        score_method: str = "combined",
+        score_method: str = "auto",
         trim: float = 0.0,
         log_views: bool = True,
         code_core: float | str = "auto",
@@ -95,7 +98,23 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     def _task_defaults(self, images: bool) -> dict[str, dict[str, Any]]:
         """Table detection's settings for this table's width (table_detection_defaults);
         images keep the variant's."""
-        return {} if images else table_detection_defaults(getattr(self, "n_features_in_", None))
+        if images:
+            return {}
+        return table_detection_defaults(getattr(self, "n_features_in_", None),
+                                        self._categorical_share())
+
+    def _categorical_share(self) -> float:
+        """The fitted table's share of one-hot columns (0 for images or before fitting)."""
+        return float(getattr(getattr(self, "preprocessor_", None), "categorical_share", 0.0))
+
+    def _score_method(self, table: bool) -> str:
+        """``score_method`` as the scorer takes it: 'auto' is 'reconstruction' on mostly
+        categorical tables (CATEGORICAL_TABLE_SHARE), where the code parts scored the
+        structure-breaking rows at chance, and 'combined' everywhere else."""
+        if self.score_method != "auto":
+            return str(self.score_method)
+        return "reconstruction" if table and \
+            self._categorical_share() >= CATEGORICAL_TABLE_SHARE else "combined"
 
     def _core_share(self, table: bool) -> float:
         """``code_core`` as a number: 'auto' is CORE_SHARE on tables and 1 (all codes) on images,
@@ -123,6 +142,9 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
                             f"of the refit), got {self.trim}")
         check_threshold_settings(self.threshold, self.contamination)  # before training
         self._core_share(table=True)  # a bad value fails before training
+        if self.score_method not in ("auto", *SCORE_METHODS):
+            raise SettingError(f"score_method must be one of auto, {', '.join(SCORE_METHODS)}, "
+                               f"got '{self.score_method}'")
         matrix, _ = self._prepare(X, reset=True)
         self._fit_model(matrix, variant)
         if self.trim and matrix.shape[0] >= 20:
@@ -142,7 +164,7 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     def _fit_scorer(self, matrix: np.ndarray) -> np.ndarray:
         errors, codes = model_outputs(self.model_, matrix, device=self.device)
         try:
-            self.scorer_, scores = Scorer.fit(errors, codes, self.score_method,
+            self.scorer_, scores = Scorer.fit(errors, codes, self._score_method(matrix.ndim == 2),
                                               self._core_share(table=matrix.ndim == 2))
         except ValueError as exc:
             raise AetoolError(str(exc)) from None
