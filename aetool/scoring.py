@@ -19,6 +19,7 @@ The default score adds robust z-scores, all from the autoencoder alone:
 
 from __future__ import annotations
 
+import warnings
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -240,6 +241,18 @@ def core_codes(codes: np.ndarray, share: float = CORE_SHARE,
     return fit, core
 
 
+def _positive_definite(matrix: np.ndarray) -> bool:
+    """Whether a code precision matrix can be factored as the scorer does (Cholesky in float64):
+    not when every training code is the same (a covariance of zeros)."""
+    if not np.isfinite(matrix).all():
+        return False
+    try:
+        np.linalg.cholesky(np.asarray(matrix, dtype=np.float64))
+    except np.linalg.LinAlgError:
+        return False
+    return True
+
+
 def _float_tensor(values: np.ndarray) -> Any:
     """A float32 CPU tensor sharing memory with ``values`` where it can (host-side scoring)."""
     return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
@@ -295,6 +308,12 @@ class Scorer:
         latent = None
         if scorer.method != "reconstruction" and codes.size:
             fit, core = core_codes(codes, core_share)
+            if not _positive_definite(fit.precision_):
+                warnings.warn("the training codes do not vary (the autoencoder gives every row "
+                              "the same code), so they have no distribution to score against: "
+                              "scored by reconstruction error alone", UserWarning, stacklevel=3)
+                scorer.method = "reconstruction"
+        if scorer.method != "reconstruction" and codes.size:
             scorer.code_mean = fit.location_.tolist()
             scorer.code_precision = fit.precision_.tolist()
             latent = scorer._latent_raw(codes)

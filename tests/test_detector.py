@@ -298,6 +298,7 @@ def test_a_categorical_table_is_scored_by_its_reconstruction_with_a_light_penalt
     assert detector.preprocessor_.categorical_share == 1.0
     assert detector.scorer_.method == "reconstruction"
     assert detector.config_.weight_penalty == 1e-5
+    assert detector._train_config().max_steps == 1500  # patterns take longer to learn
     assert roc_auc_score(labels, -detector.score_samples(frame)) > 0.85
     before = AutoencoderDetector(random_state=0, device="cpu", score_method="combined",
                                  variant_params={"weight_penalty": 1e-3}).fit(frame)
@@ -318,5 +319,6 @@ def test_a_mostly_numeric_table_keeps_the_combined_score():
     assert detector.preprocessor_.categorical_share == pytest.approx(1 / 3)
     assert detector.scorer_.method == "combined"
     assert detector.config_.weight_penalty == 1e-3
+    assert AutoencoderDetector(device="cpu").fit(frame)._train_config().max_steps == 300
     with pytest.raises(SettingError, match="score_method must be one of auto, combined"):
         AutoencoderDetector(score_method="mean", epochs=1).fit(frame)

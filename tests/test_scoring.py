@@ -113,3 +113,17 @@ def test_code_core_auto_is_the_core_on_tables_and_all_codes_on_images():
     assert AutoencoderDetector()._core_share(table=True) == CORE_SHARE < 1.0
     assert AutoencoderDetector()._core_share(table=False) == 1.0
     assert AutoencoderDetector(code_core=0.8)._core_share(table=False) == 0.8
+
+
+def test_codes_that_do_not_vary_fall_back_to_the_reconstruction_error():
+    """A network whose every code is the same (it happened: a categorical table of 300 one-hot
+    columns under the 1e-3 penalty) made the combined score crash in a Cholesky factorisation."""
+    rng = np.random.default_rng(0)
+    errors = rng.random((400, 5)).astype(np.float32)
+    codes = np.full((400, 4), 0.2, dtype=np.float32)
+    for method in ("combined", "latent"):
+        with pytest.warns(UserWarning, match="training codes do not vary"):
+            scorer, scores = Scorer.fit(errors, codes, method)
+        assert scorer.method == "reconstruction" and not scorer.uses_latent
+        assert np.isfinite(scores).all()
+        np.testing.assert_allclose(scorer.score(errors, codes), scores, rtol=1e-6)

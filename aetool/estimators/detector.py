@@ -13,7 +13,11 @@ from sklearn.base import OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from aetool.bundle import load_bundle, load_bundle_parts, manifest_errors, save_bundle
-from aetool.defaults import CATEGORICAL_TABLE_SHARE, table_detection_defaults
+from aetool.defaults import (
+    CATEGORICAL_STEP_BUDGET,
+    CATEGORICAL_TABLE_SHARE,
+    table_detection_defaults,
+)
 from aetool.defaults import TABLE_DETECTION_DEFAULTS as TABLE_DETECTION_DEFAULTS  # re-exported
 from aetool.errors import AetoolError, DataError, SettingError
 from aetool.estimators.base import AutoencoderEstimator
@@ -102,6 +106,15 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
             return {}
         return table_detection_defaults(getattr(self, "n_features_in_", None),
                                         self._categorical_share())
+
+    def _step_cap(self) -> int:
+        """The base class's cap, with CATEGORICAL_STEP_BUDGET in place of STEP_BUDGET on a
+        mostly categorical table."""
+        cap = super()._step_cap()
+        if cap == self.STEP_BUDGET and self._budget_applies() and \
+                self._categorical_share() >= CATEGORICAL_TABLE_SHARE:
+            return CATEGORICAL_STEP_BUDGET
+        return cap
 
     def _categorical_share(self) -> float:
         """The fitted table's share of one-hot columns (0 for images or before fitting)."""

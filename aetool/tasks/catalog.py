@@ -17,7 +17,8 @@ TASK_SETTINGS: list[tuple[str, str, str]] = [
      f"{defaults.TABLE_PENALTY_COLUMNS} / columns)", "TABLE_DETECTION_DEFAULTS"),
     ("categorical_table_detection_settings", "as a detector of tables whose columns are at "
      f"least {defaults.CATEGORICAL_TABLE_SHARE:.0%} one-hot codes (scored by reconstruction "
-     "error alone)", "CATEGORICAL_TABLE_DETECTION_DEFAULTS"),
+     f"error alone, up to {defaults.CATEGORICAL_STEP_BUDGET} steps)",
+     "CATEGORICAL_TABLE_DETECTION_DEFAULTS"),
     ("patch_detection_settings", "in the image patch detector (fit on images >= "
      f"{defaults.PATCH_DETECTOR_MIN_SIDE} px)", "PATCH_DETECTION_DEFAULTS"),
     ("image_feature_settings", "trained on images (train, features)",
