@@ -336,6 +336,8 @@ def info(bundle: str, as_json: bool) -> None:
     if "detector" in manifest:
         if manifest["detector"].get("kind") == "patches":
             click.echo(f"detector:    {catalog.patch_summary(manifest)}")
+        elif (manifest["detector"].get("scorer") or {}).get("method"):
+            click.echo(f"score:       {catalog.score_summary(manifest)}")
         click.echo(f"threshold:   {manifest['detector']['threshold']:.4g}")
 
 

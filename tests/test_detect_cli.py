@@ -618,3 +618,22 @@ def test_the_explanation_heatmap_labels_shares_under_one_percent(tmp_path, monke
                               tmp_path / "map.png")
     assert len(labels) >= 3 and len(set(labels)) == len(labels)  # no run of '0%'
     assert any("." in label for label in labels)
+
+
+def test_info_says_what_the_score_is_made_of(tmp_path, train_csv):
+    """A categorical table is scored by its reconstruction error alone ('auto'); info says so,
+    and says the combined score's parts on a numeric table."""
+    from tests.test_detector import prototype_table
+
+    frame, labels = prototype_table(rows=600)
+    frame["label"] = labels
+    frame.to_csv(tmp_path / "cat.csv", index=False)
+    assert run("fit", str(tmp_path / "cat.csv"), "--label-column", "label", "--set", "epochs=2",
+               "-o", str(tmp_path / "cat"), "-q").exit_code == 0
+    info = run("info", str(tmp_path / "cat")).stdout
+    assert "score:       reconstruction error alone (most columns are categorical" in info
+    assert run("fit", str(train_csv), "--id-column", "row_id", "--label-column", "label",
+               "--set", "epochs=2", "-o", str(tmp_path / "num"), "-q").exit_code == 0
+    info = run("info", str(tmp_path / "num")).stdout
+    assert "score:       reconstruction error and code distance" in info
+    assert "asked" not in info

@@ -140,3 +140,21 @@ def patch_description(scorer: dict[str, Any], variant: str, shape: Any) -> str:
         clauses.append(f"the whole image's thumbnail ({scorer['whole_side']} px on its shorter "
                        f"side) {counts}")
     return "; ".join(c for c in clauses if c)
+
+
+def score_summary(manifest: dict[str, Any]) -> str:
+    """What a table or whole-image detector's score is made of, and why when it is not what
+    ``score_method`` asked for ('auto': the reconstruction error on a mostly categorical table)."""
+    scorer = manifest["detector"]["scorer"]
+    method = scorer["method"]
+    code = "code distance" + (" and code density" if scorer.get("mixture_means") else "")
+    text = {"combined": f"reconstruction error and {code} (robust z-scores summed)",
+            "reconstruction": "reconstruction error alone",
+            "latent": f"{code} alone"}.get(method, method)
+    asked = (manifest.get("params") or {}).get("score_method", "auto")
+    if asked == "auto" and method == "reconstruction" and \
+            (manifest.get("preprocessing") or {}).get("categorical"):
+        text += " (most columns are categorical; score_method=auto)"
+    elif asked not in ("auto", method):
+        text += f" ({asked} asked: too few rows per code unit, or codes that do not vary)"
+    return text
