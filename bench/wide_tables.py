@@ -20,12 +20,10 @@ every case, is the smallest (with the ODDS sets of at most 32 columns, equal und
 
 from __future__ import annotations
 
-import argparse
-import warnings
-
 import numpy as np
 from common import (
     SHARED,
+    cases_from_command_line,
     load_fashion_mnist,
     load_mnist,
     merge_row,
@@ -117,12 +115,8 @@ def cases(groups: list[str]):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", default="synthetic,mnist,fashion,odds")
-    args = parser.parse_args()
-    warnings.filterwarnings("ignore")
-    for case, columns, auc in cases(args.cases.split(",")):
+    groups = cases_from_command_line(__doc__, ("synthetic", "mnist", "fashion", "odds"))
+    for case, columns, auc in cases(groups):
         found = {}
         for rule, cap in RULES.items():
             if rule in found:
