@@ -11,9 +11,9 @@ from typing import Any
 # (not measured there). See docs/benchmarks.md.
 TABLE_DETECTION_DEFAULTS: dict[str, dict[str, Any]] = {"ae": {"weight_penalty": 1e-3}}
 
-# The table penalty above holds up to this many columns. The penalty sums the squared weights, whose count grows with the
-# table's width, while the reconstruction error is a mean over the columns, so a fixed λ weighs
-# more the wider the table: on dense low-rank synthetic tables 1e-3 fell to 0.62-0.75 ROC-AUC at
+# The table penalty above holds up to this many columns. The penalty sums the squared weights,
+# whose count grows with the table's width, while the reconstruction error is a mean over the
+# columns, so a fixed λ weighs more the wider the table: on dense low-rank synthetic tables 1e-3 fell to 0.62-0.75 ROC-AUC at
 # 274-768 columns (1e-5: 0.92-0.99). Beyond it λ falls as TABLE_PENALTY_COLUMNS / columns. Rule:
 # the cap with the smallest worst loss over the ODDS sets, 784-pixel MNIST and Fashion-MNIST
 # tables and synthetic tables of 30 to 2,000 columns (bench/wide_tables.py), among 32, 64, 100

@@ -152,9 +152,12 @@ def score_summary(manifest: dict[str, Any]) -> str:
             "reconstruction": "reconstruction error alone",
             "latent": f"{code} alone"}.get(method, method)
     asked = (manifest.get("params") or {}).get("score_method", "auto")
+    table = manifest.get("preprocessing") or {}
+    codes = sum(len(v) for v in (table.get("categorical") or {}).values())
+    categorical = codes / max(1, codes + len(table.get("numeric") or {}))
     if asked == "auto" and method == "reconstruction" and \
-            (manifest.get("preprocessing") or {}).get("categorical"):
+            categorical >= defaults.CATEGORICAL_TABLE_SHARE:
         text += " (most columns are categorical; score_method=auto)"
-    elif asked not in ("auto", method):
+    elif asked not in ("auto", method) or (asked == "auto" and method != "combined"):
         text += f" ({asked} asked: too few rows per code unit, or codes that do not vary)"
     return text
