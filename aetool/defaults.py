@@ -28,7 +28,7 @@ TABLE_PENALTY_COLUMNS = 64
 # alone as the score (score_method "auto"). The ODDS sets that chose 1e-3 and the combined score
 # are all numeric; on categorical tables with structure (rows built from a few hidden factors,
 # anomalies breaking it; numbers that depend on the row's categories) the default was at chance
-# (0.49-0.63 ROC-AUC where 5-NN reached 0.99) and rose to 0.62-0.99, never lower, on every
+# (0.50-0.55 ROC-AUC where 5-NN reached 0.84-0.98) and rose to 0.66-1.00, never lower, on every
 # categorical case measured (bench/categorical_tables.py, docs/benchmarks.md "Categorical
 # tables"). No numeric table is touched.
 CATEGORICAL_TABLE_SHARE = 0.5
