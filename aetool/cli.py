@@ -390,8 +390,18 @@ def _patch_description(detector: Any) -> str | None:
 
 def _said_threshold(detector: Any, threshold_from: str | None, output: str | None = None
                     ) -> None:
+    """Say the choices a fit made that the user did not name: the threshold from labelled
+    data, and the score 'auto' picks on a mostly categorical table."""
     if threshold_from:
         _say(f"threshold {detector.threshold_:.4g}: the best F1 on {threshold_from}", output)
+    from aetool.defaults import CATEGORICAL_TABLE_SHARE
+
+    share = getattr(getattr(detector, "preprocessor_", None), "categorical_share", 0.0)
+    if getattr(detector, "score_method", None) == "auto" and share >= CATEGORICAL_TABLE_SHARE and \
+            detector.scorer_.method == "reconstruction":
+        _say(f"note: {share:.0%} of the encoded columns are categorical codes: scored by "
+             "reconstruction error alone (--set score_method=combined for the combined score)",
+             output)
 
 
 @cli.command()

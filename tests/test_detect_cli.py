@@ -628,12 +628,18 @@ def test_info_says_what_the_score_is_made_of(tmp_path, train_csv):
     frame, labels = prototype_table(rows=600)
     frame["label"] = labels
     frame.to_csv(tmp_path / "cat.csv", index=False)
-    assert run("fit", str(tmp_path / "cat.csv"), "--label-column", "label", "--set", "epochs=2",
-               "-o", str(tmp_path / "cat"), "-q").exit_code == 0
+    fitted = run("fit", str(tmp_path / "cat.csv"), "--label-column", "label", "--set",
+                 "epochs=2", "-o", str(tmp_path / "cat"), "-q")
+    assert fitted.exit_code == 0
+    assert "note: 100% of the encoded columns are categorical codes: scored by reconstruction" \
+        in fitted.output
     info = run("info", str(tmp_path / "cat")).stdout
     assert "score:       reconstruction error alone (most columns are categorical" in info
     assert run("fit", str(train_csv), "--id-column", "row_id", "--label-column", "label",
                "--set", "epochs=2", "-o", str(tmp_path / "num"), "-q").exit_code == 0
     info = run("info", str(tmp_path / "num")).stdout
     assert "score:       reconstruction error and code distance" in info
+    assert "categorical codes" not in run("fit", str(train_csv), "--id-column", "row_id",
+                                          "--set", "epochs=2", "-o", str(tmp_path / "n2"),
+                                          "-q").output
     assert "asked" not in info
