@@ -388,16 +388,16 @@ def _patch_description(detector: Any) -> str | None:
                                              detector.preprocessor_.shape)
 
 
-def _said_threshold(detector: Any, threshold_from: str | None, output: str | None = None
+def _said_choices(detector: Any, threshold_from: str | None, output: str | None = None
                     ) -> None:
     """Say the choices a fit made that the user did not name: the threshold from labelled
     data, and the score 'auto' picks on a mostly categorical table."""
     if threshold_from:
         _say(f"threshold {detector.threshold_:.4g}: the best F1 on {threshold_from}", output)
-    from aetool.defaults import CATEGORICAL_TABLE_SHARE
+    from aetool.defaults import mostly_categorical
 
     share = getattr(getattr(detector, "preprocessor_", None), "categorical_share", 0.0)
-    if getattr(detector, "score_method", None) == "auto" and share >= CATEGORICAL_TABLE_SHARE and \
+    if getattr(detector, "score_method", None) == "auto" and mostly_categorical(share) and \
             detector.scorer_.method == "reconstruction":
         _say(f"note: {share:.0%} of the encoded columns are categorical codes: scored by "
              "reconstruction error alone (--set score_method=combined for the combined score)",
@@ -425,7 +425,7 @@ def detect(data: str, output: str, save_model: str | None, force: bool, top_feat
     spec, options = _detector_inputs(shared)
     detector, result = task("detect").run_detect(data, output, spec, options, top_features,
                                                  maps, plots, save_model, force)
-    _said_threshold(detector, options.threshold_from, output)
+    _said_choices(detector, options.threshold_from, output)
     _say(f"scored {result.rows} rows, {result.flagged} flagged as anomalies; wrote {output}",
          output)
     if result.metrics is not None:
@@ -447,7 +447,7 @@ def fit(data: str, output: str, sample_rows: int | None, force: bool, **shared: 
     """Train a detector on DATA (table, image folder or array) and save it as a bundle."""
     spec, options = _detector_inputs(shared)
     detector = task("detect").run_fit(data, output, spec, options, sample_rows, force)
-    _said_threshold(detector, options.threshold_from)
+    _said_choices(detector, options.threshold_from)
     patches = _patch_description(detector)
     click.echo(f"saved detector ({'patches' if patches else detector.variant_name_}, "
                f"threshold {detector.threshold_:.4g}) to {output}")

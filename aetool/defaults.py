@@ -3,6 +3,7 @@ Torch-free, so ``aetool variants`` can show them without loading a model."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 # A table detector wants a smoother plain AE than the variant's general default: with the
@@ -40,12 +41,24 @@ CATEGORICAL_TABLE_DETECTION_DEFAULTS: dict[str, dict[str, Any]] = {"ae": {"weigh
 CATEGORICAL_STEP_BUDGET = 1500
 
 
+def one_hot_share(numeric_columns: int, category_counts: Iterable[int]) -> float:
+    """The share of a table's encoded columns (log views left out) that are one-hot codes:
+    ``category_counts`` holds each categorical column's number of categories."""
+    codes = sum(category_counts)
+    return codes / max(1, codes + numeric_columns)
+
+
+def mostly_categorical(share: float) -> bool:
+    """Whether a table with this :func:`one_hot_share` is detected as a categorical one."""
+    return share >= CATEGORICAL_TABLE_SHARE
+
+
 def table_detection_defaults(columns: int | None, categorical_share: float = 0.0
                              ) -> dict[str, dict[str, Any]]:
     """TABLE_DETECTION_DEFAULTS for a table of ``columns`` feature columns: the plain AE's
     weight penalty falls as TABLE_PENALTY_COLUMNS / columns on wider tables; a mostly
     categorical table (CATEGORICAL_TABLE_SHARE) gets CATEGORICAL_TABLE_DETECTION_DEFAULTS."""
-    if categorical_share >= CATEGORICAL_TABLE_SHARE:
+    if mostly_categorical(categorical_share):
         return CATEGORICAL_TABLE_DETECTION_DEFAULTS
     if not columns or columns <= TABLE_PENALTY_COLUMNS:
         return TABLE_DETECTION_DEFAULTS

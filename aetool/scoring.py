@@ -306,14 +306,14 @@ class Scorer:
         if method == "combined" and codes.shape[0] < MIN_ROWS_PER_CODE * max(codes.shape[1], 1):
             scorer.method = "reconstruction"  # too few rows for a stable code covariance
         latent = None
-        if scorer.method != "reconstruction" and codes.size:
-            fit, core = core_codes(codes, core_share)
-            if not _positive_definite(fit.precision_):
-                warnings.warn("the training codes do not vary (the autoencoder gives every row "
-                              "the same code), so they have no distribution to score against: "
-                              "scored by reconstruction error alone", UserWarning, stacklevel=3)
-                scorer.method = "reconstruction"
-        if scorer.method != "reconstruction" and codes.size:
+        fit, core = core_codes(codes, core_share) \
+            if scorer.method != "reconstruction" and codes.size else (None, None)
+        if fit is not None and not _positive_definite(fit.precision_):
+            warnings.warn("the training codes do not vary (the autoencoder gives every row the "
+                          "same code), so they have no distribution to score against: scored "
+                          "by reconstruction error alone", UserWarning, stacklevel=3)
+            scorer.method, fit = "reconstruction", None
+        if fit is not None:
             scorer.code_mean = fit.location_.tolist()
             scorer.code_precision = fit.precision_.tolist()
             latent = scorer._latent_raw(codes)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from aetool.defaults import one_hot_share
 from aetool.errors import DataError
 
 MISSING_CATEGORY = "(missing)"
@@ -456,8 +457,7 @@ class TablePreprocessor:
     def categorical_share(self) -> float:
         """The share of the encoded columns (log views left out) that are one-hot codes of
         categorical columns: 0 for an all-numeric table, 1 for an all-categorical one."""
-        codes = sum(len(self.categorical[c]) for c in self.categorical_columns)
-        return codes / max(1, codes + len(self.numeric))
+        return one_hot_share(len(self.numeric), (len(c) for c in self.categorical.values()))
 
     @property
     def feature_names(self) -> list[str]:

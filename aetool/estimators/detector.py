@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 from aetool.bundle import load_bundle, load_bundle_parts, manifest_errors, save_bundle
 from aetool.defaults import (
     CATEGORICAL_STEP_BUDGET,
-    CATEGORICAL_TABLE_SHARE,
+    mostly_categorical,
     table_detection_defaults,
 )
 from aetool.defaults import TABLE_DETECTION_DEFAULTS as TABLE_DETECTION_DEFAULTS  # re-exported
@@ -110,14 +110,13 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     def _step_cap(self) -> int:
         """The base class's cap, with CATEGORICAL_STEP_BUDGET in place of STEP_BUDGET on a
         mostly categorical table."""
-        cap = super()._step_cap()
-        if cap == self.STEP_BUDGET and self._budget_applies() and \
-                self._categorical_share() >= CATEGORICAL_TABLE_SHARE:
+        if self._budget_applies() and mostly_categorical(self._categorical_share()):
             return CATEGORICAL_STEP_BUDGET
-        return cap
+        return super()._step_cap()
 
     def _categorical_share(self) -> float:
-        """The fitted table's share of one-hot columns (0 for images or before fitting)."""
+        """The fitted table's share of one-hot columns (0 for images or before fitting: read
+        from the preprocessor, which ``fit`` makes before it trains)."""
         return float(getattr(getattr(self, "preprocessor_", None), "categorical_share", 0.0))
 
     def _score_method(self, table: bool) -> str:
@@ -126,8 +125,8 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         structure-breaking rows at chance, and 'combined' everywhere else."""
         if self.score_method != "auto":
             return str(self.score_method)
-        return "reconstruction" if table and \
-            self._categorical_share() >= CATEGORICAL_TABLE_SHARE else "combined"
+        return "reconstruction" if table and mostly_categorical(self._categorical_share()) \
+            else "combined"
 
     def _core_share(self, table: bool) -> float:
         """``code_core`` as a number: 'auto' is CORE_SHARE on tables and 1 (all codes) on images,

@@ -153,10 +153,9 @@ def score_summary(manifest: dict[str, Any]) -> str:
             "latent": f"{code} alone"}.get(method, method)
     asked = (manifest.get("params") or {}).get("score_method", "auto")
     table = manifest.get("preprocessing") or {}
-    codes = sum(len(v) for v in (table.get("categorical") or {}).values())
-    categorical = codes / max(1, codes + len(table.get("numeric") or {}))
-    if asked == "auto" and method == "reconstruction" and \
-            categorical >= defaults.CATEGORICAL_TABLE_SHARE:
+    share = defaults.one_hot_share(len(table.get("numeric") or {}),
+                                   (len(c) for c in (table.get("categorical") or {}).values()))
+    if asked == "auto" and method == "reconstruction" and defaults.mostly_categorical(share):
         text += " (most columns are categorical; score_method=auto)"
     elif asked not in ("auto", method) or (asked == "auto" and method != "combined"):
         text += f" ({asked} asked: too few rows per code unit, or codes that do not vary)"
