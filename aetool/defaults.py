@@ -224,6 +224,14 @@ PATCH_MAX_SHORT_SIDE = 256
 # 0.008 on MNIST), the RMS error's 0.029 (brick), codes only 0.212 (the surface).
 RESIDUAL_WORST_SHARE = 0.1
 
+# Whether that error also counts the edge channel's values (PatchDetector.residual_edges). The
+# decoder draws the edges of a grain or a stripe worst, so over them the error is high on every
+# textured patch and a scratch among them stands out less. Over the image's own channels only,
+# on the 25 cases of bench/patch_pooling.py, one fit per form (bench/residual_channels.py): a
+# striped synthetic surface 0.913 -> 0.948 (128 px), brick crops 0.883 -> 0.918, the rest
+# within 0.006 either way (ELPV cells at 64 px -0.002); worst loss 0.006 against 0.036.
+RESIDUAL_OVER_EDGES = False
+
 # How the patch detector pools an image's distances into its score: the mean of its TOP_K
 # worst patches and, where it compares the whole image's thumbnail too, that distance at
 # WHOLE_WEIGHT beside them (the weighted mean). Measured on 25 cases from one default fit

@@ -137,12 +137,14 @@ def code_outputs(xb: Any, code: Any, recon: Any) -> dict[str, Any]:
     return {"codes": code.float()}
 
 
-def codes_and_residuals(xb: Any, code: Any, recon: Any, worst_share: float = 1.0
-                        ) -> dict[str, Any]:
+def codes_and_residuals(xb: Any, code: Any, recon: Any, worst_share: float = 1.0,
+                        values: int | None = None) -> dict[str, Any]:
     """The codes and each row's reconstruction error, in fp32, for :func:`run_batches`: the
     root of the mean of its ``worst_share`` largest squared errors (1: all, the RMS error),
-    so a thin defect is not averaged away by a patch's many well-drawn values."""
-    errors = (recon.float() - xb.float()).flatten(1).pow(2)
+    so a thin defect is not averaged away by a patch's many well-drawn values. ``values``:
+    only each row's first so many values count (a patch's intensity channels before its edge
+    channel; None: all)."""
+    errors = (recon.float() - xb.float()).flatten(1)[:, :values].pow(2)
     if worst_share < 1.0:
         errors = errors.topk(max(1, round(errors.shape[1] * worst_share)), dim=1).values
     return {"codes": code.float(), "residuals": errors.mean(1).sqrt()}

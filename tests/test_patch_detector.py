@@ -918,7 +918,8 @@ def test_info_describes_a_patch_bundle_and_export_refuses_it(fitted, tmp_path):
             f"{fitted.scorer_.turn_cost:.2f}: the parts lie in one orientation); place cost "
             f"{fitted.scorer_.place_cost:.2f} (the images are aligned); patches carry "
             "an edge channel (smoothed at 1 px); each code carries its patch's reconstruction "
-            f"error, of its worst-drawn 10% (weight {fitted.scorer_.residual_weight:.3g}); "
+            "error, of its worst-drawn 10% of the image's channels (not the edge channel) "
+            f"(weight {fitted.scorer_.residual_weight:.3g}); "
             "distances in units of each "
             "position's normal spread; maps show how far a patch lies beyond its position's "
             "normal level") in info.output
@@ -1141,7 +1142,9 @@ def test_codes_carry_their_patch_reconstruction_error(tmp_path):
     rows = loose._model_rows(loose.scorer_.grid.cut(loose.scorer_.patch_input(
         loose._prepare(surfaces, reset=False)[0])))
     drawn = run_batches(loose.model_, rows, reconstructions)["recon"]
-    errors = np.sqrt(((drawn - rows) ** 2).reshape(len(rows), -1).mean(axis=1))
+    own = loose.scorer_.residual_values()  # the image's channel, not the edge channel
+    assert own == loose.scorer_.grid.size ** 2
+    errors = np.sqrt(((drawn - rows) ** 2).reshape(len(rows), -1)[:, :own].mean(axis=1))
     assert np.allclose(bank[:30 * count, -1] / weight, errors, rtol=1e-4, atol=1e-6)
     test = with_defects(random_surfaces(6, seed=4))[0]
     loose.save(tmp_path / "b")
@@ -1177,7 +1180,8 @@ def test_the_residual_can_be_the_error_of_each_patch_s_worst_drawn_values(tmp_pa
     rows = worst._model_rows(worst.scorer_.grid.cut(worst.scorer_.patch_input(
         worst._prepare(images, reset=False)[0])))
     errors = (run_batches(worst.model_, rows, reconstructions)["recon"] - rows) ** 2
-    errors = np.sort(errors.reshape(len(rows), -1), axis=1)[:, ::-1]
+    errors = errors.reshape(len(rows), -1)[:, :worst.scorer_.residual_values()]
+    errors = np.sort(errors, axis=1)[:, ::-1]
     top = round(errors.shape[1] * 0.1)
     expected = np.sqrt(errors[:, :top].mean(axis=1)) * worst.scorer_.residual_weight
     count = worst.scorer_.grid.count
@@ -1192,6 +1196,44 @@ def test_the_residual_can_be_the_error_of_each_patch_s_worst_drawn_values(tmp_pa
     for bad in (0, 1.5, "half", True):
         with pytest.raises(SettingError, match="residual_share must be above 0 and at most 1"):
             PatchDetector(residual_share=bad, **FAST).fit(images[:12])
+
+
+def test_the_residual_is_taken_over_the_image_s_channels_not_the_edge_channel(tmp_path):
+    """residual_edges false (the default): a patch's reconstruction error counts the image's
+    own channels only (the edge channel, which the decoder draws worst on every grain, is left
+    out), true counts every channel; kept in the bundle, and a bundle written before the
+    setting (no residual_channels) counts every channel, as it was fitted."""
+    x = torch.zeros(1, 2 * 4)  # one patch of 2 channels of 2x2: image channel, edge channel
+    drawn = torch.tensor([[0.0, 0, 0, 1, 3, 3, 3, 3]])
+    assert float(codes_and_residuals(x, x, drawn, values=4)["residuals"][0]) == 0.5
+    assert float(codes_and_residuals(x, x, drawn)["residuals"][0]) == pytest.approx(
+        np.sqrt(37 / 8))
+    grey = parts(30)
+    colour_images = np.concatenate([grey, grey * 0.8, grey * 0.55], axis=1)
+    own = PatchDetector(**FAST).fit(colour_images)
+    assert own.scorer_.residual_channels == 3
+    assert own.scorer_.residual_values() == 3 * own.scorer_.grid.size ** 2
+    every = PatchDetector(residual_edges=True, **FAST).fit(colour_images)
+    assert every.scorer_.residual_channels is None and every.scorer_.residual_values() is None
+    assert torch.equal(own.bank_[..., :-1], every.bank_[..., :-1])  # the same codes
+    assert not torch.allclose(own.bank_[..., -1], every.bank_[..., -1])
+    assert PatchDetector(edges=False, **FAST).fit(parts(30)).scorer_.residual_channels is None
+    test = with_defects(parts(6, seed=4))[0]
+    test = np.concatenate([test, test * 0.8, test * 0.55], axis=1)
+    own.save(tmp_path / "own")
+    again = PatchDetector.load(tmp_path / "own")
+    assert again.scorer_.residual_channels == 3
+    assert np.allclose(again.score_samples(test), own.score_samples(test), atol=1e-5)
+    every.save(tmp_path / "every")
+    manifest_path = tmp_path / "every" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["detector"]["scorer"]["residual_channels"]  # as bundles wrote it before the setting
+    manifest_path.write_text(json.dumps(manifest))
+    older = PatchDetector.load(tmp_path / "every")
+    assert older.scorer_.residual_channels is None
+    assert np.allclose(older.score_samples(test), every.score_samples(test), atol=1e-5)
+    with pytest.raises(SettingError, match="residual_edges must be true or false"):
+        PatchDetector(residual_edges="auto", **FAST).fit(parts(12))
 
 
 def test_masks_are_found_under_the_common_naming_conventions(tmp_path):

@@ -24,6 +24,7 @@ from aetool.defaults import (
     PATCH_DETECTION_DEFAULTS,
     PATCH_MAX_SHORT_SIDE,
     PATCH_SIZE_RULE,
+    RESIDUAL_OVER_EDGES,
     RESIDUAL_WORST_SHARE,
     TOP_K,
     WHOLE_WEIGHT,
@@ -157,7 +158,11 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     default, now means the same): over 19 cases its worst loss is 0.024 ROC-AUC (gravel, near
     chance; 0.008 on MNIST digits), leaving it out loses 0.21 on a photographed striped
     surface with thin scratches and colour stains (and 0.10 on crops of brick;
-    bench/patch_residual.py).
+    bench/patch_residual.py). ``residual_edges``: whether that error counts the edge
+    channel's values too; off by default, since the decoder draws a grain's edges worst, so
+    the error over them glows on every textured patch (over the intensities alone, 25 cases:
+    a striped surface 0.913 -> 0.948, brick 0.883 -> 0.918, worst loss 0.006;
+    bench/residual_channels.py).
     """
 
     def __init__(
@@ -177,6 +182,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         whole_image: bool | str = "auto",
         residual: bool | str = True,
         residual_share: float = RESIDUAL_WORST_SHARE,
+        residual_edges: bool = RESIDUAL_OVER_EDGES,
         code_size: int | None = None,
         variant_params: dict[str, Any] | None = None,
         epochs: int | None = None,
@@ -204,6 +210,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         self.whole_image = whole_image
         self.residual = residual
         self.residual_share = residual_share
+        self.residual_edges = residual_edges
         self.code_size = code_size
 
     KIND = "patches"
@@ -252,6 +259,9 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
             raise SettingError(f"residual_share must be above 0 and at most 1 (the share of "
                                f"each patch's worst-drawn values), got '{share}'")
+        if not isinstance(self.residual_edges, bool):
+            raise SettingError(f"residual_edges must be true or false, got "
+                               f"'{self.residual_edges}'")
         check_threshold_settings(self.threshold, self.contamination)
 
     def fit(self, X: Any, y: Any = None) -> PatchDetector:
@@ -275,7 +285,9 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
                                    work_shape=None if shape == matrix.shape[2:] else shape,
                                    edge_sigma=edge_sigma(*shape) if self.edges else None,
                                    residual_share=float(self.residual_share)
-                                   if residual else None)
+                                   if residual else None,
+                                   residual_channels=matrix.shape[1] if residual and self.edges
+                                   and not self.residual_edges else None)
         self.scorer_.reach, self.scorer_.place_cost = reach, cost
         work = self.scorer_.patch_input(matrix)
         # copy by copy (patches.turned_copies): bank entry t*N + i is from image i
@@ -413,7 +425,8 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         reconstruction errors."""
         out = run_batches(self.model_, self._model_rows(patches),
                           partial(codes_and_residuals,
-                                  worst_share=self.scorer_.residual_share or 1.0)
+                                  worst_share=self.scorer_.residual_share or 1.0,
+                                  values=self.scorer_.residual_values())
                           if residuals else code_outputs,
                           **self._inference())
         return (torch.from_numpy(out["codes"]),

@@ -61,6 +61,10 @@ class PatchScorer:
     # Share of each patch's values, the worst drawn, whose mean squared error makes that error
     # (PatchDetector.residual_share); None: all of them, the RMS error (an older bundle).
     residual_share: float | None = None
+    # Leading channels of each patch (the image's own, the edge channel left out) whose values
+    # make that error (PatchDetector.residual_edges false); None: every channel (residual_edges
+    # true, no edge channel, or an older bundle).
+    residual_channels: int | None = None
     # Weight of the thumbnail's distance beside the mean of the worst patches' in an image's
     # score (PatchDetector.whole_weight); None: one value among top_k + 1 (an older bundle).
     whole_weight: float | None = None
@@ -69,6 +73,12 @@ class PatchScorer:
     def columns(self) -> int:
         """Distances per image: one per patch, and the whole image's when it has one."""
         return self.grid.count + (self.whole_side is not None)
+
+    def residual_values(self) -> int | None:
+        """How many leading values of a flattened patch (channel-major) its reconstruction
+        error is taken over; None: all of them."""
+        channels = self.residual_channels
+        return None if channels is None else channels * self.grid.size ** 2
 
     def percentile(self, scores: np.ndarray) -> np.ndarray:
         return training_percentile(scores, self.train_quantiles)
@@ -87,7 +97,7 @@ class PatchScorer:
                 "turn_cost": self.turn_cost, "place_cost": self.place_cost,
                 "texture_power": self.texture_power, "whole_side": self.whole_side,
                 "residual_weight": self.residual_weight, "residual_share": self.residual_share,
-                "whole_weight": self.whole_weight}
+                "residual_channels": self.residual_channels, "whole_weight": self.whole_weight}
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> PatchScorer:
@@ -110,7 +120,8 @@ class PatchScorer:
                      **{name: optional(name, float) for name in (
                          "edge_sigma", "turn_cost", "place_cost", "texture_power",
                          "residual_weight", "residual_share", "whole_weight")},
-                     whole_side=optional("whole_side", int))
+                     whole_side=optional("whole_side", int),
+                     residual_channels=optional("residual_channels", int))
         for name, values in per_position.items():
             if values is not None and len(values) != scorer.columns:
                 raise ValueError(f"{name} has {len(values)} values, the detector "

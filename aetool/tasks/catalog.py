@@ -124,6 +124,8 @@ def patch_description(scorer: dict[str, Any], variant: str, shape: Any) -> str:
     if scorer.get("residual_weight") is not None:
         share = scorer.get("residual_share") or 1.0
         drawn = "" if share >= 1 else f", of its worst-drawn {share:.0%}"
+        if scorer.get("residual_channels") is not None:
+            drawn += " of the image's channels (not the edge channel)"
         clauses.append(f"each code carries its patch's reconstruction error{drawn} (weight "
                        f"{scorer['residual_weight']:.3g})")
     if scorer.get("position_scale") is not None:
