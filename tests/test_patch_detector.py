@@ -1081,7 +1081,8 @@ def test_fit_says_when_it_searches_anywhere_and_info_shows_the_place_cost(tmp_pa
         assert re.search(r"place cost [01]\.\d\d \(the images are not aligned, each patch "
                          r"searched anywhere\)", said)
         assert re.search(r"each code carries its patch's reconstruction error, of its "
-                         r"worst-drawn 10% \(weight \d", said)
+                         r"worst-drawn 10% of the image.s channels \(not the edge channel\) "
+                         r"\(weight \d", said)
     pinned = CliRunner().invoke(cli, ["fit", str(folder), "-o", str(tmp_path / "p"), *fast,
                                       "--set", "reach=1", "--set", "scale_positions=true",
                                       "--set", "residual=false"])
