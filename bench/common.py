@@ -119,6 +119,27 @@ def merge_row(name: str, protocol: str | None, row: dict[str, Any]) -> Path:
                              "rows": list(rows.values())})
 
 
+def worst_losses(by: dict[tuple[str, str], float], cases: Sequence[str],
+                 methods: Sequence[str]) -> list[dict[str, Any]]:
+    """The rule every patch default is chosen by: for each method measured on every one of
+    ``cases`` (ROC-AUC in ``by``, keyed (case, method)), its mean and its worst loss against
+    the best method measured on each case, and where that loss is."""
+    import numpy as np
+
+    table = []
+    for method in methods:
+        aucs = [by.get((case, method)) for case in cases]
+        if None in aucs or not aucs:
+            continue
+        losses = [max(by[(c, m)] for m in methods if (c, m) in by) - a
+                  for c, a in zip(cases, aucs)]
+        worst = int(np.argmax(losses))
+        table.append({"method": method, "cases": len(cases),
+                      "mean_roc_auc": float(np.mean(aucs)),
+                      "worst_loss": float(losses[worst]), "where": cases[worst]})
+    return table
+
+
 def placed_size(side: int, parts: int) -> int:
     """Patches ``1/parts`` of the side, with the placed rule's floor (PatchGrid.for_image)."""
     from aetool.defaults import PATCH_SIZE_RULE

@@ -25,7 +25,7 @@ import os
 import time
 
 import numpy as np
-from common import cases_and_methods, merge_row, print_table, saved_rows
+from common import cases_and_methods, merge_row, print_table, saved_rows, worst_losses
 from patch_residual import CASES as RESIDUAL_CASES
 from patch_residual import case_data as residual_case
 from patch_size_aligned import case_data as aligned_case
@@ -126,17 +126,7 @@ def summarise(rows: list[dict]) -> None:
     """Each pooling's worst loss against each case's best, over the cases with a thumbnail
     (every pooling is measured there), and its mean ROC-AUC."""
     cases = sorted({r["case"] for r in rows if r.get("thumbnail")})
-    by = {(r["case"], r["method"]): r["roc_auc"] for r in rows}
-    table = []
-    for method in METHODS:
-        aucs = [by.get((case, method)) for case in cases]
-        if None in aucs or not aucs:
-            continue
-        losses = [max(by[(c, m)] for m in METHODS if (c, m) in by) - a
-                  for c, a in zip(cases, aucs)]
-        worst = int(np.argmax(losses))
-        table.append({"method": method, "mean_roc_auc": float(np.mean(aucs)),
-                      "worst_loss": float(losses[worst]), "where": cases[worst]})
+    table = worst_losses({(r["case"], r["method"]): r["roc_auc"] for r in rows}, cases, METHODS)
     if not table:
         print("no case with a thumbnail measured yet")
         return

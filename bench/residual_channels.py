@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-from common import cases_and_methods, merge_row, print_table, saved_rows
+from common import cases_and_methods, merge_row, print_table, saved_rows, worst_losses
 from patch_pooling import CASES, case_data
 from unaligned import detector, method_row
 
@@ -61,14 +60,8 @@ def summarise(rows: list[dict]) -> None:
     if not cases:
         print("no case measured with both forms yet")
         return
-    table = []
-    for method in METHODS:
-        losses = [max(by[(c, m)] for m in METHODS) - by[(c, method)] for c in cases]
-        worst = int(np.argmax(losses))
-        table.append({"method": method, "cases": len(cases),
-                      "mean_roc_auc": float(np.mean([by[(c, method)] for c in cases])),
-                      "worst_loss": float(losses[worst]), "where": cases[worst]})
-    print_table(table, ["method", "cases", "mean_roc_auc", "worst_loss", "where"])
+    print_table(worst_losses(by, cases, list(METHODS)),
+                ["method", "cases", "mean_roc_auc", "worst_loss", "where"])
     moved = [{"case": c, "before": by[(c, EVERY_CHANNEL)], "now": by[(c, INTENSITIES)]}
              for c in cases if abs(by[(c, INTENSITIES)] - by[(c, EVERY_CHANNEL)]) > 0.005]
     if moved:
