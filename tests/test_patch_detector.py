@@ -918,7 +918,8 @@ def test_info_describes_a_patch_bundle_and_export_refuses_it(fitted, tmp_path):
             f"{fitted.scorer_.place_cost:.2f} (the images are aligned); patches carry "
             "an edge channel (smoothed at 1 px); each code carries its patch's reconstruction "
             "error, of its worst-drawn 10% of the image's channels (not the edge channel) "
-            f"(weight {fitted.scorer_.residual_weight:.3g}); "
+            f"(weight {fitted.scorer_.residual_weight:.3g}, floored at the lowest of the "
+            "training patches at its place); "
             "distances in units of each "
             "position's normal spread; maps show how far a patch lies beyond its position's "
             "normal level") in info.output
@@ -1082,7 +1083,8 @@ def test_fit_says_when_it_searches_anywhere_and_info_shows_the_place_cost(tmp_pa
                          r"searched anywhere\)", said)
         assert re.search(r"each code carries its patch's reconstruction error, of its "
                          r"worst-drawn 10% of the image.s channels \(not the edge channel\) "
-                         r"\(weight \d", said)
+                         r"\(weight [\d.e+-]+, floored at the lowest of the training "
+                         r"patches anywhere\)", said)
     pinned = CliRunner().invoke(cli, ["fit", str(folder), "-o", str(tmp_path / "p"), *fast,
                                       "--set", "reach=1", "--set", "scale_positions=true",
                                       "--set", "residual=false"])
@@ -1234,6 +1236,63 @@ def test_the_residual_is_taken_over_the_image_s_channels_not_the_edge_channel(tm
     assert np.allclose(older.score_samples(test), every.score_samples(test), atol=1e-5)
     with pytest.raises(SettingError, match="residual_edges must be true or false"):
         PatchDetector(residual_edges="auto", **FAST).fit(parts(12))
+
+
+def test_a_scored_patch_s_error_is_floored_at_the_lowest_of_the_training_patches(tmp_path):
+    """residual_floor true (the default): a scored patch's error coordinate is raised to the
+    lowest the code bank holds at its grid position (overall, where patches are searched
+    anywhere); the codes and the bank are untouched, so the threshold is the same. Searched
+    anywhere, every bank entry lies at or above the floor, so no distance grows: a plain
+    frame, drawn better than any training patch, scores as less abnormal than unfloored.
+    Kept in the bundle; a bundle written before the setting scores unfloored, as fitted."""
+    surfaces = random_surfaces(30)
+    floored = PatchDetector(**FAST).fit(surfaces)
+    scorer = floored.scorer_
+    assert scorer.reach is None and scorer.residual_floor is True
+    test = np.concatenate([with_defects(random_surfaces(6, seed=4))[0],
+                           np.full((2, 1, 32, 32), 0.4, np.float32)])
+    matrix = floored._prepare(test, reset=False)[0]
+    codes = floored._image_codes(matrix)
+    scorer.residual_floor = False
+    drawn = floored._image_codes(matrix)
+    unfloored_scores = floored.score_samples(test)
+    scorer.residual_floor = True
+    lowest = float(floored.bank_[..., -1].min())
+    assert torch.equal(codes[..., :-1], drawn[..., :-1])
+    assert torch.equal(codes[..., -1], drawn[..., -1].clamp_min(lowest))
+    assert float(drawn[6:, :, -1].max()) < lowest  # the plain frames are drawn too well
+    scores = floored.score_samples(test)  # lower = more abnormal
+    assert np.all(scores >= unfloored_scores - 1e-5)
+    assert np.all(scores[6:] > unfloored_scores[6:])
+    plain = PatchDetector(residual_floor=False, **FAST).fit(surfaces)
+    assert plain.scorer_.residual_floor is False
+    assert plain.threshold_ == pytest.approx(floored.threshold_)
+    assert np.allclose(plain.score_samples(test), unfloored_scores, atol=1e-5)
+
+    aligned = PatchDetector(**FAST).fit(parts(30))  # near its place: the floor of each place
+    assert aligned.scorer_.reach == 1
+    images = aligned._prepare(parts(4, seed=6), reset=False)[0]
+    codes = aligned._image_codes(images)
+    aligned.scorer_.residual_floor = False
+    drawn = aligned._image_codes(images)
+    aligned.scorer_.residual_floor = True
+    per_place = aligned.bank_[..., -1].min(dim=0).values
+    assert torch.equal(codes[..., -1], torch.maximum(drawn[..., -1], per_place))
+    assert PatchDetector(residual=False, **FAST).fit(parts(30)).scorer_.residual_floor is False
+
+    floored.save(tmp_path / "floored")
+    again = PatchDetector.load(tmp_path / "floored")
+    assert again.scorer_.residual_floor is True
+    assert np.allclose(again.score_samples(test), scores, atol=1e-5)
+    manifest_path = tmp_path / "floored" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["detector"]["scorer"]["residual_floor"]  # as bundles wrote it before the setting
+    manifest_path.write_text(json.dumps(manifest))
+    older = PatchDetector.load(tmp_path / "floored")
+    assert older.scorer_.residual_floor is False
+    assert np.allclose(older.score_samples(test), unfloored_scores, atol=1e-5)
+    with pytest.raises(SettingError, match="residual_floor must be true or false"):
+        PatchDetector(residual_floor="auto", **FAST).fit(parts(12))
 
 
 def test_masks_are_found_under_the_common_naming_conventions(tmp_path):

@@ -24,6 +24,7 @@ from aetool.defaults import (
     PATCH_DETECTION_DEFAULTS,
     PATCH_MAX_SHORT_SIDE,
     PATCH_SIZE_RULE,
+    RESIDUAL_FLOOR,
     RESIDUAL_OVER_EDGES,
     RESIDUAL_WORST_SHARE,
     TOP_K,
@@ -36,6 +37,7 @@ from aetool.estimators.patch_scorer import (
     PatchScorer,
     auto_texture_power,
     floored_levels,
+    residual_floors,
     residual_weight,
 )
 from aetool.estimators.saved import (
@@ -162,7 +164,11 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     channel's values too; off by default, since the decoder draws a grain's edges worst, so
     the error over them glows on every textured patch (over the intensities alone, 25 cases:
     a striped surface 0.913 -> 0.948, brick 0.883 -> 0.918, worst loss 0.006;
-    bench/residual_channels.py).
+    bench/residual_channels.py). ``residual_floor``: a scored patch's error counts no lower
+    than the lowest a training patch had at its place (anywhere, where searched anywhere), so
+    an image drawn more smoothly than the training images (another camera, JPEG) does not
+    stand out for being reconstructed too well; on by default (25 cases within 0.0013 either
+    way; normal JPEG images 3.4 -> 1.3 times the threshold; bench/residual_floor.py).
     """
 
     def __init__(
@@ -183,6 +189,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         residual: bool | str = True,
         residual_share: float = RESIDUAL_WORST_SHARE,
         residual_edges: bool = RESIDUAL_OVER_EDGES,
+        residual_floor: bool = RESIDUAL_FLOOR,
         code_size: int | None = None,
         variant_params: dict[str, Any] | None = None,
         epochs: int | None = None,
@@ -211,6 +218,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         self.residual = residual
         self.residual_share = residual_share
         self.residual_edges = residual_edges
+        self.residual_floor = residual_floor
         self.code_size = code_size
 
     KIND = "patches"
@@ -259,9 +267,10 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
             raise SettingError(f"residual_share must be above 0 and at most 1 (the share of "
                                f"each patch's worst-drawn values), got '{share}'")
-        if not isinstance(self.residual_edges, bool):
-            raise SettingError(f"residual_edges must be true or false, got "
-                               f"'{self.residual_edges}'")
+        for name in ("residual_edges", "residual_floor"):
+            if not isinstance(getattr(self, name), bool):
+                raise SettingError(f"{name} must be true or false, got "
+                                   f"'{getattr(self, name)}'")
         check_threshold_settings(self.threshold, self.contamination)
 
     def fit(self, X: Any, y: Any = None) -> PatchDetector:
@@ -310,6 +319,8 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         else:  # the copies made, cut and encoded one at a time
             self.bank_ = self._bank_codes(work, residual)
         del patches
+        # only now: the bank itself is not floored (it sets the floor)
+        self.scorer_.residual_floor = residual and self.residual_floor
         distances, entries = self._training_search(len(matrix))
         self._learn_textures(len(matrix))
         # each training image's distances without its own patches, for training_details: as
@@ -400,11 +411,16 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
 
     def _patch_codes(self, patches: torch.Tensor, learn_residual: bool = False) -> torch.Tensor:
         """(N, P, D) patches -> (N, P, K) codes, and when the detector has a residual weight
-        one more coordinate: the patch's reconstruction error times it. ``learn_residual``
-        (training patches): set that weight from these patches first."""
+        one more coordinate: the patch's reconstruction error times it, floored as
+        ``residual_floor`` says. ``learn_residual`` (training patches): set that weight from
+        these patches first, floor nothing."""
         carries = learn_residual or self.scorer_.residual_weight is not None
         codes, residuals = self._encoded(patches, carries)
-        return self._carrying(codes, residuals, learn_residual).view(*patches.shape[:2], -1)
+        codes = self._carrying(codes, residuals, learn_residual).view(*patches.shape[:2], -1)
+        if self.scorer_.residual_floor and not learn_residual:
+            floors = residual_floors(self.bank_, anywhere=self.scorer_.reach is None)
+            codes[..., -1] = torch.maximum(codes[..., -1], floors)
+        return codes
 
     def _bank_codes(self, work: torch.Tensor, learn_residual: bool) -> torch.Tensor:
         """(T * N, P, K) codes of the training images ``work`` (N, C, H, W) and their T - 1

@@ -65,6 +65,11 @@ class PatchScorer:
     # make that error (PatchDetector.residual_edges false); None: every channel (residual_edges
     # true, no edge channel, or an older bundle).
     residual_channels: int | None = None
+    # Whether a scored patch's error coordinate is floored at the lowest the code bank holds
+    # at its grid position (overall, when searched anywhere), so a patch drawn better than
+    # any training patch does not stand out for it (PatchDetector.residual_floor); False: not
+    # (turned off, no error coordinate, or an older bundle).
+    residual_floor: bool = False
     # Weight of the thumbnail's distance beside the mean of the worst patches' in an image's
     # score (PatchDetector.whole_weight); None: one value among top_k + 1 (an older bundle).
     whole_weight: float | None = None
@@ -97,7 +102,8 @@ class PatchScorer:
                 "turn_cost": self.turn_cost, "place_cost": self.place_cost,
                 "texture_power": self.texture_power, "whole_side": self.whole_side,
                 "residual_weight": self.residual_weight, "residual_share": self.residual_share,
-                "residual_channels": self.residual_channels, "whole_weight": self.whole_weight}
+                "residual_channels": self.residual_channels, "whole_weight": self.whole_weight,
+                "residual_floor": self.residual_floor}
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> PatchScorer:
@@ -121,7 +127,8 @@ class PatchScorer:
                          "edge_sigma", "turn_cost", "place_cost", "texture_power",
                          "residual_weight", "residual_share", "whole_weight")},
                      whole_side=optional("whole_side", int),
-                     residual_channels=optional("residual_channels", int))
+                     residual_channels=optional("residual_channels", int),
+                     residual_floor=bool(state.get("residual_floor", False)))
         for name, values in per_position.items():
             if values is not None and len(values) != scorer.columns:
                 raise ValueError(f"{name} has {len(values)} values, the detector "
@@ -157,6 +164,13 @@ def residual_weight(codes: torch.Tensor, residuals: torch.Tensor) -> float:
     spread = float(residuals.std()) if len(residuals) > 1 else 0.0
     code_spread = float(codes.std(dim=0).mean()) if len(codes) > 1 else 0.0
     return code_spread / spread if spread > 1e-8 * max(code_spread, 1e-12) else 0.0
+
+
+def residual_floors(bank: torch.Tensor, anywhere: bool) -> torch.Tensor:
+    """The lowest error coordinate (the last) of the code bank (M, P, K): per grid position
+    (P,), or one value overall when patches are searched ``anywhere``."""
+    last = bank[..., -1]
+    return last.min() if anywhere else last.min(dim=0).values
 
 
 def floored_levels(levels: torch.Tensor) -> torch.Tensor:
