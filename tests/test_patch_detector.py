@@ -917,9 +917,9 @@ def test_info_describes_a_patch_bundle_and_export_refuses_it(fitted, tmp_path):
             f"{fitted.scorer_.turn_cost:.2f}: the parts lie in one orientation); place cost "
             f"{fitted.scorer_.place_cost:.2f} (the images are aligned); patches carry "
             "an edge channel (smoothed at 1 px); each code carries its patch's reconstruction "
-            "error, of its worst-drawn 10% of the image's channels (not the edge channel) "
-            f"(weight {fitted.scorer_.residual_weight:.3g}, floored at the lowest of the "
-            "training patches at its place); "
+            "error, of its worst-drawn 10% of the image's channels (not the edge channel), "
+            "floored at the lowest of the training patches at its place "
+            f"(weight {fitted.scorer_.residual_weight:.3g}); "
             "distances in units of each "
             "position's normal spread; maps show how far a patch lies beyond its position's "
             "normal level") in info.output
@@ -1082,9 +1082,9 @@ def test_fit_says_when_it_searches_anywhere_and_info_shows_the_place_cost(tmp_pa
         assert re.search(r"place cost [01]\.\d\d \(the images are not aligned, each patch "
                          r"searched anywhere\)", said)
         assert re.search(r"each code carries its patch's reconstruction error, of its "
-                         r"worst-drawn 10% of the image.s channels \(not the edge channel\) "
-                         r"\(weight [\d.e+-]+, floored at the lowest of the training "
-                         r"patches anywhere\)", said)
+                         r"worst-drawn 10% of the image.s channels \(not the edge channel\), "
+                         r"floored at the lowest of the training patches anywhere "
+                         r"\(weight \d", said)
     pinned = CliRunner().invoke(cli, ["fit", str(folder), "-o", str(tmp_path / "p"), *fast,
                                       "--set", "reach=1", "--set", "scale_positions=true",
                                       "--set", "residual=false"])

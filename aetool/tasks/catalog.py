@@ -126,11 +126,11 @@ def patch_description(scorer: dict[str, Any], variant: str, shape: Any) -> str:
         drawn = "" if share >= 1 else f", of its worst-drawn {share:.0%}"
         if scorer.get("residual_channels") is not None:
             drawn += " of the image's channels (not the edge channel)"
-        floor = (", floored at the lowest of the training patches "
-                 + ("anywhere" if reach is None else "at its place")
-                 if scorer.get("residual_floor") else "")
+        if scorer.get("residual_floor"):
+            drawn += (", floored at the lowest of the training patches "
+                      + ("anywhere" if reach is None else "at its place"))
         clauses.append(f"each code carries its patch's reconstruction error{drawn} (weight "
-                       f"{scorer['residual_weight']:.3g}{floor})")
+                       f"{scorer['residual_weight']:.3g})")
     if scorer.get("position_scale") is not None:
         clauses.append("distances in units of each position's normal spread")
     if scorer.get("position_level") is not None:
