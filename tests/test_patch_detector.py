@@ -86,6 +86,16 @@ def with_defects(images: np.ndarray, seed: int = 1) -> tuple[np.ndarray, np.ndar
     return out, masks
 
 
+def saved_before(detector: PatchDetector, bundle, setting: str) -> PatchDetector:
+    """``detector`` saved to ``bundle`` and loaded back as a bundle written before its scorer
+    kept ``setting``, which it then lacks."""
+    detector.save(bundle)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    del manifest["detector"]["scorer"][setting]
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    return PatchDetector.load(bundle)
+
+
 def test_the_patch_grid_covers_every_pixel_and_pastes_back():
     grid = PatchGrid.for_image(30, 45)
     assert grid.size == 7 and grid.rows[-1] + 7 == 30 and grid.cols[-1] + 7 == 45
@@ -1226,12 +1236,7 @@ def test_the_residual_is_taken_over_the_image_s_channels_not_the_edge_channel(tm
     again = PatchDetector.load(tmp_path / "own")
     assert again.scorer_.residual_channels == 3
     assert np.allclose(again.score_samples(test), own.score_samples(test), atol=1e-5)
-    every.save(tmp_path / "every")
-    manifest_path = tmp_path / "every" / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    del manifest["detector"]["scorer"]["residual_channels"]  # as bundles wrote it before the setting
-    manifest_path.write_text(json.dumps(manifest))
-    older = PatchDetector.load(tmp_path / "every")
+    older = saved_before(every, tmp_path / "every", "residual_channels")
     assert older.scorer_.residual_channels is None
     assert np.allclose(older.score_samples(test), every.score_samples(test), atol=1e-5)
     with pytest.raises(SettingError, match="residual_edges must be true or false"):
@@ -1284,11 +1289,7 @@ def test_a_scored_patch_s_error_is_floored_at_the_lowest_of_the_training_patches
     again = PatchDetector.load(tmp_path / "floored")
     assert again.scorer_.residual_floor is True
     assert np.allclose(again.score_samples(test), scores, atol=1e-5)
-    manifest_path = tmp_path / "floored" / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    del manifest["detector"]["scorer"]["residual_floor"]  # as bundles wrote it before the setting
-    manifest_path.write_text(json.dumps(manifest))
-    older = PatchDetector.load(tmp_path / "floored")
+    older = saved_before(floored, tmp_path / "older", "residual_floor")
     assert older.scorer_.residual_floor is False
     assert np.allclose(older.score_samples(test), unfloored_scores, atol=1e-5)
     with pytest.raises(SettingError, match="residual_floor must be true or false"):
