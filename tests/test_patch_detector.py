@@ -48,6 +48,7 @@ from aetool.patches import (
     working_shape,
 )
 from aetool.scoring import codes_and_residuals, reconstructions, run_batches
+from aetool.tasks.catalog import patch_description
 from aetool.tasks.score import load_for_scoring
 from aetool.thresholds import contamination_threshold
 from tests.conftest import blob_images
@@ -928,7 +929,7 @@ def test_info_describes_a_patch_bundle_and_export_refuses_it(fitted, tmp_path):
             f"{fitted.scorer_.place_cost:.2f} (the images are aligned); patches carry "
             "an edge channel (smoothed at 1 px); each code carries its patch's reconstruction "
             "error, of its worst-drawn 10% of the image's channels (not the edge channel), "
-            "floored at the lowest of the training patches at its place "
+            "floored at the training patches' 50% quantile at its place "
             f"(weight {fitted.scorer_.residual_weight:.3g}); "
             "distances in units of each "
             "position's normal spread; maps show how far a patch lies beyond its position's "
@@ -1093,7 +1094,7 @@ def test_fit_says_when_it_searches_anywhere_and_info_shows_the_place_cost(tmp_pa
                          r"searched anywhere\)", said)
         assert re.search(r"each code carries its patch's reconstruction error, of its "
                          r"worst-drawn 10% of the image.s channels \(not the edge channel\), "
-                         r"floored at the lowest of the training patches anywhere "
+                         r"floored at the training patches. 50% quantile overall "
                          r"\(weight \d", said)
     pinned = CliRunner().invoke(cli, ["fit", str(folder), "-o", str(tmp_path / "p"), *fast,
                                       "--set", "reach=1", "--set", "scale_positions=true",
@@ -1144,7 +1145,7 @@ def test_codes_carry_their_patch_reconstruction_error(tmp_path):
     (images that are not aligned) or near its place (aligned ones); "auto", the earlier
     default, means the same; False leaves it out."""
     surfaces = random_surfaces(30)
-    loose = PatchDetector(residual_share=1.0, **FAST).fit(surfaces)
+    loose = PatchDetector(residual_share=1.0, residual_floor=None, **FAST).fit(surfaces)
     weight = loose.scorer_.residual_weight
     assert loose.scorer_.reach is None and weight > 0
     count = loose.scorer_.grid.count
@@ -1187,7 +1188,7 @@ def test_the_residual_can_be_the_error_of_each_patch_s_worst_drawn_values(tmp_pa
         pytest.approx(np.sqrt(2)))
     images = parts(30)
     assert PatchDetector().residual_share == 0.1  # the default: the worst-drawn tenth
-    worst = PatchDetector(**FAST).fit(images)
+    worst = PatchDetector(residual_floor=None, **FAST).fit(images)  # the error as drawn
     assert worst.scorer_.residual_share == pytest.approx(0.1)
     rows = worst._model_rows(worst.scorer_.grid.cut(worst.scorer_.patch_input(
         worst._prepare(images, reset=False)[0])))
@@ -1243,57 +1244,58 @@ def test_the_residual_is_taken_over_the_image_s_channels_not_the_edge_channel(tm
         PatchDetector(residual_edges="auto", **FAST).fit(parts(12))
 
 
-def test_a_scored_patch_s_error_is_floored_at_the_lowest_of_the_training_patches(tmp_path):
-    """residual_floor true (the default): a scored patch's error coordinate is raised to the
-    lowest the code bank holds at its grid position (overall, where patches are searched
-    anywhere); the codes and the bank are untouched, so the threshold is the same. Searched
-    anywhere, every bank entry lies at or above the floor, so no distance grows: a plain
-    frame, drawn better than any training patch, scores as less abnormal than unfloored.
-    Kept in the bundle; a bundle written before the setting scores unfloored, as fitted."""
+def test_a_patch_s_error_is_floored_at_a_quantile_of_the_training_patches(tmp_path):
+    """residual_floor q: the bank's error coordinate is raised to the q quantile of the
+    training patches' (per grid position; overall where patches are searched anywhere), and a
+    scored patch's to the bank's lowest, the same level; the median by default. 0 leaves the
+    bank as it is, so the threshold is that of no floor, and searched anywhere no distance
+    grows: a plain frame, drawn better than any training patch, scores as less abnormal than
+    unfloored. Kept in the bundle; a bundle written before the setting scores unfloored."""
+    assert PatchDetector().residual_floor == 0.5
     surfaces = random_surfaces(30)
-    floored = PatchDetector(**FAST).fit(surfaces)
-    scorer = floored.scorer_
-    assert scorer.reach is None and scorer.residual_floor is True
+    floored = PatchDetector(residual_floor=0, **FAST).fit(surfaces)
+    plain = PatchDetector(residual_floor=None, **FAST).fit(surfaces)
+    assert floored.scorer_.reach is None and floored.scorer_.residual_floor == 0.0
+    assert plain.scorer_.residual_floor is None
+    assert torch.equal(floored.bank_, plain.bank_)  # the lowest floors nothing of the bank
+    assert plain.threshold_ == pytest.approx(floored.threshold_)
     test = np.concatenate([with_defects(random_surfaces(6, seed=4))[0],
                            np.full((2, 1, 32, 32), 0.4, np.float32)])
     matrix = floored._prepare(test, reset=False)[0]
-    codes = floored._image_codes(matrix)
-    scorer.residual_floor = False
-    drawn = floored._image_codes(matrix)
-    unfloored_scores = floored.score_samples(test)
-    scorer.residual_floor = True
-    lowest = float(floored.bank_[..., -1].min())
+    codes, drawn = floored._image_codes(matrix), plain._image_codes(matrix)
+    lowest = float(plain.bank_[..., -1].min())
     assert torch.equal(codes[..., :-1], drawn[..., :-1])
     assert torch.equal(codes[..., -1], drawn[..., -1].clamp_min(lowest))
     assert float(drawn[6:, :, -1].max()) < lowest  # the plain frames are drawn too well
-    scores = floored.score_samples(test)  # lower = more abnormal
-    assert np.all(scores >= unfloored_scores - 1e-5)
-    assert np.all(scores[6:] > unfloored_scores[6:])
-    plain = PatchDetector(residual_floor=False, **FAST).fit(surfaces)
-    assert plain.scorer_.residual_floor is False
-    assert plain.threshold_ == pytest.approx(floored.threshold_)
-    assert np.allclose(plain.score_samples(test), unfloored_scores, atol=1e-5)
+    scores, unfloored = floored.score_samples(test), plain.score_samples(test)
+    assert np.all(scores >= unfloored - 1e-5)  # lower = more abnormal
+    assert np.all(scores[6:] > unfloored[6:])
 
-    aligned = PatchDetector(**FAST).fit(parts(30))  # near its place: the floor of each place
-    assert aligned.scorer_.reach == 1
-    images = aligned._prepare(parts(4, seed=6), reset=False)[0]
-    codes = aligned._image_codes(images)
-    aligned.scorer_.residual_floor = False
-    drawn = aligned._image_codes(images)
-    aligned.scorer_.residual_floor = True
-    per_place = aligned.bank_[..., -1].min(dim=0).values
-    assert torch.equal(codes[..., -1], torch.maximum(drawn[..., -1], per_place))
-    assert PatchDetector(residual=False, **FAST).fit(parts(30)).scorer_.residual_floor is False
+    images = parts(30)  # aligned: searched near its place, each place floored on its own
+    median = PatchDetector(**FAST).fit(images)
+    as_drawn = PatchDetector(residual_floor=None, **FAST).fit(images)
+    assert median.scorer_.reach == 1 and median.scorer_.residual_floor == 0.5
+    level = torch.quantile(as_drawn.bank_[..., -1], 0.5, dim=0)
+    assert torch.allclose(median.bank_[..., -1], torch.maximum(as_drawn.bank_[..., -1], level))
+    assert torch.equal(median.bank_[..., :-1], as_drawn.bank_[..., :-1])
+    test_images = median._prepare(parts(4, seed=6), reset=False)[0]
+    assert torch.allclose(median._image_codes(test_images)[..., -1], torch.maximum(
+        as_drawn._image_codes(test_images)[..., -1], level))
+    assert "floored at the training patches' 50% quantile at its place" in \
+        patch_description(median.scorer_.to_dict(), "ae", (1, 32, 32))
+    assert PatchDetector(residual=False, **FAST).fit(images).scorer_.residual_floor is None
 
-    floored.save(tmp_path / "floored")
-    again = PatchDetector.load(tmp_path / "floored")
-    assert again.scorer_.residual_floor is True
-    assert np.allclose(again.score_samples(test), scores, atol=1e-5)
+    median.save(tmp_path / "median")
+    again = PatchDetector.load(tmp_path / "median")
+    assert again.scorer_.residual_floor == 0.5
+    assert np.allclose(again.score_samples(parts(4, seed=6)),
+                       median.score_samples(parts(4, seed=6)), atol=1e-5)
     older = saved_before(floored, tmp_path / "older", "residual_floor")
-    assert older.scorer_.residual_floor is False
-    assert np.allclose(older.score_samples(test), unfloored_scores, atol=1e-5)
-    with pytest.raises(SettingError, match="residual_floor must be true or false"):
-        PatchDetector(residual_floor="auto", **FAST).fit(parts(12))
+    assert older.scorer_.residual_floor is None
+    assert np.allclose(older.score_samples(test), unfloored, atol=1e-5)
+    for bad in (1, -0.1, "half", True):
+        with pytest.raises(SettingError, match="residual_floor must be at least 0 and below 1"):
+            PatchDetector(residual_floor=bad, **FAST).fit(images[:12])
 
 
 def test_masks_are_found_under_the_common_naming_conventions(tmp_path):

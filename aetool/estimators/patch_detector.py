@@ -36,6 +36,7 @@ from aetool.estimators.base import AutoencoderEstimator
 from aetool.estimators.patch_scorer import (
     PatchScorer,
     auto_texture_power,
+    floor_bank,
     floored_levels,
     residual_floors,
     residual_weight,
@@ -164,11 +165,13 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     channel's values too; off by default, since the decoder draws a grain's edges worst, so
     the error over them glows on every textured patch (over the intensities alone, 25 cases:
     a striped surface 0.913 -> 0.948, brick 0.883 -> 0.918, worst loss 0.006;
-    bench/residual_channels.py). ``residual_floor``: a scored patch's error counts no lower
-    than the lowest a training patch had at its place (anywhere, where searched anywhere), so
-    an image drawn more smoothly than the training images (another camera, JPEG) does not
-    stand out for being reconstructed too well; on by default (25 cases within 0.0013 either
-    way; normal JPEG images 3.4 -> 1.3 times the threshold; bench/residual_floor.py).
+    bench/residual_channels.py). ``residual_floor``: a patch's error counts no lower than
+    this quantile of the training patches' errors at its place (of all of them, where
+    searched anywhere), in the bank and when scoring, so an image drawn more smoothly than the
+    training images (another camera, JPEG) does not stand out for being reconstructed too
+    well; 0.5 (default), the median: over 25 cases worst loss 0.006 against 0.008 for 0 (the
+    lowest) and None (not floored), normal JPEG images 3.4 (None) -> 1.3 (0) -> 1.0 times the
+    threshold, resampled 3.7 -> 2.9 -> 1.7 (bench/residual_floor.py).
     """
 
     def __init__(
@@ -189,7 +192,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         residual: bool | str = True,
         residual_share: float = RESIDUAL_WORST_SHARE,
         residual_edges: bool = RESIDUAL_OVER_EDGES,
-        residual_floor: bool = RESIDUAL_FLOOR,
+        residual_floor: float | None = RESIDUAL_FLOOR,
         code_size: int | None = None,
         variant_params: dict[str, Any] | None = None,
         epochs: int | None = None,
@@ -267,10 +270,14 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
             raise SettingError(f"residual_share must be above 0 and at most 1 (the share of "
                                f"each patch's worst-drawn values), got '{share}'")
-        for name in ("residual_edges", "residual_floor"):
-            if not isinstance(getattr(self, name), bool):
-                raise SettingError(f"{name} must be true or false, got "
-                                   f"'{getattr(self, name)}'")
+        if not isinstance(self.residual_edges, bool):
+            raise SettingError(f"residual_edges must be true or false, got "
+                               f"'{self.residual_edges}'")
+        floor = self.residual_floor
+        if floor is not None and (isinstance(floor, bool) or not isinstance(floor, (int, float))
+                                  or not 0 <= floor < 1):
+            raise SettingError(f"residual_floor must be at least 0 and below 1 (a quantile of "
+                               f"the training patches' errors; none: not floored), got '{floor}'")
         check_threshold_settings(self.threshold, self.contamination)
 
     def fit(self, X: Any, y: Any = None) -> PatchDetector:
@@ -319,8 +326,9 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         else:  # the copies made, cut and encoded one at a time
             self.bank_ = self._bank_codes(work, residual)
         del patches
-        # only now: the bank itself is not floored (it sets the floor)
-        self.scorer_.residual_floor = residual and self.residual_floor
+        if residual and self.residual_floor is not None:  # before the training search
+            self.scorer_.residual_floor = float(self.residual_floor)
+            floor_bank(self.bank_, self.scorer_.residual_floor, self.scorer_.reach is None)
         distances, entries = self._training_search(len(matrix))
         self._learn_textures(len(matrix))
         # each training image's distances without its own patches, for training_details: as
@@ -417,7 +425,7 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         carries = learn_residual or self.scorer_.residual_weight is not None
         codes, residuals = self._encoded(patches, carries)
         codes = self._carrying(codes, residuals, learn_residual).view(*patches.shape[:2], -1)
-        if self.scorer_.residual_floor and not learn_residual:
+        if self.scorer_.residual_floor is not None and not learn_residual:
             floors = residual_floors(self.bank_, anywhere=self.scorer_.reach is None)
             codes[..., -1] = torch.maximum(codes[..., -1], floors)
         return codes

@@ -65,11 +65,11 @@ class PatchScorer:
     # make that error (PatchDetector.residual_edges false); None: every channel (residual_edges
     # true, no edge channel, or an older bundle).
     residual_channels: int | None = None
-    # Whether a scored patch's error coordinate is floored at the lowest the code bank holds
-    # at its grid position (overall, when searched anywhere), so a patch drawn better than
-    # any training patch does not stand out for it (PatchDetector.residual_floor); False: not
-    # (turned off, no error coordinate, or an older bundle).
-    residual_floor: bool = False
+    # The quantile of the training patches' errors (at each grid position; overall, when
+    # searched anywhere) the code bank's error coordinate was floored at; a scored patch's is
+    # floored at the bank's lowest, the same level (PatchDetector.residual_floor). None: not
+    # floored (turned off, no error coordinate, or an older bundle).
+    residual_floor: float | None = None
     # Weight of the thumbnail's distance beside the mean of the worst patches' in an image's
     # score (PatchDetector.whole_weight); None: one value among top_k + 1 (an older bundle).
     whole_weight: float | None = None
@@ -128,7 +128,7 @@ class PatchScorer:
                          "residual_weight", "residual_share", "whole_weight")},
                      whole_side=optional("whole_side", int),
                      residual_channels=optional("residual_channels", int),
-                     residual_floor=bool(state.get("residual_floor", False)))
+                     residual_floor=optional("residual_floor", float))
         for name, values in per_position.items():
             if values is not None and len(values) != scorer.columns:
                 raise ValueError(f"{name} has {len(values)} values, the detector "
@@ -171,6 +171,14 @@ def residual_floors(bank: torch.Tensor, anywhere: bool) -> torch.Tensor:
     (P,), or one value overall when patches are searched ``anywhere``."""
     last = bank[..., -1]
     return last.min() if anywhere else last.min(dim=0).values
+
+
+def floor_bank(bank: torch.Tensor, quantile: float, anywhere: bool) -> None:
+    """Raise the code bank's (M, P, K) error coordinate, in place, to its ``quantile`` per grid
+    position (overall when searched ``anywhere``), so that is the bank's lowest after."""
+    last = bank[..., -1].numpy()
+    level = np.quantile(last, quantile) if anywhere else np.quantile(last, quantile, axis=0)
+    bank[..., -1] = torch.maximum(bank[..., -1], torch.as_tensor(level, dtype=bank.dtype))
 
 
 def floored_levels(levels: torch.Tensor) -> torch.Tensor:

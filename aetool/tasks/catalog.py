@@ -126,9 +126,11 @@ def patch_description(scorer: dict[str, Any], variant: str, shape: Any) -> str:
         drawn = "" if share >= 1 else f", of its worst-drawn {share:.0%}"
         if scorer.get("residual_channels") is not None:
             drawn += " of the image's channels (not the edge channel)"
-        if scorer.get("residual_floor"):
-            drawn += (", floored at the lowest of the training patches "
-                      + ("anywhere" if reach is None else "at its place"))
+        floor = scorer.get("residual_floor")
+        if floor is not None:
+            level = "lowest" if floor == 0 else f"{floor:.0%} quantile"
+            drawn += (f", floored at the training patches' {level} "
+                      + ("overall" if reach is None else "at its place"))
         clauses.append(f"each code carries its patch's reconstruction error{drawn} (weight "
                        f"{scorer['residual_weight']:.3g})")
     if scorer.get("position_scale") is not None:
