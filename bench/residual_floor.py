@@ -93,7 +93,8 @@ def camera_check(methods: list[str]) -> None:
     from aetool import read_images
 
     folder = write_set("bottle", Path(tempfile.mkdtemp()))
-    fits = fitted_forms(read_images(folder / "train").images, methods)
+    train = read_images(folder / "train").images
+    fits = fitted_forms(train, methods)
     goods = sorted((folder / "test" / "good").glob("*.png"))
     forms = {"png": folder / "test" / "good"}
     for form in ("jpeg", "resampled"):
@@ -105,7 +106,7 @@ def camera_check(methods: list[str]) -> None:
                 image.save(forms[form] / (path.stem + ".jpg"), quality=75)
             else:
                 image.resize((300, 300), Image.BICUBIC).save(forms[form] / path.name)
-    size = tuple(read_images(folder / "train").images.shape[2:])
+    size = tuple(train.shape[2:])
     for form, path in forms.items():
         images = read_images(path, image_size=size).images
         for method, (scores, threshold) in scored(fits, images).items():

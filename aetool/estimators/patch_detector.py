@@ -92,6 +92,11 @@ WHOLE = "whole_thumbnails"  # and the training images' whole-image thumbnails (N
 UNSEEN_SCORES = 1000
 
 
+def _is_number(value: Any) -> bool:
+    """Whether a setting's value is a real number (an int or float, not a bool)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     """Image anomaly detector for local defects (a crack, a spot) learnt from normal images.
 
@@ -254,12 +259,11 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
         if int(self.top_k) < 1:
             raise SettingError(f"top_k must be at least 1 patch, got {self.top_k}")
         weight = self.whole_weight
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight < 1:
+        if not _is_number(weight) or not 0 < weight < 1:
             raise SettingError(f"whole_weight must be above 0 and below 1 (the thumbnail's "
                                f"share of an image's score), got '{weight}'")
         power = self.texture_power
-        if power != "auto" and (isinstance(power, bool) or not (
-                isinstance(power, (int, float)) and power >= 0)):
+        if power != "auto" and not (_is_number(power) and power >= 0):
             raise SettingError(f"texture_power must be auto, 0 (off) or more, got "
                                f"'{self.texture_power}'")
         for name in ("turns", "whole_image", "scale_positions", "residual"):
@@ -267,15 +271,14 @@ class PatchDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
                 raise SettingError(f"{name} must be true, false or auto, got "
                                    f"'{getattr(self, name)}'")
         share = self.residual_share
-        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
+        if not _is_number(share) or not 0 < share <= 1:
             raise SettingError(f"residual_share must be above 0 and at most 1 (the share of "
                                f"each patch's worst-drawn values), got '{share}'")
         if not isinstance(self.residual_edges, bool):
             raise SettingError(f"residual_edges must be true or false, got "
                                f"'{self.residual_edges}'")
         floor = self.residual_floor
-        if floor is not None and (isinstance(floor, bool) or not isinstance(floor, (int, float))
-                                  or not 0 <= floor < 1):
+        if floor is not None and (not _is_number(floor) or not 0 <= floor < 1):
             raise SettingError(f"residual_floor must be at least 0 and below 1 (a quantile of "
                                f"the training patches' errors; none: not floored), got '{floor}'")
         check_threshold_settings(self.threshold, self.contamination)
