@@ -171,6 +171,38 @@ def test_denoise_commands_on_a_table(tmp_path):
     assert "no clean row for 111 of the 200 noisy rows (e.g. id 'x1" in stray.stderr
 
 
+def test_denoised_table_keeps_its_delimiter_and_decimal_mark(tmp_path):
+    """A semicolon table with decimal commas comes back so (a spreadsheet set to that locale
+    opens the output as it opened the input); a space-separated table without a header comes
+    back space-separated without one; a .tsv output is tab-separated whatever the input."""
+    _, noisy = noisy_table(120)
+    frame = pd.DataFrame(noisy, columns=[f"c{i}" for i in range(8)])
+    frame.to_csv(tmp_path / "semi.csv", sep=";", decimal=",", index=False)
+    np.savetxt(tmp_path / "spaced.txt", noisy, fmt="%.5f")
+    for name in ("semi.csv", "spaced.txt"):
+        bundle = tmp_path / f"dn-{name}"
+        fit = CliRunner().invoke(cli, ["denoise", "fit", str(tmp_path / name), "-o", str(bundle),
+                                       "--set", "epochs=2", "-q"])
+        assert fit.exit_code == 0, fit.output
+        for out in ("out.csv", "out.tsv"):
+            target = tmp_path / f"{name}-{out}"
+            done = CliRunner().invoke(cli, ["denoise", "apply", str(bundle), str(tmp_path / name),
+                                            "-o", str(target)])
+            assert done.exit_code == 0, done.output
+    semi = (tmp_path / "semi.csv-out.csv").read_text().splitlines()
+    assert semi[0] == ";".join(frame.columns) and "," in semi[1] and "." not in semi[1]
+    assert len(semi[1].split(";")) == 8
+    written = pd.read_csv(tmp_path / "semi.csv-out.csv", sep=";", decimal=",")
+    assert written.shape == frame.shape and np.isfinite(written.to_numpy()).all()
+    spaced = (tmp_path / "spaced.txt-out.csv").read_text().splitlines()
+    assert len(spaced) == 120 and len(spaced[0].split(" ")) == 8
+    assert np.loadtxt(tmp_path / "spaced.txt-out.csv").shape == (120, 8)
+    for name in ("semi.csv", "spaced.txt"):
+        tabbed = (tmp_path / f"{name}-out.tsv").read_text().splitlines()
+        assert all(len(line.split("\t")) == 8 for line in tabbed)
+        assert "," not in tabbed[-1]
+
+
 def test_denoise_commands_on_an_image_folder(tmp_path):
     rng = np.random.default_rng(0)
     clean = (blob_images(48, size=12) * 255).astype(np.uint8)

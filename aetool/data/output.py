@@ -316,16 +316,22 @@ def table_output_kind(path: str | os.PathLike[str], also: tuple[str, ...] = ()) 
     return TABLE_OUTPUT_KINDS[suffix]
 
 
-def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+def write_table(frame: pd.DataFrame, path: str | os.PathLike[str],
+                like: dict[str, str] | None = None) -> Path:
     """Write ``frame`` as CSV, TSV or Parquet (by ``path``'s suffix), atomically; a table read
-    from a CSV without a header (``frame.attrs['headerless']``) is written without one."""
+    from a CSV without a header (``frame.attrs['headerless']``) is written without one.
+    ``like``: the delimiter and decimal mark of the CSV the table was read from
+    (``attrs['csv_format']``), kept for a CSV output, so a table written back (denoised)
+    opens as its input did: semicolons and decimal commas stay."""
     path = Path(path)
     kind = table_output_kind(path)
     if kind == "parquet":
         with atomic_output(path, "wb") as handle:
             frame.to_parquet(handle, index=False)
     else:
+        form = (like or {}) if kind == "csv" else {}
         with atomic_output(path) as handle:
-            frame.to_csv(handle, index=False, sep=CSV_SEPARATORS[kind],
+            frame.to_csv(handle, index=False, sep=form.get("sep", CSV_SEPARATORS[kind]),
+                         decimal=form.get("decimal", "."),
                          header=not frame.attrs.get("headerless", False))
     return path

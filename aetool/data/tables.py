@@ -274,6 +274,8 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
         with _csv_errors(path):
             frame = pd.read_csv(path, encoding="utf-8", **options)
         frame.attrs["headerless"] = options.get("header", 0) is None  # written back without
+        frame.attrs["csv_format"] = {"sep": " " if options["sep"] == r"\s+" else options["sep"],
+                                     "decimal": options["decimal"]}  # and in the same format
     if frame.shape[0] == 0:
         raise no_data_rows(path)
     return frame

@@ -134,7 +134,7 @@ def apply_denoiser(denoiser: Denoiser, noisy: str | Path, out: str | Path, stric
             written = [c for c in denoiser.columns_ if c not in untouched]
             cleaned[written] = _same_dtypes(denoiser.transform(part)[written],
                                             loaded.frame[written])
-            write_table(cleaned, out)
+            write_table(cleaned, out, like=loaded.frame.attrs.get("csv_format"))
         elif loaded.kind == "images":
             cleaned = denoiser.transform(part)
             _write_images(_back_to_own_sizes(cleaned, loaded), list(loaded.ids), Path(out),
