@@ -345,3 +345,25 @@ def test_score_streams_an_image_folder_chunk_by_chunk(class_folder, tmp_path, mo
     pd.testing.assert_frame_equal(pd.read_csv(whole), pd.read_csv(chunked))
     assert len(pd.read_csv(chunked)) == 66
     assert len(list((tmp_path / "m2").rglob("*_map.png"))) == 66
+
+
+@pytest.mark.parametrize(("sides", "read_at"), [((300, 320), [256, 256]), ((80, 90), None)])
+def test_a_folder_s_sizes_are_said_once_when_fit_peeks_at_them(tmp_path, sides, read_at):
+    """fit and detect look at a folder's headers first (to read large photographs at the
+    patch detector's size); what that look finds is said once: by the look when it sets the
+    size (reading at a set size says nothing), else by the reading itself."""
+    from aetool.data.source import TableSpec, load
+    from aetool.tasks.detect import DetectorSettings, read_at_patch_size
+
+    for i, side in enumerate((sides[0], sides[0], sides[1])):
+        save(np.full((side, sides[0]), 40 * i, np.uint8), tmp_path / "f" / f"i{i}.png")
+    spec = TableSpec()
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        read_at_patch_size(str(tmp_path / "f"), spec, DetectorSettings())
+        load(tmp_path / "f", spec)
+    texts = [str(w.message) for w in said]
+    assert sum("2 different sizes" in text for text in texts) == 1, texts
+    assert spec.image_size == read_at
+    assert sum("the size the patch detector works at" in text for text in texts) == \
+        (read_at is not None)

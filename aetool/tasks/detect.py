@@ -193,7 +193,9 @@ def read_at_patch_size(data: str, spec: TableSpec, options: DetectorSettings) ->
     if spec.image_size is not None or options.image_detector == "whole" \
             or not is_image_source(data):
         return
-    width, height = scan_images(data, spec).target
+    with warnings.catch_warnings(record=True) as said:  # a peek: loading says them once
+        warnings.simplefilter("always")
+        width, height = scan_images(data, spec).target
     if image_detector_for(height, width, options.image_detector) != "patches":
         return
     _, params = _detector_settings(options, PatchDetector, options.variant or "auto")
@@ -201,6 +203,8 @@ def read_at_patch_size(data: str, spec: TableSpec, options: DetectorSettings) ->
     side = params.get("max_short_side", PATCH_MAX_SHORT_SIDE)
     shape = working_shape(height, width, side)
     if shape != (height, width):
+        for warning in said:  # reading at a set size will not say what the headers said
+            warnings.warn(warning.message, warning.category, stacklevel=2)
         spec.image_size = list(shape)
         warnings.warn(f"{data}: images of {height}x{width} are read at {shape[0]}x{shape[1]}, "
                       f"the size the patch detector works at (shorter side {side}); "
