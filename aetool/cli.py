@@ -21,7 +21,7 @@ from typing import Any
 import click
 
 from aetool.data.output import to_stdout  # stdlib only: the CLI stays fast
-from aetool.defaults import PATCH_DETECTOR_MIN_SIDE
+from aetool.defaults import DENOISE_TILES, PATCH_DETECTOR_MIN_SIDE
 from aetool.errors import AetoolError
 
 EXIT_BAD_INPUT = 2
@@ -229,6 +229,11 @@ def variants(as_json: bool) -> None:
             shown = "; ".join(f"{name} ({', '.join(f'{k}={v}' for k, v in s.items()) or 'own'})"
                               for name, s in row["image_denoising_candidates"].items())
             click.echo(f"{'':<12} image denoiser chosen by validation PSNR among: {shown}")
+        if row.get("image_denoising_tiles"):
+            tiles = row["image_denoising_tiles"]
+            click.echo(f"{'':<12} as an image denoiser on images >= {tiles['min_side']} px: "
+                       f"learns {tiles['tiles']:,} random {tiles['side']}x{tiles['side']} "
+                       "tiles, cleans tile by tile")
 
 
 @cli.group(cls=AetoolGroup, invoke_without_command=True)
@@ -602,6 +607,11 @@ def denoise_fit(clean: str, output: str, variant: str, noise: str, noise_units: 
                    f"held-out clean images with {noise}: {measured}")
     elif choice:
         click.echo(choice["why"])
+    tile = getattr(denoiser, "tile_", None)
+    if tile:
+        click.echo(f"learnt from {DENOISE_TILES:,} random {tile}x{tile} tiles of the images; "
+                   "cleans an image tile by tile, at any size (--set tile=none learns whole "
+                   "images)")
     units = " in data units" if noise_units == "data" else ""
     click.echo(f"saved denoiser ({denoiser.variant_name_}, noise {noise}{units}) to {output}")
 

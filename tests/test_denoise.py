@@ -391,3 +391,104 @@ def test_denoise_fit_says_what_it_chose(tmp_path):
     listed = CliRunner().invoke(cli, ["variants"])
     assert "image denoiser chosen by validation PSNR among: default (own); relu " \
            "(activation=relu); relu + code 512 (activation=relu, code_size=512)" in listed.output
+
+
+def test_tiles_cut_and_blended_back_leave_an_image_as_it_was():
+    """Overlapping tiles weighted by a Hann window put an image back exactly (any size, any
+    channels); random tiles are seeded and lie inside their images."""
+    from aetool.tiles import blended, random_tiles
+
+    images = np.random.default_rng(0).random((3, 2, 70, 45)).astype(np.float32)
+    assert np.abs(blended(images, 32, lambda tiles: tiles) - images).max() < 1e-5
+    halved = blended(images, 16, lambda tiles: tiles * 0.5)
+    assert np.allclose(halved, images * 0.5, atol=1e-5)
+    tiles = random_tiles(images, 16, 50, seed=3)
+    assert tiles.shape == (50, 2, 16, 16)
+    assert np.array_equal(tiles, random_tiles(images, 16, 50, seed=3))
+    first = tiles[0]
+    assert any(np.array_equal(first, image[:, i:i + 16, j:j + 16]) for image in images
+               for i in range(55) for j in range(30))
+
+
+def stripe_images(n: int, height: int, width: int, seed: int = 0) -> np.ndarray:
+    """Grey images of soft diagonal stripes at random phases, in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0:height, 0:width]
+    return np.stack([0.5 + 0.35 * np.sin((rows + cols) / 3.0 + phase)
+                     for phase in rng.uniform(0, 6.3, n)])[:, None].astype(np.float32)
+
+
+def test_a_tile_denoiser_learns_tiles_and_cleans_images_of_any_size(monkeypatch, tmp_path):
+    """Images of 128 px and more are learnt as random tiles (DENOISE_TILES of DENOISE_TILE
+    px), so the model's input is a tile, and cleaned tile by tile at any size; the side is
+    kept in the bundle; smaller images and tile=None are learnt whole."""
+    from aetool import defaults
+
+    monkeypatch.setattr(defaults, "DENOISE_TILES", 600)
+    clean = stripe_images(40, 128, 136)
+    rng = np.random.default_rng(1)
+    noisy = np.clip(clean + rng.normal(scale=0.2, size=clean.shape), 0, 1).astype(np.float32)
+    denoiser = Denoiser(noise="gaussian:0.2", epochs=15, min_steps=0, selection="off",
+                        device="cpu").fit(clean)
+    assert denoiser.tile_ == defaults.DENOISE_TILE == 32
+    assert tuple(denoiser.model_.input_shape) == (1, 32, 32)
+    out = denoiser.transform(noisy)
+    assert out.shape == noisy.shape
+    assert np.mean((out - clean) ** 2) < 0.6 * np.mean((noisy - clean) ** 2)
+    wider = np.clip(stripe_images(2, 90, 150, seed=2) +
+                    rng.normal(scale=0.2, size=(2, 1, 90, 150)), 0, 1).astype(np.float32)
+    assert denoiser.transform(wider).shape == wider.shape  # not bound to the fitted size
+    with pytest.raises(AetoolError, match="sides of at least 32 pixels"):
+        denoiser.transform(noisy[:, :, :20])
+    denoiser.save(tmp_path / "tiles")
+    loaded = Denoiser.load(tmp_path / "tiles")
+    assert loaded.tile_ == 32
+    assert np.allclose(loaded.transform(noisy), out, atol=1e-5)
+    whole = Denoiser(noise="gaussian:0.2", epochs=1, min_steps=0, selection="off", tile=None,
+                     device="cpu").fit(clean)
+    assert whole.tile_ is None and tuple(whole.model_.input_shape) == (1, 128, 136)
+    assert Denoiser(tile="auto")._tile_side((1, 127, 200)) is None
+    assert Denoiser(tile="auto")._tile_side((3, 128, 200)) == 32
+    assert Denoiser(tile=16)._tile_side((3, 20, 30)) == 16
+    for bad in (4, 21, "big", True, 2.5):
+        with pytest.raises(AetoolError, match="tile must be 'auto', none or a whole number"):
+            Denoiser(tile=bad)._tile_side((1, 20, 30))
+
+
+def test_a_bundle_saved_before_tiles_denoises_whole_images(tmp_path):
+    """A denoiser bundle without the tile field (saved before tiles) loads as a whole-image
+    denoiser and gives what it gave."""
+    import json
+
+    clean = stripe_images(30, 16, 16)
+    denoiser = Denoiser(noise="gaussian:0.2", epochs=2, min_steps=0, selection="off",
+                        device="cpu").fit(clean)
+    assert denoiser.tile_ is None
+    denoiser.save(tmp_path / "old")
+    manifest_path = tmp_path / "old" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["denoise"]["tile"]
+    manifest_path.write_text(json.dumps(manifest))
+    loaded = Denoiser.load(tmp_path / "old")
+    assert loaded.tile_ is None
+    assert np.allclose(loaded.transform(clean), denoiser.transform(clean), atol=1e-6)
+
+
+def test_denoise_fit_says_it_learnt_tiles(monkeypatch, tmp_path):
+    from aetool import defaults
+
+    monkeypatch.setattr(defaults, "DENOISE_TILES", 300)
+    monkeypatch.setattr("aetool.cli.DENOISE_TILES", 300)
+    folder = tmp_path / "clean"
+    folder.mkdir()
+    for i, image in enumerate(stripe_images(6, 128, 128)):
+        Image.fromarray((image[0] * 255).astype(np.uint8)).save(folder / f"{i}.png")
+    done = CliRunner().invoke(cli, ["denoise", "fit", str(folder), "-o", str(tmp_path / "dn"),
+                                    "--set", "epochs=1", "--set", "min_steps=0", "-q"])
+    assert done.exit_code == 0, done.output
+    assert "learnt from 300 random 32x32 tiles of the images; cleans an image tile by tile" \
+        in done.output
+    bad = CliRunner().invoke(cli, ["denoise", "fit", str(folder), "-o", str(tmp_path / "b"),
+                                   "--set", "tile=500", "-q"])
+    assert bad.exit_code != 0 and "tile must be" in bad.output + bad.stderr
+    assert "Traceback" not in bad.output and not (tmp_path / "b").exists()

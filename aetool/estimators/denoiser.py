@@ -20,10 +20,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from aetool import defaults
 from aetool.bundle import load_bundle, manifest_errors, save_bundle
+from aetool.data.arrays import to_image_layout
 from aetool.errors import AetoolError, BundleError, SettingError
 from aetool.estimators.base import AutoencoderEstimator
 from aetool.noise import InDataUnits, parse_noise
 from aetool.scoring import reconstructions, run_batches
+from aetool.tiles import blended, random_tiles
 from aetool.variants.base import DENOISING
 
 # what _fit_model learns: kept from the chosen candidate
@@ -49,7 +51,10 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
     with the best PSNR on the other 10%, corrupted with ``noise`` (``choice_`` says what was
     chosen and why); 'off' trains the variant's settings only. A choice needs at least
     MIN_IMAGES_TO_CHOOSE images and is skipped when ``variant_params`` sets what the candidates
-    vary.
+    vary. ``tile``: learn from random square tiles of this side and clean an image tile by
+    tile (overlapping, blended), so training costs the same at any image size and the
+    cleaned images keep their detail; 'auto' (aetool.defaults.DENOISE_TILE) for images whose
+    shorter side is at least DENOISE_TILE_MIN_SIDE, None for whole images.
     """
 
     MIN_IMAGES_TO_CHOOSE = 200
@@ -71,6 +76,7 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
         noise_units: str = "std",
         min_steps: int = 500,
         selection: str = "auto",
+        tile: int | str | None = "auto",
     ) -> None:
         super().__init__(variant, variant_params, epochs, batch_size, learning_rate, max_steps,
                          patience, random_state, device, verbose)
@@ -78,8 +84,41 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
         self.noise_units = noise_units
         self.min_steps = min_steps
         self.selection = selection
+        self.tile = tile
 
     DEFAULT_EPOCHS = 30
+
+    def _tile_side(self, shape: tuple[int, ...]) -> int | None:
+        """The side of the tiles it learns from for inputs of ``shape`` (None: whole rows or
+        images), as ``tile`` says."""
+        if len(shape) != 3:
+            return None
+        shorter = min(shape[1:])
+        if self.tile == "auto":
+            return defaults.DENOISE_TILE if shorter >= defaults.DENOISE_TILE_MIN_SIDE else None
+        if self.tile is None or self.tile == 0:
+            return None
+        if isinstance(self.tile, bool) or not isinstance(self.tile, (int, np.integer)) \
+                or not 8 <= self.tile <= shorter:
+            raise SettingError(f"tile must be 'auto', none or a whole number of pixels from 8 "
+                               f"to the images' shorter side ({shorter}), not {self.tile!r}")
+        return int(self.tile)
+
+    def _training_rows(self, matrix: np.ndarray) -> np.ndarray:
+        """What the model learns from: ``matrix`` itself, or DENOISE_TILES random tiles of
+        its images."""
+        if not self.tile_:
+            return matrix
+        return random_tiles(matrix, self.tile_, defaults.DENOISE_TILES,
+                            self._train_config().seed)
+
+    def _cleaned(self, model: Any, matrix: np.ndarray) -> np.ndarray:
+        """``matrix`` (model units) through ``model``: whole, or tile by tile."""
+        def through(rows: np.ndarray) -> np.ndarray:
+            out = run_batches(model, rows, reconstructions, **self._inference())
+            return out["recon"] if out else np.empty_like(rows)
+
+        return blended(matrix, self.tile_, through) if self.tile_ else through(matrix)
 
     def _adapt_model(self, model: Any) -> None:
         """With ``noise_units="data"``, the corruption is applied in each column's own unit."""
@@ -126,9 +165,10 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
             raise SettingError(f"selection must be 'auto' or 'off', not '{self.selection}'")
         matrix, _ = self._prepare(X, reset=True)
         self._check_noise_units(variant)
+        self.tile_ = self._tile_side(matrix.shape[1:])
         candidates = self._candidates(variant, matrix)
         if candidates is None:
-            self._fit_model(matrix, variant)
+            self._fit_model(self._training_rows(matrix), variant)
         else:
             self._choose(matrix, variant, candidates)
         return self
@@ -156,7 +196,8 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
         seed = self._train_config().seed
         order = np.random.default_rng(seed).permutation(len(matrix))
         held = max(1, round(self.VALIDATION_SHARE * len(matrix)))
-        train, clean = matrix[np.sort(order[held:])], matrix[np.sort(order[:held])]
+        train = self._training_rows(matrix[np.sort(order[held:])])
+        clean = matrix[np.sort(order[:held])]
         generator = torch.Generator().manual_seed(seed)
         noisy = parse_noise(self.noise).apply(torch.from_numpy(clean), generator)
         noisy = noisy.clamp(0.0, 1.0).numpy()
@@ -169,8 +210,7 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
                 start = time.perf_counter()
                 model = self._fit_model(train, variant)
                 seconds[name] = round(time.perf_counter() - start, 1)
-                out = run_batches(model, noisy, reconstructions, **self._inference())["recon"]
-                value = round(psnr(clean, out), 3)
+                value = round(psnr(clean, self._cleaned(model, noisy)), 3)
                 if value > max(scores.values(), default=-np.inf):  # best so far: keep it
                     kept = {k: getattr(self, k) for k in FITTED_STATE}
                 scores[name] = value
@@ -186,9 +226,22 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
 
     def _denoised_model_units(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
+        if getattr(self, "tile_", None):
+            return self._cleaned(self.model_, self._any_size_images(X))
         matrix, _ = self._prepare(X, reset=False)
-        out = run_batches(self.model_, matrix, reconstructions, **self._inference())
-        return out["recon"] if out else np.empty_like(matrix)
+        return self._cleaned(self.model_, matrix)
+
+    def _any_size_images(self, X: Any) -> np.ndarray:
+        """Images of any size at least a tile, in model units: a tile denoiser is not bound
+        to the size it was fitted at."""
+        images = to_image_layout(np.asarray(X))
+        channels = self.preprocessor_.shape[0]
+        if images.ndim != 4 or images.shape[1] != channels or \
+                min(images.shape[2:]) < self.tile_:
+            raise AetoolError(f"images have shape {tuple(images.shape[1:])}; this denoiser "
+                              f"cleans images of {channels} channel(s) and sides of at least "
+                              f"{self.tile_} pixels")
+        return images.astype(np.float32) / np.float32(self.preprocessor_.scale)
 
     def transform(self, X: Any) -> Any:
         """Denoised ``X`` in its own units: a DataFrame keeps its columns (non-numeric ones and
@@ -217,7 +270,8 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
         manifest = self._manifest("denoise")
         manifest["denoise"] = {"noise": self.noise, "noise_units": self.noise_units,
                                "columns": getattr(self, "columns_", None),
-                               "choice": getattr(self, "choice_", None)}
+                               "choice": getattr(self, "choice_", None),
+                               "tile": getattr(self, "tile_", None)}
         return save_bundle(path, self.model_, manifest, force=force)
 
     @classmethod
@@ -230,5 +284,6 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
             denoiser = cls._rebuild(manifest, model, device)
             denoiser.columns_ = manifest["denoise"].get("columns")
             denoiser.choice_ = manifest["denoise"].get("choice")
+            denoiser.tile_ = manifest["denoise"].get("tile")  # None: saved before tiles
         return denoiser
 

@@ -47,6 +47,10 @@ def variant_rows() -> list[dict[str, Any]]:
         if info["table_detection_settings"]:  # the width they hold to (table_detection_defaults)
             info["table_penalty_columns"] = defaults.TABLE_PENALTY_COLUMNS
         info["image_denoising_candidates"] = defaults.IMAGE_DENOISING_CANDIDATES.get(name, {})
+        if "denoising" in info["capabilities"]:
+            info["image_denoising_tiles"] = {"side": defaults.DENOISE_TILE,
+                                             "min_side": defaults.DENOISE_TILE_MIN_SIDE,
+                                             "tiles": defaults.DENOISE_TILES}
         rows.append(info)
     return rows
 

@@ -1,0 +1,106 @@
+"""Whole images or tiles: which way `aetool denoise fit` learns an image set (Denoiser's
+``tile``). A whole-image denoiser squeezes each image through one code, so its training cost
+grows with the image's pixels and the detail it keeps falls with them; a tile denoiser learns
+random tiles (aetool.defaults.DENOISE_TILES of DENOISE_TILE px) and cleans an image tile by
+tile, overlapping and blended, at a cost that does not grow with the image.
+
+Each set: the dae with its own settings (`--selection off`, so the two ways differ in nothing
+else), trained on clean images, scored on seeded test images with Gaussian noise of sigma 0.3
+(clipped to [0, 1]); PSNR in dB and training seconds, beside a 3x3 median filter and BM3D
+(given the true sigma). Sets: ELPV cells at 64 px and at their own 150 px (1,000 training
+cells, 60 seeded test cells), and bench/synthetic_photos.py's round part and leather (256 px
+RGB, 100 training images, the normal test images).
+
+    python bench/denoise_tiles.py                                   # a few hours on 2 cores
+    python bench/denoise_tiles.py --cases elpv64 --methods "tiles of 32"
+
+Rows of a partial run replace the same (case, method) and keep the rest of the results file.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from common import SHARED, cases_and_methods, merge_row, print_table, require, saved_rows
+
+from aetool.estimators.denoiser import psnr
+
+CASES = ("elpv64", "elpv150", "bottle", "leather")
+METHODS = ("whole images", "tiles of 32", "median 3x3", "BM3D")
+SIGMA = 0.3
+RESULTS = "denoise_tiles.json"
+PROTOCOL = ("dae, own settings (--selection off), Gaussian sigma 0.3 clipped; PSNR on seeded "
+            "test images; whole images (tile=None) against tiles (tile=32)")
+
+
+def case_images(case: str) -> tuple[np.ndarray, np.ndarray]:
+    """(clean training images, clean test images) of ``case``, [0, 1] floats (N, C, H, W)."""
+    if case.startswith("elpv"):
+        from aetool.data.images import read_image_folder
+
+        size = None if case == "elpv150" else (64, 64)
+        cells = require(SHARED / "elpv")
+        train = read_image_folder(cells / "train", size).images
+        test = read_image_folder(cells / "test", size).images
+        test = test[np.sort(np.random.default_rng(0).choice(len(test), 60, replace=False))]
+        return train.astype(np.float32) / 255, test.astype(np.float32) / 255
+    from synthetic_photos import photo_set
+
+    train, test, labels = photo_set(case)
+    return train.astype(np.float32) / 255, test[labels == 0].astype(np.float32) / 255
+
+
+def noisy_copy(images: np.ndarray) -> np.ndarray:
+    """``images`` with seeded Gaussian noise of SIGMA, clipped to [0, 1]."""
+    noise = np.random.default_rng(1).normal(scale=SIGMA, size=images.shape)
+    return np.clip(images + noise, 0, 1).astype(np.float32)
+
+
+def peer(method: str, noisy: np.ndarray) -> np.ndarray:
+    """A classical filter's output for ``noisy``."""
+    if method == "median 3x3":
+        from scipy.ndimage import median_filter
+
+        return median_filter(noisy, size=(1, 1, 3, 3))
+    import bm3d
+
+    return np.stack([np.stack([bm3d.bm3d(plane, sigma_psd=SIGMA) for plane in image])
+                     for image in noisy])
+
+
+def measure(case: str, method: str, train: np.ndarray, test: np.ndarray) -> dict:
+    """One row: PSNR of ``method`` on the noisy test images, and its seconds."""
+    from aetool import Denoiser
+
+    noisy = noisy_copy(test)
+    start = time.perf_counter()
+    row = {"case": case, "method": method, "noisy_psnr": round(psnr(test, noisy), 3)}
+    if method in ("median 3x3", "BM3D"):
+        out = peer(method, noisy)
+    else:
+        denoiser = Denoiser(noise=f"gaussian:{SIGMA}", selection="off",
+                            tile=None if method == "whole images" else 32).fit(train)
+        row.update(fit_seconds=round(time.perf_counter() - start, 1),
+                   epochs=len(denoiser.history_), tile=denoiser.tile_)
+        out = denoiser.transform(noisy)
+    row.update(psnr=round(psnr(test, out), 3), seconds=round(time.perf_counter() - start, 1),
+               train_images=len(train), test_images=len(test), shape=list(train.shape[1:]))
+    return row
+
+
+def main() -> None:
+    cases, methods = cases_and_methods(__doc__, CASES, METHODS)
+    for case in cases:
+        train, test = case_images(case)
+        for method in methods:
+            row = measure(case, method, train, test)
+            merge_row(RESULTS, PROTOCOL, row)
+            print(case, method, row["psnr"], row["seconds"], flush=True)
+    rows = saved_rows(RESULTS)
+    print_table(sorted(rows, key=lambda r: (CASES.index(r["case"]), METHODS.index(r["method"]))),
+                ["case", "method", "psnr", "noisy_psnr", "fit_seconds", "seconds"])
+
+
+if __name__ == "__main__":
+    main()
