@@ -7,7 +7,8 @@ tile, overlapping and blended, at a cost that does not grow with the image.
 Each set: the dae with its own settings (`--selection off`, so the two ways differ in nothing
 else), trained on clean images, scored on seeded test images with Gaussian noise of sigma 0.3
 (clipped to [0, 1]); PSNR in dB and training seconds, beside a 3x3 median filter and BM3D
-(given the true sigma). Sets: ELPV cells at 64 px and at their own 150 px (1,000 training
+(given the true sigma); and tiles with the settings `denoise fit` chooses by validation PSNR,
+as a user's run does on 200 images or more. Sets: ELPV cells at 64 px and at their own 150 px (1,000 training
 cells, 60 seeded test cells), and bench/synthetic_photos.py's round part and leather (256 px
 RGB, 100 training images, the normal test images).
 
@@ -27,7 +28,8 @@ from common import SHARED, cases_and_methods, merge_row, print_table, require, s
 from aetool.estimators.denoiser import psnr
 
 CASES = ("elpv64", "elpv150", "bottle", "leather")
-METHODS = ("whole images", "tiles of 32", "median 3x3", "BM3D")
+METHODS = ("whole images", "tiles of 32", "tiles of 32, settings chosen (--selection auto)",
+           "median 3x3", "BM3D")
 SIGMA = 0.3
 RESULTS = "denoise_tiles.json"
 PROTOCOL = ("dae, own settings (--selection off), Gaussian sigma 0.3 clipped; PSNR on seeded "
@@ -79,10 +81,11 @@ def measure(case: str, method: str, train: np.ndarray, test: np.ndarray) -> dict
     if method in ("median 3x3", "BM3D"):
         out = peer(method, noisy)
     else:
-        denoiser = Denoiser(noise=f"gaussian:{SIGMA}", selection="off",
-                            tile=None if method == "whole images" else 32).fit(train)
+        denoiser = Denoiser(noise=f"gaussian:{SIGMA}", selection="auto" if "chosen" in method
+                            else "off", tile=None if method == "whole images" else 32).fit(train)
         row.update(fit_seconds=round(time.perf_counter() - start, 1),
-                   epochs=len(denoiser.history_), tile=denoiser.tile_)
+                   epochs=len(denoiser.history_), tile=denoiser.tile_,
+                   chosen=(denoiser.choice_ or {}).get("chosen"))
         out = denoiser.transform(noisy)
     row.update(psnr=round(psnr(test, out), 3), seconds=round(time.perf_counter() - start, 1),
                train_images=len(train), test_images=len(test), shape=list(train.shape[1:]))
