@@ -148,10 +148,12 @@ IMAGE_DENOISING_CANDIDATES: dict[str, dict[str, dict[str, Any]]] = {
 # DENOISE_TILE_MIN_SIDE learns from DENOISE_TILES random tiles of DENOISE_TILE pixels and
 # cleans an image tile by tile (overlapping by half, blended by a Hann window), instead of
 # whole images through one code. Gaussian sigma 0.3, the dae's own settings, one thread:
-# ELPV cells at their 150 px, whole images 22.27 dB in 2,002 s of training, tiles of 32 24.51
-# dB in 371 s; the same cells at 64 px, whole 23.49 dB in 236 s, tiles 22.58 dB (a 64-px cell
-# is two tiles wide: tiles lose what the whole cell's layout tells). The side lies between:
-# from 128 px, four tiles wide. See docs/benchmarks.md "Denoising on tiles".
+# ELPV cells at their 150 px, whole images 22.27 dB in 2,002 s of training, tiles of 32 24.71
+# dB in 371 s; a synthetic round part at 256 px, whole 27.04 dB in 4,748 s, tiles 25.45 dB in
+# 359 s; the cells at 64 px, whole 23.42 dB in 345 s, tiles 22.49 dB (a 64-px cell is two
+# tiles wide: tiles lose what the whole cell's layout tells). Rule: from 128 px (four tiles
+# wide), the smaller worst loss over the sets of 128 px and more (tiles 1.6 dB, whole 2.4)
+# at a fifth to a thirteenth of the training time. See docs/benchmarks.md "Denoising on tiles".
 DENOISE_TILE = 32
 DENOISE_TILE_MIN_SIDE = 128
 DENOISE_TILES = 20_000

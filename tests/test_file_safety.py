@@ -293,7 +293,8 @@ def test_a_model_too_large_to_train_is_refused_before_it_is_built(tmp_path, monk
     """Images that fit in memory can still make a whole-image model that does not (a conv
     model of 12-megapixel photographs holds billions of weights): `train`, `denoise fit` and
     the whole-image detector refuse it in one line, with a size that fits, and write nothing;
-    the patch detector, which learns small patches, trains."""
+    the patch detector, which learns small patches, and `denoise fit`, which learns tiles of
+    images this large, train."""
     from aetool import training
 
     folder = tmp_path / "photos"
@@ -303,7 +304,8 @@ def test_a_model_too_large_to_train_is_refused_before_it_is_built(tmp_path, monk
         Image.fromarray(rng.integers(0, 255, (256, 256), dtype=np.uint8)).save(folder / f"{i}.png")
     monkeypatch.setattr(training, "available_memory", lambda: 50 << 20)  # 40 MiB to train in
     for command in (["train", folder, "--variant", "ae"],
-                    ["denoise", "fit", folder, "--variant", "dae", "--noise", "gaussian:0.3"],
+                    ["denoise", "fit", folder, "--variant", "dae", "--noise", "gaussian:0.3",
+                     "--set", "tile=none"],
                     ["fit", folder, "--image-detector", "whole"]):
         out = tmp_path / "model"
         one_line_error(run(*command, "-o", out, "-q"),
@@ -314,6 +316,9 @@ def test_a_model_too_large_to_train_is_refused_before_it_is_built(tmp_path, monk
         assert not out.exists()
     fitted = run("fit", folder, "-o", tmp_path / "patches", "--set", "epochs=1", "-q")
     assert fitted.exit_code == 0, fitted.output
+    tiles = run("denoise", "fit", folder, "-o", tmp_path / "tiles", "--set", "epochs=1", "-q")
+    assert tiles.exit_code == 0, tiles.output
+    assert "learnt from 20,000 random 32x32 tiles" in tiles.output
 
 
 def test_a_huge_header_line_is_refused_without_reading_the_table(tmp_path, monkeypatch):
