@@ -42,9 +42,9 @@ def blended(images: np.ndarray, side: int, clean: Callable[[np.ndarray], np.ndar
     padded = tuple(x.shape[2:])
     hann = torch.hann_window(side, periodic=True, dtype=torch.float32)
     window = (hann[:, None] * hann[None, :]).repeat(channels, 1, 1).reshape(-1, 1)
-    weights = None
+    per_image = ((padded[0] - side) // step + 1) * ((padded[1] - side) // step + 1)
+    weights = F.fold(window.expand(-1, per_image)[None], padded, side, stride=step)
     out = torch.empty_like(x)
-    per_image = F.unfold(x[:1], side, stride=step).shape[-1]
     group = max(1, TILES_AT_ONCE // per_image)
     for start in range(0, n, group):
         part = x[start:start + group]
@@ -52,8 +52,6 @@ def blended(images: np.ndarray, side: int, clean: Callable[[np.ndarray], np.ndar
         tiles = columns.transpose(1, 2).reshape(-1, channels, side, side).numpy()
         done = torch.from_numpy(np.asarray(clean(tiles), dtype=np.float32))
         done = done.reshape(len(part), per_image, -1).transpose(1, 2) * window
-        if weights is None:
-            weights = F.fold(window.expand(-1, per_image)[None], padded, side, stride=step)
         out[start:start + group] = F.fold(done, padded, side, stride=step) / weights.clamp_min(
             1e-6)
     return out[:, :, step:step + height, step:step + width].numpy()

@@ -74,7 +74,11 @@ class ImagePreprocessor:
                 f"{source}: images have shape {tuple(x.shape[1:])}, the model expects "
                 f"{tuple(self.shape)}; resize them (--image-size) or retrain"
             )
-        return (x.astype(np.float32) / np.float32(self.scale)), 0
+        return self.scaled(x), 0
+
+    def scaled(self, x: np.ndarray) -> np.ndarray:
+        """(N, C, H, W) images in [0, 1] by the fitted divisor, whatever their size."""
+        return x.astype(np.float32) / np.float32(self.scale)
 
     def inverse(self, x: np.ndarray) -> np.ndarray:
         return np.clip(x, 0.0, 1.0) * self.scale

@@ -241,7 +241,7 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
             raise AetoolError(f"images have shape {tuple(images.shape[1:])}; this denoiser "
                               f"cleans images of {channels} channel(s) and sides of at least "
                               f"{self.tile_} pixels")
-        return images.astype(np.float32) / np.float32(self.preprocessor_.scale)
+        return self.preprocessor_.scaled(images)
 
     def transform(self, X: Any) -> Any:
         """Denoised ``X`` in its own units: a DataFrame keeps its columns (non-numeric ones and
