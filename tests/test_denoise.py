@@ -492,3 +492,58 @@ def test_denoise_fit_says_it_learnt_tiles(monkeypatch, tmp_path):
                                    "--set", "tile=500", "-q"])
     assert bad.exit_code != 0 and "tile must be" in bad.output + bad.stderr
     assert "Traceback" not in bad.output and not (tmp_path / "b").exists()
+
+
+def test_a_tile_denoiser_cleans_each_image_of_a_folder_at_its_own_size(tmp_path):
+    """`denoise apply` with a tile denoiser cleans every image at its own size (not through the
+    fitted size and back): each output is what the denoiser gives that image alone; images
+    smaller than a tile go through the fitted size, said once; the reference report pools
+    every pixel; an unreadable reference is refused before anything is written."""
+    from aetool.tasks.denoise import quality
+
+    denoiser = Denoiser(noise="gaussian:0.2", epochs=3, min_steps=0, selection="off", tile=16,
+                        device="cpu").fit((stripe_images(20, 48, 48) * 255).astype(np.uint8))
+    denoiser.save(tmp_path / "dn")
+    rng = np.random.default_rng(3)
+    sizes = {"a.png": (48, 48), "wide.png": (40, 70), "tall.png": (90, 33), "tiny.png": (10, 30)}
+    for folder in ("noisy", "clean"):
+        (tmp_path / folder).mkdir()
+    for name, (height, width) in sizes.items():
+        clean = (stripe_images(1, height, width, seed=len(name))[0, 0] * 255).astype(np.uint8)
+        noisy = np.clip(clean + rng.normal(scale=50, size=clean.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(clean).save(tmp_path / "clean" / name)
+        Image.fromarray(noisy).save(tmp_path / "noisy" / name)
+    done = CliRunner().invoke(cli, ["denoise", "apply", str(tmp_path / "dn"),
+                                    str(tmp_path / "noisy"), "-o", str(tmp_path / "out"),
+                                    "--reference", str(tmp_path / "clean")])
+    assert done.exit_code == 0, done.output
+    assert "1 image(s) have a side under the denoiser's 16-pixel tiles" in done.stderr
+    assert "different sizes" not in done.stderr and "are not 48x48" not in done.stderr
+
+    def read(folder, name):
+        return np.asarray(Image.open(tmp_path / folder / name))
+
+    for name, size in sizes.items():
+        assert read("out", name).shape == size
+    wide = read("noisy", "wide.png")
+    assert np.array_equal(read("out", "wide.png"), denoiser.transform(wide[None, None])[0, 0])
+    names = sorted(sizes)
+    expected = {kind: quality([read("clean", n)[None] for n in names],
+                              [read(folder, n)[None] for n in names], True)
+                for kind, folder in (("noisy", "noisy"), ("denoised", "out"))}
+    for line in done.output.splitlines():
+        if "PSNR" in line:
+            kind, figures = line.split()[0], dict(zip(line.split()[1::2], line.split()[2::2]))
+            assert float(figures["PSNR"]) == pytest.approx(expected[kind]["psnr"], rel=1e-3)
+    assert expected["denoised"]["psnr"] > expected["noisy"]["psnr"] + 3
+    one = CliRunner().invoke(cli, ["denoise", "apply", str(tmp_path / "dn"),
+                                   str(tmp_path / "noisy" / "tall.png"), "-o",
+                                   str(tmp_path / "tall-clean.png")])
+    assert one.exit_code == 0, one.output
+    assert np.array_equal(read(".", "tall-clean.png"), read("out", "tall.png"))
+    (tmp_path / "clean" / "wide.png").write_bytes(b"not a png")
+    refused = CliRunner().invoke(cli, ["denoise", "apply", str(tmp_path / "dn"),
+                                       str(tmp_path / "noisy"), "-o", str(tmp_path / "out2"),
+                                       "--reference", str(tmp_path / "clean")])
+    assert refused.exit_code == 2 and "wide.png" in refused.stderr
+    assert "Traceback" not in refused.output and not (tmp_path / "out2").exists()
