@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -243,11 +243,9 @@ def typical_size(sizes: Counter) -> tuple[tuple[int, int], str]:
 
 
 def scan_image_folder(root: str | Path, image_size: tuple[int, int] | None = None,
-                      strict: bool = False, channels: int | None = None,
-                      own_sizes: bool = False) -> FolderScan:
+                      strict: bool = False, channels: int | None = None) -> FolderScan:
     """The headers of every image below ``root``: sizes and modes, without decoding pixels.
-    Different sizes are resized to ``image_size`` (or :func:`typical_size`, with a warning)
-    unless ``own_sizes`` (the caller reads each at its own: :func:`own_size_groups`);
+    Different sizes are resized to ``image_size`` (or :func:`typical_size`, with a warning);
     modes are unified to ``channels`` (1 grey, 3 RGB) or, when not given, to grey if all
     images are grey, else RGB."""
     root = Path(root)
@@ -269,7 +267,7 @@ def scan_image_folder(root: str | Path, image_size: tuple[int, int] | None = Non
     (common_w, common_h), which = typical_size(sizes)  # PIL sizes are (width, height)
     if image_size is None:
         target = (common_w, common_h)
-        if len(sizes) > 1 and not own_sizes:
+        if len(sizes) > 1:
             warnings.warn(f"{root}: images have {len(sizes)} different sizes; resizing all to "
                           f"{which}, {common_h} high and {common_w} wide (set "
                           "--image-size H,W to choose)", UserWarning, stacklevel=3)
@@ -278,20 +276,6 @@ def scan_image_folder(root: str | Path, image_size: tuple[int, int] | None = Non
         _warn_if_turned(root, image_size, (common_h, common_w))
     return FolderScan(root, paths, [(size[1], size[0]) for size, _ in headers], mode, target,
                       bad, strict)
-
-
-def own_size_groups(scan: FolderScan, smallest: int, fallback: tuple[int, int]
-                    ) -> list[FolderScan]:
-    """``scan`` split into one scan per image size, each decoded at that size (no resizing);
-    images with a side under ``smallest`` pixels go to the ``fallback`` (height, width)
-    group instead. The first group carries the unreadable files, so they are said once."""
-    groups: dict[tuple[int, int], list[int]] = {}
-    for i, size in enumerate(scan.sizes):
-        groups.setdefault(size if min(size) >= smallest else fallback, []).append(i)
-    return [replace(scan, paths=[scan.paths[i] for i in members],
-                    sizes=[scan.sizes[i] for i in members], target=(width, height),
-                    bad=scan.bad if n == 0 else [])
-            for n, ((height, width), members) in enumerate(groups.items())]
 
 
 def decode_images(scan: FolderScan, start: int = 0, stop: int | None = None) -> ImageSet:

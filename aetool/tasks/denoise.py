@@ -38,13 +38,6 @@ from aetool.device import Inference
 from aetool.errors import AetoolError, DataError
 from aetool.estimators import Denoiser
 from aetool.noise import parse_noise
-from aetool.tasks.denoise_images import (
-    cleaned_groups,
-    cleans_at_own_sizes,
-    own_size_scan,
-    reference_order,
-    references_at_own_sizes,
-)
 from aetool.tasks.settings import parse_settings
 
 
@@ -153,38 +146,6 @@ def apply_denoiser(denoiser: Denoiser, noisy: str | Path, out: str | Path, stric
     return loaded, cleaned
 
 
-def apply_at_own_sizes(denoiser: Denoiser, noisy: str | Path, out: Path, strict: bool,
-                       reference: str | Path | None) -> dict[str, dict[str, float]] | None:
-    """Images cleaned by a tile denoiser at each file's own size, a size group at a time, into
-    ``out``; with a clean ``reference`` (read first, so a refusal leaves no output), the
-    quality report over all of them."""
-    scan, groups = own_size_scan(denoiser, noisy, strict)
-    clean = references_at_own_sizes(reference, scan) if reference else None
-    one_file = _one_image_to_file(noisy, out)
-    names: list[str] = []
-    kept: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
-
-    def clean_into(folder: Path | None) -> None:
-        for found, noisy_images, cleaned in cleaned_groups(denoiser, scan, groups):
-            if folder is not None:
-                write_images(cleaned, found, folder)
-            names.extend(found)
-            if clean is not None or one_file:
-                kept[0].extend(noisy_images)
-                kept[1].extend(cleaned)
-
-    if one_file:
-        clean_into(None)
-        _write_images(kept[1], names, out, one_file=True)
-    else:
-        _refuse_filled_folder(out)
-        atomic_directory(out, clean_into)
-    if clean is None:
-        return None
-    truth = [clean[name] for name in names]
-    return {"noisy": quality(truth, kept[0], True), "denoised": quality(truth, kept[1], True)}
-
-
 def check_denoise_output(noisy: str | Path, out: str | Path, inputs: tuple[str, ...]) -> None:
     """Before any work: images go to a new (or empty) folder that holds no input; tables and
     arrays to a file that is not an input and not read-only."""
@@ -248,26 +209,24 @@ def _write_images(images: np.ndarray | list[np.ndarray], names: list[str], out: 
     atomic_directory(out, lambda tmp: write_images(images, names, tmp))
 
 
-def quality(reference: Any, estimate: Any, images: bool) -> dict[str, float]:
-    """MSE, PSNR (dB) and, for images, mean SSIM (scikit-image) of ``estimate`` vs
-    ``reference``: arrays, or for images also lists of (C, H, W) images of different sizes,
-    whose squared errors are pooled over all their pixels."""
+def quality(reference: np.ndarray, estimate: np.ndarray, images: bool) -> dict[str, float]:
+    """MSE, PSNR (dB) and, for images, mean SSIM (scikit-image) of ``estimate`` vs ``reference``."""
     from skimage.metrics import structural_similarity
 
-    pairs = [(np.asarray(ref, np.float64), np.asarray(est, np.float64))
-             for ref, est in (zip(reference, estimate, strict=True) if images
-                              else [(reference, estimate)])]
-    data_range = float(max(ref.max() for ref, _ in pairs) - min(ref.min() for ref, _ in pairs)
-                       ) or 1.0
-    mse = sum(float(np.sum((ref - est) ** 2)) for ref, est in pairs) / sum(
-        ref.size for ref, _ in pairs)
+    reference = reference.astype(np.float64)
+    estimate = estimate.astype(np.float64)
+    data_range = float(reference.max() - reference.min()) or 1.0
+    mse = float(np.mean((reference - estimate) ** 2))
     psnr = float(10 * np.log10(data_range**2 / mse)) if mse > 0 else float("inf")
     result = {"mse": mse, "psnr": psnr}
     if images:
-        result["ssim"] = float(np.mean([structural_similarity(
-            ref if len(ref) > 1 else ref[0], est if len(ref) > 1 else est[0],
-            data_range=data_range, channel_axis=0 if len(ref) > 1 else None)
-            for ref, est in pairs]))
+        scores = []
+        for ref, est in zip(reference, estimate):
+            axis = 0 if ref.shape[0] > 1 else None
+            scores.append(structural_similarity(
+                ref if axis is not None else ref[0], est if axis is not None else est[0],
+                data_range=data_range, channel_axis=axis))
+        result["ssim"] = float(np.mean(scores))
     return result
 
 
@@ -343,6 +302,28 @@ def reference_report(reference: Reference, noisy: Loaded, cleaned: Any,
     return {"noisy": quality(a, b, images), "denoised": quality(a, c, images)}
 
 
+def reference_order(reference: str | Path, clean: list[str], noisy: list[str]) -> np.ndarray:
+    """For each noisy image (its path in its folder), the position of its clean reference: the
+    file of the same path in the reference folder, else of the same name when one file has it
+    (the reference may hold more images). Refused, naming one, when an image has none."""
+    where = {path: i for i, path in enumerate(clean)}
+    names: dict[str, list[int]] = {}
+    for i, path in enumerate(clean):
+        names.setdefault(Path(path).name, []).append(i)
+    order, missing = [], []
+    for path in noisy:
+        same_name = names.get(Path(path).name, [])
+        found = where.get(path, same_name[0] if len(same_name) == 1 else None)
+        if found is None:
+            missing.append(path)
+        order.append(found)
+    if missing:
+        raise DataError(f"{reference}: no clean reference for {len(missing)} of the {len(noisy)} "
+                        f"noisy images (e.g. {missing[0]}); give each an image of the same name "
+                        "in the reference folder")
+    return np.asarray(order, dtype=int)
+
+
 def check_reference_folder(reference: str | Path, noisy: str | Path) -> None:
     """Before anything is written: every image of a noisy folder has its reference (file
     names only)."""
@@ -389,8 +370,6 @@ def run_denoise_apply(bundle: str, noisy: str, output: str, inference: Inference
             raise DataError(f"{bundle}: the denoiser was not trained on column "
                             f"'{untrained[0]}' (given as --columns); it cleans "
                             f"{', '.join(trained) or 'images, not columns'}")
-    if cleans_at_own_sizes(denoiser, noisy):
-        return apply_at_own_sizes(denoiser, noisy, Path(output), strict, reference)
     untouched = [c for c in (denoiser.columns_ or []) if columns and c not in columns]
     clean = Reference(reference, denoiser.columns_, id_column) if reference else None
     if reference:
