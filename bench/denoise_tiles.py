@@ -9,8 +9,9 @@ else), trained on clean images, scored on seeded test images with Gaussian noise
 (clipped to [0, 1]); PSNR in dB and training seconds, beside a 3x3 median filter and BM3D
 (given the true sigma); and tiles with the settings `denoise fit` chooses by validation PSNR,
 as a user's run does on 200 images or more. Sets: ELPV cells at 64 px and at their own 150 px (1,000 training
-cells, 60 seeded test cells), and bench/synthetic_photos.py's round part and leather (256 px
-RGB, 100 training images, the normal test images).
+cells, 60 seeded test cells), the magnetic tiles at 128 px (650 training images, 60 seeded
+normal test images), and bench/synthetic_photos.py's round part and leather (256 px RGB, 100
+training images, the normal test images).
 
     python bench/denoise_tiles.py                                   # a few hours on 2 cores
     python bench/denoise_tiles.py --cases elpv64 --methods "tiles of 32"
@@ -27,7 +28,7 @@ from common import SHARED, cases_and_methods, merge_row, print_table, require, s
 
 from aetool.estimators.denoiser import psnr
 
-CASES = ("elpv64", "elpv150", "bottle", "leather")
+CASES = ("elpv64", "elpv150", "mtile128", "bottle", "leather")
 METHODS = ("whole images", "tiles of 32", "tiles of 32, settings chosen (--selection auto)",
            "median 3x3", "BM3D")
 SIGMA = 0.3
@@ -38,13 +39,14 @@ PROTOCOL = ("dae, own settings (--selection off), Gaussian sigma 0.3 clipped; PS
 
 def case_images(case: str) -> tuple[np.ndarray, np.ndarray]:
     """(clean training images, clean test images) of ``case``, [0, 1] floats (N, C, H, W)."""
-    if case.startswith("elpv"):
+    if case.startswith(("elpv", "mtile")):
         from aetool.data.images import read_image_folder
 
-        size = None if case == "elpv150" else (64, 64)
-        cells = require(SHARED / "elpv")
-        train = read_image_folder(cells / "train", size).images
-        test = read_image_folder(cells / "test", size).images
+        size = {"elpv64": (64, 64), "elpv150": None, "mtile128": (128, 128)}[case]
+        folder = require(SHARED / case.rstrip("0123456789"))
+        train = read_image_folder(folder / "train", size).images
+        test = read_image_folder(folder / "test" / ("normal" if case == "mtile128" else ""),
+                                 size).images
         test = test[np.sort(np.random.default_rng(0).choice(len(test), 60, replace=False))]
         return train.astype(np.float32) / 255, test.astype(np.float32) / 255
     from synthetic_photos import photo_set
