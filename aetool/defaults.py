@@ -151,9 +151,11 @@ IMAGE_DENOISING_CANDIDATES: dict[str, dict[str, dict[str, Any]]] = {
 # ELPV cells at their 150 px, whole images 22.27 dB in 2,002 s of training, tiles of 32 24.71
 # dB in 371 s; a synthetic round part at 256 px, whole 27.04 dB in 4,748 s, tiles 25.45 dB in
 # 359 s; the cells at 64 px, whole 23.42 dB in 345 s, tiles 22.49 dB (a 64-px cell is two
-# tiles wide: tiles lose what the whole cell's layout tells). Rule: from 128 px (four tiles
-# wide), the smaller worst loss over the sets of 128 px and more (tiles 1.6 dB, whole 2.4)
-# at a fifth to a thirteenth of the training time. See docs/benchmarks.md "Denoising on tiles".
+# tiles wide: tiles lose what the whole cell's layout tells); leather at 256 px, whole 24.66,
+# tiles 25.50; magnetic tiles at 128 px, whole 26.63, tiles 26.47. Rule: from 128 px (four
+# tiles wide): over the four sets of 128 px and more tiles win on the two textured ones, and
+# have the smaller worst loss (tiles 1.6 dB, whole 2.4) at a fifth to a seventeenth of the
+# training time. See docs/benchmarks.md "Denoising on tiles".
 DENOISE_TILE = 32
 DENOISE_TILE_MIN_SIDE = 128
 DENOISE_TILES = 20_000
