@@ -24,6 +24,9 @@ from pathlib import Path
 
 import numpy as np
 from common import SHARED, cases_and_methods, merge_row, print_table, require, saved_rows
+from denoise_tiles import peer
+
+from aetool import Denoiser
 
 CASES = ("mtile", "elpv-crops")
 METHODS = ("tiles, each image at its own size", "tiles, through the fitted size and back",
@@ -64,7 +67,7 @@ def pooled_psnr(clean: list[np.ndarray], estimate: list[np.ndarray]) -> float:
     return float(10 * np.log10(255**2 / (squared / sum(c.size for c in clean))))
 
 
-def write_folders(root: Path, clean: list[np.ndarray]) -> Path:
+def noisy_folder(root: Path, clean: list[np.ndarray]) -> Path:
     """The noisy copies (seeded) of the clean test images, as a PNG folder under ``root``."""
     from PIL import Image
 
@@ -76,32 +79,22 @@ def write_folders(root: Path, clean: list[np.ndarray]) -> Path:
     return root / "noisy"
 
 
-def cleaned(bundle: Path, noisy: Path, own_sizes: bool) -> list[np.ndarray]:
-    """The noisy folder cleaned by the saved denoiser: each image at its own size, or as
-    `denoise apply` does, the folder read at the fitted size, cleaned and each image brought
-    back to its own."""
-    from PIL import Image
-
-    from aetool import Denoiser
+def cleaned(denoiser: Denoiser, noisy: list[np.ndarray], folder: Path, own_sizes: bool
+            ) -> list[np.ndarray]:
+    """The noisy images cleaned: each at its own size, or as `denoise apply` does, their
+    ``folder`` read at the fitted size, cleaned and each image brought back to its own."""
     from aetool.data.images import at_own_sizes, read_image_folder
 
-    denoiser = Denoiser.load(bundle)
     if own_sizes:
-        return [denoiser.transform(np.asarray(Image.open(p))[None, None])[0, 0]
-                for p in sorted(noisy.iterdir())]
-    found = read_image_folder(noisy, tuple(denoiser.preprocessor_.shape[1:]))
+        return [denoiser.transform(image[None, None])[0, 0] for image in noisy]
+    found = read_image_folder(folder, tuple(denoiser.preprocessor_.shape[1:]))
     return [image[0] for image in at_own_sizes(denoiser.transform(found.images), found.sizes)]
 
 
-def peer(method: str, noisy: np.ndarray) -> np.ndarray:
-    """A classical filter's output for one noisy 8-bit image."""
-    if method == "median 3x3":
-        from scipy.ndimage import median_filter
-
-        return median_filter(noisy, size=3)
-    import bm3d
-
-    return np.clip(np.rint(bm3d.bm3d(noisy / 255, sigma_psd=SIGMA) * 255), 0, 255)
+def filtered(method: str, image: np.ndarray) -> np.ndarray:
+    """bench/denoise_tiles.py's classical filter on one 8-bit image, at its own size."""
+    out = peer(method, image[None, None] / 255)[0, 0]
+    return np.clip(np.rint(out * 255), 0, 255)
 
 
 def main() -> None:
@@ -113,14 +106,12 @@ def main() -> None:
     for case in cases:
         train, clean = test_images(case)
         with tempfile.TemporaryDirectory() as tmp:
-            noisy_folder = write_folders(Path(tmp), clean)
-            noisy = [np.asarray(Image.open(p)) for p in sorted(noisy_folder.iterdir())]
+            folder = noisy_folder(Path(tmp), clean)
+            noisy = [np.asarray(Image.open(p)) for p in sorted(folder.iterdir())]
             start = time.perf_counter()
-            bundle = Path(tmp) / "dn"
             if any(m.startswith("tiles") for m in methods):
                 denoiser = fit_denoiser(train, {"noise": f"gaussian:{SIGMA}",
                                                 "selection": "off"}, None, [], None, False)
-                denoiser.save(bundle)
                 fit_seconds = round(time.perf_counter() - start, 1)
             for method in methods:
                 start = time.perf_counter()
@@ -128,11 +119,11 @@ def main() -> None:
                        "sizes": len({image.shape for image in clean}),
                        "noisy_psnr": round(pooled_psnr(clean, noisy), 3)}
                 if method.startswith("tiles"):
-                    out = cleaned(bundle, noisy_folder, own_sizes="own size" in method)
+                    out = cleaned(denoiser, noisy, folder, own_sizes="own size" in method)
                     row.update(fit_seconds=fit_seconds, tile=denoiser.tile_,
                                fitted_size=list(denoiser.preprocessor_.shape[1:]))
                 else:
-                    out = [peer(method, image) for image in noisy]
+                    out = [filtered(method, image) for image in noisy]
                 row.update(psnr=round(pooled_psnr(clean, out), 3),
                            seconds=round(time.perf_counter() - start, 1))
                 merge_row(RESULTS, PROTOCOL, row)

@@ -7,9 +7,9 @@ tile, overlapping and blended, at a cost that does not grow with the image.
 Each set: the dae with its own settings (`--selection off`, so the two ways differ in nothing
 else), trained on clean images, scored on seeded test images with Gaussian noise of sigma 0.3
 (clipped to [0, 1]); PSNR in dB and training seconds, beside a 3x3 median filter and BM3D
-(given the true sigma); and tiles with the settings `denoise fit` chooses by validation PSNR,
-as a user's run does on 200 images or more. Sets: ELPV cells at 64 px and at their own 150 px (1,000 training
-cells, 60 seeded test cells), the magnetic tiles at 128 px (650 training images, 60 seeded
+(given the true sigma); and tiles with the settings `denoise fit` chooses by validation
+PSNR, as a user's run does on 200 images or more. Sets: ELPV cells at 64 px and at their own
+150 px (1,000 training cells, 60 seeded test cells), the magnetic tiles at 128 px (650 training images, 60 seeded
 normal test images), and bench/synthetic_photos.py's round part and leather (256 px RGB, 100
 training images, the normal test images).
 
@@ -31,6 +31,10 @@ from aetool.estimators.denoiser import psnr
 CASES = ("elpv64", "elpv150", "mtile128", "bottle", "leather")
 METHODS = ("whole images", "tiles of 32", "tiles of 32, settings chosen (--selection auto)",
            "median 3x3", "BM3D")
+# the shared sets: (folder under ../shared/datasets, size read at or None for their own,
+# test images' folder)
+SHARED_CASES = {"elpv64": ("elpv", (64, 64), "test"), "elpv150": ("elpv", None, "test"),
+                "mtile128": ("mtile", (128, 128), "test/normal")}
 SIGMA = 0.3
 RESULTS = "denoise_tiles.json"
 PROTOCOL = ("dae, own settings (--selection off), Gaussian sigma 0.3 clipped; PSNR on seeded "
@@ -39,14 +43,13 @@ PROTOCOL = ("dae, own settings (--selection off), Gaussian sigma 0.3 clipped; PS
 
 def case_images(case: str) -> tuple[np.ndarray, np.ndarray]:
     """(clean training images, clean test images) of ``case``, [0, 1] floats (N, C, H, W)."""
-    if case.startswith(("elpv", "mtile")):
+    if case in SHARED_CASES:
         from aetool.data.images import read_image_folder
 
-        size = {"elpv64": (64, 64), "elpv150": None, "mtile128": (128, 128)}[case]
-        folder = require(SHARED / case.rstrip("0123456789"))
+        name, size, test_folder = SHARED_CASES[case]
+        folder = require(SHARED / name)
         train = read_image_folder(folder / "train", size).images
-        test = read_image_folder(folder / "test" / ("normal" if case == "mtile128" else ""),
-                                 size).images
+        test = read_image_folder(folder / test_folder, size).images
         test = test[np.sort(np.random.default_rng(0).choice(len(test), 60, replace=False))]
         return train.astype(np.float32) / 255, test.astype(np.float32) / 255
     from synthetic_photos import photo_set
