@@ -109,3 +109,19 @@ class InDataUnits:
 
     def spec(self) -> str:
         return self.inner.spec()
+
+
+class Clipped:
+    """A noise model whose corrupted values are clipped to ``[low, high]``: an image saved with
+    noise keeps its pixels in the image's range, so a denoiser learns the noise it will meet."""
+
+    def __init__(self, inner: NoiseModel, low: float = 0.0, high: float = 1.0) -> None:
+        self.inner = inner
+        self.low = low
+        self.high = high
+
+    def apply(self, x: Any, generator: Any = None) -> Any:
+        return self.inner.apply(x, generator).clamp(self.low, self.high)
+
+    def spec(self) -> str:
+        return self.inner.spec()

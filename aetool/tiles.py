@@ -25,18 +25,19 @@ def random_tiles(images: np.ndarray, side: int, count: int, seed: int) -> np.nda
     return out
 
 
-def blended(images: np.ndarray, side: int, clean: Callable[[np.ndarray], np.ndarray]
-            ) -> np.ndarray:
+def blended(images: np.ndarray, side: int, clean: Callable[[np.ndarray], np.ndarray],
+            step: int | None = None) -> np.ndarray:
     """(N, C, H, W) float ``images`` (each side at least ``side``) cleaned tile by tile:
-    tiles overlap by half a side, each is cleaned by ``clean`` ((T, C, side, side) in and
-    out) and weighted by a Hann window, whose halves sum to one, so tile seams do not show.
-    The images are mirrored at their borders so every pixel lies in the middle of some tile."""
+    tiles start every ``step`` pixels (half a side by default), each is cleaned by ``clean``
+    ((T, C, side, side) in and out) and weighted by a Hann window, and every pixel is the
+    weighted mean of the tiles over it, so tile seams do not show. The images are mirrored
+    at their borders so every pixel lies inside some tile's middle."""
     import torch
     from torch.nn import functional as F
 
     x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
     n, channels, height, width = x.shape
-    step = side // 2
+    step = step or side // 2
     bottom, right = step + (-height) % step, step + (-width) % step
     x = F.pad(x, (step, right, step, bottom), mode="reflect")
     padded = tuple(x.shape[2:])

@@ -42,6 +42,32 @@ def test_noise_models_are_seeded_and_parsed():
         parse_noise("pink:0.1")
 
 
+def test_clipped_noise_stays_in_the_pixel_range_with_the_cut_off_mean():
+    """Gaussian noise clipped to [0, 1], as a saved noisy image is: on black pixels the noisy
+    values are max(0, N(0, s^2)), whose mean is s / sqrt(2 pi)."""
+    from aetool.noise import Clipped
+
+    noise = Clipped(parse_noise("gaussian:0.3"))
+    black = noise.apply(torch.zeros(200_000), torch.Generator().manual_seed(0))
+    assert float(black.min()) == 0.0 and float(black.max()) <= 1.0
+    assert abs(float(black.mean()) - 0.3 / np.sqrt(2 * np.pi)) < 0.002
+    assert noise.spec() == "gaussian:0.3"
+
+
+def test_image_denoisers_learn_clipped_noise_tables_do_not():
+    """``clip_noise`` clips an image denoiser's corrupted training images to [0, 1]; tables
+    have no pixel range, so their noise is never clipped."""
+    from aetool.noise import Clipped, GaussianNoise
+
+    images = blob_images(20, size=8)
+    fast = {"epochs": 1, "max_steps": 1, "min_steps": 0, "selection": "off", "device": "cpu"}
+    assert isinstance(Denoiser(clip_noise=True, **fast).fit(images).model_.noise, Clipped)
+    assert isinstance(Denoiser(clip_noise=False, **fast).fit(images).model_.noise,
+                      GaussianNoise)
+    table = Denoiser(clip_noise=True, **fast).fit(low_rank_table(40, 4))
+    assert isinstance(table.model_.noise, GaussianNoise)
+
+
 @pytest.mark.parametrize("variant", ["dae", "contractive"])
 def test_denoiser_reduces_error_in_original_units(variant):
     clean, noisy = noisy_table()
@@ -395,11 +421,13 @@ def test_denoise_fit_says_what_it_chose(tmp_path):
 
 def test_tiles_cut_and_blended_back_leave_an_image_as_it_was():
     """Overlapping tiles weighted by a Hann window put an image back exactly (any size, any
-    channels); random tiles are seeded and lie inside their images."""
+    channels, any step between tiles); random tiles are seeded and lie inside their images."""
     from aetool.tiles import blended, random_tiles
 
     images = np.random.default_rng(0).random((3, 2, 70, 45)).astype(np.float32)
     assert np.abs(blended(images, 32, lambda tiles: tiles) - images).max() < 1e-5
+    for step in (8, 5):  # a tile every quarter side, and a step that does not divide it
+        assert np.abs(blended(images, 32, lambda tiles: tiles, step=step) - images).max() < 1e-5
     halved = blended(images, 16, lambda tiles: tiles * 0.5)
     assert np.allclose(halved, images * 0.5, atol=1e-5)
     tiles = random_tiles(images, 16, 50, seed=3)
@@ -488,6 +516,16 @@ def test_denoise_fit_says_it_learnt_tiles(monkeypatch, tmp_path):
     assert done.exit_code == 0, done.output
     assert "learnt from 300 random 32x32 tiles of the images; cleans an image tile by tile" \
         in done.output
+    import json
+
+    def saved_clip(bundle):
+        return json.loads((bundle / "manifest.json").read_text())["params"]["clip_noise"]
+
+    assert saved_clip(tmp_path / "dn") is True  # images learn clipped noise unless told
+    drawn = CliRunner().invoke(cli, ["denoise", "fit", str(folder), "-o", str(tmp_path / "d2"),
+                                     "--set", "epochs=1", "--set", "min_steps=0",
+                                     "--set", "clip_noise=false", "-q"])
+    assert drawn.exit_code == 0 and saved_clip(tmp_path / "d2") is False
     bad = CliRunner().invoke(cli, ["denoise", "fit", str(folder), "-o", str(tmp_path / "b"),
                                    "--set", "tile=500", "-q"])
     assert bad.exit_code != 0 and "tile must be" in bad.output + bad.stderr

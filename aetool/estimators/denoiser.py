@@ -23,7 +23,7 @@ from aetool.bundle import load_bundle, manifest_errors, save_bundle
 from aetool.data.arrays import to_image_layout
 from aetool.errors import AetoolError, BundleError, SettingError
 from aetool.estimators.base import AutoencoderEstimator
-from aetool.noise import InDataUnits, parse_noise
+from aetool.noise import Clipped, InDataUnits, parse_noise
 from aetool.scoring import reconstructions, run_batches
 from aetool.tiles import blended, random_tiles
 from aetool.variants.base import DENOISING
@@ -44,7 +44,10 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
     ``noise``: the training corruption NAME:LEVEL for variants that corrupt (gaussian:σ,
     masking:p, salt_pepper:p), in model units: [0, 1] for images, standard deviations for tables
     (``noise_units="std"``) or, with ``noise_units="data"``, each column's own unit (σ = 0.3
-    volts on every column, when that is what the sensor adds). ``min_steps``: small tables get
+    volts on every column, when that is what the sensor adds). ``clip_noise``: on images, clip
+    each corrupted training image to the pixel range, as a saved noisy image is (a dark pixel's
+    noise cannot go below black), so the denoiser learns the noise it will meet (tables are not
+    clipped). ``min_steps``: small tables get
     more epochs, so that training makes at least this many optimiser steps. ``selection``
     'auto': on images, train each of the variant's candidate settings
     (``aetool.defaults.IMAGE_DENOISING_CANDIDATES``) on 90% of the clean images and keep the one
@@ -77,6 +80,7 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
         min_steps: int = 500,
         selection: str = "auto",
         tile: int | str | None = "auto",
+        clip_noise: bool = True,
     ) -> None:
         super().__init__(variant, variant_params, epochs, batch_size, learning_rate, max_steps,
                          patience, random_state, device, verbose)
@@ -85,6 +89,7 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
         self.min_steps = min_steps
         self.selection = selection
         self.tile = tile
+        self.clip_noise = clip_noise
 
     DEFAULT_EPOCHS = 30
 
@@ -118,10 +123,18 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
             out = run_batches(model, rows, reconstructions, **self._inference())
             return out["recon"] if out else np.empty_like(rows)
 
-        return blended(matrix, self.tile_, through) if self.tile_ else through(matrix)
+        if not self.tile_:
+            return through(matrix)
+        return blended(matrix, self.tile_, through,
+                       step=max(1, self.tile_ // defaults.DENOISE_TILE_STARTS))
 
     def _adapt_model(self, model: Any) -> None:
-        """With ``noise_units="data"``, the corruption is applied in each column's own unit."""
+        """Images: corrupted training images clipped to the pixel range (``clip_noise``).
+        Tables with ``noise_units="data"``: the corruption in each column's own unit."""
+        if hasattr(self.preprocessor_, "shape"):
+            if self.clip_noise and hasattr(model, "noise"):
+                model.noise = Clipped(model.noise, 0.0, 1.0)
+            return
         if self.noise_units == "std":
             return
 

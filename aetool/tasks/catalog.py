@@ -50,7 +50,8 @@ def variant_rows() -> list[dict[str, Any]]:
         if "denoising" in info["capabilities"]:
             info["image_denoising_tiles"] = {"side": defaults.DENOISE_TILE,
                                              "min_side": defaults.DENOISE_TILE_MIN_SIDE,
-                                             "tiles": defaults.DENOISE_TILES}
+                                             "tiles": defaults.DENOISE_TILES,
+                                             "starts_per_side": defaults.DENOISE_TILE_STARTS}
         rows.append(info)
     return rows
 
