@@ -161,9 +161,10 @@ DENOISE_TILE_MIN_SIDE = 128
 DENOISE_TILES = 20_000
 # Tiles start DENOISE_TILE_STARTS times per tile side along each axis when an image is cleaned:
 # every quarter side, so each pixel is the Hann-weighted mean of 16 tiles' outputs instead of 4.
-# The same fits cleaned at a half and a quarter step (bench/denoise_tile_settings.py, sigma 0.3):
-# a quarter gained on every set of 128 px and more (ELPV 150 +0.14 dB, magnetic tiles +0.08,
-# leather +0.03, ...) for 2-3x the seconds of cleaning (the fit is unchanged).
+# The same fits cleaned at a half and a quarter step (bench/denoise_tile_settings.py, sigma 0.3,
+# 19 fits on the four sets of 128 px and more): a quarter ahead on 18 (+0.03 to +0.27 dB, -0.03
+# on one) for 2-3x the seconds of cleaning; the fit is unchanged. The same bench measured the
+# tile side (48: -0.22 to -0.39 dB) and count (60,000: -0.09 to -0.19): 32 and 20,000 stay.
 DENOISE_TILE_STARTS = 4
 
 # Image detection: the patch detector's autoencoder (aetool.PatchDetector) learns patches of

@@ -10,8 +10,8 @@ else), trained on clean images, scored on seeded test images with Gaussian noise
 (given the true sigma); and tiles with the settings `denoise fit` chooses by validation
 PSNR, as a user's run does on 200 images or more. Sets: ELPV cells at 64 px and at their own
 150 px (1,000 training cells, 60 seeded test cells), the magnetic tiles at 128 px (650 training images, 60 seeded
-normal test images), and bench/synthetic_photos.py's round part and leather (256 px RGB, 100
-training images, the normal test images).
+normal test images), and bench/synthetic_photos.py's round part (grey) and leather (RGB) at 256 px
+(100 training images, the normal test images).
 
     python bench/denoise_tiles.py                                   # a few hours on 2 cores
     python bench/denoise_tiles.py --cases elpv64 --methods "tiles of 32"
