@@ -119,6 +119,23 @@ def merge_row(name: str, protocol: str | None, row: dict[str, Any]) -> Path:
                              "rows": list(rows.values())})
 
 
+def measure_all(chosen: tuple[list[str], list[str]], order: tuple[Sequence[str], Sequence[str]],
+                measure: Callable[[str, str], dict[str, Any]], name: str, protocol: str,
+                columns: list[str]) -> None:
+    """``measure(case, method)`` for every chosen (case, method), each row saved into results
+    file ``name`` as it comes (a long run keeps what it measured) and its ``columns`` printed;
+    then the file's whole table in the ``order`` of cases and methods."""
+    for case in chosen[0]:
+        for method in chosen[1]:
+            row = measure(case, method)
+            merge_row(name, protocol, row)
+            print(*(row.get(c) for c in ["case", "method", *columns]), flush=True)
+    cases, methods = (list(names) for names in order)
+    print_table(sorted(saved_rows(name), key=lambda r: (cases.index(r["case"]),
+                                                        methods.index(r["method"]))),
+                ["case", "method", *columns])
+
+
 def worst_losses(by: dict[tuple[str, str], float], cases: Sequence[str],
                  methods: Sequence[str]) -> list[dict[str, Any]]:
     """The rule every patch default is chosen by: for each method measured on every one of

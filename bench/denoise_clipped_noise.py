@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from common import cases_and_methods, merge_row, print_table, saved_rows
+from common import cases_and_methods, measure_all
 from denoise_defaults import CANDIDATES, image_sets
 
 from aetool.estimators.denoiser import psnr
@@ -57,16 +57,8 @@ def measure(case: str, method: str) -> dict:
 
 
 def main() -> None:
-    cases, methods = cases_and_methods(__doc__, list(CASES), METHODS)
-    for case in cases:
-        for method in methods:
-            row = measure(case, method)
-            merge_row(RESULTS, PROTOCOL, row)
-            print(case, method, row["psnr"], flush=True)
-    order = list(CASES)
-    print_table(sorted(saved_rows(RESULTS),
-                       key=lambda r: (order.index(r["case"]), METHODS.index(r["method"]))),
-                ["case", "method", "psnr", "epochs", "fit_seconds"])
+    measure_all(cases_and_methods(__doc__, list(CASES), METHODS), (CASES, METHODS), measure,
+                RESULTS, PROTOCOL, ["psnr", "epochs", "fit_seconds"])
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 
-from common import cases_and_methods, merge_row, print_table, saved_rows
+from common import cases_and_methods, measure_all
 from denoise_tiles import SIGMA, case_images, noisy_copy
 
 from aetool import defaults
@@ -70,16 +70,8 @@ def measure(case: str, method: str) -> dict:
 
 
 def main() -> None:
-    cases, methods = cases_and_methods(__doc__, CASES, list(METHODS))
-    for case in cases:
-        for method in methods:
-            row = measure(case, method)
-            merge_row(RESULTS, PROTOCOL, row)
-            print(case, method, row["psnr_starts_2"], row["psnr_starts_4"], flush=True)
-    order = list(METHODS)
-    print_table(sorted(saved_rows(RESULTS),
-                       key=lambda r: (CASES.index(r["case"]), order.index(r["method"]))),
-                ["case", "method", "psnr_starts_2", "psnr_starts_4", "fit_seconds"])
+    measure_all(cases_and_methods(__doc__, CASES, list(METHODS)), (CASES, METHODS), measure,
+                RESULTS, PROTOCOL, ["psnr_starts_2", "psnr_starts_4", "fit_seconds"])
 
 
 if __name__ == "__main__":
