@@ -166,6 +166,10 @@ DENOISE_TILES = 20_000
 # on one) for 2-3x the seconds of cleaning; the fit is unchanged. The same bench measured the
 # tile side (48: -0.22 to -0.39 dB) and count (60,000: -0.09 to -0.19): 32 and 20,000 stay.
 DENOISE_TILE_STARTS = 4
+# ... unless an image would then be cut into more tiles than this (a 12-megapixel photograph
+# into about 190,000, whose columns alone would take over 2 GB): such an image is cleaned with
+# a tile every half side, as before, so no image needs more memory than it did then.
+DENOISE_TILES_PER_IMAGE = 65_536
 
 # Image detection: the patch detector's autoencoder (aetool.PatchDetector) learns patches of
 # standardised images with one 256-unit layer and a 16-wide code: of codes 8 to 128 on ELPV

@@ -475,6 +475,10 @@ def test_a_tile_denoiser_learns_tiles_and_cleans_images_of_any_size(monkeypatch,
     whole = Denoiser(noise="gaussian:0.2", epochs=1, min_steps=0, selection="off", tile=None,
                      device="cpu").fit(clean)
     assert whole.tile_ is None and tuple(whole.model_.input_shape) == (1, 128, 136)
+    denoiser.tile_ = 32  # a tile every quarter side, but every half on an image too large
+    assert denoiser._blend_step((280, 300)) == 8
+    monkeypatch.setattr("aetool.defaults.DENOISE_TILES_PER_IMAGE", 1000)
+    assert denoiser._blend_step((280, 300)) == 16 and denoiser._blend_step((200, 200)) == 8
     assert Denoiser(tile="auto")._tile_side((1, 127, 200)) is None
     assert Denoiser(tile="auto")._tile_side((3, 128, 200)) == 32
     assert Denoiser(tile=16)._tile_side((3, 20, 30)) == 16

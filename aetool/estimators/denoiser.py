@@ -47,8 +47,8 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
     volts on every column, when that is what the sensor adds). ``clip_noise``: on images, clip
     each corrupted training image to the pixel range, as a saved noisy image is (a dark pixel's
     noise cannot go below black), so the denoiser learns the noise it will meet (tables are not
-    clipped). ``min_steps``: small tables get
-    more epochs, so that training makes at least this many optimiser steps. ``selection``
+    clipped). ``min_steps``: small tables get more epochs, so that training makes at least this
+    many optimiser steps. ``selection``
     'auto': on images, train each of the variant's candidate settings
     (``aetool.defaults.IMAGE_DENOISING_CANDIDATES``) on 90% of the clean images and keep the one
     with the best PSNR on the other 10%, corrupted with ``noise`` (``choice_`` says what was
@@ -125,8 +125,15 @@ class Denoiser(TransformerMixin, AutoencoderEstimator):
 
         if not self.tile_:
             return through(matrix)
-        return blended(matrix, self.tile_, through,
-                       step=max(1, self.tile_ // defaults.DENOISE_TILE_STARTS))
+        return blended(matrix, self.tile_, through, step=self._blend_step(matrix.shape[2:]))
+
+    def _blend_step(self, size: tuple[int, ...]) -> int:
+        """Pixels between tile starts when cleaning images of ``size``: a DENOISE_TILE_STARTS-th
+        of a tile, or half a tile where that would cut one image into more than
+        DENOISE_TILES_PER_IMAGE tiles (memory)."""
+        step = max(1, self.tile_ // defaults.DENOISE_TILE_STARTS)
+        tiles = (size[0] // step + 2) * (size[1] // step + 2)
+        return step if tiles <= defaults.DENOISE_TILES_PER_IMAGE else self.tile_ // 2
 
     def _adapt_model(self, model: Any) -> None:
         """Images: corrupted training images clipped to the pixel range (``clip_noise``).
