@@ -168,7 +168,8 @@ DENOISE_TILES = 20_000
 DENOISE_TILE_STARTS = 4
 # ... unless an image would then be cut into more tiles than this (a 12-megapixel photograph
 # into about 190,000, whose columns alone would take over 2 GB): such an image is cleaned with
-# a tile every half side, as before, so no image needs more memory than it did then.
+# a tile every half side, as before the quarter step: the quarter step's memory stays within
+# these tiles (about 0.8 GB of columns for a colour image).
 DENOISE_TILES_PER_IMAGE = 65_536
 
 # Image detection: the patch detector's autoencoder (aetool.PatchDetector) learns patches of
