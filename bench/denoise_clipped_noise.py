@@ -16,11 +16,12 @@ bench/denoise_tile_settings.py ("training noise clipped").
 
 from __future__ import annotations
 
+import functools
 import time
 
 import numpy as np
 from common import cases_and_methods, measure_all
-from denoise_defaults import CANDIDATES, image_sets
+from denoise_defaults import CANDIDATES, image_sets, noisy_copy
 
 from aetool.estimators.denoiser import psnr
 
@@ -38,14 +39,19 @@ PROTOCOL = ("dae, --selection off, one candidate's settings; trained with Gaussi
             "drawn or clipped to [0, 1]; PSNR on 500 seeded test images with clipped noise")
 
 
+@functools.lru_cache(maxsize=1)  # both methods of a case, one after the other
+def set_images(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(clean training images, clean test images) of set ``name``, read once per case."""
+    return image_sets([name])[name]
+
+
 def measure(case: str, method: str) -> dict:
     """One fit of ``case``'s settings with the training noise as ``method`` says, and its PSNR."""
     from aetool import Denoiser
 
     name, sigma, candidate, seed = CASES[case]
-    train, test = image_sets([name])[name]
-    noisy = np.clip(test + np.random.default_rng(0).normal(scale=sigma, size=test.shape),
-                    0, 1).astype(np.float32)
+    train, test = set_images(name)
+    noisy = noisy_copy(test, sigma)
     start = time.perf_counter()
     denoiser = Denoiser(variant="dae", noise=f"gaussian:{sigma}", device="cpu",
                         variant_params=CANDIDATES[candidate], selection="off",

@@ -80,6 +80,12 @@ def image_sets(names: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return sets
 
 
+def noisy_copy(images: np.ndarray, sigma: float) -> np.ndarray:
+    """``images`` with seeded Gaussian noise of ``sigma`` (seed 0), clipped to [0, 1]."""
+    noise = np.random.default_rng(0).normal(scale=sigma, size=images.shape)
+    return np.clip(images + noise, 0, 1).astype(np.float32)
+
+
 def _saved_row(saved: list[dict], name: str, sigma: float) -> dict | None:
     """The saved row of set ``name`` at ``sigma``, if the results file has one."""
     return next((r for r in saved if (r["set"], r["sigma"]) == (name, sigma)), None)
@@ -128,8 +134,7 @@ def selection_through_cli(names: list[str]) -> None:
             clean_test = np.rint(test * 255) / 255  # what an 8-bit PNG holds
             train_dir = _png_folder(train, work / name / "train")
             for sigma in (0.3, 0.5):
-                noisy_float = np.clip(test + np.random.default_rng(0).normal(
-                    scale=sigma, size=test.shape), 0, 1).astype(np.float32)
+                noisy_float = noisy_copy(test, sigma)
                 noisy_dir = _png_folder(noisy_float, work / name / f"noisy{sigma}")
                 noisy = _read_pngs(noisy_dir)
                 bundle, out = work / name / f"model{sigma}", work / name / f"out{sigma}"
@@ -184,8 +189,7 @@ def main() -> None:
     rows = []
     for name, (train, test) in image_sets(names).items():
         for sigma in (0.3, 0.5):
-            noisy = np.clip(test + np.random.default_rng(0).normal(scale=sigma, size=test.shape),
-                            0, 1).astype(np.float32)
+            noisy = noisy_copy(test, sigma)
             row = {"set": name, "sigma": sigma, **peers(test, noisy, sigma)}
             print(row, flush=True)
             if args.peers_only:

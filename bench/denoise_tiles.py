@@ -21,10 +21,11 @@ Rows of a partial run replace the same (case, method) and keep the rest of the r
 
 from __future__ import annotations
 
+import functools
 import time
 
 import numpy as np
-from common import SHARED, cases_and_methods, merge_row, print_table, require, saved_rows
+from common import SHARED, cases_and_methods, measure_all, require
 
 from aetool.estimators.denoiser import psnr
 
@@ -41,8 +42,10 @@ PROTOCOL = ("dae, own settings (--selection off), Gaussian sigma 0.3 clipped; PS
             "test images; whole images (tile=None) against tiles (tile=32)")
 
 
+@functools.lru_cache(maxsize=1)  # every method of a case, one after the other
 def case_images(case: str) -> tuple[np.ndarray, np.ndarray]:
-    """(clean training images, clean test images) of ``case``, [0, 1] floats (N, C, H, W)."""
+    """(clean training images, clean test images) of ``case``, [0, 1] floats (N, C, H, W),
+    read once for all the methods measured on it."""
     if case in SHARED_CASES:
         from aetool.data.images import read_image_folder
 
@@ -76,10 +79,11 @@ def peer(method: str, noisy: np.ndarray) -> np.ndarray:
                      for image in noisy])
 
 
-def measure(case: str, method: str, train: np.ndarray, test: np.ndarray) -> dict:
-    """One row: PSNR of ``method`` on the noisy test images, and its seconds."""
+def measure(case: str, method: str) -> dict:
+    """One row: PSNR of ``method`` on ``case``'s noisy test images, and its seconds."""
     from aetool import Denoiser
 
+    train, test = case_images(case)
     noisy = noisy_copy(test)
     start = time.perf_counter()
     row = {"case": case, "method": method, "noisy_psnr": round(psnr(test, noisy), 3)}
@@ -98,16 +102,8 @@ def measure(case: str, method: str, train: np.ndarray, test: np.ndarray) -> dict
 
 
 def main() -> None:
-    cases, methods = cases_and_methods(__doc__, CASES, METHODS)
-    for case in cases:
-        train, test = case_images(case)
-        for method in methods:
-            row = measure(case, method, train, test)
-            merge_row(RESULTS, PROTOCOL, row)
-            print(case, method, row["psnr"], row["seconds"], flush=True)
-    rows = saved_rows(RESULTS)
-    print_table(sorted(rows, key=lambda r: (CASES.index(r["case"]), METHODS.index(r["method"]))),
-                ["case", "method", "psnr", "noisy_psnr", "fit_seconds", "seconds"])
+    measure_all(cases_and_methods(__doc__, CASES, METHODS), (CASES, METHODS), measure, RESULTS,
+                PROTOCOL, ["psnr", "noisy_psnr", "fit_seconds", "seconds"])
 
 
 if __name__ == "__main__":
