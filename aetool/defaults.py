@@ -166,10 +166,11 @@ DENOISE_TILES = 20_000
 # on one) for 2-3x the seconds of cleaning; the fit is unchanged. The same bench measured the
 # tile side (48: -0.22 to -0.39 dB) and count (60,000: -0.09 to -0.19): 32 and 20,000 stay.
 DENOISE_TILE_STARTS = 4
-# ... unless an image would then be cut into more tiles than this (a 12-megapixel photograph
-# into about 190,000, whose columns alone would take over 2 GB): such an image is cleaned with
-# a tile every half side, as before the quarter step: the quarter step's memory stays within
-# these tiles (about 0.8 GB of columns for a colour image).
+# ... unless an image would then be cut into more tiles than this (about 2,000 x 2,000 px):
+# such an image is cleaned with a tile every half side, for time, not memory (tiles are
+# cleaned in bands of at most aetool.tiles.TILES_AT_ONCE, so memory does not grow with the
+# step). A 12-megapixel colour photograph on 2 cores: half step 24 s, quarter 78 s
+# (bench/denoise_large_image.py).
 DENOISE_TILES_PER_IMAGE = 65_536
 
 # Image detection: the patch detector's autoencoder (aetool.PatchDetector) learns patches of

@@ -438,6 +438,28 @@ def test_tiles_cut_and_blended_back_leave_an_image_as_it_was():
                for i in range(55) for j in range(30))
 
 
+def test_a_large_image_is_blended_in_bands_of_tiles_with_the_same_pixels(monkeypatch):
+    """An image with more tiles than TILES_AT_ONCE is cut and cleaned in bands of tile rows,
+    never more tiles at a time than that (memory), and comes out as if cleaned at once."""
+    from aetool import tiles
+
+    images = np.random.default_rng(1).random((2, 3, 90, 120)).astype(np.float32)
+    bent = lambda part: np.tanh(2 * part - 0.5)  # noqa: E731  any per-pixel change
+    at_once = tiles.blended(images, 16, bent, step=4)
+    sizes = []
+    monkeypatch.setattr(tiles, "TILES_AT_ONCE", 100)  # a row of tiles is 29 here
+
+    def counted(part: np.ndarray) -> np.ndarray:
+        sizes.append(len(part))
+        return bent(part)
+
+    banded = tiles.blended(images, 16, counted, step=4)
+    assert max(sizes) <= 100 and len(sizes) > 2 * 3  # several bands per image
+    assert sum(sizes) == 2 * 22 * 29  # every tile cleaned once: 22 rows of 29 per image
+    assert np.abs(banded - at_once).max() < 1e-5
+    assert np.abs(banded - bent(images)).max() < 1e-5  # a per-pixel change blends back exact
+
+
 def stripe_images(n: int, height: int, width: int, seed: int = 0) -> np.ndarray:
     """Grey images of soft diagonal stripes at random phases, in [0, 1]."""
     rng = np.random.default_rng(seed)
