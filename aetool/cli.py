@@ -21,7 +21,7 @@ from typing import Any
 import click
 
 from aetool.data.output import to_stdout  # stdlib only: the CLI stays fast
-from aetool.defaults import DENOISE_TILES, PATCH_DETECTOR_MIN_SIDE
+from aetool.defaults import DENOISE_TILES, PATCH_DETECTOR_MIN_SIDE, WHOLE_IMAGE_MAX_SHORT_SIDE
 from aetool.errors import AetoolError
 
 EXIT_BAD_INPUT = 2
@@ -131,6 +131,11 @@ class ScoreType(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
+WHOLE_IMAGE_SIZE = click.option(
+    "--image-size", help="Images: resize to H,W (default: the most common size, or the median "
+    "when no size is shared by half the images, scaled down to a shorter side of "
+    f"{WHOLE_IMAGE_MAX_SHORT_SIDE} px).")
+
 table_options = _options(
     COLUMNS, EXCLUDE,
     click.option("--id-column", help="Column carried to the output as the row id."),
@@ -225,6 +230,11 @@ def variants(as_json: bool) -> None:
             if row[key]:
                 changed = ", ".join(f"{k}={v}" for k, v in row[key].items())
                 click.echo(f"{'':<12} {label}: {changed}")
+        if row.get("image_training_size"):
+            side = row["image_training_size"]["max_short_side"]
+            click.echo(f"{'':<12} trained on an image folder (train, evaluate-features): "
+                       f"larger images read with a shorter side of {side} px unless "
+                       "--image-size")
         if row["image_denoising_candidates"]:
             shown = "; ".join(f"{name} ({', '.join(f'{k}={v}' for k, v in s.items()) or 'own'})"
                               for name, s in row["image_denoising_candidates"].items())
@@ -292,13 +302,14 @@ def plugins_new(name: str, directory: str) -> None:
 @COLUMNS
 @EXCLUDE
 @click.option("--id-column", help="Column that names rows; left out of training.")
+@WHOLE_IMAGE_SIZE
 @FORCE
 @QUIET
 def train(data: str, variant: str, output: str, settings: tuple[str, ...],
           label_column: str | None, columns: str | None, exclude: str | None,
-          id_column: str | None, force: bool, quiet: bool) -> None:
+          id_column: str | None, image_size: str | None, force: bool, quiet: bool) -> None:
     """Train a variant on a numeric table, an image folder or a .npy/.npz array; save a bundle."""
-    spec = task("settings").table_spec(columns, exclude, id_column, label_column)
+    spec = task("settings").table_spec(columns, exclude, id_column, label_column, image_size)
     model = task("train").run_train(data, output, variant, settings, spec, force, quiet)
     last = model.history_[-1]
     click.echo(f"trained {model.variant_name_} for {len(model.history_)} epochs "
@@ -683,14 +694,16 @@ def features(bundle: str, data: str, output: str, logvar: bool, id_column: str |
                    "image set stretches to at least 2,000 optimiser steps].")
 @click.option("--output", "-o", default="features-evaluation.csv", show_default=True,
               type=click.Path(), help="CSV table; the bar chart goes beside it as PNG.")
+@WHOLE_IMAGE_SIZE
 @QUIET
 def evaluate_features_command(data: str, label_column: str | None, id_column: str | None,
                               columns: str | None, exclude: str | None, variants: str,
                               classifiers: str, code_size: int, folds: int,
-                              epochs: int | None, output: str, quiet: bool) -> None:
+                              epochs: int | None, output: str, image_size: str | None,
+                              quiet: bool) -> None:
     """Cross-validate variants as feature extractors for classifiers, next to raw and PCA."""
     settings = task("settings")
-    spec = settings.table_spec(columns, exclude, id_column, label_column)
+    spec = settings.table_spec(columns, exclude, id_column, label_column, image_size)
     table, chart = task("features").run_evaluate_features(
         data, output, spec, settings.split(variants), settings.split(classifiers), code_size,
         folds, epochs, progress=not quiet)

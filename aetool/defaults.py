@@ -120,6 +120,16 @@ IMAGE_FEATURE_DEFAULTS: dict[str, dict[str, Any]] = {
 IMAGE_TRAINING_STEPS: dict[str, dict[str, int]] = {
     name: {"min_steps": 2000} for name in ("ae", "dae", "sparse", "contractive")}
 
+# Whole-image training from an image folder (`aetool train`, `evaluate-features`) reads images
+# whose shorter side is longer than this scaled down to it, aspect kept, when no --image-size is
+# given: a whole-image autoencoder's training time grows with the pixels (12 photographs of
+# 900x1200: `train` estimated 524 minutes), and its codes gained nothing from them. `ae` 32 with
+# today's image defaults, logistic probe normal vs defect (bench/features_image_size.py), at 32
+# / 64 px: ELPV cells 0.744 / 0.738 (fit 440 / 579 s), magnetic tiles 0.687 / 0.661 (234 /
+# 408 s). Rule: the smaller worst loss against the better size on each set (32: 0, 64: 2.6
+# points).
+WHOLE_IMAGE_MAX_SHORT_SIDE = 32
+
 
 def image_min_steps(variant: str) -> int:
     """The optimiser steps ``variant`` makes at least when trained on images (0: no minimum)."""

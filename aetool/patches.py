@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from aetool.data.images import working_shape
+
 MIN_PATCH = 4  # pixels: below this a patch holds too little structure to compare
 MIN_SPREAD_IMAGES = 10  # training images needed to measure each position's normal spread
 ROUNDING = 1e-9  # squared code distances below this share of |q|^2 + |p|^2 are the encoder's rounding
@@ -111,16 +113,6 @@ class PatchGrid:
     def from_dict(cls, state: dict[str, object]) -> PatchGrid:
         return cls(int(state["size"]), tuple(int(v) for v in state["rows"]),
                    tuple(int(v) for v in state["cols"]))
-
-
-def working_shape(height: int, width: int, max_short_side: int | None) -> tuple[int, int]:
-    """(height, width) scaled down, aspect kept, so the shorter side is at most
-    ``max_short_side`` (None, or images already small enough: unchanged)."""
-    side = min(height, width)
-    if max_short_side is None or side <= max_short_side:
-        return height, width
-    scale = max_short_side / side
-    return max(1, round(height * scale)), max(1, round(width * scale))
 
 
 def resized(images: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:

@@ -293,8 +293,8 @@ def test_a_model_too_large_to_train_is_refused_before_it_is_built(tmp_path, monk
     """Images that fit in memory can still make a whole-image model that does not (a conv
     model of 12-megapixel photographs holds billions of weights): `train`, `denoise fit` and
     the whole-image detector refuse it in one line, with a size that fits, and write nothing;
-    the patch detector, which learns small patches, and `denoise fit`, which learns tiles of
-    images this large, train."""
+    the patch detector, which learns small patches, `denoise fit`, which learns tiles of
+    images this large, and `train` at its own size (shorter side 32 px) train."""
     from aetool import training
 
     folder = tmp_path / "photos"
@@ -303,7 +303,7 @@ def test_a_model_too_large_to_train_is_refused_before_it_is_built(tmp_path, monk
     for i in range(4):
         Image.fromarray(rng.integers(0, 255, (256, 256), dtype=np.uint8)).save(folder / f"{i}.png")
     monkeypatch.setattr(training, "available_memory", lambda: 50 << 20)  # 40 MiB to train in
-    for command in (["train", folder, "--variant", "ae"],
+    for command in (["train", folder, "--variant", "ae", "--image-size", "256,256"],
                     ["denoise", "fit", folder, "--variant", "dae", "--noise", "gaussian:0.3",
                      "--set", "tile=none"],
                     ["fit", folder, "--image-detector", "whole"]):
@@ -319,6 +319,10 @@ def test_a_model_too_large_to_train_is_refused_before_it_is_built(tmp_path, monk
     tiles = run("denoise", "fit", folder, "-o", tmp_path / "tiles", "--set", "epochs=1", "-q")
     assert tiles.exit_code == 0, tiles.output
     assert "learnt from 20,000 random 32x32 tiles" in tiles.output
+    whole = run("train", folder, "-o", tmp_path / "whole", "--set", "epochs=1", "--set",
+                "min_steps=0", "-q")
+    assert whole.exit_code == 0, whole.output
+    assert "images of 256x256 are read at 32x32" in whole.stderr
 
 
 def test_a_huge_header_line_is_refused_without_reading_the_table(tmp_path, monkeypatch):

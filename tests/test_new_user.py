@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
+from aetool import Autoencoder
 from aetool.cli import cli
 from tests.conftest import low_rank_table
 
@@ -386,8 +388,6 @@ def test_a_folder_of_table_parts_is_named_as_such(table_csv, tmp_path):
 
 
 def _image_folder(root, n=24, size=12):
-    from PIL import Image
-
     from tests.conftest import blob_images
 
     for cls, seed in (("circles", 0), ("squares", 1)):
@@ -421,6 +421,48 @@ def test_train_and_features_read_image_folders(tmp_path):
     flat = run("train", folder / "squares", "--variant", "cvae", "-o", tmp_path / "f", *FAST)
     assert flat.exit_code == 2  # no classes: says where labels come from for a folder
     assert "class sub-folders in an image folder (FOLDER/CLASS/image.png)" in flat.stderr
+
+
+def test_large_photographs_are_learnt_whole_at_a_smaller_size_and_encoded_at_any_size(
+        tmp_path, monkeypatch):
+    """train reads a folder of large images scaled down to WHOLE_IMAGE_MAX_SHORT_SIDE (aspect
+    kept, said), or at --image-size; features reads any folder at the model's size and colours,
+    so images of other sizes give codes instead of an error."""
+    from aetool import defaults
+
+    monkeypatch.setattr(defaults, "WHOLE_IMAGE_MAX_SHORT_SIDE", 16)
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        Image.fromarray((rng.random((40, 60)) * 255).astype(np.uint8)).save(
+            _mkdir(tmp_path / "photos") / f"{i}.png")
+        Image.fromarray((rng.random((30, 25, 3)) * 255).astype(np.uint8)).save(
+            _mkdir(tmp_path / "others") / f"{i}.jpg")
+    scaled = run("train", tmp_path / "photos", "-o", tmp_path / "m", *FAST)
+    assert scaled.exit_code == 0, scaled.output
+    assert "images of 40x60 are read at 16x24" in scaled.stderr
+    assert tuple(Autoencoder.load(tmp_path / "m").preprocessor_.shape) == (1, 16, 24)
+    sized = run("train", tmp_path / "photos", "--image-size", "20,20", "-o", tmp_path / "s",
+                *FAST)
+    assert sized.exit_code == 0 and "read at" not in sized.stderr
+    assert tuple(Autoencoder.load(tmp_path / "s").preprocessor_.shape) == (1, 20, 20)
+    out = tmp_path / "codes.csv"
+    encoded = run("features", tmp_path / "m", tmp_path / "others", "-o", out)
+    assert encoded.exit_code == 0, encoded.output
+    codes = pd.read_csv(out)
+    assert len(codes) == 8 and np.isfinite(codes.drop(columns="path").to_numpy()).all()
+    folder = _image_folder(tmp_path / "shapes", n=12, size=20)  # evaluate-features alike
+    quick = ["--variants", "ae", "--classifiers", "logreg", "--cv", "2", "--epochs", "1", "-q"]
+    evaluated = run("evaluate-features", folder, *quick, "-o", tmp_path / "e.csv")
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "images of 20x20 are read at 16x16" in evaluated.stderr
+    told = run("evaluate-features", folder, *quick, "--image-size", "12,12", "-o",
+               tmp_path / "t.csv")
+    assert told.exit_code == 0 and "read at" not in told.stderr
+
+
+def _mkdir(path):
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def test_features_to_npy_says_that_ids_and_labels_are_not_written(table_csv, tmp_path):

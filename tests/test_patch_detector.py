@@ -18,6 +18,7 @@ from sklearn.metrics import roc_auc_score
 
 from aetool import load_detector
 from aetool.cli import cli
+from aetool.data.images import working_shape
 from aetool.defaults import (
     PATCH_DETECTOR_MIN_SIDE,
     PATCH_SIZE_RULE,
@@ -45,7 +46,6 @@ from aetool.patches import (
     whole_nearest,
     whole_thumbnails,
     with_edges,
-    working_shape,
 )
 from aetool.scoring import codes_and_residuals, reconstructions, run_batches
 from aetool.tasks.catalog import patch_description

@@ -72,7 +72,8 @@ class ImagePreprocessor:
         if tuple(x.shape[1:]) != tuple(self.shape):
             raise DataError(
                 f"{source}: images have shape {tuple(x.shape[1:])}, the model expects "
-                f"{tuple(self.shape)}; resize them (--image-size) or retrain"
+                f"{tuple(self.shape)}; bring them to that shape (an image folder is read "
+                "at it) or retrain on images of this shape"
             )
         return self.scaled(x), 0
 

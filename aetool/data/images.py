@@ -38,6 +38,16 @@ def is_image_file(path: str | Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
 
 
+def working_shape(height: int, width: int, max_short_side: int | None) -> tuple[int, int]:
+    """(height, width) scaled down, aspect kept, so the shorter side is at most
+    ``max_short_side`` (None, or images already small enough: unchanged)."""
+    side = min(height, width)
+    if max_short_side is None or side <= max_short_side:
+        return height, width
+    scale = max_short_side / side
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
 def is_image_source(path: str | Path) -> bool:
     """True for an image folder or one image file; array files and tables are handled
     elsewhere."""

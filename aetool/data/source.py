@@ -5,7 +5,7 @@ fix to reading is made once."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from aetool.data.images import (
     read_image_folder,
     relative_name,
     scan_image_folder,
+    working_shape,
 )
 from aetool.data.preprocess import DataWarning, align_columns, align_to_model, check_input_kind
 from aetool.data.tables import ARRAY_SUFFIXES, read_table, require_columns
@@ -171,6 +172,29 @@ def scan_images(path: str | Path, spec: TableSpec) -> FolderScan:
     scan = scan_image_folder(path, size, spec.strict, spec.channels)
     warn_if_taken_otherwise(scan.root, spec.source_images, scan.sizes, scan.paths)
     return scan
+
+
+def read_scaled_down(data: str | Path, spec: TableSpec,
+                     side_for: Callable[[int, int], int | None], why: str) -> None:
+    """An image folder given no size, whose typical images' shorter side is longer than
+    ``side_for(height, width)`` (None: any side), is read scaled down to that side, aspect kept
+    (``spec.image_size`` set), with a warning that says so and ``why`` (``{side}`` in it: the
+    side). A model that works at a smaller size gains nothing from the pixels beyond it, and
+    12-megapixel photographs read in full take gigabytes (40 of them: 19 GiB)."""
+    if spec.image_size is not None or not is_image_source(data):
+        return
+    with warnings.catch_warnings(record=True) as said:  # a peek: loading says them once
+        warnings.simplefilter("always")
+        width, height = scan_images(data, spec).target
+    side = side_for(height, width)
+    shape = working_shape(height, width, side)
+    if shape == (height, width):
+        return
+    for warning in said:  # reading at a set size will not say what the headers said
+        warnings.warn(warning.message, warning.category, stacklevel=2)
+    spec.image_size = list(shape)
+    warnings.warn(f"{data}: images of {height}x{width} are read at {shape[0]}x{shape[1]}, "
+                  f"{why.format(side=side)}", UserWarning, stacklevel=2)
 
 
 def scanned_classes(scan: FolderScan) -> list[str | None]:

@@ -19,6 +19,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from aetool.bundle import load_bundle_parts, manifest_errors, save_bundle
+from aetool.data.images import working_shape
 from aetool.defaults import (
     CONV_PATCHES_BELOW,
     PATCH_DETECTION_DEFAULTS,
@@ -65,7 +66,6 @@ from aetool.patches import (
     turned_copy,
     whole_nearest,
     whole_thumbnails,
-    working_shape,
 )
 from aetool.plugins import get_variant
 from aetool.scoring import code_outputs, codes_and_residuals, reconstructions, run_batches

@@ -46,6 +46,9 @@ def variant_rows() -> list[dict[str, Any]]:
             info[key] = getattr(defaults, table).get(name, {})
         if info["table_detection_settings"]:  # the width they hold to (table_detection_defaults)
             info["table_penalty_columns"] = defaults.TABLE_PENALTY_COLUMNS
+        if "image" in info["capabilities"]:  # image folders given no --image-size
+            info["image_training_size"] = {
+                "max_short_side": defaults.WHOLE_IMAGE_MAX_SHORT_SIDE}
         info["image_denoising_candidates"] = defaults.IMAGE_DENOISING_CANDIDATES.get(name, {})
         if "denoising" in info["capabilities"]:
             info["image_denoising_tiles"] = {"side": defaults.DENOISE_TILE,

@@ -19,7 +19,7 @@ from aetool.data.source import (
     Loaded,
     TableSpec,
     conventional_name,
-    scan_images,
+    read_scaled_down,
     split_frame,
 )
 from aetool.data.tables import ARRAY_SUFFIXES, sample_table
@@ -27,7 +27,6 @@ from aetool.defaults import PATCH_MAX_SHORT_SIDE, image_detector_for
 from aetool.errors import AetoolError, DataError
 from aetool.estimators import AutoencoderDetector, PatchDetector
 from aetool.estimators import load_detector as load_any_detector
-from aetool.patches import working_shape
 from aetool.tasks.evaluation import (
     NEEDS_LABELS,
     ImageEvaluation,
@@ -186,30 +185,22 @@ def _detector_settings(options: DetectorSettings, estimator: type, variant: str
 
 def read_at_patch_size(data: str, spec: TableSpec, options: DetectorSettings) -> None:
     """An image folder given no ``--image-size`` that the patch detector will learn is read at
-    the size it works at (shorter side ``max_short_side``, aspect kept) instead of in full:
-    it scales every image down to that anyway, and 12-megapixel photographs read in full
-    would take gigabytes for pixels it never uses (40 phone photographs: 19 GiB). Heat maps
-    still come back at each file's own size."""
-    if spec.image_size is not None or options.image_detector == "whole" \
-            or not is_image_source(data):
+    the size it works at (shorter side ``max_short_side``, aspect kept) instead of in full: it
+    scales every image down to that anyway. Heat maps still come back at each file's own
+    size."""
+    if options.image_detector == "whole":
         return
-    with warnings.catch_warnings(record=True) as said:  # a peek: loading says them once
-        warnings.simplefilter("always")
-        width, height = scan_images(data, spec).target
-    if image_detector_for(height, width, options.image_detector) != "patches":
-        return
-    _, params = _detector_settings(options, PatchDetector, options.variant or "auto")
-    PatchDetector(**params).check_settings()  # max_short_side=0 would read the images at 0x0
-    side = params.get("max_short_side", PATCH_MAX_SHORT_SIDE)
-    shape = working_shape(height, width, side)
-    if shape != (height, width):
-        for warning in said:  # reading at a set size will not say what the headers said
-            warnings.warn(warning.message, warning.category, stacklevel=2)
-        spec.image_size = list(shape)
-        warnings.warn(f"{data}: images of {height}x{width} are read at {shape[0]}x{shape[1]}, "
-                      f"the size the patch detector works at (shorter side {side}); "
-                      "--set max_short_side=N (or none) keeps more detail", UserWarning,
-                      stacklevel=2)
+
+    def patch_side(height: int, width: int) -> int | None:
+        if image_detector_for(height, width, options.image_detector) != "patches":
+            return None
+        _, params = _detector_settings(options, PatchDetector, options.variant or "auto")
+        PatchDetector(**params).check_settings()  # max_short_side=0 would read them at 0x0
+        return params.get("max_short_side", PATCH_MAX_SHORT_SIDE)
+
+    read_scaled_down(data, spec, patch_side,
+                     "the size the patch detector works at (shorter side {side}); "
+                     "--set max_short_side=N (or none) keeps more detail")
 
 
 def fit_loaded(table: Loaded, spec: TableSpec, options: DetectorSettings) -> Any:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from aetool.data.images import is_image_source
 from aetool.data.output import (
     atomic_output,
     check_output_file,
@@ -23,19 +24,26 @@ from aetool.device import Inference
 from aetool.errors import AetoolError, DataError
 from aetool.estimators import Autoencoder, EncoderTransformer, TableEncoder
 from aetool.plots import _pyplot, save_figure
+from aetool.tasks.train import read_for_whole_images
 
 CLASSIFIERS = ("logreg", "svm", "rf", "knn")
 
 
-def load_labelled(path: str | Path, label_column: str | None = None,
-                  id_column: str | None = None, exclude: tuple[str, ...] = (),
-                  columns: list[str] | None = None) -> Loaded:
+def load_labelled(path: str | Path, spec: TableSpec) -> Loaded:
     """Features, class labels (as they are) and ids from a table, an image folder (class
-    folders are the labels) or an array file (its 'y'); ``columns`` keeps only those
-    features, ``exclude`` leaves some out."""
-    spec = TableSpec(columns=columns, exclude=list(exclude), id_column=id_column,
-                     label_column=label_column)
+    folders are the labels) or an array file (its 'y'), as ``spec`` says (columns, image
+    size)."""
     return load(path, spec, labels="classes")
+
+
+def spec_for_model(model: Any, data: str | Path, label_column: str | None,
+                   id_column: str | None) -> TableSpec:
+    """How to read ``data`` for a trained model: an image folder for an image model at its
+    input size and colours, so images of any size give codes."""
+    shape = getattr(model.preprocessor_, "shape", None)
+    sized = {"image_size": list(shape[1:]), "channels": int(shape[0])} \
+        if shape and is_image_source(data) else {}
+    return TableSpec(id_column=id_column, label_column=label_column, **sized)
 
 
 def export_features(bundle: str | Path, data: str | Path, out: str | Path,
@@ -45,7 +53,7 @@ def export_features(bundle: str | Path, data: str | Path, out: str | Path,
     out = Path(out)
     kind = table_output_kind(out, also=(".npy",))
     model = Autoencoder.load(bundle).set_inference(inference=inference or Inference("cpu"))
-    loaded = load_labelled(data, label_column, id_column)
+    loaded = load_labelled(data, spec_for_model(model, data, label_column, id_column))
     features = prepare_for_model(model, loaded)
     if kind == "npy" and (label_column or id_column):
         warnings.warn(f"{out}: a .npy file holds only the codes, so the "
@@ -188,8 +196,8 @@ def run_evaluate_features(data: str, output: str, spec: TableSpec, variants: lis
     chart = Path(output).with_suffix(".png")
     check_output_file(output, (data,))
     check_output_file(chart, (data,))
-    loaded = load_labelled(data, spec.label_column, spec.id_column, tuple(spec.exclude),
-                           spec.columns)
+    read_for_whole_images(data, spec)
+    loaded = load_labelled(data, spec)
     told = {} if epochs is None else {"epochs": epochs}
     with data_source(loaded.source):
         table = evaluate_features(loaded, variants, classifiers, code_size, folds, told,

@@ -3,31 +3,38 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from aetool import defaults
 from aetool.bundle import check_bundle_output
 from aetool.data.output import atomic_output, check_output_file
 from aetool.data.preprocess import data_source
-from aetool.data.source import TableSpec, load
+from aetool.data.source import TableSpec, load, read_scaled_down
 from aetool.errors import AetoolError
 from aetool.estimators import Autoencoder
 from aetool.plots import image_grid
 from aetool.tasks.settings import parse_settings
 
 
-def load_training_data(path: str | Path, label_column: str | None = None,
-                       columns: list[str] | None = None, exclude: Sequence[str] = (),
-                       id_column: str | None = None) -> tuple[Any, np.ndarray | None]:
-    """(X, y) for training from a table (features: ``columns``, or all but the label, id and
-    ``exclude``), an image folder (class folders are the labels) or .npy/.npz (X, y)."""
-    spec = TableSpec(columns=columns, exclude=list(exclude), id_column=id_column,
-                     label_column=label_column)
+def load_training_data(path: str | Path, spec: TableSpec) -> tuple[Any, np.ndarray | None]:
+    """(X, y) for training from a table (features: ``spec.columns``, or all but the label, id
+    and excluded ones), an image folder (class folders are the labels; large images read at
+    :func:`read_for_whole_images`'s size) or .npy/.npz (X, y)."""
+    read_for_whole_images(path, spec)
     loaded = load(path, spec, labels="classes")
     return loaded.features, loaded.labels
+
+
+def read_for_whole_images(path: str | Path, spec: TableSpec) -> None:
+    """An image folder given no size, to learn whole: read with its shorter side at most
+    WHOLE_IMAGE_MAX_SHORT_SIDE (aspect kept), saying so."""
+    read_scaled_down(path, spec, lambda height, width: defaults.WHOLE_IMAGE_MAX_SHORT_SIDE,
+                     "the size whole images are learnt at by default (shorter side {side}: "
+                     "training time grows with the pixels, the codes gain little); "
+                     "--image-size H,W reads them at another size")
 
 
 SAMPLE_SUFFIXES = (".png", ".npy", ".npz")
@@ -85,8 +92,7 @@ def run_train(data: str, output: str, variant: str, settings: tuple[str, ...],
     """``aetool train``: check the output, train ``variant`` on ``data`` and save the bundle."""
     check_bundle_output(output, (data,), force)
     variant_cls, params = parse_settings(settings, variant, Autoencoder)
-    x, y = load_training_data(data, spec.label_column, spec.columns, spec.exclude,
-                              spec.id_column)
+    x, y = load_training_data(data, spec)
     with data_source(data):
         model = Autoencoder(variant=variant_cls, verbose=not quiet, **params).fit(x, y)
     model.save(output, force=force)
