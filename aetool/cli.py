@@ -131,9 +131,10 @@ class ScoreType(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
+IMAGE_SIZE_HELP = ("Images: resize to H,W (default: the most common size, or the median when "
+                   "no size is shared by half the images")
 WHOLE_IMAGE_SIZE = click.option(
-    "--image-size", help="Images: resize to H,W (default: the most common size, or the median "
-    "when no size is shared by half the images, scaled down to a shorter side of "
+    "--image-size", help=f"{IMAGE_SIZE_HELP}, scaled down to a shorter side of "
     f"{WHOLE_IMAGE_MAX_SHORT_SIDE} px).")
 
 table_options = _options(
@@ -141,8 +142,7 @@ table_options = _options(
     click.option("--id-column", help="Column carried to the output as the row id."),
     click.option("--label-column", help="Label column used only for evaluation: 0/1, or "
                                         "name the normal value with --normal-class."),
-    click.option("--image-size", help="Images: resize to H,W (default: the most common size, "
-                 "or the median when no size is shared by half the images)."),
+    click.option("--image-size", help=f"{IMAGE_SIZE_HELP})."),
     click.option("--normal-class", help="The class folder (images), npz label or value of "
                                         "the label column (tables) that is normal; the "
                                         "others count as anomalies in evaluation."),
