@@ -24,16 +24,9 @@ from aetool.device import Inference
 from aetool.errors import AetoolError, DataError
 from aetool.estimators import Autoencoder, EncoderTransformer, TableEncoder
 from aetool.plots import _pyplot, save_figure
-from aetool.tasks.train import read_for_whole_images
+from aetool.tasks.train import load_for_training
 
 CLASSIFIERS = ("logreg", "svm", "rf", "knn")
-
-
-def load_labelled(path: str | Path, spec: TableSpec) -> Loaded:
-    """Features, class labels (as they are) and ids from a table, an image folder (class
-    folders are the labels) or an array file (its 'y'), as ``spec`` says (columns, image
-    size)."""
-    return load(path, spec, labels="classes")
 
 
 def spec_for_model(model: Any, data: str | Path, label_column: str | None,
@@ -53,7 +46,7 @@ def export_features(bundle: str | Path, data: str | Path, out: str | Path,
     out = Path(out)
     kind = table_output_kind(out, also=(".npy",))
     model = Autoencoder.load(bundle).set_inference(inference=inference or Inference("cpu"))
-    loaded = load_labelled(data, spec_for_model(model, data, label_column, id_column))
+    loaded = load(data, spec_for_model(model, data, label_column, id_column), labels="classes")
     features = prepare_for_model(model, loaded)
     if kind == "npy" and (label_column or id_column):
         warnings.warn(f"{out}: a .npy file holds only the codes, so the "
@@ -196,8 +189,7 @@ def run_evaluate_features(data: str, output: str, spec: TableSpec, variants: lis
     chart = Path(output).with_suffix(".png")
     check_output_file(output, (data,))
     check_output_file(chart, (data,))
-    read_for_whole_images(data, spec)
-    loaded = load_labelled(data, spec)
+    loaded = load_for_training(data, spec)
     told = {} if epochs is None else {"epochs": epochs}
     with data_source(loaded.source):
         table = evaluate_features(loaded, variants, classifiers, code_size, folds, told,

@@ -12,20 +12,20 @@ from aetool import defaults
 from aetool.bundle import check_bundle_output
 from aetool.data.output import atomic_output, check_output_file
 from aetool.data.preprocess import data_source
-from aetool.data.source import TableSpec, load, read_scaled_down
+from aetool.data.source import Loaded, TableSpec, load, read_scaled_down
 from aetool.errors import AetoolError
 from aetool.estimators import Autoencoder
 from aetool.plots import image_grid
 from aetool.tasks.settings import parse_settings
 
 
-def load_training_data(path: str | Path, spec: TableSpec) -> tuple[Any, np.ndarray | None]:
-    """(X, y) for training from a table (features: ``spec.columns``, or all but the label, id
-    and excluded ones), an image folder (class folders are the labels; large images read at
-    :func:`read_for_whole_images`'s size) or .npy/.npz (X, y)."""
+def load_for_training(path: str | Path, spec: TableSpec) -> Loaded:
+    """What an autoencoder learns from, with class labels as they are: a table (features:
+    ``spec.columns``, or all but the label, id and excluded ones), an image folder (class
+    folders are the labels; large images read at :func:`read_for_whole_images`'s size) or
+    .npy/.npz (X, y)."""
     read_for_whole_images(path, spec)
-    loaded = load(path, spec, labels="classes")
-    return loaded.features, loaded.labels
+    return load(path, spec, labels="classes")
 
 
 def read_for_whole_images(path: str | Path, spec: TableSpec) -> None:
@@ -92,9 +92,10 @@ def run_train(data: str, output: str, variant: str, settings: tuple[str, ...],
     """``aetool train``: check the output, train ``variant`` on ``data`` and save the bundle."""
     check_bundle_output(output, (data,), force)
     variant_cls, params = parse_settings(settings, variant, Autoencoder)
-    x, y = load_training_data(data, spec)
+    loaded = load_for_training(data, spec)
     with data_source(data):
-        model = Autoencoder(variant=variant_cls, verbose=not quiet, **params).fit(x, y)
+        model = Autoencoder(variant=variant_cls, verbose=not quiet, **params).fit(
+            loaded.features, loaded.labels)
     model.save(output, force=force)
     return model
 
