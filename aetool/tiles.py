@@ -58,6 +58,8 @@ def blended(images: np.ndarray, side: int, clean: Callable[[np.ndarray], np.ndar
     # the Hann window is separable and the tiles lie on a grid, so their weights' sum is too
     weights = np.outer(_window_sums(padded_h, side, step, hann),
                        _window_sums(padded_w, side, step, hann))
+    inside = (slice(step, step + height), slice(step, step + width))
+    divisor = np.maximum(weights[inside], 1e-6).astype(np.float32)  # the same for every image
     tile_rows, tile_cols = (padded_h - side) // step + 1, (padded_w - side) // step + 1
     rows_at_once = max(1, min(tile_rows, TILES_AT_ONCE // tile_cols))
     group = max(1, TILES_AT_ONCE // (tile_rows * tile_cols))
@@ -73,7 +75,5 @@ def blended(images: np.ndarray, side: int, clean: Callable[[np.ndarray], np.ndar
             done = torch.from_numpy(np.asarray(clean(tiles), dtype=np.float32))
             done = done.reshape(len(part), rows * tile_cols, -1).transpose(1, 2) * window
             total[:, :, top:top + band_h] += F.fold(done, (band_h, padded_w), side, stride=step)
-        inside = (slice(None), slice(None), slice(step, step + height), slice(step, step + width))
-        out[first:first + group] = (total[inside].numpy()
-                                    / np.maximum(weights[inside[2:]], 1e-6).astype(np.float32))
+        out[first:first + group] = total[:, :, inside[0], inside[1]].numpy() / divisor
     return out
