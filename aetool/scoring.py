@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import warnings
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,7 @@ from aetool.thresholds import training_percentile, training_quantiles
 
 SCORE_METHODS = ("combined", "reconstruction", "latent")
 EPS = 1e-8
+SHARE_TRIM = 0.1  # see column_error_scale
 MIN_ROWS_PER_CODE = 5  # 'combined' adds the code distance only with this many rows per code unit
 MIXTURE_COMPONENTS = 2
 MIN_ROWS_PER_MIXTURE = 20  # rows per code unit before the mixture is fitted (10 per component)
@@ -178,6 +179,21 @@ def score_rows(model: Any, scorer: Scorer, x: np.ndarray, keep_errors: bool = Fa
             parts.get("errors"))
 
 
+def column_error_scale(flat_errors: np.ndarray, feature_mean: np.ndarray,
+                       groups: Iterable[Any]) -> np.ndarray:
+    """For each feature, its column's typical squared training error: the column's summed
+    error (one-hot categories and log views together), averaged over the rows drawn best (all
+    but the worst :data:`SHARE_TRIM`, by mean-normalised error). A fit on data that holds its
+    own anomalies draws them badly; left in, they inflate the level of the columns they broke
+    and hide those columns from the explanation (bench/explanations.py)."""
+    columns, index = np.unique(np.asarray(list(groups)), return_inverse=True)
+    per_row = (flat_errors / feature_mean).mean(axis=1)
+    kept = per_row <= np.quantile(per_row, 1.0 - SHARE_TRIM)
+    membership = np.zeros((flat_errors.shape[1], len(columns)))
+    membership[np.arange(len(index)), index] = 1.0
+    return (flat_errors[kept].astype(np.float64) @ membership).mean(axis=0)[index] + EPS
+
+
 def _recon_distance(squared: Any, weights: Any) -> Any:
     """Per-row reconstruction distance: weighted mean (tables) or plain mean (images). An
     image's mean over thousands of pixels is summed in float64 (except on Apple's MPS, which
@@ -275,6 +291,7 @@ class Scorer:
     method: str = "combined"
     normalize_features: bool = True
     feature_error_mean: list[float] = field(default_factory=list)
+    share_scale: list[float] = field(default_factory=list)
     code_mean: list[float] = field(default_factory=list)
     code_precision: list[list[float]] = field(default_factory=list)
     recon_center: float = 0.0
@@ -291,18 +308,24 @@ class Scorer:
 
     @classmethod
     def fit(cls, errors: np.ndarray, codes: np.ndarray, method: str = "combined",
-            core_share: float = 1.0) -> tuple[Scorer, np.ndarray]:
+            core_share: float = 1.0, groups: Sequence[str] | None = None
+            ) -> tuple[Scorer, np.ndarray]:
         """Fit on training errors and codes; returns the scorer and the training rows' scores.
         Tables (2-D errors) normalise each feature by its mean training error; images do not
-        (a pixel that is always blank would explode). The code distribution (distance and
-        mixture) is estimated from the ``core_share`` of codes at its core (:func:`core_codes`;
-        1: all codes)."""
+        (a pixel that is always blank would explode). A table's explanations divide each
+        column's error by its typical level instead (:func:`column_error_scale`; ``groups``
+        names each feature's column, as the preprocessor's ``feature_groups``). The code
+        distribution (distance and mixture) is estimated from the ``core_share`` of codes at
+        its core (:func:`core_codes`; 1: all codes)."""
         if method not in SCORE_METHODS:
             raise ValueError(f"score method must be one of {', '.join(SCORE_METHODS)}, got '{method}'")
         flat = errors.reshape(errors.shape[0], -1)
         scorer = cls(method=method, normalize_features=errors.ndim == 2)
-        scorer.feature_error_mean = (flat.mean(axis=0) + EPS).astype(float).tolist() \
-            if scorer.normalize_features else []
+        if scorer.normalize_features:
+            mean = (flat.mean(axis=0) + EPS).astype(float)
+            scorer.feature_error_mean = mean.tolist()
+            scorer.share_scale = column_error_scale(
+                flat, mean, groups if groups is not None else range(flat.shape[1])).tolist()
         recon = scorer._recon_raw(flat)
         scorer.recon_center, scorer.recon_scale = _robust_center_scale(recon)
         if method == "combined" and codes.shape[0] < MIN_ROWS_PER_CODE * max(codes.shape[1], 1):
@@ -401,14 +424,18 @@ class Scorer:
     def _mixture_raw(self, codes: np.ndarray) -> np.ndarray:
         return _mixture_nll(_float_tensor(codes), *self._mixture_tensors("cpu")).numpy()
 
-    def _weighted(self, flat_errors: np.ndarray) -> np.ndarray:
-        if not self.normalize_features:
-            return flat_errors
-        return flat_errors / np.asarray(self.feature_error_mean)
+    @property
+    def explanation_scale(self) -> list[float]:
+        """What each feature's error is divided by in :meth:`contributions` (tables only):
+        its column's typical error, or for bundles saved before that, its mean error."""
+        return self.share_scale or self.feature_error_mean
 
     def contributions(self, errors: np.ndarray) -> np.ndarray:
-        """Each feature's share of the (normalised) reconstruction error; rows sum to 1."""
-        flat = self._weighted(errors.reshape(errors.shape[0], int(np.prod(errors.shape[1:]))))
+        """Each feature's share of the reconstruction error, a table's measured against its
+        column's typical error (:func:`column_error_scale`); rows sum to 1."""
+        flat = errors.reshape(errors.shape[0], int(np.prod(errors.shape[1:])))
+        if self.normalize_features:
+            flat = flat / np.asarray(self.explanation_scale)
         return flat / (flat.sum(axis=1, keepdims=True) + EPS)
 
     def combine(self, recon_raw: np.ndarray, latent_raw: np.ndarray | None,

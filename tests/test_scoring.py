@@ -127,3 +127,46 @@ def test_codes_that_do_not_vary_fall_back_to_the_reconstruction_error():
         assert scorer.method == "reconstruction" and not scorer.uses_latent
         assert np.isfinite(scores).all()
         np.testing.assert_allclose(scorer.score(errors, codes), scores, rtol=1e-6)
+
+
+def _errors_with_badly_drawn_rows(n: int = 200, bad: int = 10) -> np.ndarray:
+    """Squared errors of four features, (a, b=x, b=y, c); the first ``bad`` rows, anomalies the
+    model could not draw, have a hundred times the usual error in ``a``."""
+    errors = np.random.default_rng(2).uniform(0.5, 1.5, (n, 4)).astype(np.float32)
+    errors[:bad, 0] *= 100.0
+    return errors
+
+
+def test_explanations_measure_a_column_against_its_level_without_the_worst_drawn_rows():
+    errors = _errors_with_badly_drawn_rows()
+    codes = np.random.default_rng(3).normal(size=(200, 2)).astype(np.float32)
+    scorer, _ = Scorer.fit(errors, codes, groups=["a", "b", "b", "c"])
+    scale = np.asarray(scorer.share_scale)
+    # the ten anomalies would make a's mean level about six times its usual one
+    assert scorer.feature_error_mean[0] > 5.0 and scale[0] == pytest.approx(1.0, abs=0.1)
+    # a one-hot column's features share its column's level: the sum of both features' errors
+    assert scale[1] == scale[2] == pytest.approx(2.0, abs=0.15)
+    row = np.array([[5.0, 1.0, 1.0, 1.0]], np.float32)  # five times a's usual error
+    shares = scorer.contributions(row)[0]
+    assert shares[0] == pytest.approx(5.0 / (5.0 + 0.5 + 0.5 + 1.0), rel=0.1)
+    assert shares.sum() == pytest.approx(1.0)
+    # measured against its mean, inflated by the anomalies, a's share would come last
+    before = row[0] / np.asarray(scorer.feature_error_mean)
+    assert before[0] < before[3]
+    # the score itself still weighs each feature by its mean training error
+    assert scorer._recon_raw(row)[0] == pytest.approx(
+        float(np.mean(row[0] / np.asarray(scorer.feature_error_mean))), rel=1e-5)
+
+
+def test_bundles_saved_before_the_column_levels_explain_as_they_did():
+    errors = _errors_with_badly_drawn_rows()
+    codes = np.random.default_rng(3).normal(size=(200, 2)).astype(np.float32)
+    scorer, _ = Scorer.fit(errors, codes, groups=["a", "b", "b", "c"])
+    state = {k: v for k, v in scorer.to_dict().items() if k != "share_scale"}
+    legacy = Scorer.from_dict(json.loads(json.dumps(state)))
+    weighted = errors / np.asarray(scorer.feature_error_mean)
+    np.testing.assert_allclose(legacy.contributions(errors),
+                               weighted / weighted.sum(axis=1, keepdims=True), rtol=1e-5)
+    images = Scorer.fit(errors.reshape(200, 1, 2, 2), codes)[0]  # images: plain pixel shares
+    assert images.share_scale == [] and images.contributions(errors[:1])[0] == pytest.approx(
+        errors[0] / errors[0].sum(), rel=1e-5)

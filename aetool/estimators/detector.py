@@ -176,8 +176,10 @@ class AutoencoderDetector(OutlierMixin, AutoencoderEstimator, DetectorScoring):
     def _fit_scorer(self, matrix: np.ndarray) -> np.ndarray:
         errors, codes = model_outputs(self.model_, matrix, device=self.device)
         try:
-            self.scorer_, scores = Scorer.fit(errors, codes, self._score_method(matrix.ndim == 2),
-                                              self._core_share(table=matrix.ndim == 2))
+            table = matrix.ndim == 2
+            self.scorer_, scores = Scorer.fit(
+                errors, codes, self._score_method(table), self._core_share(table=table),
+                groups=getattr(self.preprocessor_, "feature_groups", None) if table else None)
         except ValueError as exc:
             raise AetoolError(str(exc)) from None
         self.threshold_ = fitted_threshold(scores, self.threshold, self.contamination)

@@ -101,8 +101,8 @@ class ScoreHead(nn.Module):
         mixture = scorer._mixture_tensors("cpu")
         self.table = weights is not None
         self.register_buffer("weights", weights if weights is not None else torch.zeros(0))
-        self.register_buffer("feature_mean", _double(scorer.feature_error_mean
-                                                     if self.table else []))
+        self.register_buffer("share_scale", _double(scorer.explanation_scale
+                                                    if self.table else []))
         self.latent = factor is not None
         self.register_buffer("code_mean", code_mean if self.latent else torch.zeros(0))
         self.register_buffer("factor", factor if self.latent else torch.zeros(0))
@@ -133,7 +133,7 @@ class ScoreHead(nn.Module):
         probability = torch.sigmoid(z)
         weighted = squared.to(torch.float64)
         if self.table:
-            weighted = weighted / self.feature_mean
+            weighted = weighted / self.share_scale
         shares = weighted / (weighted.sum(dim=1, keepdim=True) + EPS)
         return score, probability, score > self.threshold, shares.view(x.shape)
 
