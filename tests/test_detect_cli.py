@@ -335,20 +335,33 @@ def bad_inputs(tmp_path, train_csv):
     return cases
 
 
+LEFT_OUT = ("free text", "all-NaN column", "date column")  # the rest of the table is used
+
+
 @pytest.mark.parametrize("case", ["missing file", "empty file", "header only", "single row",
-                                  "free text", "stray text", "all-NaN column", "inf values",
-                                  "date column", "non-UTF-8"])
+                                  "stray text", "inf values", "non-UTF-8"])
 def test_bad_training_input_gives_one_line_error(case, tmp_path, train_csv):
     path, message = bad_inputs(tmp_path, train_csv)[case]
     out = tmp_path / "out.csv"
     result = run("detect", str(path), "-o", str(out), "--exclude", "row_id", *FAST) \
-        if case in ("free text", "stray text", "all-NaN column", "inf values", "date column") else \
+        if case in ("stray text", "inf values") else \
         run("detect", str(path), "-o", str(out), *FAST)
     assert result.exit_code == 2, result.output
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and message in lines[0] and str(path.name) in lines[0]
     assert "Traceback" not in result.output
     assert not out.exists() and not list(tmp_path.glob(".out.csv*"))
+
+
+@pytest.mark.parametrize("case", LEFT_OUT)
+def test_a_column_the_model_cannot_use_is_left_out_with_a_warning(case, tmp_path, train_csv):
+    path, message = bad_inputs(tmp_path, train_csv)[case]
+    out = tmp_path / "out.csv"
+    result = run("detect", str(path), "-o", str(out), "--exclude", "row_id", *FAST)
+    assert result.exit_code == 0, result.output
+    warning = [line for line in result.stderr.splitlines() if "left out 1 column(s)" in line]
+    assert len(warning) == 1 and message.removeprefix("column ") in warning[0]
+    assert len(pd.read_csv(out)) == len(pd.read_csv(train_csv))
 
 
 def test_partly_labelled_data_is_evaluated_on_its_labelled_rows(train_csv, tmp_path):

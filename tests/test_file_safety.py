@@ -537,14 +537,21 @@ def test_a_header_wider_than_64_kib_gives_no_false_duplicate_warning(tmp_path):
         tables.csv_options(path)
 
 
-def test_a_text_column_distinct_in_every_row_of_a_small_table_is_refused(tmp_path):
+def test_a_text_column_distinct_in_every_row_of_a_small_table_is_left_out(tmp_path):
     path = tmp_path / "small.csv"
-    pd.DataFrame({"a": np.arange(30.0),
+    pd.DataFrame({"a": np.random.default_rng(0).normal(size=30),
                   "b": [f"free text number {i} with words" for i in range(30)]}).to_csv(
         path, index=False)
-    one_line_error(run("detect", path, "-o", tmp_path / "s.csv", *FAST), "column 'b'",
-                   "free text or an identifier")
-    assert not (tmp_path / "s.csv").exists()
+    result = run("detect", path, "-o", tmp_path / "s.csv", *FAST)
+    assert result.exit_code == 0, result.output
+    assert "left out 1 column(s) the model cannot use: 'b' looks like free text or an " \
+        "identifier" in result.stderr
+    assert len(pd.read_csv(tmp_path / "s.csv")) == 30
+    only = tmp_path / "only.csv"
+    pd.read_csv(path)[["b"]].to_csv(only, index=False)  # nothing else: refused
+    one_line_error(run("detect", only, "-o", tmp_path / "t.csv", *FAST),
+                   "no column the model can learn from", "'b' looks like free text")
+    assert not (tmp_path / "t.csv").exists()
 
 
 def test_same_seed_saves_are_byte_identical(train_csv, tmp_path):

@@ -3,6 +3,8 @@ with the flags, dates refused, honest messages, and thresholds that move without
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -74,20 +76,23 @@ def test_probability_agrees_with_the_flag_and_is_half_at_the_threshold(table_csv
     [f"{d:02d}/03/2024" for d in range(1, 29)],
     [f"2024-03-{d:02d} 12:{d:02d}" for d in range(1, 29)],
 ])
-def test_date_text_columns_are_refused_as_dates(dates, tmp_path):
+def test_date_text_columns_are_left_out_as_dates(dates, tmp_path):
     path = tmp_path / "dated.csv"
     n = len(dates) * 4
     pd.DataFrame({"a": np.arange(n, dtype=float), "b": np.arange(n, dtype=float) ** 0.5,
                   "when": dates * 4}).to_csv(path, index=False)
     result = run("detect", path, "-o", tmp_path / "s.csv", *FAST)
-    assert result.exit_code == 2
-    assert "column 'when' holds dates or times as text" in result.stderr
-    assert "--exclude 'when'" in result.stderr
+    assert result.exit_code == 0, result.output
+    assert "left out 1 column(s)" in result.stderr
+    assert "'when' holds dates or times as text" in result.stderr
+    assert "add numeric features derived from it (hour, weekday)" in result.stderr
+    assert len(pd.read_csv(tmp_path / "s.csv")) == n
 
 
-def test_every_column_to_act_on_is_named_in_one_refusal(tmp_path):
-    """An identifier and a date column in one table: both named in one line, with the
-    --exclude that leaves both out, which then works (not one rerun per column)."""
+def test_columns_the_model_cannot_use_are_left_out_in_one_warning(tmp_path):
+    """An identifier and a date column in one table: the table is scored on the rest, both
+    named in one warning with what they hold and how to use them; --exclude silences it, and
+    scoring works with or without them."""
     path = tmp_path / "mixed.csv"
     n = 120
     rng = np.random.default_rng(0)
@@ -95,16 +100,43 @@ def test_every_column_to_act_on_is_named_in_one_refusal(tmp_path):
                   "b": rng.normal(size=n),
                   "when": [f"2024-03-{d % 28 + 1:02d}" for d in range(n)]}).to_csv(path,
                                                                                  index=False)
+    result = run("detect", path, "-o", tmp_path / "s.csv", "--save-model", tmp_path / "m",
+                 *FAST)
+    assert result.exit_code == 0, result.stderr
+    warning = [line for line in result.stderr.splitlines() if "left out" in line]
+    assert len(warning) == 1 and "left out 2 column(s) the model cannot use" in warning[0]
+    assert "'id' looks like free text or an identifier" in warning[0]
+    assert "pass it as --id-column" in warning[0]
+    assert "'when' holds dates or times as text" in warning[0]
+    assert warning[0].endswith("(--exclude 'id,when' leaves them out without this warning)")
+    scores = pd.read_csv(tmp_path / "s.csv")["anomaly_score"]
+    assert len(scores) == n
+    quiet = run("detect", path, "--exclude", "id,when", "-o", tmp_path / "t.csv", *FAST)
+    assert quiet.exit_code == 0 and "left out" not in quiet.stderr
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "t.csv")["anomaly_score"], scores)
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    assert set(manifest["preprocessing"]["dropped"]) == {"id", "when"}
+    pd.read_csv(path)[["a", "b"]].to_csv(tmp_path / "ab.csv", index=False)
+    assert run("score", tmp_path / "m", tmp_path / "ab.csv", "-o",
+               tmp_path / "u.csv").exit_code == 0
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "u.csv")["anomaly_score"], scores)
+
+
+def test_columns_to_mend_are_still_refused_together(tmp_path):
+    """A typo in a column of numbers and infinite values are mistakes to mend, not columns to
+    do without: both named in one refusal, nothing written."""
+    path = tmp_path / "broken.csv"
+    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(40, 3)), columns=["a", "b", "c"])
+    frame["a"] = frame["a"].astype(object)
+    frame.loc[3, "a"] = "1.2.3"
+    frame.loc[5, "c"] = np.inf
+    frame.to_csv(path, index=False)
     result = run("detect", path, "-o", tmp_path / "s.csv", *FAST)
     assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "2 columns cannot be used" in result.stderr
-    assert "(1) column 'id' looks like free text" in result.stderr
-    assert "(2) column 'when' holds dates or times as text" in result.stderr
-    assert result.stderr.strip().endswith("--exclude 'id,when'")
+    assert "(1) column 'a' holds numbers but 1 value(s) are text" in result.stderr
+    assert "(2) column 'c' has infinite values" in result.stderr
     assert not (tmp_path / "s.csv").exists()
-    result = run("detect", path, "--exclude", "id,when", "-o", tmp_path / "s.csv", *FAST)
-    assert result.exit_code == 0, result.stderr
-    assert len(pd.read_csv(tmp_path / "s.csv")) == n
 
 
 def test_numbers_written_as_a_spreadsheet_shows_them_are_read_as_numbers(tmp_path):
@@ -135,8 +167,8 @@ def test_numbers_written_as_a_spreadsheet_shows_them_are_read_as_numbers(tmp_pat
                                          r"'\?', read as missing"):
         prep = TablePreprocessor.fit(marked, "marked.csv")
     assert np.allclose(prep.transform(marked)[0], TablePreprocessor.fit(blank).transform(blank)[0])
-    with pytest.raises(DataError, match="column 'price' is empty"):
-        TablePreprocessor.fit(written.assign(price="?"), "marks.csv")
+    with pytest.warns(UserWarning, match="left out 1 column.*'price' is empty"):
+        assert "price" not in TablePreprocessor.fit(written.assign(price="?"), "marks.csv").order
     stray = written.assign(price=[*written["price"][:-1], "cheap"])  # a typo among numbers
     with pytest.raises(DataError, match="column 'price' holds numbers but 1 value"):
         TablePreprocessor.fit(stray, "stray.csv")
@@ -363,12 +395,13 @@ def test_evaluate_features_takes_exclude_and_names_the_file(tmp_path):
     frame["visit_date"] = [f"visit {i}" for i in range(60)]
     frame["y"] = np.repeat([0, 1], 30)
     frame.to_csv(path, index=False)
-    refused = run("evaluate-features", path, "--label-column", "y", "--variants", "ae",
-                  "--classifiers", "logreg", "--cv", "2", "--epochs", "1", "-q",
-                  "-o", tmp_path / "e.csv")
-    assert refused.exit_code == 2
-    assert refused.stderr.startswith(f"error: {path}:"), refused.stderr
-    assert "--exclude 'visit_date'" in refused.stderr
+    unused = run("evaluate-features", path, "--label-column", "y", "--variants", "ae",
+                 "--classifiers", "logreg", "--cv", "2", "--epochs", "1", "-q",
+                 "-o", tmp_path / "d.csv")
+    assert unused.exit_code == 0, unused.output
+    warned = [line for line in unused.stderr.splitlines() if "left out" in line]
+    assert len(warned) == 1 and warned[0].startswith(f"warning: {path}:"), unused.stderr
+    assert "--exclude 'visit_date'" in warned[0]
     result = run("evaluate-features", path, "--label-column", "y", "--exclude", "visit_date",
                  "--variants", "ae", "--classifiers", "logreg", "--cv", "2", "--epochs", "1",
                  "-q", "-o", tmp_path / "e.csv")

@@ -39,6 +39,17 @@ class DataWarning(UserWarning):
     """Something in the data was adjusted (columns dropped or ignored, unseen categories)."""
 
 
+class ColumnLeftOut(DataError):
+    """A column the model cannot use but the rest of the table can do without (an identifier or
+    free text, dates, an empty column): :meth:`TablePreprocessor.fit` leaves it out with a
+    warning naming ``what`` it holds and ``remedy``, the way to use it, instead of refusing the
+    whole table."""
+
+    def __init__(self, column: str, what: str, remedy: str) -> None:
+        self.column, self.what, self.remedy = column, what, remedy
+        super().__init__(f"column '{column}' {what}; {remedy}")
+
+
 class UnseenCategoryWarning(DataWarning):
     """Categorical values that training never saw (encoded as all-zero); keeps the counts per
     column so a streamed file can report one total instead of one warning per chunk."""
@@ -156,6 +167,15 @@ def _warn_constant_columns(source: str, dropped: list[str], width: int) -> None:
                   stacklevel=3)
 
 
+def _warn_left_out(source: str, left_out: list[ColumnLeftOut]) -> None:
+    """One warning naming every column left out, what it holds and how to use it."""
+    parts = "; ".join(f"'{exc.column}' {exc.what}: {exc.remedy}" for exc in left_out)
+    names = ",".join(exc.column for exc in left_out)
+    warnings.warn(f"{source}: left out {len(left_out)} column(s) the model cannot use: {parts} "
+                  f"(--exclude '{names}' leaves them out without this warning)",
+                  DataWarning, stacklevel=3)
+
+
 def _warn_counter(numeric: pd.Series, column: str, source: str) -> None:
     """Warn about a numeric column that rises (or falls) from every row to the next, or holds
     each whole number of its range once: a row number, an id or a time stamp. As a feature it
@@ -255,15 +275,15 @@ def _warn_formatted_numbers(series: pd.Series, numbers: pd.Series, column: str,
                       DataWarning, stacklevel=4)
 
 
-def _refuse_dates(series: pd.Series, column: str, source: str) -> None:
+DATE_REMEDY = "to use it, add numeric features derived from it (hour, weekday)"
+ID_REMEDY = "pass it as --id-column to carry it into the output"
+
+
+def _leave_out_dates(series: pd.Series, column: str) -> None:
     """A date or time column (Parquet, DataFrame) would otherwise enter as nanoseconds: every row
-    from a later period would then look anomalous, so it is refused with what to do instead."""
+    from a later period would then look anomalous, so it is left out, saying how to use it."""
     if pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_timedelta64_dtype(series):
-        raise DataError(
-            f"{source}: column '{column}' holds dates or times ({series.dtype}); leave it out "
-            f"with --exclude '{column}', pass it as --id-column, or add numeric features derived "
-            f"from it (hour, weekday) yourself"
-        )
+        raise ColumnLeftOut(column, f"holds dates or times ({series.dtype})", DATE_REMEDY)
 
 
 def combined_refusal(source: str, refused: list[tuple[str, DataError]]) -> DataError:
@@ -286,20 +306,17 @@ DATE_TEXT = re.compile(
 DATE_SHARE = 0.9  # of the present values: more than this look like dates, so the column does
 
 
-def _refuse_date_text(series: pd.Series, column: str, source: str) -> None:
+def _leave_out_date_text(series: pd.Series, column: str) -> None:
     """Text that reads as dates (2024-03-01, 01/03/2024, with or without a time) would be
-    one-hot encoded as categories, or refused as free text under the wrong name: refuse it as
+    one-hot encoded as categories, or left out as free text under the wrong name: left out as
     a date column, with the same advice as for Parquet datetimes."""
     present = series.dropna().astype(str)
     if present.empty:
         return
     sample = present.iloc[:1000]
     if sample.str.match(DATE_TEXT).mean() > DATE_SHARE:
-        raise DataError(
-            f"{source}: column '{column}' holds dates or times as text (e.g. "
-            f"'{sample.iloc[0]}'); leave it out with --exclude '{column}', pass it as "
-            f"--id-column, or add numeric features derived from it (hour, weekday) yourself"
-        )
+        raise ColumnLeftOut(column, f"holds dates or times as text (e.g. '{sample.iloc[0]}')",
+                            DATE_REMEDY)
 
 
 def _refuse_stray_text(series: pd.Series, column: str, source: str) -> None:
@@ -370,31 +387,35 @@ class TablePreprocessor:
             raise DataError(f"{source}: has 1 sample (data row); training needs at least 2")
         prep = cls()
         refused: list[tuple[str, DataError]] = []
+        left_out: list[ColumnLeftOut] = []
         for column in frame.columns:
             try:
                 prep._learn_column(str(column), frame[column], source, log_views)
+            except ColumnLeftOut as exc:
+                left_out.append(exc)
             except DataError as exc:  # every column the user must act on, named at once
                 refused.append((str(column), exc))
         if refused:
             raise combined_refusal(source, refused)
         if prep.dropped:
             _warn_constant_columns(source, prep.dropped, frame.shape[1])
+        if left_out and prep.order:
+            _warn_left_out(source, left_out)
+        prep.dropped += [exc.column for exc in left_out]  # like constant ones: may be absent
         if not prep.order:
-            raise DataError(f"{source}: every column is constant; nothing to learn from")
+            unusable = "".join(f"; column '{exc.column}' {exc.what}" for exc in left_out)
+            raise DataError(f"{source}: no column the model can learn from (every column is "
+                            f"constant{' or unusable' if left_out else ''}){unusable}")
         return prep
 
     def _learn_column(self, name: str, series: pd.Series, source: str, log_views: bool) -> None:
         """Learn one column's handling (see :meth:`fit`), or refuse it with a DataError."""
         if series.isna().all():
-            raise DataError(
-                f"{source}: column '{name}' is empty (all values missing); "
-                f"leave it out with --exclude '{name}'"
-            )
-        _refuse_dates(series, name, source)
+            raise ColumnLeftOut(name, "is empty (all values missing)", "it holds nothing to use")
+        _leave_out_dates(series, name)
         numeric = _as_numeric(series, source)
         if numeric is not None and numeric.isna().all():  # nothing but missing-value marks
-            raise DataError(f"{source}: column '{name}' is empty (all values missing); "
-                            f"leave it out with --exclude '{name}'")
+            raise ColumnLeftOut(name, "is empty (all values missing)", "it holds nothing to use")
         if numeric is not None:
             _warn_formatted_numbers(series, numeric, name, source)
             _check_finite(numeric, name, source)
@@ -415,17 +436,14 @@ class TablePreprocessor:
                 self.log_views[name] = {"mean": float(view.mean()),
                                         "scale": float(view.std()) or 1.0}
             return
-        _refuse_date_text(series, name, source)
+        _leave_out_date_text(series, name)
         text = series.astype("string").fillna(MISSING_CATEGORY)
         n_unique = int(text.nunique())
         every_value_distinct = n_unique == len(text) and len(text) >= MIN_ROWS_FOR_DISTINCT
         if (n_unique > MAX_CATEGORIES and n_unique > 0.2 * len(text)) or every_value_distinct:
             _refuse_stray_text(series, name, source)
-            raise DataError(
-                f"{source}: column '{name}' looks like free text or an identifier ({n_unique} distinct values "
-                f"in {len(text)} rows, e.g. '{text.iloc[0]}'); leave it out with "
-                f"--exclude '{name}' or pass it as --id-column"
-            )
+            raise ColumnLeftOut(name, f"looks like free text or an identifier ({n_unique} distinct "
+                                f"values in {len(text)} rows, e.g. '{text.iloc[0]}')", ID_REMEDY)
         if n_unique <= 1:
             self.dropped.append(name)
             return

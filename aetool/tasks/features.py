@@ -3,6 +3,7 @@ feature extractors next to raw-feature and PCA baselines."""
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from aetool.data.output import (
     to_stdout,
     write_table,
 )
-from aetool.data.preprocess import data_source
+from aetool.data.preprocess import TablePreprocessor, data_source
 from aetool.data.source import Loaded, TableSpec, load, prepare_for_model
 from aetool.device import Inference
 from aetool.errors import AetoolError, DataError
@@ -177,6 +178,16 @@ def run_export(bundle: str, data: str, output: str, inference: Inference,
                            inference)
 
 
+def without_unusable_columns(loaded: Loaded) -> Loaded:
+    """A table without the columns no model can use, checked once on the whole table (one
+    warning, one refusal) rather than again in every cross-validation fold."""
+    if not isinstance(loaded.features, pd.DataFrame):
+        return loaded
+    usable = set(TablePreprocessor.fit(loaded.features, loaded.source).order)
+    kept = [c for c in loaded.features.columns if str(c) in usable]
+    return dataclasses.replace(loaded, features=loaded.features[kept])
+
+
 def run_evaluate_features(data: str, output: str, spec: TableSpec, variants: list[str],
                           classifiers: list[str], code_size: int, folds: int,
                           epochs: int | None, progress: bool = True) -> tuple[pd.DataFrame, Path]:
@@ -192,6 +203,7 @@ def run_evaluate_features(data: str, output: str, spec: TableSpec, variants: lis
     loaded = load_for_training(data, spec)
     told = {} if epochs is None else {"epochs": epochs}
     with data_source(loaded.source):
+        loaded = without_unusable_columns(loaded)
         table = evaluate_features(loaded, variants, classifiers, code_size, folds, told,
                                   progress=progress)
     write_table(table, output)
