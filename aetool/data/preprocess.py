@@ -409,7 +409,8 @@ class TablePreprocessor:
         return prep
 
     def _learn_column(self, name: str, series: pd.Series, source: str, log_views: bool) -> None:
-        """Learn one column's handling (see :meth:`fit`), or refuse it with a DataError."""
+        """Learn one column's handling (see :meth:`fit`), or leave it out (ColumnLeftOut) or
+        refuse it (DataError)."""
         if series.isna().all():
             raise ColumnLeftOut(name, "is empty (all values missing)", "it holds nothing to use")
         _leave_out_dates(series, name)
