@@ -624,3 +624,22 @@ def test_a_two_dimensional_array_that_fit_accepts_can_be_scored(tmp_path):
                                                             "anomaly_probability", "is_anomaly"]
     maps = run("score", bundle, rows, "-o", out, "--maps", tmp_path / "maps")
     assert maps.exit_code == 2 and "--maps needs images" in maps.stderr
+
+
+def test_a_column_named_like_a_label_is_warned_about(tmp_path):
+    """A 0/1 'Class' column left in the features tells the model which rows are anomalies:
+    the user is told to score against it with --label-column; passed so, no warning."""
+    path = tmp_path / "cards.csv"
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(200, 3)), columns=["v1", "v2", "amount"])
+    frame["Class"] = (np.arange(200) < 6).astype(int)
+    frame.to_csv(path, index=False)
+    result = run("detect", path, "-o", tmp_path / "s.csv", *FAST)
+    assert result.exit_code == 0, result.output
+    assert "column 'Class' looks like a label" in result.stderr
+    assert "--label-column 'Class'" in result.stderr
+    labelled = run("detect", path, "--label-column", "Class", "-o", tmp_path / "t.csv", *FAST)
+    assert labelled.exit_code == 0 and "looks like a label" not in labelled.stderr
+    frame.rename(columns={"Class": "kind"}).to_csv(path, index=False)  # another name: silent
+    assert "looks like a label" not in run("detect", path, "-o", tmp_path / "u.csv",
+                                           *FAST).stderr

@@ -200,6 +200,21 @@ def _warn_counter(numeric: pd.Series, column: str, source: str) -> None:
         DataWarning, stacklevel=3)
 
 
+LABEL_NAMES = frozenset({"label", "labels", "class", "target", "y", "outlier", "outliers",
+                         "anomaly", "isanomaly", "isoutlier", "fraud", "isfraud", "groundtruth"})
+
+
+def _warn_label_like(series: pd.Series, column: str, source: str) -> None:
+    """Warn about a two-valued column named like a label ('Class', 'is_fraud', 'y'): as a
+    feature it tells the model which rows are the anomalies, and the user most likely meant
+    to score against it."""
+    if re.sub(r"[^a-z]", "", column.lower()) in LABEL_NAMES and series.nunique() == 2:
+        warnings.warn(
+            f"{source}: column '{column}' looks like a label (two values, named like one) and is "
+            f"used as a feature; pass it as --label-column '{column}' to be scored against it, "
+            f"or leave it out with --exclude '{column}'", DataWarning, stacklevel=3)
+
+
 def _is_numeric(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
 
@@ -414,6 +429,7 @@ class TablePreprocessor:
         if series.isna().all():
             raise ColumnLeftOut(name, "is empty (all values missing)", "it holds nothing to use")
         _leave_out_dates(series, name)
+        _warn_label_like(series, name, source)
         numeric = _as_numeric(series, source)
         if numeric is not None and numeric.isna().all():  # nothing but missing-value marks
             raise ColumnLeftOut(name, "is empty (all values missing)", "it holds nothing to use")
