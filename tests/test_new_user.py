@@ -116,6 +116,8 @@ def test_columns_the_model_cannot_use_are_left_out_in_one_warning(tmp_path):
     np.testing.assert_allclose(pd.read_csv(tmp_path / "t.csv")["anomaly_score"], scores)
     manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
     assert set(manifest["preprocessing"]["dropped"]) == {"id", "when"}
+    assert "not used:    2 (id, when; constant or unusable, may be absent when scoring)" in \
+        run("info", tmp_path / "m").stdout.splitlines()
     pd.read_csv(path)[["a", "b"]].to_csv(tmp_path / "ab.csv", index=False)
     assert run("score", tmp_path / "m", tmp_path / "ab.csv", "-o",
                tmp_path / "u.csv").exit_code == 0

@@ -78,6 +78,11 @@ def input_lines(manifest: dict[str, Any]) -> list[str]:
     if names:
         more = f", ... and {len(names) - 6} more" if len(names) > 6 else ""
         lines.append(f"columns:     {len(names)} ({', '.join(names[:6])}{more})")
+    unused = (manifest.get("preprocessing") or {}).get("dropped") or []
+    if unused:  # constant, or left out as no model can use them: may be absent when scoring
+        more = f", ... and {len(unused) - 6} more" if len(unused) > 6 else ""
+        lines.append(f"not used:    {len(unused)} ({', '.join(unused[:6])}{more}; constant or "
+                     f"unusable, may be absent when scoring)")
     table = manifest.get("table") or {}
     roles = [f"{role} {table[key]}" for role, key in (("id", "id_column"),
                                                      ("label", "label_column"),
