@@ -179,16 +179,16 @@ def score_rows(model: Any, scorer: Scorer, x: np.ndarray, keep_errors: bool = Fa
             parts.get("errors"))
 
 
-def column_error_scale(flat_errors: np.ndarray, feature_mean: np.ndarray,
+def column_error_scale(flat_errors: np.ndarray, row_error: np.ndarray,
                        groups: Iterable[Any]) -> np.ndarray:
     """For each feature, its column's typical squared training error: the column's summed
     error (one-hot categories and log views together), averaged over the rows drawn best (all
-    but the worst :data:`SHARE_TRIM`, by mean-normalised error). A fit on data that holds its
-    own anomalies draws them badly; left in, they inflate the level of the columns they broke
-    and hide those columns from the explanation (bench/explanations.py)."""
+    but the worst :data:`SHARE_TRIM` by ``row_error``, the score's reconstruction part). A fit
+    on data that holds its own anomalies draws them badly; left in, they inflate the level of
+    the columns they broke and hide those columns from the explanation
+    (bench/explanations.py)."""
     columns, index = np.unique(np.asarray(list(groups)), return_inverse=True)
-    per_row = (flat_errors / feature_mean).mean(axis=1)
-    kept = per_row <= np.quantile(per_row, 1.0 - SHARE_TRIM)
+    kept = row_error <= np.quantile(row_error, 1.0 - SHARE_TRIM)
     membership = np.zeros((flat_errors.shape[1], len(columns)))
     membership[np.arange(len(index)), index] = 1.0
     return (flat_errors[kept].astype(np.float64) @ membership).mean(axis=0)[index] + EPS
@@ -322,11 +322,11 @@ class Scorer:
         flat = errors.reshape(errors.shape[0], -1)
         scorer = cls(method=method, normalize_features=errors.ndim == 2)
         if scorer.normalize_features:
-            mean = (flat.mean(axis=0) + EPS).astype(float)
-            scorer.feature_error_mean = mean.tolist()
-            scorer.share_scale = column_error_scale(
-                flat, mean, groups if groups is not None else range(flat.shape[1])).tolist()
+            scorer.feature_error_mean = (flat.mean(axis=0) + EPS).astype(float).tolist()
         recon = scorer._recon_raw(flat)
+        if scorer.normalize_features:
+            scorer.share_scale = column_error_scale(
+                flat, recon, groups if groups is not None else range(flat.shape[1])).tolist()
         scorer.recon_center, scorer.recon_scale = _robust_center_scale(recon)
         if method == "combined" and codes.shape[0] < MIN_ROWS_PER_CODE * max(codes.shape[1], 1):
             scorer.method = "reconstruction"  # too few rows for a stable code covariance
